@@ -1,0 +1,104 @@
+"""The ``tessera`` command: serve plugins, mint development tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from tessera.settings import SETTINGS, Setting, Settings
+
+
+def _option(setting: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A click option for one setting; the env var and default show in ``--help``."""
+    return click.option(
+        setting.option,
+        setting.name,
+        default=None,
+        help=f"{setting.help} [env: {setting.env}; default: {_shown(setting.default)}]",
+    )
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, tuple):
+        return ",".join(default)
+    return str(default) if default != "" else "none"
+
+
+def _settings(overrides: dict[str, Any]) -> Settings:
+    try:
+        return Settings.load(overrides)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def setting_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for setting in reversed(SETTINGS):
+        func = _option(setting)(func)
+    return func
+
+
+@click.group()
+@click.version_option(package_name="tessera")
+def main() -> None:
+    """Tessera: a fast, safe runtime for MozaiksCore-contract plugins."""
+
+
+@main.command()
+@setting_options
+def serve(**overrides: Any) -> None:
+    """Serve the plugins of a folder over HTTP and WebSocket.
+
+    With no options: the plugins in ./plugins, the embedded store and token secret in
+    ./.tessera, on http://127.0.0.1:8000.
+    """
+    import uvicorn
+
+    from tessera.context import configure_logging
+    from tessera.http.app import create_app
+    from tessera.runtime import Runtime
+
+    settings = _settings(overrides)
+    configure_logging(settings.log_level)
+    app = create_app(Runtime(settings))
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+
+
+@main.command()
+@click.argument("user_id")
+@click.option("--username", help="Username in the token (default: the user id).")
+@click.option("--role", "roles", multiple=True, help="A role; repeat for several.")
+@click.option("--superadmin", is_flag=True, help="Mark the user as a superadmin.")
+@click.option("--app", "app_id", help="App id in the token (default: the server's app id).")
+@click.option("--ttl", type=int, help="Lifetime in seconds (default: TESSERA_TOKEN_TTL).")
+@click.option("--data", help="Data folder holding the token secret. [env: TESSERA_DATA]")
+def token(
+    user_id: str,
+    username: str | None,
+    roles: tuple[str, ...],
+    superadmin: bool,
+    app_id: str | None,
+    ttl: int | None,
+    data: str | None,
+) -> None:
+    """Print a token for USER_ID, accepted by a server using the same data folder."""
+    from tessera.runtime import local_tokens
+
+    settings = _settings({"data": data})
+    issued = local_tokens(settings).issue(
+        user_id,
+        username=username,
+        roles=roles,
+        superadmin=superadmin,
+        app_id=app_id,
+        ttl_seconds=ttl,
+    )
+    click.echo(issued)

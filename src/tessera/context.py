@@ -1,0 +1,63 @@
+"""Who is calling, in which plugin, for which request: carried by a context variable.
+
+Set once per plugin call by the executor. Tasks and worker threads started from that call
+copy it, so a plugin's event handlers, background tasks and log lines keep the identity and
+the request id that started them.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from tessera.auth.identity import Identity
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """The caller and the plugin of the call in progress."""
+
+    identity: Identity
+    plugin: str
+    request_id: str = "-"
+    action: str = ""
+
+
+current_call: ContextVar[CallContext | None] = ContextVar("tessera_call", default=None)
+current_request_id: ContextVar[str] = ContextVar("tessera_request_id", default="-")
+# The plugin whose module is being imported, so what it registers at import belongs to it.
+loading_plugin: ContextVar[str | None] = ContextVar("tessera_loading_plugin", default=None)
+
+
+def owning_plugin() -> str | None:
+    """The plugin on whose behalf code runs now: the one being imported, or being called."""
+    loading = loading_plugin.get()
+    if loading is not None:
+        return loading
+    call = current_call.get()
+    return call.plugin if call is not None else None
+
+
+class RequestContextFilter(logging.Filter):
+    """Adds ``request_id``, ``plugin`` and ``user_id`` to every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        call = current_call.get()
+        record.request_id = current_request_id.get()
+        record.plugin = call.plugin if call else "-"
+        record.user_id = call.identity.user_id if call else "-"
+        return True
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s plugin=%(plugin)s] %(message)s"
+
+
+def configure_logging(level: str = "info") -> None:
+    """Log to stderr with the request context on every line, plugins' loggers included."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestContextFilter())
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

@@ -1,0 +1,68 @@
+"""The ASGI application: routes, middleware and the one JSON error shape."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tessera.context import current_request_id
+from tessera.http.auth import auth_routes
+from tessera.http.errors import HTTPError
+from tessera.http.execute import execute_plugin
+from tessera.http.health import health
+from tessera.http.middleware import RequestContextMiddleware
+from tessera.http.plugins import list_plugins
+from tessera.runtime import Runtime
+
+def error_body(message: str, code: str) -> dict[str, str]:
+    return {"error": message, "error_code": code, "request_id": current_request_id.get()}
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPError)
+    body = {**exc.body(), "request_id": current_request_id.get()}
+    return JSONResponse(body, exc.status_code, headers=exc.headers)
+
+
+async def on_starlette_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(error_body(str(exc.detail), code), exc.status_code, headers=exc.headers)
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    """The HTTP and WebSocket application serving ``runtime``; starts and stops it."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    routes = [
+        Route("/api/execute/{plugin}", execute_plugin, methods=["POST"]),
+        Route("/api/plugins", list_plugins, methods=["GET"]),
+        Route("/api/available-plugins", list_plugins, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        *auth_routes(),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestContextMiddleware)],
+        exception_handlers={
+            HTTPError: on_http_error,
+            HTTPException: on_starlette_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

@@ -1,0 +1,126 @@
+"""The auth routes: register and log in (local mode), and ``/api/auth/me`` (both modes)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from tessera.auth import AccountError, AccountStore, Authenticator, AuthError, UsernameTaken
+from tessera.http.body import read_body, read_json_object
+from tessera.http.errors import BadRequest, Forbidden, NotFound, Unauthorized, Unprocessable
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+def auth_routes() -> list[BaseRoute]:
+    """The routes under ``/api/auth``."""
+    return [
+        Route("/api/auth/register", register, methods=["POST"]),
+        Route("/api/auth/login", login, methods=["POST"]),
+        Route("/api/auth/me", me, methods=["GET"]),
+    ]
+
+
+async def register(request: Request) -> JSONResponse:
+    """Create a local account and answer 201 with a token for it."""
+    auth = _authenticator(request)
+    accounts = _local_accounts(auth, "Registration")
+    if not auth.allow_registration:
+        raise Forbidden("Registration is disabled on this server; ask an operator for an account.")
+    body = await read_json_object(request, request.app.state.runtime.settings.max_body_bytes)
+    username = _text(body, "username")
+    password = _text(body, "password")
+    email = body.get("email")
+    try:
+        account = await accounts.register(username, password, email=email)
+    except UsernameTaken as exc:
+        raise BadRequest(
+            exc.message, error_code="username_taken", extra={"field": exc.field}
+        ) from None
+    except AccountError as exc:
+        raise Unprocessable(exc.message, extra={"field": exc.field}) from None
+    return JSONResponse(
+        {
+            "user_id": account["user_id"],
+            "username": account["username"],
+            "access_token": auth.token_for(account),
+            "token_type": "bearer",
+            "expires_in": _ttl(auth),
+        },
+        status_code=201,
+    )
+
+
+async def login(request: Request) -> JSONResponse:
+    """Exchange a username and password (JSON or OAuth2 password form) for a token."""
+    auth = _authenticator(request)
+    accounts = _local_accounts(auth, "Login")
+    body = await _credentials(request)
+    username = _text(body, "username")
+    password = _text(body, "password")
+    try:
+        account = await accounts.authenticate(username, password)
+    except AuthError as exc:
+        raise Unauthorized(exc.message, error_code="login_failed") from None
+    return JSONResponse(
+        {
+            "access_token": auth.token_for(account),
+            "token_type": "bearer",
+            "expires_in": _ttl(auth),
+            "user_id": account["user_id"],
+        }
+    )
+
+
+async def me(request: Request) -> JSONResponse:
+    """Who the bearer token says the caller is."""
+    try:
+        identity = await _authenticator(request).authenticate(request.headers.get("authorization"))
+    except AuthError as exc:
+        raise Unauthorized(exc.message, headers={"WWW-Authenticate": "Bearer"}) from None
+    return JSONResponse(identity.context())
+
+
+def _authenticator(request: Request) -> Authenticator:
+    auth: Authenticator = request.app.state.runtime.auth
+    return auth
+
+
+def _local_accounts(auth: Authenticator, action: str) -> AccountStore:
+    if auth.mode == "oidc" or auth.accounts is None:
+        raise NotFound(
+            f"{action} is not available: this server takes identities from its OIDC provider; "
+            "sign in there and send its token."
+        )
+    return auth.accounts
+
+
+def _ttl(auth: Authenticator) -> int:
+    assert auth.tokens is not None
+    return auth.tokens.ttl_seconds
+
+
+async def _credentials(request: Request) -> dict[str, Any]:
+    """The login body: a JSON object, or an OAuth2 password-grant form."""
+    max_bytes = request.app.state.runtime.settings.max_body_bytes
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != _FORM:
+        return await read_json_object(request, max_bytes)
+    raw = await read_body(request, max_bytes)
+    try:
+        return dict(parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=False))
+    except UnicodeDecodeError:
+        raise BadRequest("Form body is not valid UTF-8.") from None
+
+
+def _text(body: dict[str, Any], field: str) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value:
+        raise Unprocessable(
+            f"Field {field!r} is required and must be a string.", extra={"field": field}
+        )
+    return value

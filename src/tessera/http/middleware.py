@@ -1,0 +1,70 @@
+"""Pure ASGI middleware: cheap enough for the execute hot path."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tessera.context import current_request_id
+
+logger = logging.getLogger("tessera.http")
+
+REQUEST_ID_HEADER = b"x-request-id"
+_SAFE_ID = re.compile(rb"^[A-Za-z0-9._-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (the client's ``X-Request-ID`` when it is sane), puts it in
+    the logging context, echoes it in the response headers, and turns an unhandled
+    exception into a generic 500 that carries the id but never the exception text."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        for name, value in scope["headers"]:
+            if name == REQUEST_ID_HEADER and _SAFE_ID.match(value):
+                request_id = value
+                break
+        if request_id is None:
+            request_id = secrets.token_hex(8).encode()
+        token = current_request_id.set(request_id.decode())
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id)]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if scope["type"] != "http" or started:
+                raise
+            await _send_crash(send_with_id, request_id.decode())
+        finally:
+            current_request_id.reset(token)
+
+
+async def _send_crash(send: Send, request_id: str) -> None:
+    body = orjson.dumps(
+        {
+            "error": "Internal server error; the log has details under this request id.",
+            "error_code": "internal_error",
+            "request_id": request_id,
+        }
+    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

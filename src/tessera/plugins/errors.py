@@ -1,0 +1,23 @@
+"""Why a plugin could not be loaded or called.
+
+    PluginError
+    ├── ManifestError     manifest.json is unreadable or has a wrong value
+    ├── PluginLoadError   logic.py is missing, fails to import, or has no entry point
+    └── PluginNotFound    no loaded, enabled plugin has that name
+"""
+
+
+class PluginError(Exception):
+    """Base class of plugin errors; the message names the plugin and the fix."""
+
+
+class ManifestError(PluginError):
+    """The plugin's manifest.json cannot be used."""
+
+
+class PluginLoadError(PluginError):
+    """The plugin's code could not be imported or does not follow the contract."""
+
+
+class PluginNotFound(PluginError):
+    """No loaded, enabled plugin has the requested name."""

@@ -1,0 +1,126 @@
+"""Calling a plugin: inject the verified identity, bound the time, classify the outcome.
+
+Knows nothing of HTTP: the HTTP layer turns an :class:`Outcome` into a status code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import enum
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from tessera.auth.identity import Identity
+from tessera.context import CallContext, current_call
+from tessera.plugins.registry import Plugin
+
+logger = logging.getLogger("tessera.execute")
+
+INJECTED_KEYS = ("user_id", "app_id", "_context", "_entitlements")
+
+
+class Status(enum.Enum):
+    """How a plugin call ended."""
+
+    OK = "ok"  # returned a dict without "error"
+    ERROR = "error"  # returned a dict with "error": the client's fault, body passed through
+    CRASH = "crash"  # raised, or returned something that is not a dict
+    TIMEOUT = "timeout"  # ran past its timeout
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one plugin call."""
+
+    status: Status
+    body: dict[str, Any]
+    duration: float
+
+
+def inject_identity(payload: dict[str, Any], identity: Identity) -> dict[str, Any]:
+    """The data a plugin receives: the client's keys, with identity keys overwritten."""
+    data = dict(payload)
+    data["user_id"] = identity.user_id
+    data["app_id"] = identity.app_id
+    data["_context"] = identity.context()
+    data["_entitlements"] = dict(identity.entitlements)
+    return data
+
+
+Listener = Callable[[Plugin, str, Identity, Outcome], Awaitable[None] | None]
+
+
+class Executor:
+    """Runs plugin entry points: async ones on the loop, sync ones in worker threads."""
+
+    def __init__(self, *, default_timeout: float, threads: int) -> None:
+        self.default_timeout = default_timeout
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="plugin")
+        self._listeners: list[Listener] = []
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(plugin, action, identity, outcome)`` after every call."""
+        self._listeners.append(listener)
+
+    def timeout_for(self, plugin: Plugin) -> float:
+        """The server's timeout, lowered by the plugin's manifest when it asks."""
+        declared = plugin.manifest.timeout
+        return min(declared, self.default_timeout) if declared else self.default_timeout
+
+    async def call(
+        self, plugin: Plugin, payload: dict[str, Any], identity: Identity, request_id: str = "-"
+    ) -> Outcome:
+        """Call ``plugin`` with ``payload`` as ``identity``; never raises for plugin faults."""
+        assert plugin.code is not None, "only loaded plugins can be called"
+        action = payload.get("action")
+        action = action if isinstance(action, str) else ""
+        token = current_call.set(CallContext(identity, plugin.name, request_id, action))
+        started = time.perf_counter()
+        try:
+            outcome = await self._run(plugin, inject_identity(payload, identity), started)
+        finally:
+            current_call.reset(token)
+        for listener in self._listeners:
+            result = listener(plugin, action, identity, outcome)
+            if result is not None:
+                await result
+        return outcome
+
+    async def _run(self, plugin: Plugin, data: dict[str, Any], started: float) -> Outcome:
+        code = plugin.code
+        assert code is not None
+        timeout = self.timeout_for(plugin)
+        try:
+            if code.is_async:
+                result = await asyncio.wait_for(code.entry(data), timeout)
+            else:
+                ctx = contextvars.copy_context()
+                future = asyncio.get_running_loop().run_in_executor(
+                    self._pool, ctx.run, code.entry, data
+                )
+                result = await asyncio.wait_for(future, timeout)
+                if asyncio.iscoroutine(result):  # a sync wrapper that returned a coroutine
+                    result = await asyncio.wait_for(result, timeout)
+        except TimeoutError:
+            logger.error("plugin %s timed out after %.1fs", plugin.name, timeout)
+            return Outcome(Status.TIMEOUT, {}, time.perf_counter() - started)
+        except Exception:
+            logger.exception("plugin %s raised", plugin.name)
+            return Outcome(Status.CRASH, {}, time.perf_counter() - started)
+        duration = time.perf_counter() - started
+        if not isinstance(result, dict):
+            logger.error(
+                "plugin %s returned %s instead of a dict", plugin.name, type(result).__name__
+            )
+            return Outcome(Status.CRASH, {}, duration)
+        status = Status.ERROR if "error" in result else Status.OK
+        return Outcome(status, result, duration)
+
+    def close(self) -> None:
+        """Stop the worker threads (waiting for none: a stuck sync plugin cannot be killed)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,96 @@
+"""A plugin's optional ``manifest.json``: what it is called and how it may run.
+
+Without a manifest a plugin still works with the defaults below. Keys this version does
+not know are kept in ``extra`` so newer manifests load on older runtimes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tessera.plugins.errors import ManifestError
+
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Metadata and limits declared by a plugin."""
+
+    name: str
+    display_name: str
+    description: str = ""
+    version: str = "0.0.0"
+    enabled: bool = True
+    timeout: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        """The fields shown to any signed-in user by ``GET /api/plugins``."""
+        return {
+            "name": self.name,
+            "display_name": self.display_name,
+            "description": self.description,
+            "version": self.version,
+        }
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "display_name": (str,),
+    "description": (str,),
+    "version": (str,),
+    "enabled": (bool,),
+    "timeout": (int, float),
+}
+
+
+def _has_type(value: Any, types: tuple[type, ...]) -> bool:
+    # bool is an int subclass: `"timeout": true` must not pass as a number.
+    if isinstance(value, bool):
+        return bool in types
+    return isinstance(value, types)
+
+
+def default_manifest(name: str) -> Manifest:
+    """The manifest of a plugin that ships none."""
+    return Manifest(name=name, display_name=name.replace("_", " ").replace("-", " ").title())
+
+
+def read_manifest(folder: Path, name: str) -> Manifest:
+    """Read ``folder/manifest.json``, or return the defaults when there is none."""
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        return default_manifest(name)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{path.name} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{path.name} must hold a JSON object")
+    return parse_manifest(raw, name)
+
+
+def parse_manifest(raw: dict[str, Any], name: str) -> Manifest:
+    """Validate the known keys of a manifest object and keep the others in ``extra``."""
+    for key, types in _TYPES.items():
+        value = raw.get(key)
+        if value is not None and not _has_type(value, types):
+            wanted = " or ".join(t.__name__ for t in types)
+            raise ManifestError(f"manifest key {key!r} must be {wanted}, got {value!r}")
+    timeout = raw.get("timeout")
+    if timeout is not None and timeout <= 0:
+        raise ManifestError(f"manifest key 'timeout' must be positive, got {timeout!r}")
+    defaults = default_manifest(name)
+    return Manifest(
+        name=name,
+        display_name=raw.get("display_name") or raw.get("name") or defaults.display_name,
+        description=raw.get("description", ""),
+        version=raw.get("version", defaults.version),
+        enabled=raw.get("enabled", True),
+        timeout=float(timeout) if timeout is not None else None,
+        extra={k: v for k, v in raw.items() if k not in _TYPES},
+    )

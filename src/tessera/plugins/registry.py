@@ -1,0 +1,151 @@
+"""The set of plugins a runtime serves, loaded from one folder.
+
+Each sub-folder with a ``logic.py`` is a plugin. A plugin that fails to load is kept in the
+registry with its error, so it is reported (log, ``/api/plugins``, ``/health``) without
+stopping the server or the other plugins.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tessera.context import loading_plugin
+from tessera.plugins.errors import PluginError, PluginNotFound
+from tessera.plugins.loader import PluginCode, find_logic, import_plugin, unload
+from tessera.plugins.manifest import Manifest, default_manifest, read_manifest
+
+logger = logging.getLogger("tessera.plugins")
+
+
+@dataclass
+class Plugin:
+    """One plugin folder: its manifest, its code once imported, or why it failed."""
+
+    name: str
+    folder: Path
+    manifest: Manifest
+    code: PluginCode | None = None
+    error: str | None = None
+    enabled: bool = True
+    generation: int = field(default=0)
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "failed"
+        return "enabled" if self.enabled else "disabled"
+
+    def public(self) -> dict[str, Any]:
+        """What ``GET /api/plugins`` shows a signed-in user."""
+        info = self.manifest.public()
+        info.update(enabled=self.enabled and self.error is None, status=self.status)
+        if self.error is not None:
+            info["error"] = self.error
+        return info
+
+
+class PluginRegistry:
+    """Discovers, loads and hands out the plugins of one folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._plugins: dict[str, Plugin] = {}
+        self._unload_listeners: list[Callable[[str], None]] = []
+
+    def on_unload(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(name)`` whenever a plugin's code is dropped (unload or reload),
+        so services can forget what that plugin registered."""
+        self._unload_listeners.append(listener)
+
+    def _forget(self, name: str) -> None:
+        for listener in self._unload_listeners:
+            listener(name)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(sorted(self._plugins.values(), key=lambda p: p.name))
+
+    def __len__(self) -> int:
+        return len(self._plugins)
+
+    def discover(self) -> list[str]:
+        """Names of the plugin folders: those holding a ``logic.py`` (or ``backend/logic.py``)."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(
+            entry.name
+            for entry in self.folder.iterdir()
+            if entry.is_dir() and not entry.name.startswith((".", "_")) and find_logic(entry)
+        )
+
+    def load_all(self) -> None:
+        """Load every plugin of the folder; failures are recorded, never raised."""
+        for name in self.discover():
+            self.load(name)
+        failed = [p.name for p in self._plugins.values() if p.error]
+        logger.info(
+            "loaded %d plugins from %s%s",
+            len(self._plugins) - len(failed),
+            self.folder,
+            f"; failed: {', '.join(failed)}" if failed else "",
+        )
+
+    def load(self, name: str) -> Plugin:
+        """(Re)load one plugin by folder name and return its entry."""
+        folder = self.folder / name
+        previous = self._plugins.get(name)
+        try:
+            manifest = read_manifest(_manifest_folder(folder), name)
+        except PluginError as exc:
+            manifest = default_manifest(name)
+            plugin = Plugin(name, folder, manifest, error=str(exc))
+        else:
+            plugin = Plugin(name, folder, manifest, enabled=manifest.enabled)
+            if previous is not None:
+                self._forget(name)
+            token = loading_plugin.set(name)
+            try:
+                plugin.code = import_plugin(name, folder)
+            except PluginError as exc:
+                plugin.error = str(exc)
+            finally:
+                loading_plugin.reset(token)
+        if previous is not None:
+            plugin.generation = previous.generation + 1
+        if plugin.error:
+            logger.error("plugin %s failed to load: %s", name, plugin.error)
+        self._plugins[name] = plugin
+        return plugin
+
+    def unload(self, name: str) -> None:
+        """Remove a plugin and forget its modules."""
+        plugin = self._plugins.pop(name, None)
+        if plugin is not None:
+            self._forget(name)
+            if plugin.code is not None:
+                unload(plugin.code.package)
+
+    def get(self, name: str) -> Plugin | None:
+        return self._plugins.get(name)
+
+    def callable(self, name: str) -> Plugin:
+        """The plugin ``name`` if it is loaded and enabled; PluginNotFound otherwise."""
+        plugin = self._plugins.get(name)
+        if plugin is None or plugin.code is None or not plugin.enabled:
+            raise PluginNotFound(f"Plugin {name!r} not found.")
+        return plugin
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return {p.name: p.error for p in self._plugins.values() if p.error is not None}
+
+
+def _manifest_folder(folder: Path) -> Path:
+    """The manifest sits beside logic.py: in the folder, or in ``backend/``."""
+    logic = find_logic(folder)
+    if logic is not None and not (folder / "manifest.json").is_file():
+        return logic.parent
+    return folder

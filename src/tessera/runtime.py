@@ -1,0 +1,95 @@
+"""The composition root: one object that owns the store, identity, plugins and services.
+
+``Runtime`` is built from :class:`~tessera.settings.Settings`, started once (opening the
+store, binding ``core.*``, loading plugins) and stopped once. The HTTP layer, the CLI and
+the test harness all drive the same object.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from tessera.auth.accounts import AccountStore
+from tessera.auth.authenticator import Authenticator
+from tessera.auth.oidc import OIDCVerifier
+from tessera.auth.secret import load_or_create_secret
+from tessera.auth.tokens import LocalTokens
+from tessera.plugins.executor import Executor
+from tessera.plugins.registry import PluginRegistry
+from tessera.services.database import SYSTEM_DATABASE, db
+from tessera.settings import Settings
+from tessera.store import open_client
+
+logger = logging.getLogger("tessera")
+
+
+def build_authenticator(settings: Settings, store: Any) -> Authenticator:
+    """Local accounts and HS256 tokens, or an OIDC verifier, as the settings say."""
+    if settings.auth_mode == "oidc":
+        missing = [
+            s for s in ("oidc_jwks_url", "oidc_issuer", "oidc_audience") if not settings.values[s]
+        ]
+        if missing:
+            names = ", ".join("TESSERA_" + m.upper() for m in missing)
+            raise ValueError(f"OIDC mode needs {names}")
+        verifier = OIDCVerifier(
+            settings.oidc_jwks_url,
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            default_app_id=settings.app_id,
+            algorithms=settings.oidc_algorithms,
+            user_id_claim=settings.oidc_user_id_claim,
+            username_claim=settings.oidc_username_claim,
+            roles_claim=settings.oidc_roles_claim,
+            superadmin_claim=settings.oidc_superadmin_claim,
+            app_id_claim=settings.oidc_app_id_claim,
+        )
+        return Authenticator(oidc=verifier)
+    tokens = local_tokens(settings)
+    accounts = AccountStore(store[SYSTEM_DATABASE]["accounts"])
+    return Authenticator(
+        tokens=tokens, accounts=accounts, allow_registration=settings.allow_registration
+    )
+
+
+def local_tokens(settings: Settings) -> LocalTokens:
+    """The HS256 token issuer of the data folder (also used by ``tessera token``)."""
+    secret = load_or_create_secret(Path(settings.data))
+    return LocalTokens(secret, default_app_id=settings.app_id, ttl_seconds=settings.token_ttl)
+
+
+class Runtime:
+    """Everything one Tessera process serves, started and stopped as a unit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: Any = None
+        self.auth: Authenticator | None = None
+        self.plugins = PluginRegistry(Path(settings.plugins))
+        self.executor = Executor(
+            default_timeout=settings.plugin_timeout, threads=settings.plugin_threads
+        )
+        self.started = False
+
+    async def start(self) -> None:
+        """Open the store, bind the plugin services, load every plugin."""
+        Path(self.settings.data).mkdir(parents=True, exist_ok=True)
+        self.store = open_client(self.settings.store)
+        self.auth = build_authenticator(self.settings, self.store)
+        if self.auth.accounts is not None:
+            await self.auth.accounts.ensure_indexes()
+        db.bind(self.store, default_app=self.settings.app_id)
+        self.plugins.load_all()
+        self.started = True
+
+    async def stop(self) -> None:
+        """Unload plugins, unbind the services and close the store."""
+        self.started = False
+        for plugin in list(self.plugins):
+            self.plugins.unload(plugin.name)
+        db.unbind()
+        self.executor.close()
+        if self.store is not None:
+            await self.store.close()

@@ -1,0 +1,151 @@
+"""Every setting of the runtime, in one table.
+
+The table feeds ``tessera serve --help`` (each setting is a flag and a ``TESSERA_*``
+variable), the README's configuration reference and a docs test. Precedence, highest
+first: command-line flag, environment variable, default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def _bool(value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _csv(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    if isinstance(value, tuple):
+        return value
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def cast(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    cast.choices = choices  # type: ignore[attr-defined]
+    return cast
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configurable value: its name, environment variable, default and help."""
+
+    name: str
+    default: Any
+    help: str
+    cast: Callable[[Any], Any] = str
+    flag: str | None = None
+
+    @property
+    def env(self) -> str:
+        return "TESSERA_" + self.name.upper()
+
+    @property
+    def option(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("plugins", "plugins", "Folder holding one sub-folder per plugin.", Path),
+    Setting("data", ".tessera", "Data folder: the embedded store and the token secret.", Path),
+    Setting("host", "127.0.0.1", "Interface to listen on."),
+    Setting("port", 8000, "TCP port to listen on.", int),
+    Setting(
+        "store_uri",
+        "",
+        "Document store: a file path or sqlite:///abs/path.db (embedded), sqlite://:memory:, "
+        "or mongodb://... Empty means DATA/store.db.",
+        flag="--store",
+    ),
+    Setting("app_id", "default", "App id for tokens that carry none."),
+    Setting("auth_mode", "local", "Identity source: local accounts or an OIDC provider.",
+            _choice("local", "oidc")),
+    Setting("allow_registration", True, "Allow POST /api/auth/register (local mode).", _bool),
+    Setting("token_ttl", 86400, "Lifetime in seconds of tokens issued in local mode.", int),
+    Setting("oidc_jwks_url", "", "OIDC: URL of the provider's JWKS."),
+    Setting("oidc_issuer", "", "OIDC: expected issuer (iss)."),
+    Setting("oidc_audience", "", "OIDC: expected audience (aud)."),
+    Setting("oidc_algorithms", ("RS256", "ES256"), "OIDC: accepted algorithms, comma-separated.",
+            _csv),
+    Setting("oidc_user_id_claim", "sub", "OIDC: claim holding the user id."),
+    Setting("oidc_username_claim", "preferred_username", "OIDC: claim holding the username."),
+    Setting("oidc_roles_claim", "roles", "OIDC: claim (dotted path allowed) holding roles."),
+    Setting("oidc_superadmin_claim", "is_superadmin", "OIDC: claim marking a superadmin."),
+    Setting("oidc_app_id_claim", "app_id", "OIDC: claim holding the app id."),
+    Setting("plugin_timeout", 30.0, "Seconds a plugin call may run before it answers 504.", float),
+    Setting("plugin_threads", 32, "Worker threads for synchronous plugins.", int),
+    Setting("max_body_bytes", 1_048_576, "Largest request body accepted (413 above).", int),
+    Setting(
+        "error_mode",
+        "tessera",
+        "How plugin error dicts map to HTTP: 'tessera' (4xx, body unchanged) or "
+        "'reference' (500 with {\"detail\": message}, as the reference runtime did).",
+        _choice("tessera", "reference"),
+    ),
+    Setting("log_level", "info", "Log level.", _choice("debug", "info", "warning", "error")),
+)
+
+BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved configuration of one runtime."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(f"no setting named {name!r}") from None
+
+    @property
+    def store(self) -> str:
+        """The store URI, defaulting to a file in the data folder."""
+        return self.values["store_uri"] or str(Path(self.values["data"]) / "store.db")
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Resolve every setting: ``overrides`` (flags) > environment > default."""
+        environ = os.environ if environ is None else environ
+        overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+        unknown = set(overrides) - set(BY_NAME)
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            if setting.name in overrides:
+                raw, source = overrides[setting.name], setting.option
+            elif setting.env in environ:
+                raw, source = environ[setting.env], setting.env
+            else:
+                values[setting.name] = setting.default
+                continue
+            try:
+                values[setting.name] = setting.cast(raw)
+            except ValueError as exc:
+                raise ValueError(f"{source}: {exc}") from None
+        return cls(values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed (already cast)."""
+        return dataclasses.replace(self, values={**self.values, **changes})

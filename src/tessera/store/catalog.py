@@ -1,0 +1,308 @@
+"""The catalog: which databases, collections and indexes the file holds, and their tables.
+
+The catalog lives in two small SQLite tables and is loaded whole on open (a few rows per
+collection), so opening a large file reads nothing else. Each collection is a table
+``c<id>`` of (rid, `_id` key, BSON document); each secondary index a table ``i<id>`` of
+(key, rid), whose key comes from `keys.encode_key`.
+"""
+
+import copy
+import itertools
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo.errors import OperationFailure, WriteError
+
+from tessera.store import keys
+from tessera.store.paths import MISSING, path_values, split_path
+
+__all__ = [
+    "ID_INDEX",
+    "Catalog",
+    "CollectionInfo",
+    "IndexInfo",
+    "index_entries",
+    "make_index",
+    "normalize_index_keys",
+]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tessera_collections (
+    id INTEGER PRIMARY KEY,
+    db TEXT NOT NULL,
+    name TEXT NOT NULL,
+    UNIQUE (db, name)
+);
+CREATE TABLE IF NOT EXISTS tessera_indexes (
+    id INTEGER PRIMARY KEY,
+    collection_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    is_unique INTEGER NOT NULL,
+    is_sparse INTEGER NOT NULL,
+    multikey INTEGER NOT NULL DEFAULT 0,
+    options TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (collection_id, name)
+);
+"""
+
+# Index options accepted and reported back by list_indexes, but not enforced.
+_PASSIVE_OPTIONS = {"expireAfterSeconds", "background"}
+
+
+@dataclass
+class IndexInfo:
+    """One index: its fields with directions, flags, and table (None for ``_id_``)."""
+
+    name: str
+    fields: tuple[tuple[str, int], ...]
+    unique: bool
+    sparse: bool
+    multikey: bool = False
+    id: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def table(self) -> str | None:
+        return None if self.name == "_id_" else f"i{self.id}"
+
+    @property
+    def key_pattern(self) -> dict[str, int]:
+        return dict(self.fields)
+
+    def describe(self) -> dict[str, Any]:
+        """The index as ``list_indexes`` reports it."""
+        out: dict[str, Any] = {"v": 2, "key": self.key_pattern, "name": self.name}
+        if self.unique:
+            out["unique"] = True
+        if self.sparse:
+            out["sparse"] = True
+        out.update(self.options)
+        return out
+
+
+ID_INDEX = IndexInfo("_id_", (("_id", 1),), unique=True, sparse=False)
+
+
+@dataclass
+class CollectionInfo:
+    """One collection: its id, table and secondary indexes by name."""
+
+    id: int
+    db: str
+    name: str
+    indexes: dict[str, IndexInfo] = field(default_factory=dict)
+
+    @property
+    def table(self) -> str:
+        return f"c{self.id}"
+
+    def all_indexes(self) -> list[IndexInfo]:
+        return [ID_INDEX, *self.indexes.values()]
+
+
+class Catalog:
+    """Collections by (database, name). The writer thread owns one; readers get copies."""
+
+    def __init__(self, collections: dict[tuple[str, str], CollectionInfo]) -> None:
+        self.collections = collections
+        self.version = 0  # bumped by every change, so the writer knows when to publish
+        # The readers' copy: a new multikey flag reaches it before the commit, because a
+        # reader planning with a stale "not multikey" could miss documents.
+        self.shadow: Catalog | None = None
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection) -> "Catalog":
+        colls: dict[tuple[str, str], CollectionInfo] = {}
+        by_id: dict[int, CollectionInfo] = {}
+        for cid, db, name in conn.execute("SELECT id, db, name FROM tessera_collections"):
+            info = CollectionInfo(cid, db, name)
+            colls[(db, name)] = info
+            by_id[cid] = info
+        rows = conn.execute(
+            "SELECT id, collection_id, name, spec, is_unique, is_sparse, multikey, options "
+            "FROM tessera_indexes ORDER BY id"
+        )
+        for iid, cid, name, spec, unique, sparse, multikey, options in rows:
+            fields = tuple((f, int(d)) for f, d in json.loads(spec))
+            by_id[cid].indexes[name] = IndexInfo(
+                name, fields, bool(unique), bool(sparse), bool(multikey), iid, json.loads(options)
+            )
+        return cls(colls)
+
+    @staticmethod
+    def create_schema(conn: sqlite3.Connection) -> None:
+        conn.executescript(_SCHEMA)
+
+    def copy(self) -> "Catalog":
+        return Catalog(copy.deepcopy(self.collections))
+
+    def get(self, db: str, name: str) -> CollectionInfo | None:
+        return self.collections.get((db, name))
+
+    def databases(self) -> list[str]:
+        return sorted({db for db, _ in self.collections})
+
+    def names(self, db: str) -> list[str]:
+        return sorted(name for d, name in self.collections if d == db)
+
+    def create_collection(self, conn: sqlite3.Connection, db: str, name: str) -> CollectionInfo:
+        cur = conn.execute("INSERT INTO tessera_collections (db, name) VALUES (?, ?)", (db, name))
+        info = CollectionInfo(int(cur.lastrowid or 0), db, name)
+        conn.execute(
+            f"CREATE TABLE {info.table} (rid INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, "
+            "doc BLOB NOT NULL)"
+        )
+        self.collections[(db, name)] = info
+        self.version += 1
+        return info
+
+    def drop_collection(self, conn: sqlite3.Connection, info: CollectionInfo) -> None:
+        for index in info.indexes.values():
+            conn.execute(f"DROP TABLE {index.table}")
+        conn.execute("DELETE FROM tessera_indexes WHERE collection_id = ?", (info.id,))
+        conn.execute(f"DROP TABLE {info.table}")
+        conn.execute("DELETE FROM tessera_collections WHERE id = ?", (info.id,))
+        del self.collections[(info.db, info.name)]
+        self.version += 1
+
+    def rename_collection(
+        self, conn: sqlite3.Connection, info: CollectionInfo, db: str, name: str
+    ) -> None:
+        conn.execute(
+            "UPDATE tessera_collections SET db = ?, name = ? WHERE id = ?", (db, name, info.id)
+        )
+        del self.collections[(info.db, info.name)]
+        info.db, info.name = db, name
+        self.collections[(db, name)] = info
+        self.version += 1
+
+    def add_index(self, conn: sqlite3.Connection, info: CollectionInfo, index: IndexInfo) -> None:
+        cur = conn.execute(
+            "INSERT INTO tessera_indexes (collection_id, name, spec, is_unique, is_sparse, "
+            "options) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                info.id,
+                index.name,
+                json.dumps([list(f) for f in index.fields]),
+                int(index.unique),
+                int(index.sparse),
+                json.dumps(index.options),
+            ),
+        )
+        index.id = int(cur.lastrowid or 0)
+        # A unique index keeps one row per key, so SQLite itself refuses a duplicate.
+        primary = "key" if index.unique else "key, rid"
+        conn.execute(
+            f"CREATE TABLE {index.table} (key BLOB NOT NULL, rid INTEGER NOT NULL, "
+            f"PRIMARY KEY ({primary})) WITHOUT ROWID"
+        )
+        conn.execute(f"CREATE INDEX {index.table}_rid ON {index.table} (rid)")
+        info.indexes[index.name] = index
+        self.version += 1
+
+    def drop_index(self, conn: sqlite3.Connection, info: CollectionInfo, index: IndexInfo) -> None:
+        conn.execute(f"DROP TABLE {index.table}")
+        conn.execute("DELETE FROM tessera_indexes WHERE id = ?", (index.id,))
+        del info.indexes[index.name]
+        self.version += 1
+
+    def mark_multikey(
+        self, conn: sqlite3.Connection, info: CollectionInfo, index: IndexInfo
+    ) -> None:
+        conn.execute("UPDATE tessera_indexes SET multikey = 1 WHERE id = ?", (index.id,))
+        index.multikey = True
+        self.version += 1
+        published = self.shadow.get(info.db, info.name) if self.shadow else None
+        if published is not None and index.name in published.indexes:
+            published.indexes[index.name].multikey = True
+
+
+def normalize_index_keys(keys_spec: Any) -> tuple[tuple[str, int], ...]:
+    """Index keys given as a name, a list of (name, direction) pairs, or a dict."""
+    if isinstance(keys_spec, str):
+        pairs: Iterable[Any] = [(keys_spec, 1)]
+    elif isinstance(keys_spec, Mapping):
+        pairs = keys_spec.items()
+    else:
+        pairs = [(k, 1) if isinstance(k, str) else k for k in keys_spec]
+    out: list[tuple[str, int]] = []
+    for pair in pairs:
+        name, direction = pair
+        if isinstance(direction, bool) or direction not in (1, -1):
+            raise OperationFailure(
+                f"index direction for {name!r} must be 1 or -1 (got {direction!r}); "
+                "text, hashed and geo indexes are not supported by the embedded store",
+                code=67,
+            )
+        out.append((str(name), int(direction)))
+    if not out:
+        raise OperationFailure("index keys must name at least one field", code=67)
+    return tuple(out)
+
+
+def default_index_name(fields: tuple[tuple[str, int], ...]) -> str:
+    """PyMongo's default name: ``user_id_1_created_at_-1``."""
+    return "_".join(f"{name}_{direction}" for name, direction in fields)
+
+
+def make_index(keys_spec: Any, options: Mapping[str, Any]) -> IndexInfo:
+    """An IndexInfo from create_index's arguments; unknown options are refused."""
+    fields = normalize_index_keys(keys_spec)
+    opts = dict(options)
+    name = opts.pop("name", None) or default_index_name(fields)
+    unique = bool(opts.pop("unique", False))
+    sparse = bool(opts.pop("sparse", False))
+    unknown = set(opts) - _PASSIVE_OPTIONS
+    if unknown:
+        raise OperationFailure(
+            f"index option(s) {sorted(unknown)} not supported by the embedded store", code=67
+        )
+    return IndexInfo(name, fields, unique, sparse, options={k: opts[k] for k in sorted(opts)})
+
+
+def index_entries(
+    index: IndexInfo, doc: Mapping[str, Any]
+) -> tuple[dict[bytes, tuple[Any, ...]], bool]:
+    """The keys `doc` puts in `index`, each with the field values it stands for, and
+    whether `doc` makes the index multikey (an array on one of its paths).
+
+    An array gives one entry per element (an empty array one `EMPTY_ARRAY` entry); a
+    missing field indexes as null, unless the index is sparse and every field is missing.
+    """
+    per_field: list[list[Any]] = []
+    array_fields: list[str] = []
+    present = False
+    for name, _ in index.fields:
+        values: list[Any] = []
+        found = path_values(doc, split_path(name))
+        for value in found:
+            if value is MISSING:
+                values.append(None)
+            elif isinstance(value, list):
+                values.extend(value if value else [keys.EMPTY_ARRAY])
+                present = True
+            else:
+                values.append(value)
+                present = True
+        if not values:
+            values.append(None)
+        if len(values) > 1 or any(isinstance(v, list) for v in found):
+            array_fields.append(name)
+        per_field.append(values)
+    if index.sparse and not present:
+        return {}, False
+    roots = {name.split(".", 1)[0] for name in array_fields}
+    if len(roots) > 1:
+        raise WriteError(
+            f"cannot index parallel arrays {sorted(array_fields)} in index {index.name!r}",
+            code=171,
+        )
+    directions = [d for _, d in index.fields]
+    out: dict[bytes, tuple[Any, ...]] = {}
+    for combo in itertools.product(*per_field):
+        out.setdefault(keys.encode_key(combo, directions), combo)
+    return out, bool(array_fields)

@@ -1,0 +1,77 @@
+"""Documents as stored: BSON bytes, `_id` first, validated before anything is written.
+
+BSON is what MongoDB stores, so round trips behave the same: datetimes keep millisecond
+precision and come back naive UTC, tz-aware ones are converted to UTC, and every read
+returns a fresh dict.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+import bson
+from bson.errors import InvalidDocument
+from bson.objectid import ObjectId
+from bson.regex import Regex
+from pymongo.errors import WriteError
+
+from tessera.store import keys
+
+__all__ = ["decode", "encode", "id_key", "prepare_insert", "validate_stored"]
+
+_INVALID_ID_CODE = 2
+_DOLLAR_FIELD_CODE = 52
+
+
+def encode(doc: Mapping[str, Any]) -> bytes:
+    """BSON bytes of `doc`; a value BSON cannot hold raises WriteError (code 2)."""
+    try:
+        return bson.encode(doc)
+    except (InvalidDocument, TypeError, OverflowError) as exc:
+        raise WriteError(f"cannot store document: {exc}", code=2) from exc
+
+
+def decode(data: bytes) -> dict[str, Any]:
+    """A fresh dict from stored BSON bytes."""
+    return bson.decode(data)
+
+
+def id_key(value: Any) -> bytes:
+    """The primary key of an `_id` value (1, 1.0 and Int64(1) are the same `_id`)."""
+    return keys.encode_value(value)
+
+
+def prepare_insert(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The document to store for an insert: `_id` first, created as an ObjectId if absent.
+
+    The caller's dict gets the new `_id` too, as PyMongo does.
+    """
+    if not isinstance(doc, Mapping):
+        raise TypeError(f"document must be a dict, not {type(doc).__name__}")
+    if "_id" not in doc:
+        if isinstance(doc, dict):
+            doc["_id"] = ObjectId()
+            stored = {"_id": doc["_id"], **doc}
+        else:
+            stored = {"_id": ObjectId(), **doc}
+    else:
+        stored = {"_id": doc["_id"], **doc}
+    validate_stored(stored)
+    return stored
+
+
+def validate_stored(doc: Mapping[str, Any]) -> None:
+    """Refuse what MongoDB refuses to store: `$` field names, array or regex `_id`."""
+    for name in doc:
+        if not isinstance(name, str):
+            raise WriteError(f"field names must be strings, not {name!r}", code=2)
+        if name.startswith("$"):
+            raise WriteError(
+                f"Document can't have $ prefixed field names: {name}", code=_DOLLAR_FIELD_CODE
+            )
+    value = doc.get("_id")
+    if isinstance(value, list | tuple):
+        raise WriteError("The '_id' value cannot be of type array", code=53)
+    if isinstance(value, Regex) or type(value).__name__ == "Pattern":
+        raise WriteError("can't use a regex for _id", code=_INVALID_ID_CODE)
+    if isinstance(value, Mapping) and any(str(k).startswith("$") for k in value):
+        raise WriteError(f"_id fields may not contain '$'-prefixed fields: {value}", code=52)

@@ -1,0 +1,209 @@
+"""The embedded engine: one SQLite file, one writer thread, reader connections per thread.
+
+Every write runs on the writer thread, on its own connection. The writer takes all the
+writes waiting in its queue and commits them in one transaction (group commit), each in
+its own SAVEPOINT so a failing write leaves the others intact; concurrent callers thus
+share one fsync. Reads run on a small thread pool (WAL lets them proceed while the
+writer commits), so a slow query never stalls the event loop; a read that touches at most
+one row may run inline on the calling thread, where a thread hop would cost more than
+the read.
+"""
+
+import asyncio
+import contextlib
+import os
+import queue
+import shutil
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tessera.store.catalog import Catalog
+
+__all__ = ["Engine", "WriteJob"]
+
+T = TypeVar("T")
+WriteJob = Callable[[sqlite3.Connection, Catalog], T]
+ReadJob = Callable[[sqlite3.Connection, Catalog], T]
+
+_MAX_GROUP = 64
+_READERS = 2
+_CACHE_KIB = 16_000
+_STOP = object()
+
+
+@dataclass
+class _Pending:
+    fn: Callable[[sqlite3.Connection, Catalog], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+class Engine:
+    """A SQLite file opened for documents; `path=None` makes a throwaway in-memory store.
+
+    :param path: the database file (created if absent).
+    :param synchronous: SQLite's ``synchronous`` pragma; FULL (the default) fsyncs every
+        commit, so an acknowledged write survives a crash or power loss.
+    """
+
+    def __init__(self, path: str | None, *, synchronous: str = "FULL") -> None:
+        self._tempdir: str | None = None
+        if path is None:
+            base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+            self._tempdir = tempfile.mkdtemp(prefix="tessera-", dir=base)
+            path = os.path.join(self._tempdir, "memory.db")
+            synchronous = "OFF"
+        self.path = path
+        self._synchronous = synchronous
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        writer = self._connect()
+        writer.execute("PRAGMA journal_mode=WAL")
+        Catalog.create_schema(writer)
+        self._writer_conn = writer
+        self._work = Catalog.load(writer)
+        self.catalog = self._work.copy()  # what readers plan with; replaced on commit
+        self._work.shadow = self.catalog
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_loop, name="tessera-writer")
+        self._writer.daemon = True
+        self._writer.start()
+        self._readers = ThreadPoolExecutor(_READERS, thread_name_prefix="tessera-read")
+        self._closed = False
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, cached_statements=256
+        )
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+        return conn
+
+    # Reads
+
+    def read_now(self, fn: ReadJob[T]) -> T:
+        """Run `fn` on the calling thread, in one read snapshot."""
+        self._check_open()
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            return fn(conn, self.catalog)
+        finally:
+            conn.execute("COMMIT")
+
+    async def read(self, fn: ReadJob[T]) -> T:
+        """Run `fn` on a reader thread, in one read snapshot."""
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self.read_now, fn)
+
+    # Writes
+
+    async def write(self, fn: WriteJob[T]) -> T:
+        """Run `fn` on the writer thread inside a transaction; return once it is durable."""
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Pending(fn, loop, future))
+        return await future
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            while len(batch) < _MAX_GROUP:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                batch.append(more)
+            self._commit_group(batch)
+
+    def _commit_group(self, batch: list[_Pending]) -> None:
+        conn = self._writer_conn
+        outcomes: list[tuple[_Pending, Any, BaseException | None]] = []
+        reload = False
+        version = self._work.version
+        conn.execute("BEGIN IMMEDIATE")
+        for job in batch:
+            conn.execute("SAVEPOINT job")
+            before = self._work.version
+            try:
+                result = job.fn(conn, self._work)
+            except BaseException as exc:  # handed to the caller's future
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                outcomes.append((job, None, exc))
+                reload = reload or self._work.version != before
+            else:
+                conn.execute("RELEASE job")
+                outcomes.append((job, result, None))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(job, None, exc) for job, _, _ in outcomes]
+            reload = True
+        if reload:
+            # A failed job may have changed the writer's catalog before rolling back.
+            self._work = Catalog.load(conn)
+        if reload or self._work.version != version:
+            self.catalog = self._work.copy()
+            self._work.shadow = self.catalog
+        for job, result, exc in outcomes:
+            # A closed loop raises RuntimeError: its caller is gone, nobody is waiting.
+            with contextlib.suppress(RuntimeError):
+                job.loop.call_soon_threadsafe(_settle, job.future, result, exc)
+
+    # Lifecycle
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the store is closed; open a new client")
+
+    def close(self) -> None:
+        """Finish queued writes, then close every connection (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._writer.join()
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        if self._tempdir is not None:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)

@@ -1,0 +1,261 @@
+"""Query planning: which index answers a filter and sort, and which key ranges to read.
+
+An index is usable when its leading fields have equality conditions (a literal, ``$eq``
+or ``$in``) followed by at most one range (``$gt $gte $lt $lte``), or when it yields the
+requested sort order after those equalities. Ranges stay inside the value's type bracket,
+as MongoDB's comparisons do. Candidates are always re-checked with the compiled filter,
+so a plan only has to return a superset of the matching documents.
+"""
+
+import itertools
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bson.int64 import Int64
+from bson.objectid import ObjectId
+from bson.regex import Regex
+
+from tessera.store import keys
+from tessera.store.catalog import CollectionInfo, IndexInfo
+from tessera.store.paths import MISSING, array_index, split_path
+
+__all__ = ["Plan", "plan_query"]
+
+Range = tuple[bytes | None, bytes | None]  # [low, high): low inclusive, high exclusive
+_RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
+_MAX_RANGES = 1000
+_EXACT_INT = 2**53
+
+
+@dataclass
+class Plan:
+    """How to read candidates: an index and key ranges, or a collection scan."""
+
+    index: IndexInfo | None
+    ranges: list[Range] = field(default_factory=list)
+    reverse: bool = False
+    sorted: bool = False  # rows arrive in the requested sort order
+    exact: bool = False  # every row in the ranges matches the filter
+    point: bool = False  # at most one document can match
+
+    def explain(self) -> dict[str, Any]:
+        """A short description of the plan, for ``cursor.explain()``."""
+        if self.index is None:
+            return {"stage": "COLLSCAN"}
+        return {
+            "stage": "IXSCAN",
+            "indexName": self.index.name,
+            "keyPattern": self.index.key_pattern,
+            "isMultiKey": self.index.multikey,
+            "ranges": len(self.ranges),
+            "direction": "backward" if self.reverse else "forward",
+            "providesSort": self.sorted,
+            "exact": self.exact,
+        }
+
+
+@dataclass
+class _Condition:
+    points: list[Any] | None = None
+    bounds: list[tuple[str, Any]] = field(default_factory=list)
+    exact: bool = False  # the condition is exactly one equality with a plain value
+
+
+def plan_query(
+    coll: CollectionInfo | None,
+    filter: Mapping[str, Any],
+    sort: Sequence[tuple[str, int]] | None = None,
+) -> Plan:
+    """The cheapest plan this simple cost model finds for `filter` and `sort`."""
+    if coll is None:
+        return Plan(None)
+    conditions = _conditions(filter)
+    sort = list(sort or [])
+    best: tuple[tuple[Any, ...], Plan] | None = None
+    for index in coll.all_indexes():
+        candidate = _plan_for(index, conditions, sort, filter)
+        if candidate is None:
+            continue
+        score, plan = candidate
+        if best is None or score > best[0]:
+            best = (score, plan)
+    if best is None:
+        return Plan(None, sorted=not sort)
+    return best[1]
+
+
+def _plan_for(
+    index: IndexInfo,
+    conditions: dict[str, _Condition],
+    sort: list[tuple[str, int]],
+    filter: Mapping[str, Any],
+) -> tuple[tuple[Any, ...], Plan] | None:
+    eq_fields: list[str] = []
+    points: list[list[Any]] = []
+    for name, _ in index.fields:
+        condition = conditions.get(name)
+        if condition is None or condition.points is None:
+            break
+        eq_fields.append(name)
+        points.append(condition.points)
+    k = len(eq_fields)
+    bounds: list[tuple[str, Any]] = []
+    if k < len(index.fields):
+        condition = conditions.get(index.fields[k][0])
+        if condition is not None and condition.bounds:
+            # On a multikey index each bound may hold for a different element: use one.
+            bounds = condition.bounds[:1] if index.multikey else condition.bounds
+    single = all(len(p) == 1 for p in points)
+    order = _order(index, eq_fields, sort) if single else None
+    if k == 0 and not bounds and (order is None or index.sparse or not sort):
+        return None
+    n_ranges = math.prod(len(p) for p in points) if points else 1
+    if n_ranges > _MAX_RANGES:
+        return None
+    directions = [d for _, d in index.fields]
+    ranges: list[Range] = []
+    for combo in itertools.product(*points):
+        prefix = keys.encode_key(combo, directions[:k])
+        if bounds:
+            ranges.append(_bounded(prefix, bounds, directions[k]))
+        else:
+            ranges.append((prefix or None, keys.successor(prefix) if prefix else None))
+    ranges.sort(key=lambda r: r[0] or b"")
+    point = index.unique and single and k == len(index.fields)
+    exact = single and _covers(filter, conditions, eq_fields)
+    plan = Plan(
+        index,
+        ranges,
+        reverse=bool(order),
+        sorted=order is not None,
+        exact=exact,
+        point=point,
+    )
+    score = (point, k + (1 if bounds else 0), order is not None and bool(sort), -len(index.fields))
+    return score, plan
+
+
+def _order(index: IndexInfo, eq_fields: list[str], sort: list[tuple[str, int]]) -> bool | None:
+    """None when the index cannot yield `sort`; else whether to read it backwards."""
+    if index.multikey:
+        return None
+    remaining = [(f, d) for f, d in sort if f not in eq_fields]
+    after = index.fields[len(eq_fields) :]
+    if len(remaining) > len(after):
+        return None
+    same: set[bool] = set()
+    for (name, direction), (field_name, field_dir) in zip(remaining, after, strict=False):
+        if name != field_name:
+            return None
+        same.add(direction == field_dir)
+    if len(same) > 1:
+        return None
+    return same == {False}
+
+
+def _bounded(prefix: bytes, bounds: list[tuple[str, Any]], direction: int) -> Range:
+    low: bytes = b""
+    high: bytes | None = None
+    for op, value in bounds:
+        encoded = keys.encode_value(value)
+        bracket = encoded[0]
+        if direction < 0:
+            encoded = keys.invert(encoded)
+            bracket = 255 - bracket
+            # Descending bytes: a greater value has a smaller key.
+            op = {"$gt": "$lt", "$gte": "$lte", "$lt": "$gt", "$lte": "$gte"}[op]
+        lows = [prefix + bytes([bracket])]
+        highs = [prefix + bytes([bracket + 1])]
+        full = prefix + encoded
+        if op == "$gt":
+            lows.append(keys.successor(full) or full)
+        elif op == "$gte":
+            lows.append(full)
+        elif op == "$lt":
+            highs.append(full)
+        else:
+            highs.append(keys.successor(full) or full)
+        low = max([low, *lows])
+        high = min(h for h in [high, *highs] if h is not None)
+    return (low or None, high)
+
+
+def _conditions(filter: Mapping[str, Any]) -> dict[str, _Condition]:
+    out: dict[str, _Condition] = {}
+    for name, value in filter.items():
+        if name == "$and" and isinstance(value, list):
+            for clause in value:
+                if isinstance(clause, Mapping):
+                    for sub_name, sub in _conditions(clause).items():
+                        out.setdefault(sub_name, sub)
+            continue
+        if name.startswith("$") or name in out:
+            continue
+        condition = _condition(value)
+        if condition is not None:
+            out[name] = condition
+    return out
+
+
+def _condition(value: Any) -> _Condition | None:
+    if not _is_operator_doc(value):
+        if _indexable(value):
+            return _Condition([value], exact=_exact_value(value))
+        return None
+    condition = _Condition()
+    if "$eq" in value and _indexable(value["$eq"]):
+        condition.points = [value["$eq"]]
+        condition.exact = len(value) == 1 and _exact_value(value["$eq"])
+    elif "$in" in value and isinstance(value["$in"], list | tuple):
+        if all(_indexable(v) for v in value["$in"]):
+            condition.points = list(value["$in"])
+    for op in _RANGE_OPS:
+        if op in value and _rangeable(value[op]):
+            condition.bounds.append((op, value[op]))
+    if condition.points is None and not condition.bounds:
+        return None
+    return condition
+
+
+def _is_operator_doc(value: Any) -> bool:
+    return isinstance(value, Mapping) and any(str(k).startswith("$") for k in value)
+
+
+def _indexable(value: Any) -> bool:
+    # Null also matches missing fields, arrays match as a whole or by element, and a
+    # regex is a pattern: those stay with the matcher.
+    return not (
+        value is None
+        or value is MISSING
+        or isinstance(value, list | tuple | Regex | re.Pattern)
+        or _is_operator_doc(value)
+    )
+
+
+def _rangeable(value: Any) -> bool:
+    if not _indexable(value) or isinstance(value, Mapping):
+        return False
+    return not (isinstance(value, float) and math.isnan(value))
+
+
+def _exact_value(value: Any) -> bool:
+    if isinstance(value, bool | str | ObjectId):
+        return True
+    if isinstance(value, int | Int64):
+        return abs(int(value)) < _EXACT_INT
+    return False
+
+
+def _covers(
+    filter: Mapping[str, Any], conditions: dict[str, _Condition], eq_fields: list[str]
+) -> bool:
+    """True when the equality prefix alone decides the filter."""
+    for name in filter:
+        if name not in eq_fields or not conditions[name].exact:
+            return False
+        if any(array_index(part) is not None for part in split_path(name)):
+            return False
+    return True

@@ -1,0 +1,594 @@
+"""MongoDB query filters compiled once into plain Python predicates.
+
+`compile_filter` turns a filter document into a function ``doc -> bool``. All parsing,
+validation and type dispatch happens at compile time, so evaluating the predicate over
+millions of documents costs a few dictionary lookups each.
+
+A field condition is a `Condition`: how one operator judges the values a path reaches.
+MongoDB tests a condition against each value at the path and, for most operators, against
+each element of an array found there too; `$ne`, `$nin` and `$not` negate the whole result.
+"""
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bson.decimal128 import Decimal128
+from bson.int64 import Int64
+from bson.regex import Regex
+from pymongo.errors import OperationFailure
+
+from tessera.store.ordering import MAXKEY, MINKEY, NUMBER, regex_flags, sort_value, type_rank
+from tessera.store.paths import MISSING, path_values, split_path
+
+Matcher = Callable[[Any], bool]
+BAD_VALUE = 2
+
+_NAN_KEY = sort_value(float("nan"))
+_FAST_NUMBER_TYPES = (int, float, Int64)
+
+
+def _fail(message: str, code: int = BAD_VALUE) -> OperationFailure:
+    return OperationFailure(message, code, {"ok": 0, "errmsg": message, "code": code})
+
+
+def _always(doc: Any) -> bool:
+    return True
+
+
+class Condition:
+    """One operator's test on the values at a path.
+
+    `one(value)` judges a single value reached by the path (expanding arrays when the
+    operator does), `many(values)` all values reached through arrays of documents, and
+    `element(value)` one array element for a value-form `$elemMatch`, without expansion.
+    """
+
+    __slots__ = ("element", "many", "one")
+
+    def __init__(self, one: Matcher, many: Matcher, element: Matcher) -> None:
+        self.one = one
+        self.many = many
+        self.element = element
+
+
+def _condition(test: Matcher, *, expand: bool = True, negate: bool = False) -> Condition:
+    if expand:
+
+        def one(value: Any) -> bool:
+            if test(value):
+                return True
+            if value.__class__ is list:
+                for item in value:
+                    if test(item):
+                        return True
+            return False
+
+    else:
+        one = test
+
+    def many(values: list[Any]) -> bool:
+        return any(one(value) for value in values)
+
+    if not negate:
+        return Condition(one, many, test)
+    return Condition(
+        lambda value: not one(value),
+        lambda values: not many(values),
+        lambda value: not test(value),
+    )
+
+
+def compile_filter(query: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], bool]:
+    """A predicate telling whether a document matches the MongoDB filter `query`.
+
+    Raises OperationFailure with MongoDB's error code for an unknown or malformed operator.
+    """
+    if not query:
+        return _always
+    if not isinstance(query, Mapping):
+        raise _fail(f"filter must be a document, not {type(query).__name__}")
+    return _all_of([_clause(key, value) for key, value in query.items()])
+
+
+def _all_of(matchers: list[Matcher]) -> Matcher:
+    matchers = [m for m in matchers if m is not _always]
+    if not matchers:
+        return _always
+    if len(matchers) == 1:
+        return matchers[0]
+    if len(matchers) == 2:
+        first, second = matchers
+        return lambda doc: first(doc) and second(doc)
+    return lambda doc: all(m(doc) for m in matchers)
+
+
+def _clause(key: str, value: Any) -> Matcher:
+    if not key.startswith("$"):
+        return _field_matcher(key, value)
+    if key in ("$and", "$or", "$nor"):
+        subs = [compile_filter(sub) for sub in _logical_list(key, value)]
+        if key == "$and":
+            return _all_of(subs)
+        if key == "$or":
+            return subs[0] if len(subs) == 1 else (lambda doc: any(m(doc) for m in subs))
+        return lambda doc: not any(m(doc) for m in subs)
+    if key == "$expr":
+        return _expr_matcher(value)
+    if key == "$comment":
+        return _always
+    if key == "$where":
+        raise _fail("$where is not supported: use $expr to compare fields of a document")
+    if key in ("$text", "$jsonSchema", "$sampleRate"):
+        raise _fail(f"{key} is not supported by the embedded store")
+    raise _fail(f"unknown top level operator: {key}")
+
+
+def _logical_list(key: str, value: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list) or not value:
+        raise _fail(f"{key} argument must be a non-empty array")
+    for sub in value:
+        if not isinstance(sub, Mapping):
+            raise _fail(f"{key} argument's entries must be objects")
+    return value
+
+
+def _expr_matcher(expression: Any) -> Matcher:
+    # Imported here: the aggregation modules import this one.
+    from tessera.store.expressions import evaluate, truthy
+
+    def match(doc: Any) -> bool:
+        return truthy(evaluate(expression, doc))
+
+    return match
+
+
+def is_operator_document(value: Any) -> bool:
+    """True when `value` is ``{"$op": ...}`` rather than a document to compare with."""
+    if not isinstance(value, Mapping) or not value:
+        return False
+    first = next(iter(value))
+    return first.startswith("$") and first not in ("$ref", "$id", "$db")
+
+
+def _field_matcher(path: str, spec: Any) -> Matcher:
+    if not path:
+        raise _fail("field names in a filter cannot be empty")
+    if is_operator_document(spec):
+        conditions = compile_conditions(spec)
+    else:
+        conditions = [_equality(spec, implicit=True)]
+    return _path_matcher(split_path(path), conditions)
+
+
+def _path_matcher(parts: tuple[str, ...], conditions: list[Condition]) -> Matcher:
+    if len(parts) == 1:
+        key = parts[0]
+        if len(conditions) == 1:
+            one = conditions[0].one
+            return lambda doc: one(doc.get(key, MISSING))
+        ones = [c.one for c in conditions]
+
+        def match_field(doc: Any) -> bool:
+            value = doc.get(key, MISSING)
+            return all(one(value) for one in ones)
+
+        return match_field
+    manys = [c.many for c in conditions]
+
+    def match_path(doc: Any) -> bool:
+        values = path_values(doc, parts)
+        return all(many(values) for many in manys)
+
+    return match_path
+
+
+def compile_conditions(spec: Mapping[str, Any]) -> list[Condition]:
+    """The conditions of an operator document such as ``{"$gt": 1, "$lt": 5}``."""
+    if "$regex" in spec:
+        regex = compile_regex(spec["$regex"], spec.get("$options"))
+        conditions = [_condition(regex_test(regex))]
+    elif "$options" in spec:
+        raise _fail("$options needs a $regex")
+    else:
+        conditions = []
+    for op, arg in spec.items():
+        if op in ("$regex", "$options"):
+            continue
+        build = _OPERATORS.get(op)
+        if build is None:
+            if not op.startswith("$"):
+                raise _fail(f"unknown operator: {op} (mixing operators and fields)")
+            raise _fail(f"unknown operator: {op}")
+        conditions.append(build(arg))
+    return conditions
+
+
+def _equality(target: Any, *, implicit: bool = False) -> Condition:
+    if implicit and is_regex(target):
+        return _condition(regex_test(compile_regex(target, None)))
+    return _condition(equality_test(target))
+
+
+def equality_test(target: Any) -> Matcher:
+    """A test of one value for MongoDB equality with `target` (no array expansion)."""
+    kind = target.__class__
+    if kind is str:
+        return lambda value: value.__class__ is str and value == target
+    if kind in _FAST_NUMBER_TYPES and target == target:
+        key = sort_value(target)
+
+        def number_equals(value: Any) -> bool:
+            if value.__class__ in _FAST_NUMBER_TYPES:
+                return value == target
+            return value.__class__ is Decimal128 and sort_value(value) == key
+
+        return number_equals
+    if target is None:
+        return lambda value: value is None or value is MISSING
+    key = sort_value(target)
+    return lambda value: value is not MISSING and sort_value(value) == key
+
+
+def _comparison(op: str) -> Callable[[Any], Condition]:
+    def build(target: Any) -> Condition:
+        if is_regex(target) and op in ("$lt", "$gt"):
+            return _condition(lambda value: False)
+        return _condition(_comparison_test(op, target))
+
+    return build
+
+
+def _comparison_test(op: str, target: Any) -> Matcher:
+    rank = type_rank(target)
+    key = sort_value(target)
+    inclusive = op in ("$gte", "$lte")
+    below = op in ("$lt", "$lte")
+    if key == _NAN_KEY:
+        # NaN equals NaN and is neither above nor below any other value.
+        if not inclusive:
+            return lambda value: False
+        return lambda value: type_rank(value) == NUMBER and sort_value(value) == _NAN_KEY
+    across_types = rank in (MINKEY, MAXKEY)
+    kind = target.__class__
+    fast_types = (str,) if kind is str else _FAST_NUMBER_TYPES if rank == NUMBER else ()
+
+    def test(value: Any) -> bool:
+        if value.__class__ in fast_types and kind in fast_types:
+            if below:
+                return value <= target if inclusive else value < target
+            return value >= target if inclusive else value > target
+        if not across_types and type_rank(value) != rank:
+            return False
+        value_key = sort_value(value)
+        if value_key == _NAN_KEY:
+            return False
+        if below:
+            return value_key <= key if inclusive else value_key < key
+        return value_key >= key if inclusive else value_key > key
+
+    return test
+
+
+def _in_test(values: Any, op: str) -> Matcher:
+    if not isinstance(values, (list, tuple)):
+        raise _fail(f"{op} needs an array")
+    keys = set()
+    strings = set()
+    regexes = []
+    for item in values:
+        if is_regex(item):
+            regexes.append(regex_test(compile_regex(item, None)))
+        elif is_operator_document(item):
+            raise _fail(f"cannot nest $ under {op}")
+        elif item.__class__ is str:
+            strings.add(item)
+        else:
+            keys.add(sort_value(item))
+    has_null = sort_value(None) in keys
+
+    def test(value: Any) -> bool:
+        if value.__class__ is str:
+            if value in strings:
+                return True
+        elif value is MISSING:
+            return has_null
+        elif sort_value(value) in keys:
+            return True
+        return any(regex(value) for regex in regexes)
+
+    return test
+
+
+def _exists(arg: Any) -> Condition:
+    from tessera.store.expressions import truthy
+
+    return _condition(lambda value: value is not MISSING, expand=False, negate=not truthy(arg))
+
+
+def _size(arg: Any) -> Condition:
+    if type_rank(arg) != NUMBER or isinstance(arg, bool):
+        raise _fail("$size needs a number")
+    key = sort_value(arg)
+    if key == _NAN_KEY or key[2] != int(key[2]):
+        raise _fail("$size must be a whole number")
+    size = int(key[2])
+    if size < 0:
+        raise _fail("$size may not be negative")
+    return _condition(lambda value: value.__class__ is list and len(value) == size, expand=False)
+
+
+def _mod(arg: Any) -> Condition:
+    if not isinstance(arg, list):
+        raise _fail("malformed mod, needs to be an array")
+    if len(arg) < 2:
+        raise _fail("malformed mod, not enough elements")
+    if len(arg) > 2:
+        raise _fail("malformed mod, too many elements")
+    divisor, remainder = (_whole(x) for x in arg)
+    if divisor == 0:
+        raise _fail("divisor cannot be 0")
+
+    def test(value: Any) -> bool:
+        if type_rank(value) != NUMBER or sort_value(value) == _NAN_KEY:
+            return False
+        number = sort_value(value)[2]
+        if number in (float("inf"), float("-inf")):
+            return False
+        dividend = int(number)
+        # MongoDB truncates toward zero, as C does, and so keeps the dividend's sign.
+        result = abs(dividend) % abs(divisor)
+        return (result if dividend >= 0 else -result) == remainder
+
+    return _condition(test)
+
+
+def _whole(value: Any) -> int:
+    if type_rank(value) != NUMBER or isinstance(value, bool):
+        raise _fail("malformed mod, divisor and remainder must be numbers")
+    key = sort_value(value)
+    if key == _NAN_KEY or key[2] in (float("inf"), float("-inf")):
+        raise _fail("malformed mod, divisor and remainder must be finite numbers")
+    return int(key[2])
+
+
+def _all(arg: Any) -> Condition:
+    if not isinstance(arg, list):
+        raise _fail("$all needs an array")
+    if not arg:
+        return _condition(lambda value: False, expand=False)
+    if all(isinstance(x, Mapping) and "$elemMatch" in x for x in arg):
+        parts = [_elem_match(x["$elemMatch"]) for x in arg]
+    elif any(is_operator_document(x) for x in arg):
+        raise _fail("no $ expressions in $all")
+    else:
+        parts = [_equality(x, implicit=True) for x in arg]
+    return _conjunction(parts)
+
+
+def _conjunction(conditions: list[Condition]) -> Condition:
+    return Condition(
+        lambda value: all(c.one(value) for c in conditions),
+        lambda values: all(c.many(values) for c in conditions),
+        lambda value: all(c.element(value) for c in conditions),
+    )
+
+
+def _not(arg: Any) -> Condition:
+    if is_regex(arg):
+        inner = [_condition(regex_test(compile_regex(arg, None)))]
+    elif isinstance(arg, Mapping):
+        if not arg:
+            raise _fail("$not cannot be empty")
+        if not is_operator_document(arg):
+            raise _fail("$not needs a regex or a document of operators")
+        inner = compile_conditions(arg)
+    else:
+        raise _fail("$not needs a regex or a document")
+    both = _conjunction(inner)
+    return Condition(
+        lambda value: not both.one(value),
+        lambda values: not both.many(values),
+        lambda value: not both.element(value),
+    )
+
+
+def _elem_match(arg: Any) -> Condition:
+    if not isinstance(arg, Mapping):
+        raise _fail("$elemMatch needs an Object")
+    logical = {"$and", "$or", "$nor", "$expr", "$where", "$comment"}
+    if is_operator_document(arg) and not logical & set(arg):
+        conditions = compile_conditions(arg)
+
+        def element_matches(item: Any) -> bool:
+            return all(c.element(item) for c in conditions)
+
+    else:
+        sub = compile_filter(arg)
+
+        def element_matches(item: Any) -> bool:
+            return isinstance(item, Mapping) and sub(item)
+
+    def test(value: Any) -> bool:
+        if value.__class__ is not list:
+            return False
+        return any(element_matches(item) for item in value)
+
+    return _condition(test, expand=False)
+
+
+_TYPE_CODES = {
+    1: "double",
+    2: "string",
+    3: "object",
+    4: "array",
+    5: "binData",
+    6: "undefined",
+    7: "objectId",
+    8: "bool",
+    9: "date",
+    10: "null",
+    11: "regex",
+    12: "dbPointer",
+    13: "javascript",
+    14: "symbol",
+    15: "javascriptWithScope",
+    16: "int",
+    17: "timestamp",
+    18: "long",
+    19: "decimal",
+    -1: "minKey",
+    127: "maxKey",
+}
+_TYPE_ALIASES = {name: {name} for name in _TYPE_CODES.values()} | {
+    "number": {"double", "int", "long", "decimal"}
+}
+
+
+def _type(arg: Any) -> Condition:
+    from tessera.store.expressions import type_name
+
+    wanted: set[str] = set()
+    for item in arg if isinstance(arg, list) else [arg]:
+        if isinstance(item, str):
+            if item not in _TYPE_ALIASES:
+                raise _fail(f"Unknown type name alias: {item}")
+            wanted |= _TYPE_ALIASES[item]
+        elif type_rank(item) == NUMBER and not isinstance(item, bool):
+            key = sort_value(item)
+            code = key[2] if key != _NAN_KEY else None
+            if code not in _TYPE_CODES:
+                raise _fail(f"Invalid numerical type code: {item}")
+            wanted.add(_TYPE_CODES[int(code)])
+        else:
+            raise _fail(f"type must be represented as a number or a string, not {item!r}")
+    if not wanted:
+        raise _fail("$type must match at least one type")
+    return _condition(lambda value: value is not MISSING and type_name(value) in wanted)
+
+
+_OPTION_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "u": 0}
+
+
+def is_regex(value: Any) -> bool:
+    """True for a regular expression value (BSON regex or compiled Python pattern)."""
+    return isinstance(value, (Regex, re.Pattern))
+
+
+def compile_regex(pattern: Any, options: Any) -> re.Pattern[str]:
+    """A Python pattern for a ``$regex`` value and its ``$options`` letters."""
+    if options is not None and not isinstance(options, str):
+        raise _fail("$options has to be a string")
+    if is_regex(pattern):
+        if options and regex_flags(pattern):
+            raise _fail("options set in both $regex and $options", 51075)
+        letters = options or regex_flags(pattern)
+        source = pattern.pattern
+    elif isinstance(pattern, str):
+        letters = options or ""
+        source = pattern
+    else:
+        raise _fail("$regex has to be a string")
+    flags = 0
+    for letter in letters:
+        if letter not in _OPTION_FLAGS:
+            raise _fail(f"invalid flag in regex options: {letter}", 51108)
+        flags |= _OPTION_FLAGS[letter]
+    if not isinstance(source, str):
+        raise _fail("$regex has to be a string")
+    try:
+        return re.compile(source, flags)
+    except re.error as exc:
+        raise _fail(f"Regular expression is invalid: {exc}", 51091) from None
+
+
+def regex_test(regex: re.Pattern[str]) -> Matcher:
+    """A test matching strings the regex finds, and regex values equal to it."""
+    search = regex.search
+    key = sort_value(regex)
+
+    def test(value: Any) -> bool:
+        if value.__class__ is str:
+            return search(value) is not None
+        return is_regex(value) and sort_value(value) == key
+
+    return test
+
+
+def _eq(arg: Any) -> Condition:
+    return _equality(arg)
+
+
+_OPERATORS: dict[str, Callable[[Any], Condition]] = {
+    "$eq": _eq,
+    "$ne": lambda arg: _condition(equality_test(arg), negate=True),
+    "$gt": _comparison("$gt"),
+    "$gte": _comparison("$gte"),
+    "$lt": _comparison("$lt"),
+    "$lte": _comparison("$lte"),
+    "$in": lambda arg: _condition(_in_test(arg, "$in")),
+    "$nin": lambda arg: _condition(_in_test(arg, "$nin"), negate=True),
+    "$exists": _exists,
+    "$type": _type,
+    "$size": _size,
+    "$mod": _mod,
+    "$all": _all,
+    "$not": _not,
+    "$elemMatch": _elem_match,
+}
+
+
+def compile_positional(
+    query: Mapping[str, Any] | None,
+) -> Callable[[Mapping[str, Any]], int | None]:
+    """A function giving the index the positional ``$`` update operator stands for.
+
+    That is the position, in the first array a filter path crosses, of the first element
+    that satisfies the path's conditions; None when no condition crosses an array.
+    """
+    fields = _positional_fields(query or {})
+
+    def position(doc: Mapping[str, Any]) -> int | None:
+        for parts, conditions in fields:
+            found = _first_matching_element(doc, parts, conditions)
+            if found is not None:
+                return found
+        return None
+
+    return position
+
+
+def _positional_fields(query: Mapping[str, Any]) -> list[tuple[tuple[str, ...], list[Condition]]]:
+    fields = []
+    for key, spec in query.items():
+        if key == "$and":
+            for sub in _logical_list(key, spec):
+                fields.extend(_positional_fields(sub))
+        elif not key.startswith("$"):
+            if is_operator_document(spec):
+                conditions = compile_conditions(spec)
+            else:
+                conditions = [_equality(spec, implicit=True)]
+            fields.append((split_path(key), conditions))
+    return fields
+
+
+def _first_matching_element(
+    doc: Mapping[str, Any], parts: tuple[str, ...], conditions: list[Condition]
+) -> int | None:
+    value: Any = doc
+    for depth, part in enumerate(parts):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part, MISSING)
+        if isinstance(value, list):
+            rest = parts[depth + 1 :]
+            for index, item in enumerate(value):
+                if rest and not isinstance(item, Mapping):
+                    continue
+                # Alone in an array, the element still satisfies array operators.
+                values = path_values(item, rest) if rest else [[item]]
+                if all(c.many(values) for c in conditions):
+                    return index
+            return None
+    return None

@@ -1,0 +1,314 @@
+"""Write operations, run on the writer thread inside the engine's transaction.
+
+Each function validates its input before changing anything and raises PyMongo's errors;
+the engine rolls the job back to its SAVEPOINT on any exception, so a failed write leaves
+the file as it was. Documents and index entries change together.
+"""
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bson.objectid import ObjectId
+from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
+
+from tessera.store import documents
+from tessera.store.catalog import ID_INDEX, Catalog, CollectionInfo, IndexInfo, index_entries
+from tessera.store.keys import EMPTY_ARRAY
+from tessera.store.ordering import equal
+from tessera.store.reads import Row, matches
+from tessera.store.update import apply_replacement, apply_update, upsert_seed, validate_update
+
+__all__ = [
+    "delete",
+    "find_and_modify",
+    "insert",
+    "update",
+]
+
+_IMMUTABLE_ID = 66
+
+
+def collection(
+    conn: sqlite3.Connection, catalog: Catalog, db: str, name: str
+) -> CollectionInfo:
+    """The collection, created on first write as MongoDB does."""
+    return catalog.get(db, name) or catalog.create_collection(conn, db, name)
+
+
+def insert(conn: sqlite3.Connection, coll: CollectionInfo, catalog: Catalog, doc: dict) -> None:
+    """Store a prepared document (see `documents.prepare_insert`)."""
+    entries = _entries(conn, coll, catalog, doc)
+    data = documents.encode(doc)
+    try:
+        cur = conn.execute(
+            f"INSERT INTO {coll.table} (id, doc) VALUES (?, ?)",
+            (documents.id_key(doc["_id"]), data),
+        )
+    except sqlite3.IntegrityError:
+        raise duplicate_key_error(coll, ID_INDEX, (doc["_id"],)) from None
+    rid = int(cur.lastrowid or 0)
+    for index, keys in entries:
+        _add_keys(conn, coll, index, rid, keys)
+
+
+def replace(
+    conn: sqlite3.Connection,
+    coll: CollectionInfo,
+    catalog: Catalog,
+    rid: int,
+    old: Mapping[str, Any],
+    new: dict,
+) -> None:
+    """Store `new` in place of `old` (same `_id`), moving only the index entries that change."""
+    if not equal(old.get("_id"), new.get("_id")):
+        raise WriteError(
+            "Performing an update on the path '_id' would modify the immutable field '_id'",
+            code=_IMMUTABLE_ID,
+        )
+    documents.validate_stored(new)
+    new_entries = _entries(conn, coll, catalog, new)
+    data = documents.encode(new)
+    for index, keys in new_entries:
+        old_keys, _ = index_entries(index, old)
+        gone = [k for k in old_keys if k not in keys]
+        if gone:
+            conn.executemany(
+                f"DELETE FROM {index.table} WHERE key = ? AND rid = ?", [(k, rid) for k in gone]
+            )
+        added = {k: v for k, v in keys.items() if k not in old_keys}
+        _add_keys(conn, coll, index, rid, added)
+    conn.execute(f"UPDATE {coll.table} SET doc = ? WHERE rid = ?", (data, rid))
+
+
+def remove(conn: sqlite3.Connection, coll: CollectionInfo, rid: int) -> None:
+    """Delete one document and its index entries."""
+    for index in coll.indexes.values():
+        conn.execute(f"DELETE FROM {index.table} WHERE rid = ?", (rid,))
+    conn.execute(f"DELETE FROM {coll.table} WHERE rid = ?", (rid,))
+
+
+def build_index(conn: sqlite3.Connection, coll: CollectionInfo, index: IndexInfo) -> None:
+    """Fill a new index from the existing documents (DuplicateKeyError if unique fails)."""
+    multikey = False
+    for rid, data in conn.execute(f"SELECT rid, doc FROM {coll.table}").fetchall():
+        keys, is_multi = index_entries(index, documents.decode(data))
+        multikey = multikey or is_multi
+        _add_keys(conn, coll, index, rid, keys)
+    if multikey:
+        conn.execute("UPDATE tessera_indexes SET multikey = 1 WHERE id = ?", (index.id,))
+        index.multikey = True
+
+
+def update(
+    conn: sqlite3.Connection,
+    catalog: Catalog,
+    db: str,
+    name: str,
+    filter: Mapping[str, Any],
+    change: Any,
+    *,
+    multi: bool,
+    upsert: bool = False,
+    replacement: bool = False,
+    array_filters: Sequence[Mapping[str, Any]] | None = None,
+    sort: Sequence[tuple[str, int]] | None = None,
+) -> dict[str, Any]:
+    """update_one / update_many / replace_one; returns MongoDB's raw result."""
+    if not replacement:
+        validate_update(change)
+    else:
+        documents.validate_stored(change)
+    coll = catalog.get(db, name)
+    found = matches(conn, coll, filter, sort=sort, limit=0 if multi else 1)
+    if not found:
+        if not upsert:
+            return {"n": 0, "nModified": 0}
+        coll = coll or collection(conn, catalog, db, name)
+        doc = _upsert_document(filter, change, replacement, array_filters)
+        insert(conn, coll, catalog, doc)
+        return {"n": 1, "nModified": 0, "upserted": doc["_id"]}
+    assert coll is not None
+    modified = 0
+    for rid, doc in found:
+        if _modify(conn, coll, catalog, rid, doc, filter, change, replacement, array_filters):
+            modified += 1
+    return {"n": len(found), "nModified": modified}
+
+
+def delete(
+    conn: sqlite3.Connection,
+    catalog: Catalog,
+    db: str,
+    name: str,
+    filter: Mapping[str, Any],
+    *,
+    multi: bool,
+) -> int:
+    """delete_one / delete_many; returns how many documents went."""
+    coll = catalog.get(db, name)
+    found = matches(conn, coll, filter, limit=0 if multi else 1)
+    if coll is None:
+        return 0
+    for rid, _ in found:
+        remove(conn, coll, rid)
+    return len(found)
+
+
+def find_and_modify(
+    conn: sqlite3.Connection,
+    catalog: Catalog,
+    db: str,
+    name: str,
+    filter: Mapping[str, Any],
+    change: Any,
+    *,
+    kind: str,
+    sort: Sequence[tuple[str, int]] | None,
+    upsert: bool,
+    return_after: bool,
+    array_filters: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any] | None:
+    """find_one_and_update / _replace / _delete: the document before or after the change."""
+    if kind == "update":
+        validate_update(change)
+    elif kind == "replace":
+        documents.validate_stored(change)
+    coll = catalog.get(db, name)
+    found: list[Row] = matches(conn, coll, filter, sort=sort, limit=1)
+    if not found:
+        if not upsert or kind == "delete":
+            return None
+        coll = coll or collection(conn, catalog, db, name)
+        doc = _upsert_document(filter, change, kind == "replace", array_filters)
+        insert(conn, coll, catalog, doc)
+        return doc if return_after else None
+    assert coll is not None
+    rid, doc = found[0]
+    if kind == "delete":
+        remove(conn, coll, rid)
+        return doc
+    before = documents.decode(documents.encode(doc))
+    _modify(conn, coll, catalog, rid, doc, filter, change, kind == "replace", array_filters)
+    return doc if return_after else before
+
+
+def duplicate_key_error(
+    coll: CollectionInfo, index: IndexInfo, values: Sequence[Any]
+) -> DuplicateKeyError:
+    """DuplicateKeyError with MongoDB's message, keyPattern and keyValue."""
+    key_value = {
+        field: ([] if value is EMPTY_ARRAY else value)
+        for (field, _), value in zip(index.fields, values, strict=False)
+    }
+    shown = ", ".join(f"{field}: {_show(value)}" for field, value in key_value.items())
+    message = (
+        f"E11000 duplicate key error collection: {coll.db}.{coll.name} "
+        f"index: {index.name} dup key: {{ {shown} }}"
+    )
+    details = {
+        "index": 0,
+        "code": 11000,
+        "errmsg": message,
+        "keyPattern": index.key_pattern,
+        "keyValue": key_value,
+    }
+    return DuplicateKeyError(message, 11000, details)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    if isinstance(value, ObjectId):
+        return f"ObjectId('{value}')"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def _modify(
+    conn: sqlite3.Connection,
+    coll: CollectionInfo,
+    catalog: Catalog,
+    rid: int,
+    doc: dict,
+    filter: Mapping[str, Any],
+    change: Any,
+    replacement: bool,
+    array_filters: Sequence[Mapping[str, Any]] | None,
+) -> bool:
+    """Apply `change` to `doc` (in place) and store it; False when nothing changed."""
+    old = documents.decode(documents.encode(doc))
+    if replacement:
+        new = apply_replacement(old, change)
+        if new == old and list(new) == list(old):
+            return False
+        doc.clear()
+        doc.update(new)
+    else:
+        try:
+            changed = apply_update(doc, change, query=filter, array_filters=array_filters)
+        except WriteError:
+            raise
+        except OperationFailure as exc:
+            raise WriteError(str(exc), exc.code, exc.details) from exc
+        if not changed:
+            return False
+    replace(conn, coll, catalog, rid, old, doc)
+    return True
+
+
+def _upsert_document(
+    filter: Mapping[str, Any],
+    change: Any,
+    replacement: bool,
+    array_filters: Sequence[Mapping[str, Any]] | None,
+) -> dict:
+    seed = upsert_seed(filter)
+    if replacement:
+        doc = dict(change)
+        if "_id" not in doc and "_id" in seed:
+            doc = {"_id": seed["_id"], **doc}
+    else:
+        doc = seed
+        try:
+            apply_update(doc, change, query=filter, array_filters=array_filters, inserting=True)
+        except WriteError:
+            raise
+        except OperationFailure as exc:
+            raise WriteError(str(exc), exc.code, exc.details) from exc
+    return documents.prepare_insert(doc)
+
+
+def _entries(
+    conn: sqlite3.Connection, coll: CollectionInfo, catalog: Catalog, doc: Mapping[str, Any]
+) -> list[tuple[IndexInfo, dict[bytes, tuple[Any, ...]]]]:
+    out = []
+    for index in coll.indexes.values():
+        keys, multikey = index_entries(index, doc)
+        if multikey and not index.multikey:
+            catalog.mark_multikey(conn, coll, index)
+        out.append((index, keys))
+    return out
+
+
+def _add_keys(
+    conn: sqlite3.Connection,
+    coll: CollectionInfo,
+    index: IndexInfo,
+    rid: int,
+    keys: Mapping[bytes, tuple[Any, ...]],
+) -> None:
+    if not keys:
+        return
+    sql = f"INSERT INTO {index.table} (key, rid) VALUES (?, ?)"
+    if not index.unique:
+        conn.executemany(sql, [(k, rid) for k in keys])
+        return
+    for key, values in keys.items():
+        try:
+            conn.execute(sql, (key, rid))
+        except sqlite3.IntegrityError:
+            raise duplicate_key_error(coll, index, values) from None

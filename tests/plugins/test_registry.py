@@ -1,0 +1,115 @@
+"""Loading plugin folders: layouts, manifests, failures that never stop the others."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tessera.plugins.errors import ManifestError, PluginNotFound
+from tessera.plugins.manifest import parse_manifest, read_manifest
+from tessera.plugins.registry import PluginRegistry
+
+
+def test_every_plugin_folder_loads_and_failures_are_recorded(corpus: Path) -> None:
+    registry = PluginRegistry(corpus)
+    registry.load_all()
+    assert set(registry.failures) == {"broken_syntax", "no_entry"}
+    assert "syntax error in logic.py line 1" in registry.failures["broken_syntax"]
+    assert "defines no execute(data) function" in registry.failures["no_entry"]
+    assert registry.callable("echo").code is not None
+    with pytest.raises(PluginNotFound):
+        registry.callable("broken_syntax")
+
+
+def test_sync_and_async_entry_points_and_run_fallback(corpus: Path) -> None:
+    registry = PluginRegistry(corpus)
+    registry.load_all()
+    assert registry.callable("echo").code.is_async
+    assert not registry.callable("slow_sync").code.is_async
+    backend = registry.callable("backend_layout")
+    assert backend.code.entry.__name__ == "run"
+    assert backend.manifest.display_name == "Backend layout"
+    assert backend.manifest.version == "2.0.0"
+
+
+def test_folders_without_logic_and_hidden_folders_are_not_plugins(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "_private").mkdir()
+    (tmp_path / "_private" / "logic.py").write_text("async def execute(d): return {}")
+    assert PluginRegistry(tmp_path).discover() == []
+    assert PluginRegistry(tmp_path / "missing").discover() == []
+
+
+def test_an_import_error_names_the_file_and_line(tmp_path: Path) -> None:
+    plugin = tmp_path / "bad"
+    plugin.mkdir()
+    (plugin / "logic.py").write_text("import json\n\nraise ValueError('boom at import')\n")
+    registry = PluginRegistry(tmp_path)
+    registry.load_all()
+    error = registry.failures["bad"]
+    assert "logic.py line 3" in error
+    assert "ValueError: boom at import" in error
+
+
+def test_a_disabled_plugin_is_listed_but_not_callable(tmp_path: Path) -> None:
+    plugin = tmp_path / "off"
+    plugin.mkdir()
+    (plugin / "logic.py").write_text("async def execute(d): return {}\n")
+    (plugin / "manifest.json").write_text(json.dumps({"enabled": False}))
+    registry = PluginRegistry(tmp_path)
+    registry.load_all()
+    assert registry.get("off").public()["enabled"] is False
+    with pytest.raises(PluginNotFound):
+        registry.callable("off")
+
+
+def test_reloading_reads_the_files_again(tmp_path: Path) -> None:
+    plugin = tmp_path / "counter"
+    plugin.mkdir()
+    (plugin / "logic.py").write_text("VERSION = 1\nasync def execute(d): return {}\n")
+    registry = PluginRegistry(tmp_path)
+    registry.load_all()
+    (plugin / "logic.py").write_text("VERSION = 2\nasync def execute(d): return {}\n")
+    reloaded = registry.load("counter")
+    assert reloaded.code.module.VERSION == 2
+    assert reloaded.generation == 1
+
+
+def test_manifest_defaults_without_a_file(tmp_path: Path) -> None:
+    manifest = read_manifest(tmp_path, "my_plugin")
+    assert manifest.display_name == "My Plugin"
+    assert manifest.enabled is True
+    assert manifest.timeout is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"timeout": "soon"}, "'timeout' must be int or float"),
+        ({"timeout": True}, "'timeout' must be int or float"),
+        ({"timeout": -1}, "must be positive"),
+        ({"enabled": "yes"}, "'enabled' must be bool"),
+        ({"version": 2}, "'version' must be str"),
+    ],
+)
+def test_manifest_values_of_the_wrong_type_are_refused(raw: dict, message: str) -> None:
+    with pytest.raises(ManifestError, match=message):
+        parse_manifest(raw, "p")
+
+
+def test_unreadable_manifest_is_a_load_failure(tmp_path: Path) -> None:
+    plugin = tmp_path / "p"
+    plugin.mkdir()
+    (plugin / "logic.py").write_text("async def execute(d): return {}\n")
+    (plugin / "manifest.json").write_text("{not json")
+    registry = PluginRegistry(tmp_path)
+    registry.load_all()
+    assert "manifest.json is not valid JSON" in registry.failures["p"]
+
+
+def test_unknown_manifest_keys_are_kept(tmp_path: Path) -> None:
+    manifest = parse_manifest({"display_name": "X", "shared_collections": ["catalog"]}, "x")
+    assert manifest.extra == {"shared_collections": ["catalog"]}

@@ -1,0 +1,2 @@
+async def execute(data: dict) -> dict:
+    raise RuntimeError("secret database password is hunter2")

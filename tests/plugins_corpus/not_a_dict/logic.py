@@ -1,0 +1,2 @@
+async def execute(data: dict) -> list:
+    return ["not", "a", "dict"]

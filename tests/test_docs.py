@@ -1,0 +1,25 @@
+"""Docs that cannot drift: every setting and CLI command is documented."""
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tessera.cli import main
+from tessera.settings import SETTINGS
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
+def test_every_setting_is_in_the_readme_and_in_serve_help(setting):
+    assert f"`{setting.env}`" in README
+    assert f"`{setting.option}`" in README
+    help_text = CliRunner().invoke(main, ["serve", "--help"], terminal_width=200).output
+    assert setting.option in help_text
+    assert setting.env in help_text
+
+
+@pytest.mark.parametrize("command", sorted(main.commands))
+def test_every_cli_command_is_in_the_readme(command):
+    assert f"tessera {command}" in README
