@@ -13,12 +13,17 @@ from typing import Any
 
 from tessera.auth.accounts import AccountStore
 from tessera.auth.authenticator import Authenticator
+from tessera.auth.identity import Identity
 from tessera.auth.oidc import OIDCVerifier
 from tessera.auth.secret import load_or_create_secret
 from tessera.auth.tokens import LocalTokens
-from tessera.plugins.executor import Executor
-from tessera.plugins.registry import PluginRegistry
+from tessera.governance import Governor
+from tessera.governance.watchdog import LoopWatchdog
+from tessera.metrics import Metrics
+from tessera.plugins.executor import Executor, Outcome
+from tessera.plugins.registry import Plugin, PluginRegistry
 from tessera.services.database import SYSTEM_DATABASE, db
+from tessera.services.wiring import start_services, stop_services
 from tessera.settings import Settings
 from tessera.store import open_client
 
@@ -68,10 +73,35 @@ class Runtime:
         self.store: Any = None
         self.auth: Authenticator | None = None
         self.plugins = PluginRegistry(Path(settings.plugins))
-        self.executor = Executor(
-            default_timeout=settings.plugin_timeout, threads=settings.plugin_threads
+        self.executor = Executor(Governor(settings), threads=settings.plugin_threads)
+        self.metrics = Metrics()
+        self.executor.add_listener(self._count_call)
+        self.watchdog = (
+            LoopWatchdog(settings.watchdog_threshold, self._loop_blocked)
+            if settings.watchdog_threshold > 0
+            else None
         )
         self.started = False
+
+    def _count_call(
+        self, plugin: Plugin, action: str, identity: Identity, outcome: Outcome
+    ) -> None:
+        self.metrics.calls.labels(plugin.name, outcome.status.value).inc()
+        self.metrics.duration.labels(plugin.name).observe(outcome.duration)
+
+    def _loop_blocked(self, package: str, action: str, seconds: float) -> None:
+        name = next(
+            (p.name for p in self.plugins if p.code and p.code.package.endswith("." + package)),
+            package,
+        )
+        self.metrics.loop_blocked.labels(name).inc()
+        logger.warning(
+            "event loop blocked for %.2fs by plugin %s (action %r): use await, or a sync "
+            "execute, which runs in a worker thread",
+            seconds,
+            name,
+            action,
+        )
 
     async def start(self) -> None:
         """Open the store, bind the plugin services, load every plugin."""
@@ -81,14 +111,20 @@ class Runtime:
         if self.auth.accounts is not None:
             await self.auth.accounts.ensure_indexes()
         db.bind(self.store, default_app=self.settings.app_id)
+        await start_services(self)
         self.plugins.load_all()
+        if self.watchdog is not None:
+            await self.watchdog.start()
         self.started = True
 
     async def stop(self) -> None:
         """Unload plugins, unbind the services and close the store."""
         self.started = False
+        if self.watchdog is not None:
+            await self.watchdog.stop()
         for plugin in list(self.plugins):
             self.plugins.unload(plugin.name)
+        await stop_services()
         db.unbind()
         self.executor.close()
         if self.store is not None:

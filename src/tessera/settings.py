@@ -32,6 +32,14 @@ def _csv(value: str | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _rate(value: str) -> str:
+    if value:
+        from tessera.governance.rates import parse_rate  # here: governance reads settings
+
+        parse_rate(value)
+    return value
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def cast(value: str) -> str:
         if value not in choices:
@@ -74,15 +82,20 @@ SETTINGS: tuple[Setting, ...] = (
         flag="--store",
     ),
     Setting("app_id", "default", "App id for tokens that carry none."),
-    Setting("auth_mode", "local", "Identity source: local accounts or an OIDC provider.",
-            _choice("local", "oidc")),
+    Setting(
+        "auth_mode",
+        "local",
+        "Identity source: local accounts or an OIDC provider.",
+        _choice("local", "oidc"),
+    ),
     Setting("allow_registration", True, "Allow POST /api/auth/register (local mode).", _bool),
     Setting("token_ttl", 86400, "Lifetime in seconds of tokens issued in local mode.", int),
     Setting("oidc_jwks_url", "", "OIDC: URL of the provider's JWKS."),
     Setting("oidc_issuer", "", "OIDC: expected issuer (iss)."),
     Setting("oidc_audience", "", "OIDC: expected audience (aud)."),
-    Setting("oidc_algorithms", ("RS256", "ES256"), "OIDC: accepted algorithms, comma-separated.",
-            _csv),
+    Setting(
+        "oidc_algorithms", ("RS256", "ES256"), "OIDC: accepted algorithms, comma-separated.", _csv
+    ),
     Setting("oidc_user_id_claim", "sub", "OIDC: claim holding the user id."),
     Setting("oidc_username_claim", "preferred_username", "OIDC: claim holding the username."),
     Setting("oidc_roles_claim", "roles", "OIDC: claim (dotted path allowed) holding roles."),
@@ -92,11 +105,61 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("plugin_threads", 32, "Worker threads for synchronous plugins.", int),
     Setting("max_body_bytes", 1_048_576, "Largest request body accepted (413 above).", int),
     Setting(
+        "max_response_bytes",
+        10_485_760,
+        "Largest plugin result sent; a larger one is a 500 naming the limit.",
+        int,
+    ),
+    Setting(
+        "rate_limit",
+        "",
+        "Default per-user rate limit of each plugin, as N/second|minute|hour|day; empty: none.",
+        _rate,
+    ),
+    Setting("max_concurrency", 0, "Default cap on a plugin's calls in flight; 0: none.", int),
+    Setting(
+        "watchdog_threshold",
+        0.5,
+        "Seconds the event loop may stay blocked before the watchdog names the blocker; 0: off.",
+        float,
+    ),
+    Setting(
+        "cors_origins",
+        (),
+        "Origins allowed to call the API from a browser, comma-separated; empty: none.",
+        _csv,
+    ),
+    Setting(
         "error_mode",
         "tessera",
         "How plugin error dicts map to HTTP: 'tessera' (4xx, body unchanged) or "
         "'reference' (500 with {\"detail\": message}, as the reference runtime did).",
         _choice("tessera", "reference"),
+    ),
+    Setting(
+        "handler_timeout", 30.0, "Seconds an event handler may run before it is cancelled.", float
+    ),
+    Setting("ws_ping_interval", 20.0, "Seconds between WebSocket heartbeats.", float),
+    Setting(
+        "ws_ping_timeout",
+        20.0,
+        "Seconds a WebSocket client may take to answer a heartbeat or accept a message.",
+        float,
+    ),
+    Setting(
+        "ws_queue_size",
+        256,
+        "Messages waiting for one WebSocket before the slow client is disconnected.",
+        int,
+    ),
+    Setting("ws_resume_messages", 1000, "Messages per user kept for WebSocket resume.", int),
+    Setting("ws_resume_seconds", 86400.0, "Seconds messages are kept for WebSocket resume.", float),
+    Setting(
+        "isolation",
+        "enforce",
+        "Tenant isolation of plugin database calls: 'enforce' refuses queries not scoped to "
+        "the caller's user_id, 'audit' logs them, 'off' disables the check.",
+        _choice("enforce", "audit", "off"),
     ),
     Setting("log_level", "info", "Log level.", _choice("debug", "info", "warning", "error")),
 )

@@ -49,6 +49,15 @@ def test_operator_supplied_secret_is_used_as_is(tmp_path: Path) -> None:
     assert load_or_create_secret(tmp_path) == b"an-operator-chosen-secret-of-40-bytes!!!"
 
 
+def test_secret_readable_by_others_is_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    load_or_create_secret(tmp_path)
+    (tmp_path / SECRET_FILENAME).chmod(0o644)
+    load_or_create_secret(tmp_path)
+    assert "chmod 600" in caplog.text
+
+
 @pytest.mark.parametrize("content", ["", "short", " " * 64])
 def test_too_short_secret_is_refused(tmp_path: Path, content: str) -> None:
     (tmp_path / SECRET_FILENAME).write_text(content)

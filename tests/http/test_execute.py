@@ -141,9 +141,7 @@ def test_body_over_the_limit_is_413(serve, corpus):
     with server.client("alice") as alice:
         response = call(alice, "echo", {"blob": "x" * 2000})
         assert response.status_code == 413
-        chunked = alice.post(
-            "/api/execute/echo", content=iter([b'{"a": "', b"x" * 2000, b'"}'])
-        )
+        chunked = alice.post("/api/execute/echo", content=iter([b'{"a": "', b"x" * 2000, b'"}']))
         assert chunked.status_code == 413
         assert call(alice, "echo", {"blob": "small"}).status_code == 200
 

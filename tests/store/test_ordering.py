@@ -15,7 +15,15 @@ from bson.objectid import ObjectId
 from bson.regex import Regex
 from bson.timestamp import Timestamp
 
-from tessera.store.ordering import SortKey, compare, equal, hash_key, sort_value, type_rank
+from tessera.store.ordering import (
+    SortKey,
+    compare,
+    equal,
+    hash_key,
+    identical,
+    sort_value,
+    type_rank,
+)
 from tessera.store.paths import MISSING
 
 # One value per type, in MongoDB's documented order.
@@ -169,3 +177,21 @@ def test_nan_is_lowest_number_and_equal_to_itself() -> None:
 def test_unknown_type_is_refused() -> None:
     with pytest.raises(TypeError, match="not a BSON value"):
         type_rank(object())
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        (1, 1, True),
+        (1, 1.0, False),
+        (1, Int64(1), False),
+        (0.0, -0.0, False),
+        (float("nan"), float("nan"), True),
+        ({"a": 1, "b": [1, {"c": "x"}]}, {"a": 1, "b": [1, {"c": "x"}]}, True),
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}, False),
+        ([1, 2], [1, 2, 3], False),
+        (None, MISSING, False),
+    ],
+)
+def test_identical_means_the_same_bson(a: object, b: object, expected: bool) -> None:
+    assert identical(a, b) is expected

@@ -115,3 +115,15 @@ def test_mixed_directions_and_stability() -> None:
     ]
     assert ids(docs, [("user", 1), ("t", -1)]) == [3, 2, 1, 4]
     assert ids(docs, [("user", -1), ("t", 1)]) == [1, 4, 2, 3]
+
+
+def test_arrays_and_missing_fields_mixed() -> None:
+    docs = [
+        {"_id": "none"},
+        {"_id": "one", "a": 1},
+        {"_id": "empty", "a": []},
+        {"_id": "[1]", "a": [1]},
+        {"_id": "[0,1]", "a": [0, 1]},
+    ]
+    assert ids(docs, "a") == ["empty", "none", "[0,1]", "one", "[1]"]
+    assert ids(docs, [("a", -1)]) == ["one", "[1]", "[0,1]", "none", "empty"]

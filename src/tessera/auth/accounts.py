@@ -19,7 +19,7 @@ _USERNAME = re.compile(r"[A-Za-z0-9_.@-]{3,64}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _LOGIN_FAILED = "Unknown username or wrong password."
 # Only these fields leave the store; the password hash never does.
-_PUBLIC = {"_id": 0, "user_id": 1, "username": 1, "email": 1, "roles": 1, "is_superadmin": 1}
+_PUBLIC_FIELDS = ("user_id", "username", "email", "roles", "is_superadmin")
 
 
 class AccountStore:
@@ -51,7 +51,7 @@ class AccountStore:
         _validate(username, password, email)
         if not self._indexed:
             await self.ensure_indexes()
-        account = {
+        account: dict[str, Any] = {
             "user_id": str(ObjectId()),
             "username": username,
             "username_key": username.casefold(),
@@ -67,7 +67,7 @@ class AccountStore:
             raise UsernameTaken(
                 f"The username {username!r} is already taken; choose another.", field="username"
             ) from None
-        return {key: account[key] for key in _PUBLIC if key != "_id"}
+        return _public(account)
 
     async def authenticate(self, username: str, password: str) -> dict[str, Any]:
         """The public fields of the account whose password matches; ``LoginFailed``
@@ -89,16 +89,21 @@ class AccountStore:
                 {"user_id": account["user_id"]},
                 {"$set": {"password_hash": await hash_password(password)}},
             )
-        return {key: account.get(key) for key in _PUBLIC if key != "_id"}
+        return _public(account)
 
     async def get(self, user_id: str) -> dict[str, Any] | None:
         """The public fields of the account with ``user_id``, or None."""
-        return await self._collection.find_one({"user_id": user_id}, _PUBLIC)
+        account = await self._collection.find_one({"user_id": user_id})
+        return None if account is None else _public(account)
 
     async def _decoy(self) -> str:
         if self._decoy_hash is None:
             self._decoy_hash = await hash_password(str(ObjectId()))
         return self._decoy_hash
+
+
+def _public(account: dict[str, Any]) -> dict[str, Any]:
+    return {key: account.get(key) for key in _PUBLIC_FIELDS}
 
 
 def _validate(username: object, password: object, email: object) -> None:

@@ -4,11 +4,15 @@ restarts (the reference drew a new random secret on every start)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from tessera.auth.errors import SecretFileError
+
+logger = logging.getLogger("tessera.auth")
 
 SECRET_FILENAME = "token_secret"
 MIN_SECRET_BYTES = 32
@@ -50,8 +54,15 @@ def _create(path: Path) -> None:
 def _read(path: Path) -> bytes:
     try:
         secret = path.read_bytes().strip()
+        mode = stat.S_IMODE(path.stat().st_mode)
     except OSError as exc:
         raise SecretFileError(f"Cannot read the token secret {path}: {exc.strerror}.") from None
+    if mode & 0o077:
+        logger.warning(
+            "The token secret %s is readable by other users (mode %o); run chmod 600 on it.",
+            path,
+            mode,
+        )
     if len(secret) < MIN_SECRET_BYTES:
         raise SecretFileError(
             f"The token secret {path} holds {len(secret)} bytes; at least "

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -16,10 +17,15 @@ from tessera.context import current_request_id
 from tessera.http.auth import auth_routes
 from tessera.http.errors import HTTPError
 from tessera.http.execute import execute_plugin
-from tessera.http.health import health
+from tessera.http.health import health, metrics
 from tessera.http.middleware import RequestContextMiddleware
+from tessera.http.notifications import notification_routes
+from tessera.http.plugin_settings import plugin_settings_routes
 from tessera.http.plugins import list_plugins
+from tessera.http.websocket import websocket_routes
 from tessera.runtime import Runtime
+from tessera.settings import Settings
+
 
 def error_body(message: str, code: str) -> dict[str, str]:
     return {"error": message, "error_code": code, "request_id": current_request_id.get()}
@@ -35,6 +41,23 @@ async def on_starlette_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return JSONResponse(error_body(str(exc.detail), code), exc.status_code, headers=exc.headers)
+
+
+def middleware(settings: Settings) -> list[Middleware]:
+    """Request context and security headers always; CORS only for configured origins."""
+    stack = [Middleware(RequestContextMiddleware)]
+    if settings.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID", "Retry-After"],
+                max_age=600,
+            )
+        )
+    return stack
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -53,11 +76,15 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/api/plugins", list_plugins, methods=["GET"]),
         Route("/api/available-plugins", list_plugins, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         *auth_routes(),
+        *notification_routes(),
+        *plugin_settings_routes(),
+        *websocket_routes(),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContextMiddleware)],
+        middleware=middleware(runtime.settings),
         exception_handlers={
             HTTPError: on_http_error,
             HTTPException: on_starlette_error,

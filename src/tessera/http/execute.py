@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tessera.context import current_request_id
+from tessera.governance import GovernanceError, RateLimited, RoleRequired
+from tessera.governance.governor import Limits
 from tessera.http.body import read_json_object
 from tessera.http.caller import caller
 from tessera.http.encoding import EncodingError, encode_json
-from tessera.http.errors import GatewayTimeout, InternalError, NotFound
+from tessera.http.errors import (
+    Forbidden,
+    GatewayTimeout,
+    HTTPError,
+    InternalError,
+    NotFound,
+    TooManyRequests,
+)
 from tessera.plugins.errors import PluginNotFound
 from tessera.plugins.executor import Outcome, Status
 
@@ -45,7 +55,18 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(encode_json(body), status, media_type="application/json")
 
 
-def outcome_response(outcome: Outcome, error_mode: str) -> Response:
+def refusal(exc: GovernanceError) -> HTTPError:
+    """The HTTP error for a call that governance refused before the plugin ran."""
+    if isinstance(exc, RoleRequired):
+        return Forbidden(str(exc), error_code="role_required")
+    retry_after = exc.retry_after if isinstance(exc, RateLimited) else 1.0
+    code = "rate_limited" if isinstance(exc, RateLimited) else "too_many_concurrent_calls"
+    return TooManyRequests(
+        str(exc), error_code=code, headers={"Retry-After": str(max(1, math.ceil(retry_after)))}
+    )
+
+
+def outcome_response(outcome: Outcome, error_mode: str, limits: Limits) -> Response:
     """The HTTP answer for a plugin call's outcome (SPEC section 2)."""
     if outcome.status is Status.TIMEOUT:
         raise GatewayTimeout("The plugin did not answer in time.")
@@ -63,13 +84,24 @@ def outcome_response(outcome: Outcome, error_mode: str) -> Response:
     else:
         status = 200
     try:
-        return json_response(outcome.body, status)
+        encoded = encode_json(outcome.body)
     except EncodingError as exc:
         logger.error("plugin result cannot be encoded as JSON: %s", exc)
         raise InternalError(
             "The plugin returned a value that cannot be sent as JSON.",
             error_code="plugin_result_not_json",
         ) from None
+    if len(encoded) > limits.max_response_bytes:
+        logger.error(
+            "plugin result of %d bytes is over the limit of %d",
+            len(encoded),
+            limits.max_response_bytes,
+        )
+        raise InternalError(
+            f"The plugin's result is larger than the limit of {limits.max_response_bytes} bytes.",
+            error_code="response_too_large",
+        )
+    return Response(encoded, status, media_type="application/json")
 
 
 async def execute_plugin(request: Request) -> Response:
@@ -80,6 +112,12 @@ async def execute_plugin(request: Request) -> Response:
         plugin = runtime.plugins.callable(name)
     except PluginNotFound as exc:
         raise NotFound(str(exc), error_code="plugin_not_found") from None
-    payload = await read_json_object(request, runtime.settings.max_body_bytes)
-    outcome = await runtime.executor.call(plugin, payload, identity, current_request_id.get())
-    return outcome_response(outcome, runtime.settings.error_mode)
+    limits = runtime.executor.limits(plugin)
+    payload = await read_json_object(request, limits.max_request_bytes)
+    try:
+        outcome = await runtime.executor.call(plugin, payload, identity, current_request_id.get())
+    except GovernanceError as exc:
+        error = refusal(exc)
+        runtime.metrics.refusals.labels(plugin.name, error.error_code).inc()
+        raise error from None
+    return outcome_response(outcome, runtime.settings.error_mode, limits)

@@ -14,13 +14,21 @@ from tessera.context import current_request_id
 logger = logging.getLogger("tessera.http")
 
 REQUEST_ID_HEADER = b"x-request-id"
+# Sent with every response unless a route set its own (an HTML page may relax the CSP).
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"cache-control", b"no-store"),
+)
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._-]{1,128}$")
 
 
 class RequestContextMiddleware:
     """Gives every request an id (the client's ``X-Request-ID`` when it is sane), puts it in
-    the logging context, echoes it in the response headers, and turns an unhandled
-    exception into a generic 500 that carries the id but never the exception text."""
+    the logging context, echoes it and the security headers in the response, and turns an
+    unhandled exception into a generic 500 that carries the id but never the exception text."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -43,7 +51,11 @@ class RequestContextMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id)]
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                headers.append((REQUEST_ID_HEADER, request_id))
+                message["headers"] = headers
             await send(message)
 
         try:

@@ -9,6 +9,10 @@ from tessera.http.caller import caller
 
 
 async def list_plugins(request: Request) -> JSONResponse:
-    await caller(request)
-    plugins = request.app.state.runtime.plugins
-    return JSONResponse({"plugins": [plugin.public() for plugin in plugins]})
+    """Every plugin with its public metadata; why a plugin failed only for superadmins."""
+    identity = await caller(request)
+    plugins = [plugin.public() for plugin in request.app.state.runtime.plugins]
+    if not identity.is_superadmin:
+        for info in plugins:
+            info.pop("error", None)
+    return JSONResponse({"plugins": plugins})

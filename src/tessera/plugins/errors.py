@@ -1,9 +1,9 @@
 """Why a plugin could not be loaded or called.
 
-    PluginError
-    ├── ManifestError     manifest.json is unreadable or has a wrong value
-    ├── PluginLoadError   logic.py is missing, fails to import, or has no entry point
-    └── PluginNotFound    no loaded, enabled plugin has that name
+PluginError
+├── ManifestError     manifest.json is unreadable or has a wrong value
+├── PluginLoadError   logic.py is missing, fails to import, or has no entry point
+└── PluginNotFound    no loaded, enabled plugin has that name
 """
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from tessera.auth.identity import Identity
 from tessera.context import CallContext, current_call
+from tessera.governance import Governor, Limits
 from tessera.plugins.registry import Plugin
 
 logger = logging.getLogger("tessera.execute")
@@ -58,8 +59,8 @@ Listener = Callable[[Plugin, str, Identity, Outcome], Awaitable[None] | None]
 class Executor:
     """Runs plugin entry points: async ones on the loop, sync ones in worker threads."""
 
-    def __init__(self, *, default_timeout: float, threads: int) -> None:
-        self.default_timeout = default_timeout
+    def __init__(self, governor: Governor, *, threads: int) -> None:
+        self.governor = governor
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="plugin")
         self._listeners: list[Listener] = []
 
@@ -67,34 +68,41 @@ class Executor:
         """Call ``listener(plugin, action, identity, outcome)`` after every call."""
         self._listeners.append(listener)
 
-    def timeout_for(self, plugin: Plugin) -> float:
-        """The server's timeout, lowered by the plugin's manifest when it asks."""
-        declared = plugin.manifest.timeout
-        return min(declared, self.default_timeout) if declared else self.default_timeout
+    def limits(self, plugin: Plugin) -> Limits:
+        """The plugin's limits: the server's defaults, made stricter by its manifest."""
+        return self.governor.limits(plugin.name, plugin.generation, plugin.manifest)
 
     async def call(
         self, plugin: Plugin, payload: dict[str, Any], identity: Identity, request_id: str = "-"
     ) -> Outcome:
-        """Call ``plugin`` with ``payload`` as ``identity``; never raises for plugin faults."""
+        """Call ``plugin`` with ``payload`` as ``identity``; never raises for plugin faults.
+
+        Raises a GovernanceError, before the plugin runs, when its limits refuse the call.
+        """
         assert plugin.code is not None, "only loaded plugins can be called"
         action = payload.get("action")
         action = action if isinstance(action, str) else ""
+        limits = self.limits(plugin)
+        await self.governor.admit(plugin.name, identity, limits)
         token = current_call.set(CallContext(identity, plugin.name, request_id, action))
         started = time.perf_counter()
         try:
-            outcome = await self._run(plugin, inject_identity(payload, identity), started)
+            data = inject_identity(payload, identity)
+            outcome = await self._run(plugin, data, limits.timeout, started)
         finally:
             current_call.reset(token)
+            await self.governor.release(plugin.name)
         for listener in self._listeners:
             result = listener(plugin, action, identity, outcome)
             if result is not None:
                 await result
         return outcome
 
-    async def _run(self, plugin: Plugin, data: dict[str, Any], started: float) -> Outcome:
+    async def _run(
+        self, plugin: Plugin, data: dict[str, Any], timeout: float, started: float
+    ) -> Outcome:
         code = plugin.code
         assert code is not None
-        timeout = self.timeout_for(plugin)
         try:
             if code.is_async:
                 result = await asyncio.wait_for(code.entry(data), timeout)

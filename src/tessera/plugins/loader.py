@@ -112,7 +112,9 @@ def _package_spec(package: str, folder: Path) -> importlib.machinery.ModuleSpec:
     return spec
 
 
-def _entry_point(name: str, logic: Path, module: types.ModuleType) -> tuple[Callable[..., Any], bool]:
+def _entry_point(
+    name: str, logic: Path, module: types.ModuleType
+) -> tuple[Callable[..., Any], bool]:
     for attr in ENTRY_POINTS:
         entry = getattr(module, attr, None)
         if callable(entry):

@@ -26,6 +26,11 @@ class Manifest:
     version: str = "0.0.0"
     enabled: bool = True
     timeout: float | None = None
+    roles: tuple[str, ...] = ()
+    rate_limit: str | None = None
+    max_concurrency: int | None = None
+    max_request_bytes: int | None = None
+    max_response_bytes: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def public(self) -> dict[str, Any]:
@@ -45,7 +50,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "version": (str,),
     "enabled": (bool,),
     "timeout": (int, float),
+    "roles": (list,),
+    "rate_limit": (str,),
+    "max_concurrency": (int,),
+    "max_request_bytes": (int,),
+    "max_response_bytes": (int,),
 }
+_POSITIVE = ("timeout", "max_concurrency", "max_request_bytes", "max_response_bytes")
 
 
 def _has_type(value: Any, types: tuple[type, ...]) -> bool:
@@ -81,9 +92,20 @@ def parse_manifest(raw: dict[str, Any], name: str) -> Manifest:
         if value is not None and not _has_type(value, types):
             wanted = " or ".join(t.__name__ for t in types)
             raise ManifestError(f"manifest key {key!r} must be {wanted}, got {value!r}")
+    for key in _POSITIVE:
+        if raw.get(key) is not None and raw[key] <= 0:
+            raise ManifestError(f"manifest key {key!r} must be positive, got {raw[key]!r}")
+    roles = raw.get("roles") or []
+    if not all(isinstance(role, str) for role in roles):
+        raise ManifestError(f"manifest key 'roles' must be a list of strings, got {roles!r}")
+    if raw.get("rate_limit") is not None:
+        from tessera.governance.rates import parse_rate  # here: governance imports manifests
+
+        try:
+            parse_rate(raw["rate_limit"])
+        except ValueError as exc:
+            raise ManifestError(f"manifest key 'rate_limit': {exc}") from None
     timeout = raw.get("timeout")
-    if timeout is not None and timeout <= 0:
-        raise ManifestError(f"manifest key 'timeout' must be positive, got {timeout!r}")
     defaults = default_manifest(name)
     return Manifest(
         name=name,
@@ -92,5 +114,10 @@ def parse_manifest(raw: dict[str, Any], name: str) -> Manifest:
         version=raw.get("version", defaults.version),
         enabled=raw.get("enabled", True),
         timeout=float(timeout) if timeout is not None else None,
+        roles=tuple(roles),
+        rate_limit=raw.get("rate_limit"),
+        max_concurrency=raw.get("max_concurrency"),
+        max_request_bytes=raw.get("max_request_bytes"),
+        max_response_bytes=raw.get("max_response_bytes"),
         extra={k: v for k, v in raw.items() if k not in _TYPES},
     )

@@ -10,7 +10,7 @@ import copy
 import itertools
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,9 @@ CREATE TABLE IF NOT EXISTS tessera_indexes (
     UNIQUE (collection_id, name)
 );
 """
+
+_NULL = (None,)
+_EMPTY = (keys.EMPTY_ARRAY,)
 
 # Index options accepted and reported back by list_indexes, but not enforced.
 _PASSIVE_OPTIONS = {"expireAfterSeconds", "background"}
@@ -273,17 +276,30 @@ def index_entries(
     An array gives one entry per element (an empty array one `EMPTY_ARRAY` entry); a
     missing field indexes as null, unless the index is sparse and every field is missing.
     """
-    per_field: list[list[Any]] = []
+    per_field: list[Sequence[Any]] = []
     array_fields: list[str] = []
     present = False
     for name, _ in index.fields:
+        if "." not in name:
+            # The common case: a top-level field, read directly.
+            value = doc.get(name, MISSING)
+            if value is MISSING:
+                per_field.append(_NULL)
+            elif isinstance(value, list):
+                per_field.append(value or _EMPTY)
+                array_fields.append(name)
+                present = True
+            else:
+                per_field.append((value,))
+                present = True
+            continue
         values: list[Any] = []
         found = path_values(doc, split_path(name))
         for value in found:
             if value is MISSING:
                 values.append(None)
             elif isinstance(value, list):
-                values.extend(value if value else [keys.EMPTY_ARRAY])
+                values.extend(value or _EMPTY)
                 present = True
             else:
                 values.append(value)
@@ -295,14 +311,17 @@ def index_entries(
         per_field.append(values)
     if index.sparse and not present:
         return {}, False
+    directions = [d for _, d in index.fields]
+    if not array_fields:
+        combo = tuple(values[0] for values in per_field)
+        return {keys.encode_key(combo, directions): combo}, False
     roots = {name.split(".", 1)[0] for name in array_fields}
     if len(roots) > 1:
         raise WriteError(
             f"cannot index parallel arrays {sorted(array_fields)} in index {index.name!r}",
             code=171,
         )
-    directions = [d for _, d in index.fields]
     out: dict[bytes, tuple[Any, ...]] = {}
     for combo in itertools.product(*per_field):
         out.setdefault(keys.encode_key(combo, directions), combo)
-    return out, bool(array_fields)
+    return out, True

@@ -11,6 +11,7 @@ the read.
 
 import asyncio
 import contextlib
+import functools
 import os
 import queue
 import shutil
@@ -76,6 +77,7 @@ class Engine:
         self._writer.start()
         self._readers = ThreadPoolExecutor(_READERS, thread_name_prefix="tessera-read")
         self._closed = False
+        self._stale = False  # set by the writer when a failed job touched the catalog
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -98,21 +100,27 @@ class Engine:
 
     # Reads
 
-    def read_now(self, fn: ReadJob[T]) -> T:
-        """Run `fn` on the calling thread, in one read snapshot."""
+    def read_now(self, fn: ReadJob[T], *, snapshot: bool = True) -> T:
+        """Run `fn` on the calling thread, in one read snapshot.
+
+        `snapshot=False` skips the explicit transaction, for a read of one statement.
+        """
         self._check_open()
         conn = self._reader()
+        if not snapshot:
+            return fn(conn, self.catalog)
         conn.execute("BEGIN")
         try:
             return fn(conn, self.catalog)
         finally:
             conn.execute("COMMIT")
 
-    async def read(self, fn: ReadJob[T]) -> T:
-        """Run `fn` on a reader thread, in one read snapshot."""
+    async def read(self, fn: ReadJob[T], *, snapshot: bool = True) -> T:
+        """Run `fn` on a reader thread, in one read snapshot (see `read_now`)."""
         self._check_open()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self.read_now, fn)
+        job = functools.partial(self.read_now, fn, snapshot=snapshot)
+        return await loop.run_in_executor(self._readers, job)
 
     # Writes
 
@@ -142,10 +150,31 @@ class Engine:
             self._commit_group(batch)
 
     def _commit_group(self, batch: list[_Pending]) -> None:
+        version = self._work.version
+        self._stale = False
+        try:
+            outcomes = self._run_group(batch)
+        except Exception as exc:  # the transaction itself failed: nothing was written
+            conn = self._writer_conn
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(job, None, exc) for job in batch]
+            self._stale = True
+        if self._stale:
+            # A rolled-back job may have changed the writer's catalog: read it again.
+            self._work = Catalog.load(self._writer_conn)
+        if self._stale or self._work.version != version:
+            self.catalog = self._work.copy()
+            self._work.shadow = self.catalog
+        for job, result, exc in outcomes:
+            # A closed loop raises RuntimeError: its caller is gone, nobody is waiting.
+            with contextlib.suppress(RuntimeError):
+                job.loop.call_soon_threadsafe(_settle, job.future, result, exc)
+
+    def _run_group(self, batch: list[_Pending]) -> list[tuple[_Pending, Any, BaseException | None]]:
+        """One transaction, one SAVEPOINT per job; raises only if the commit fails."""
         conn = self._writer_conn
         outcomes: list[tuple[_Pending, Any, BaseException | None]] = []
-        reload = False
-        version = self._work.version
         conn.execute("BEGIN IMMEDIATE")
         for job in batch:
             conn.execute("SAVEPOINT job")
@@ -156,27 +185,12 @@ class Engine:
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
                 outcomes.append((job, None, exc))
-                reload = reload or self._work.version != before
+                self._stale = self._stale or self._work.version != before
             else:
                 conn.execute("RELEASE job")
                 outcomes.append((job, result, None))
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            outcomes = [(job, None, exc) for job, _, _ in outcomes]
-            reload = True
-        if reload:
-            # A failed job may have changed the writer's catalog before rolling back.
-            self._work = Catalog.load(conn)
-        if reload or self._work.version != version:
-            self.catalog = self._work.copy()
-            self._work.shadow = self.catalog
-        for job, result, exc in outcomes:
-            # A closed loop raises RuntimeError: its caller is gone, nobody is waiting.
-            with contextlib.suppress(RuntimeError):
-                job.loop.call_soon_threadsafe(_settle, job.future, result, exc)
+        conn.execute("COMMIT")
+        return outcomes
 
     # Lifecycle
 

@@ -1479,7 +1479,20 @@ def _convert(raw: Any, scope: Scope) -> Any:
 # --- dates --------------------------------------------------------------------------------
 
 _OFFSET = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})?")
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 _DAY_UNITS = {"day": 1, "week": 7}
 _TIME_UNITS = {"hour": 3_600_000, "minute": 60_000, "second": 1000, "millisecond": 1}
 _MONTH_UNITS = {"year": 12, "quarter": 3, "month": 1}

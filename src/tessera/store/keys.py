@@ -19,6 +19,7 @@ from bson.binary import Binary
 from bson.code import Code
 from bson.dbref import DBRef
 from bson.decimal128 import Decimal128
+from bson.objectid import ObjectId
 
 from tessera.store import ordering
 
@@ -40,6 +41,10 @@ EMPTY_ARRAY_BYTE: Final = 1
 _RANK_OFFSET: Final = 1
 _INVERT: Final = bytes(255 - i for i in range(256))
 _EPOCH: Final = datetime.datetime(1970, 1, 1)
+_STRING_BYTE: Final = bytes([ordering.STRING + _RANK_OFFSET])
+_NUMBER_BYTE: Final = bytes([ordering.NUMBER + _RANK_OFFSET])
+_DATE_BYTE: Final = bytes([ordering.DATE + _RANK_OFFSET])
+_OBJECTID_BYTE: Final = bytes([ordering.OBJECTID + _RANK_OFFSET])
 
 
 class EmptyArray:
@@ -60,6 +65,15 @@ def type_byte(value: Any) -> int:
 
 def encode_value(value: Any) -> bytes:
     """The ascending key of one value."""
+    kind = type(value)
+    if kind is str:
+        return _STRING_BYTE + _escaped(value)
+    if kind is int or kind is float:
+        return _NUMBER_BYTE + _number(value)
+    if kind is datetime.datetime:
+        return _DATE_BYTE + _signed64(_millis(value))
+    if kind is ObjectId:
+        return _OBJECTID_BYTE + value.binary
     out = bytearray()
     _encode(value, out)
     return bytes(out)
@@ -136,9 +150,12 @@ def _document(doc: Mapping[str, Any], out: bytearray) -> None:
 
 
 def _string(text: str, out: bytearray) -> None:
+    out += _escaped(text)
+
+
+def _escaped(text: str) -> bytes:
     # 0x00 inside the text becomes 00 FF so the 00 00 terminator sorts below any content.
-    out += text.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\xff")
-    out += b"\x00\x00"
+    return text.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\xff") + b"\x00\x00"
 
 
 def _number(value: Any) -> bytes:

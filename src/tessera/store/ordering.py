@@ -198,7 +198,8 @@ def hash_key(value: Any) -> Hashable:
 
 def compare(a: Any, b: Any) -> int:
     """-1, 0 or 1 as `a` sorts before, with, or after `b` in BSON order."""
-    if type(a) is type(b) and type(a) is str:
+    kind = a.__class__
+    if kind is b.__class__ and (kind is str or kind is int):
         return (a > b) - (a < b)
     ka = sort_value(a)
     kb = sort_value(b)
@@ -210,6 +211,21 @@ def equal(a: Any, b: Any) -> bool:
     if type(a) is type(b) and type(a) is str:
         return a == b
     return sort_value(a) == sort_value(b)
+
+
+def identical(a: Any, b: Any) -> bool:
+    """True when `a` and `b` encode to the same BSON: same types, same field order."""
+    if a.__class__ is not b.__class__:
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(identical(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and a != a:
+        return b != b
+    if isinstance(a, float) and a == 0.0:
+        return b == 0.0 and str(a) == str(b)
+    return bool(a == b)
 
 
 class SortKey:

@@ -4,6 +4,10 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Final
 
+from pymongo.errors import WriteError
+
+PATH_NOT_VIABLE = 28
+
 
 class _Missing:
     """The value at a path that a document does not have (distinct from null)."""
@@ -18,6 +22,9 @@ class _Missing:
 
 
 MISSING: Final = _Missing()
+
+# Classes that cannot hold fields, checked before the slower Mapping test.
+_SCALARS = frozenset([_Missing, type(None), str, int, float, bool])
 
 
 @lru_cache(maxsize=4096)
@@ -41,9 +48,18 @@ def path_values(doc: Any, parts: tuple[str, ...]) -> list[Any]:
     inside a crossed array give nothing, as in MongoDB (``{"a.b": null}`` does not match
     ``{a: [1]}`` but matches ``{a: [{}]}``).
     """
-    out: list[Any] = []
-    _collect(doc, parts, 0, out)
-    return out
+    value = doc
+    for i, part in enumerate(parts):
+        kind = value.__class__
+        if kind is dict:
+            value = value.get(part, MISSING)
+        elif kind is list or (kind not in _SCALARS and isinstance(value, Mapping)):
+            out: list[Any] = []
+            _collect(value, parts, i, out)
+            return out
+        else:
+            return [MISSING]
+    return [value]
 
 
 def _collect(value: Any, parts: tuple[str, ...], i: int, out: list[Any]) -> None:
@@ -51,23 +67,30 @@ def _collect(value: Any, parts: tuple[str, ...], i: int, out: list[Any]) -> None
         out.append(value)
         return
     part = parts[i]
-    if isinstance(value, Mapping):
+    if _is_document(value):
         _collect(value.get(part, MISSING), parts, i + 1, out)
-    elif isinstance(value, list):
+    elif value.__class__ is list:
         index = array_index(part)
         if index is not None:
             if index < len(value):
                 _collect(value[index], parts, i + 1, out)
             # Documents in the array may also hold a field named like a number.
             for element in value:
-                if isinstance(element, Mapping) and part in element:
+                if _is_document(element) and part in element:
                     _collect(element[part], parts, i + 1, out)
             return
         for element in value:
-            if isinstance(element, Mapping):
+            if _is_document(element):
                 _collect(element.get(part, MISSING), parts, i + 1, out)
     else:
         out.append(MISSING)
+
+
+def _is_document(value: Any) -> bool:
+    kind = value.__class__
+    return kind is dict or (
+        kind not in _SCALARS and kind is not list and isinstance(value, Mapping)
+    )
 
 
 def get_path(doc: Any, parts: tuple[str, ...]) -> Any:
@@ -86,3 +109,66 @@ def get_path(doc: Any, parts: tuple[str, ...]) -> Any:
         if value is MISSING:
             return MISSING
     return value
+
+
+# --- writing -----------------------------------------------------------------------------
+
+
+def _not_viable(message: str) -> WriteError:
+    return WriteError(
+        message, PATH_NOT_VIABLE, {"index": 0, "code": PATH_NOT_VIABLE, "errmsg": message}
+    )
+
+
+def get_at(container: Any, key: str | int) -> Any:
+    """The value under `key` in a document or array, or MISSING."""
+    if isinstance(container, list):
+        return container[key] if isinstance(key, int) and key < len(container) else MISSING
+    return container.get(key, MISSING)
+
+
+def put_at(container: Any, key: str | int, value: Any) -> None:
+    """Store `value` under `key`; an array too short is padded with null, as MongoDB does."""
+    if isinstance(container, list):
+        assert isinstance(key, int)
+        if key >= len(container):
+            container.extend([None] * (key + 1 - len(container)))
+    container[key] = value
+
+
+def container_of(
+    doc: dict[str, Any], parts: tuple[str, ...], create: bool
+) -> tuple[Any, str | int] | None:
+    """The container holding the last component of `parts`, and its key there.
+
+    With `create`, missing documents on the way are made (and short arrays padded with
+    null); without it, None means the path does not exist.
+    """
+    current: Any = doc
+    for depth, part in enumerate(parts):
+        key: str | int = part
+        if isinstance(current, list):
+            index = array_index(part)
+            if index is None:
+                if not create:
+                    return None
+                raise _not_viable(
+                    f"Cannot create field '{part}' in element {{{parts[depth - 1]}: {current!r}}}"
+                )
+            key = index
+        if depth == len(parts) - 1:
+            return current, key
+        child = get_at(current, key)
+        if child is MISSING:
+            if not create:
+                return None
+            child = {}
+            put_at(current, key, child)
+        elif not isinstance(child, (dict, list)):
+            if not create:
+                return None
+            raise _not_viable(
+                f"Cannot create field '{parts[depth + 1]}' in element {{{part}: {child!r}}}"
+            )
+        current = child
+    raise AssertionError("unreachable: paths have at least one component")

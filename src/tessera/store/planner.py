@@ -22,7 +22,7 @@ from tessera.store import keys
 from tessera.store.catalog import CollectionInfo, IndexInfo
 from tessera.store.paths import MISSING, array_index, split_path
 
-__all__ = ["Plan", "plan_query"]
+__all__ = ["Plan", "exact_id_key", "plan_query"]
 
 Range = tuple[bytes | None, bytes | None]  # [low, high): low inclusive, high exclusive
 _RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
@@ -85,6 +85,19 @@ def plan_query(
     if best is None:
         return Plan(None, sorted=not sort)
     return best[1]
+
+
+def exact_id_key(filter: Mapping[str, Any]) -> bytes | None:
+    """The `_id` key when `filter` is only an `_id` equality that the key decides exactly:
+    such a query is one primary-key lookup, with no plan and no matcher."""
+    if len(filter) != 1 or "_id" not in filter:
+        return None
+    value = filter["_id"]
+    if isinstance(value, Mapping) and list(value) == ["$eq"]:
+        value = value["$eq"]
+    if type(value) in (ObjectId, str) or (type(value) is int and abs(value) < _EXACT_INT):
+        return keys.encode_value(value)
+    return None
 
 
 def _plan_for(
@@ -209,9 +222,12 @@ def _condition(value: Any) -> _Condition | None:
     if "$eq" in value and _indexable(value["$eq"]):
         condition.points = [value["$eq"]]
         condition.exact = len(value) == 1 and _exact_value(value["$eq"])
-    elif "$in" in value and isinstance(value["$in"], list | tuple):
-        if all(_indexable(v) for v in value["$in"]):
-            condition.points = list(value["$in"])
+    elif (
+        "$in" in value
+        and isinstance(value["$in"], list | tuple)
+        and all(_indexable(v) for v in value["$in"])
+    ):
+        condition.points = list(value["$in"])
     for op in _RANGE_OPS:
         if op in value and _rangeable(value[op]):
             condition.bounds.append((op, value[op]))

@@ -9,6 +9,8 @@ MongoDB tests a condition against each value at the path and, for most operators
 each element of an array found there too; `$ne`, `$nin` and `$not` negate the whole result.
 """
 
+import datetime
+import operator
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,7 +27,13 @@ Matcher = Callable[[Any], bool]
 BAD_VALUE = 2
 
 _NAN_KEY = sort_value(float("nan"))
-_FAST_NUMBER_TYPES = (int, float, Int64)
+_FAST_NUMBER_TYPES = frozenset([int, float, Int64])
+_COMPARATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+    "$lt": operator.lt,
+    "$lte": operator.le,
+}
 
 
 def _fail(message: str, code: int = BAD_VALUE) -> OperationFailure:
@@ -53,6 +61,7 @@ class Condition:
 
 
 def _condition(test: Matcher, *, expand: bool = True, negate: bool = False) -> Condition:
+    one: Matcher
     if expand:
 
         def one(value: Any) -> bool:
@@ -68,6 +77,8 @@ def _condition(test: Matcher, *, expand: bool = True, negate: bool = False) -> C
         one = test
 
     def many(values: list[Any]) -> bool:
+        if len(values) == 1:
+            return one(values[0])
         return any(one(value) for value in values)
 
     if not negate:
@@ -103,6 +114,15 @@ def _all_of(matchers: list[Matcher]) -> Matcher:
     return lambda doc: all(m(doc) for m in matchers)
 
 
+def _any_of(matchers: list[Matcher]) -> Matcher:
+    if len(matchers) == 1:
+        return matchers[0]
+    if len(matchers) == 2:
+        first, second = matchers
+        return lambda doc: first(doc) or second(doc)
+    return lambda doc: any(m(doc) for m in matchers)
+
+
 def _clause(key: str, value: Any) -> Matcher:
     if not key.startswith("$"):
         return _field_matcher(key, value)
@@ -110,9 +130,10 @@ def _clause(key: str, value: Any) -> Matcher:
         subs = [compile_filter(sub) for sub in _logical_list(key, value)]
         if key == "$and":
             return _all_of(subs)
+        either = _any_of(subs)
         if key == "$or":
-            return subs[0] if len(subs) == 1 else (lambda doc: any(m(doc) for m in subs))
-        return lambda doc: not any(m(doc) for m in subs)
+            return either
+        return lambda doc: not either(doc)
     if key == "$expr":
         return _expr_matcher(value)
     if key == "$comment":
@@ -175,6 +196,9 @@ def _path_matcher(parts: tuple[str, ...], conditions: list[Condition]) -> Matche
 
         return match_field
     manys = [c.many for c in conditions]
+    if len(manys) == 1:
+        many = manys[0]
+        return lambda doc: many(path_values(doc, parts))
 
     def match_path(doc: Any) -> bool:
         values = path_values(doc, parts)
@@ -232,8 +256,6 @@ def equality_test(target: Any) -> Matcher:
 
 def _comparison(op: str) -> Callable[[Any], Condition]:
     def build(target: Any) -> Condition:
-        if is_regex(target) and op in ("$lt", "$gt"):
-            return _condition(lambda value: False)
         return _condition(_comparison_test(op, target))
 
     return build
@@ -243,29 +265,32 @@ def _comparison_test(op: str, target: Any) -> Matcher:
     rank = type_rank(target)
     key = sort_value(target)
     inclusive = op in ("$gte", "$lte")
-    below = op in ("$lt", "$lte")
     if key == _NAN_KEY:
         # NaN equals NaN and is neither above nor below any other value.
         if not inclusive:
             return lambda value: False
         return lambda value: type_rank(value) == NUMBER and sort_value(value) == _NAN_KEY
     across_types = rank in (MINKEY, MAXKEY)
+    compare_op = _COMPARATORS[op]
     kind = target.__class__
-    fast_types = (str,) if kind is str else _FAST_NUMBER_TYPES if rank == NUMBER else ()
+    fast_types: frozenset[type] = frozenset()
+    if kind is str:
+        fast_types = frozenset([str])
+    elif kind in _FAST_NUMBER_TYPES:
+        fast_types = _FAST_NUMBER_TYPES
+    elif kind is datetime.datetime and target.tzinfo is None:
+        fast_types = frozenset([datetime.datetime])
 
     def test(value: Any) -> bool:
-        if value.__class__ in fast_types and kind in fast_types:
-            if below:
-                return value <= target if inclusive else value < target
-            return value >= target if inclusive else value > target
+        # Python compares these directly as BSON does; aware datetimes take the slow path.
+        if value.__class__ in fast_types and getattr(value, "tzinfo", None) is None:
+            return compare_op(value, target)
         if not across_types and type_rank(value) != rank:
             return False
         value_key = sort_value(value)
         if value_key == _NAN_KEY:
             return False
-        if below:
-            return value_key <= key if inclusive else value_key < key
-        return value_key >= key if inclusive else value_key > key
+        return compare_op(value_key, key)
 
     return test
 
@@ -295,7 +320,7 @@ def _in_test(values: Any, op: str) -> Matcher:
             return has_null
         elif sort_value(value) in keys:
             return True
-        return any(regex(value) for regex in regexes)
+        return bool(regexes) and any(regex(value) for regex in regexes)
 
     return test
 

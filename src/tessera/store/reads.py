@@ -11,13 +11,15 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import bson
+
 from tessera.store import documents
 from tessera.store.catalog import ID_INDEX, CollectionInfo
-from tessera.store.planner import Plan, plan_query
+from tessera.store.planner import Plan, exact_id_key, plan_query
 from tessera.store.query import compile_filter
 from tessera.store.sorting import sort_key
 
-__all__ = ["count", "find", "matches", "rows"]
+__all__ = ["by_id", "count", "find", "matches", "rows"]
 
 Row = tuple[int, dict[str, Any]]
 
@@ -28,32 +30,56 @@ def rows(conn: sqlite3.Connection, coll: CollectionInfo, plan: Plan) -> Iterator
         for rid, data in conn.execute(f"SELECT rid, doc FROM {coll.table} ORDER BY rid"):
             yield rid, documents.decode(data)
         return
-    if plan.index is ID_INDEX:
-        head = f"SELECT rid, doc FROM {coll.table} WHERE 1"
-        column = "id"
-    else:
-        head = (
-            f"SELECT d.rid, d.doc FROM {plan.index.table} AS i "
-            f"JOIN {coll.table} AS d ON d.rid = i.rid WHERE 1"
-        )
-        column = "i.key"
-    order = " DESC" if plan.reverse else ""
     seen: set[int] | None = set() if plan.index.multikey or len(plan.ranges) > 1 else None
     for low, high in reversed(plan.ranges) if plan.reverse else plan.ranges:
-        sql = head
-        args: list[bytes] = []
-        if low is not None:
-            sql += f" AND {column} >= ?"
-            args.append(low)
-        if high is not None:
-            sql += f" AND {column} < ?"
-            args.append(high)
-        for rid, data in conn.execute(f"{sql} ORDER BY {column}{order}", args):
+        sql, args = _range_sql(coll, plan, low, high)
+        for rid, data in conn.execute(sql, args):
             if seen is not None:
                 if rid in seen:
                     continue
                 seen.add(rid)
             yield rid, documents.decode(data)
+
+
+def _range_sql(
+    coll: CollectionInfo, plan: Plan, low: bytes | None, high: bytes | None
+) -> tuple[str, list[Any]]:
+    assert plan.index is not None
+    if plan.index is ID_INDEX:
+        sql = f"SELECT rid, doc FROM {coll.table} WHERE 1"
+        column = "id"
+    else:
+        sql = (
+            f"SELECT d.rid, d.doc FROM {plan.index.table} AS i "
+            f"JOIN {coll.table} AS d ON d.rid = i.rid WHERE 1"
+        )
+        column = "i.key"
+    args: list[Any] = []
+    if low is not None:
+        sql += f" AND {column} >= ?"
+        args.append(low)
+    if high is not None:
+        sql += f" AND {column} < ?"
+        args.append(high)
+    return f"{sql} ORDER BY {column}{' DESC' if plan.reverse else ''}", args
+
+
+def _exact_slice(
+    conn: sqlite3.Connection, coll: CollectionInfo, plan: Plan, skip: int, limit: int
+) -> list[Row]:
+    """The rows of a plan that decides the filter alone: SQLite does skip and limit."""
+    sql, args = _range_sql(coll, plan, *plan.ranges[0])
+    found = conn.execute(f"{sql} LIMIT ? OFFSET ?", [*args, limit or -1, skip]).fetchall()
+    docs = bson.decode_all(b"".join(data for _, data in found))
+    return [(rid, doc) for (rid, _), doc in zip(found, docs, strict=True)]
+
+
+def by_id(conn: sqlite3.Connection, coll: CollectionInfo | None, key: bytes) -> list[dict]:
+    """The document whose `_id` key is `key`, as a list of zero or one."""
+    if coll is None:
+        return []
+    row = conn.execute(f"SELECT doc FROM {coll.table} WHERE id = ?", (key,)).fetchone()
+    return [] if row is None else [documents.decode(row[0])]
 
 
 def matches(
@@ -68,10 +94,24 @@ def matches(
 ) -> list[Row]:
     """The matching (rid, document) rows in `sort` order, after `skip`, at most `limit`."""
     filter = filter or {}
+    key = exact_id_key(filter)
+    if key is not None:
+        if coll is None or skip:
+            return []
+        row = conn.execute(f"SELECT rid, doc FROM {coll.table} WHERE id = ?", (key,)).fetchone()
+        return [] if row is None else [(row[0], documents.decode(row[1]))]
     matcher = compile_filter(filter)
     if coll is None:
         return []
     plan = plan or plan_query(coll, filter, sort)
+    if (
+        plan.exact
+        and plan.index is not None
+        and not plan.index.multikey
+        and len(plan.ranges) == 1
+        and (plan.sorted or not sort)
+    ):
+        return _exact_slice(conn, coll, plan, skip, limit)
     found = ((rid, doc) for rid, doc in rows(conn, coll, plan) if matcher(doc))
     if sort and not plan.sorted:
         key = _row_key(sort_key(list(sort)))

@@ -87,6 +87,9 @@ def _path_sort_key(doc: Mapping[str, Any], parts: tuple[str, ...], descending: b
 def sort_key(spec: SortSpec) -> Callable[[Mapping[str, Any]], Any]:
     """A key function for Python's ``sorted`` that orders documents as MongoDB sorts them."""
     fields = [(split_path(field), direction < 0) for field, direction in spec]
+    if len(fields) == 1 and not fields[0][1]:
+        parts = fields[0][0]
+        return lambda doc: _path_sort_key(doc, parts, False)
     if all(not descending for _, descending in fields):
         return lambda doc: tuple(_path_sort_key(doc, parts, False) for parts, _ in fields)
 

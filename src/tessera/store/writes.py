@@ -5,8 +5,9 @@ the engine rolls the job back to its SAVEPOINT on any exception, so a failed wri
 the file as it was. Documents and index entries change together.
 """
 
+import contextlib
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from bson.objectid import ObjectId
@@ -20,18 +21,36 @@ from tessera.store.reads import Row, matches
 from tessera.store.update import apply_replacement, apply_update, upsert_seed, validate_update
 
 __all__ = [
+    "build_index",
+    "collection",
     "delete",
+    "duplicate_key_error",
     "find_and_modify",
     "insert",
+    "insert_batch",
+    "remove",
+    "replace",
+    "savepoint",
     "update",
 ]
 
 _IMMUTABLE_ID = 66
 
 
-def collection(
-    conn: sqlite3.Connection, catalog: Catalog, db: str, name: str
-) -> CollectionInfo:
+@contextlib.contextmanager
+def savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+    """Make the enclosed writes one atomic step inside a larger transaction."""
+    conn.execute("SAVEPOINT step")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK TO step")
+        conn.execute("RELEASE step")
+        raise
+    conn.execute("RELEASE step")
+
+
+def collection(conn: sqlite3.Connection, catalog: Catalog, db: str, name: str) -> CollectionInfo:
     """The collection, created on first write as MongoDB does."""
     return catalog.get(db, name) or catalog.create_collection(conn, db, name)
 
@@ -50,6 +69,26 @@ def insert(conn: sqlite3.Connection, coll: CollectionInfo, catalog: Catalog, doc
     rid = int(cur.lastrowid or 0)
     for index, keys in entries:
         _add_keys(conn, coll, index, rid, keys)
+
+
+def insert_batch(
+    conn: sqlite3.Connection, coll: CollectionInfo, catalog: Catalog, docs: Sequence[dict]
+) -> None:
+    """Store prepared documents in a few statements; any error aborts the whole batch.
+
+    Meant for collections without unique secondary indexes, run inside a savepoint so the
+    caller can fall back to one insert at a time and report each error.
+    """
+    top = conn.execute(f"SELECT max(rid) FROM {coll.table}").fetchone()[0] or 0
+    rows = []
+    entries: dict[str, list[tuple[bytes, int]]] = {}
+    for rid, doc in enumerate(docs, start=top + 1):
+        for index, keys in _entries(conn, coll, catalog, doc):
+            entries.setdefault(index.table or "", []).extend((k, rid) for k in keys)
+        rows.append((rid, documents.id_key(doc["_id"]), documents.encode(doc)))
+    conn.executemany(f"INSERT INTO {coll.table} (rid, id, doc) VALUES (?, ?, ?)", rows)
+    for table, pairs in entries.items():
+        conn.executemany(f"INSERT INTO {table} (key, rid) VALUES (?, ?)", pairs)
 
 
 def replace(
@@ -243,7 +282,7 @@ def _modify(
     old = documents.decode(documents.encode(doc))
     if replacement:
         new = apply_replacement(old, change)
-        if new == old and list(new) == list(old):
+        if documents.encode(new) == documents.encode(old):
             return False
         doc.clear()
         doc.update(new)
@@ -305,7 +344,10 @@ def _add_keys(
         return
     sql = f"INSERT INTO {index.table} (key, rid) VALUES (?, ?)"
     if not index.unique:
-        conn.executemany(sql, [(k, rid) for k in keys])
+        if len(keys) == 1:
+            conn.execute(sql, (next(iter(keys)), rid))
+        else:
+            conn.executemany(sql, [(k, rid) for k in keys])
         return
     for key, values in keys.items():
         try:

@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bson import Code, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
-from bson.binary import Binary
 
 __all__ = ["MISSING", "Mismatch", "match", "match_each", "match_exact"]
 

@@ -31,7 +31,8 @@ class Operation:
     options: frozenset[str] = frozenset()
 
 
-_WRITE = frozenset({"collation", "hint", "let", "bypassDocumentValidation"})
+_READ = frozenset({"collation", "hint", "let"})
+_WRITE = _READ | {"bypassDocumentValidation"}
 _UPDATE = _WRITE | {"upsert", "arrayFilters", "sort"}
 _FIND_AND = _WRITE | {"projection", "sort", "upsert", "returnDocument", "arrayFilters"}
 
@@ -46,8 +47,7 @@ OPERATIONS: dict[str, Operation] = {
     "find": Operation(
         "find",
         ("filter",),
-        frozenset({"projection", "sort", "skip", "limit", "collation", "hint", "let"})
-        | {"allowDiskUse", "maxTimeMS"},
+        _READ | {"projection", "sort", "skip", "limit", "allowDiskUse", "maxTimeMS"},
     ),
     "findOne": Operation("find_one", ("filter",), frozenset({"projection", "sort", "skip"})),
     "countDocuments": Operation(
@@ -67,17 +67,14 @@ OPERATIONS: dict[str, Operation] = {
         "find_one_and_delete", ("filter",), _WRITE | {"projection", "sort"}
     ),
     "bulkWrite": Operation("bulk_write", ("requests",), frozenset({"ordered", "let"}) | _WRITE),
-    "aggregate": Operation(
-        "aggregate",
-        ("pipeline",),
-        frozenset({"collation", "hint", "let", "allowDiskUse", "maxTimeMS"})
-        | {"bypassDocumentValidation"},
-    ),
+    "aggregate": Operation("aggregate", ("pipeline",), _WRITE | {"allowDiskUse", "maxTimeMS"}),
     "createIndex": Operation("create_index", ("keys",), frozenset({"name", "unique", "sparse"})),
     "dropIndex": Operation("drop_index", ("name",)),
     "listIndexes": Operation("list_indexes"),
     "dropCollection": Operation("drop_collection", ("collection",)),
-    "createCollection": Operation("create_collection", ("collection",)),
+    "createCollection": Operation(
+        "create_collection", ("collection",), frozenset({"viewOn", "pipeline"})
+    ),
 }
 
 # Options that change nothing this runner checks (no command monitoring): dropped.
@@ -92,6 +89,8 @@ _KEYWORDS = {
 # find() takes these in Python style; aggregate() and the counts pass them to the command.
 _FIND_KEYWORDS = {"allowDiskUse": "allow_disk_use", "maxTimeMS": "max_time_ms"}
 
+_MAPPING_SORT = {"updateOne", "replaceOne"}
+
 _MODELS: dict[str, tuple[type, tuple[str, ...], frozenset[str]]] = {
     "insertOne": (InsertOne, ("document",), frozenset()),
     "updateOne": (UpdateOneModel, ("filter", "update"), OPERATIONS["updateOne"].options),
@@ -103,12 +102,15 @@ _MODELS: dict[str, tuple[type, tuple[str, ...], frozenset[str]]] = {
 
 
 def _index_list(value: Any) -> Any:
-    """Sort and key documents as PyMongo's list of (field, direction) pairs."""
+    """A sort or key document as PyMongo's list of (field, direction) pairs."""
     return list(value.items()) if isinstance(value, Mapping) else value
 
 
-def _value(name: str, value: Any) -> Any:
-    if name in {"sort", "hint", "keys"}:
+def _value(operation: str, name: str, value: Any) -> Any:
+    # PyMongo documents sort and index keys as (field, direction) lists, except the sort
+    # of update_one and replace_one (and their bulk models), which must be a mapping.
+    # A hint stays as written: PyMongo takes a name or a key document everywhere.
+    if name == "keys" or (name == "sort" and operation not in _MAPPING_SORT):
         return _index_list(value)
     if name == "returnDocument":
         return ReturnDocument.AFTER if value == "After" else ReturnDocument.BEFORE
@@ -124,10 +126,10 @@ def _split(
     unknown = set(arguments) - set(positional) - options - IGNORED
     if unknown:
         raise RunnerError(f"{name}: the runner does not support argument(s) {sorted(unknown)}")
-    args = [_value(key, arguments[key]) for key in positional if key in arguments]
+    args = [_value(name, key, arguments[key]) for key in positional if key in arguments]
     keywords = dict(_KEYWORDS, **_FIND_KEYWORDS) if name == "find" else _KEYWORDS
     kwargs = {
-        keywords.get(key, key): _value(key, value)
+        keywords.get(key, key): _value(name, key, value)
         for key, value in arguments.items()
         if key in options
     }
@@ -174,14 +176,13 @@ def shape(result: Any) -> Any:
     if isinstance(result, InsertManyResult):
         return {"insertedIds": {str(i): _id for i, _id in enumerate(result.inserted_ids)}}
     if isinstance(result, UpdateResult):
-        # Read "upserted" from the raw reply: an upserted _id may itself be null.
-        upserted = "upserted" in (result.raw_result or {})
+        # As in PyMongo's own matched_count, an upsert shows as a non-null upserted_id.
         shaped = {
             "matchedCount": result.matched_count,
             "modifiedCount": result.modified_count,
-            "upsertedCount": int(upserted),
+            "upsertedCount": int(result.upserted_id is not None),
         }
-        if upserted:
+        if result.upserted_id is not None:
             shaped["upsertedId"] = result.upserted_id
         return shaped
     if isinstance(result, DeleteResult):

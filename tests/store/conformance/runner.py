@@ -12,7 +12,7 @@ from tessera.store import mongo
 from .cases import Case
 from .matching import match, match_each, match_exact
 from .operations import RunnerError, bulk_result, execute, shape
-from .skips import EMBEDDED, Server
+from .skips import EMBEDDED, Server, server_version
 
 __all__ = ["run_case", "server_of"]
 
@@ -20,6 +20,17 @@ __all__ = ["run_case", "server_of"]
 # checks (TypeError/ValueError for bad arguments, InvalidDocument for bad documents).
 OPERATION_ERRORS = (PyMongoError, BSONError, TypeError, ValueError)
 ITERABLE_RESULTS = {"find", "aggregate", "listIndexes"}
+EXPECTED_ERROR_FIELDS = {
+    "isError",
+    "isClientError",
+    "errorContains",
+    "errorCode",
+    "errorCodeName",
+    "errorLabelsContain",
+    "errorLabelsOmit",
+    "errorResponse",
+    "expectResult",
+}
 TOPOLOGIES = {
     "Single": "single",
     "ReplicaSetWithPrimary": "replicaset",
@@ -34,7 +45,7 @@ async def server_of(client: Any) -> Server:
     if not isinstance(client, mongo.Client):
         return EMBEDDED
     info = await client.server_info()
-    version = tuple(int(part) for part in info["version"].split("-")[0].split("."))
+    version = server_version(info["version"])
     topology = TOPOLOGIES[client.topology_description.topology_type_name]
     return Server(version=version, topology=topology, embedded=False)
 
@@ -62,8 +73,7 @@ async def _load(initial_data: list[Mapping[str, Any]], client: Any) -> None:
         await database.drop_collection(data["collectionName"])
         if data["documents"]:
             await database[data["collectionName"]].insert_many(data["documents"])
-        elif hasattr(database, "create_collection"):
-            # An empty collection must exist; the embedded store makes one on first write.
+        else:
             await database.create_collection(data["collectionName"])
 
 
@@ -76,8 +86,11 @@ def _error_code(error: OperationFailure) -> tuple[Any, Any]:
     return error.code, details.get("codeName")
 
 
-def check_error(expected: Mapping[str, Any], error: Exception, where: str) -> None:
+def _check_error(expected: Mapping[str, Any], error: Exception, where: str) -> None:
     """Assert ``error`` is the error ``expected`` (an expectedError object) describes."""
+    unsupported = set(expected) - EXPECTED_ERROR_FIELDS
+    if unsupported:
+        raise RunnerError(f"expectError {sorted(unsupported)} is not supported by this runner")
     server = isinstance(error, OperationFailure)
     failure = f"{where}: {type(error).__name__}: {error}"
     if "isClientError" in expected:
@@ -101,15 +114,11 @@ def check_error(expected: Mapping[str, Any], error: Exception, where: str) -> No
     if "expectResult" in expected:
         assert isinstance(error, BulkWriteError), f"{failure} (carries no result)"
         match(expected["expectResult"], bulk_result(error.details), path=f"{where} result")
-    unsupported = set(expected) - {
-        "isError", "isClientError", "errorContains", "errorCode", "errorCodeName",
-        "errorLabelsContain", "errorLabelsOmit", "errorResponse", "expectResult",
-    }  # fmt: skip
-    if unsupported:
-        raise RunnerError(f"expectError {sorted(unsupported)} is not supported by this runner")
 
 
-async def _run_operation(operation: Mapping[str, Any], entities: dict[str, Any], where: str) -> None:
+async def _run_operation(
+    operation: Mapping[str, Any], entities: dict[str, Any], where: str
+) -> None:
     name = operation["name"]
     try:
         raw = await execute(entities[operation["object"]], name, operation.get("arguments") or {})
@@ -118,7 +127,7 @@ async def _run_operation(operation: Mapping[str, Any], entities: dict[str, Any],
             return
         if "expectError" not in operation:
             raise
-        check_error(operation["expectError"], error, where)
+        _check_error(operation["expectError"], error, where)
         return
     assert "expectError" not in operation, f"{where}: expected an error, got {raw!r}"
     result = shape(raw)

@@ -16,7 +16,7 @@ from typing import Any
 from .cases import Case
 from .operations import OPERATIONS
 
-__all__ = ["EMBEDDED", "Server", "skip_reason"]
+__all__ = ["EMBEDDED", "Server", "server_version", "skip_reason"]
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,12 @@ class Server:
 
 EMBEDDED = Server(version=(7, 0, 0), topology="single", embedded=True)
 
-TRANSACTION_OPERATIONS = {"startTransaction", "commitTransaction", "abortTransaction",
-                          "withTransaction"}  # fmt: skip
+TRANSACTION_OPERATIONS = {
+    "startTransaction",
+    "commitTransaction",
+    "abortTransaction",
+    "withTransaction",
+}
 FAIL_POINT_OPERATIONS = {"failPoint", "targetedFailPoint"}
 EMBEDDED_STAGES = {
     "$match", "$project", "$addFields", "$set", "$unset", "$sort", "$skip", "$limit",
@@ -50,22 +54,24 @@ EMBEDDED_OPTIONS = {
 SORTED_WRITES = {"updateOne", "replaceOne"}
 
 
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split("."))
+def server_version(text: str) -> tuple[int, ...]:
+    """A version string as numbers, padded so that "7.0" equals "7.0.0"."""
+    parts = [int(part) for part in text.split("-")[0].split(".")]
+    return tuple(parts + [0] * (3 - len(parts)))
 
 
 def _unmet(requirement: dict[str, Any], server: Server) -> str | None:
     """Why a single runOnRequirement is not met, or None when it is."""
-    if "minServerVersion" in requirement:
-        if server.version < _version(requirement["minServerVersion"]):
-            return f"requires MongoDB >= {requirement['minServerVersion']}"
-    if "maxServerVersion" in requirement:
-        if server.version > _version(requirement["maxServerVersion"]):
-            return f"only for MongoDB <= {requirement['maxServerVersion']}"
+    low, high = requirement.get("minServerVersion"), requirement.get("maxServerVersion")
+    if low and server.version < server_version(low):
+        return f"requires MongoDB >= {low}"
+    if high and server.version > server_version(high):
+        return f"only for MongoDB <= {high}"
+    # A sharded topology satisfies "sharded-replicaset": MongoDB 3.6+ shards are replica sets.
+    topology = "sharded-replicaset" if server.topology == "sharded" else server.topology
     topologies = requirement.get("topologies")
-    if topologies and server.topology not in topologies:
-        if not (server.topology == "sharded" and "sharded-replicaset" in topologies):
-            return f"requires topology {'/'.join(topologies)}"
+    if topologies and server.topology not in topologies and topology not in topologies:
+        return f"requires topology {'/'.join(topologies)}"
     if requirement.get("serverless") == "require":
         return "requires serverless"
     if requirement.get("auth"):
@@ -102,34 +108,42 @@ def _has_checks(case: Case) -> bool:
     )
 
 
+def _unacknowledged(entities: list[dict[str, Any]]) -> set[str]:
+    """Ids of the entities that write with ``w: 0``, directly or through their parent."""
+    ids: set[str] = set()
+    for entity in entities:
+        options = next(iter(entity.values()))
+        settings = [options.get("uriOptions", {})] + [
+            options.get(key, {}).get("writeConcern", {})
+            for key in ("databaseOptions", "collectionOptions")
+        ]
+        parent = options.get("client") or options.get("database")
+        if parent in ids or any(setting.get("w") == 0 for setting in settings):
+            ids.add(options["id"])
+    return ids
+
+
 def _runner_reason(case: Case) -> str | None:
     """Features this runner does not provide on any backend."""
     entities = case.spec.get("createEntities", [])
     kinds = {kind for entity in entities for kind in entity}
     if "session" in kinds:
         return "sessions"
-    for entity in entities:
-        options = next(iter(entity.values()))
-        concern = options.get("collectionOptions", {}).get("writeConcern", {})
-        if concern.get("w") == 0 or options.get("uriOptions", {}).get("w") == 0:
-            return "unacknowledged writes (w: 0)"
     if "expectEvents" in case.test and not _has_checks(case):
         return "command monitoring (expectEvents) with nothing else to check"
-    objects = {entity["database"]["id"] for entity in entities if "database" in entity}
+    unacknowledged = _unacknowledged(entities)
     for operation in _operations(case):
         name, arguments = operation["name"], operation.get("arguments") or {}
+        if operation["object"] in unacknowledged:
+            return "unacknowledged writes (w: 0)"
         if name in TRANSACTION_OPERATIONS:
             return "transactions"
         if name in FAIL_POINT_OPERATIONS:
             return "fail points"
         if name == "clientBulkWrite":
             return "client-level bulkWrite"
-        if name == "createCollection" and "viewOn" in arguments:
-            return "views (createCollection viewOn)"
         if name == "modifyCollection":
             return "collection validators (modifyCollection)"
-        if name == "aggregate" and operation["object"] in objects:
-            return "database-level aggregate"
         if "rawData" in arguments:
             return "rawData option"
         if name not in OPERATIONS:
@@ -139,8 +153,14 @@ def _runner_reason(case: Case) -> str | None:
 
 def _embedded_reason(case: Case) -> str | None:
     """Features issue 2 leaves out of the embedded store."""
+    entities = case.spec.get("createEntities", [])
+    databases = {entity["database"]["id"] for entity in entities if "database" in entity}
     for operation in _operations(case):
         name, arguments = operation["name"], operation.get("arguments") or {}
+        if name == "aggregate" and operation["object"] in databases:
+            return "database-level aggregate"
+        if name == "createCollection" and "viewOn" in arguments:
+            return "views (createCollection viewOn)"
         for option, feature in EMBEDDED_OPTIONS.items():
             if option in arguments:
                 return feature

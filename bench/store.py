@@ -1,0 +1,237 @@
+"""Benchmark of the embedded store: the per-user workload plugins run, at 1M documents.
+
+Run ``.venv/bin/python bench/store.py`` (``--users 100 --docs 100`` for a quick run). It
+prints one table: Tessera's figures, the targets, and mongomock's figures on a smaller
+collection (it scans every document) as ratios.
+"""
+
+import argparse
+import asyncio
+import datetime
+import os
+import random
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from bson.objectid import ObjectId
+
+from tessera.store import open_client
+
+STATUSES = ["open", "done", "archived"]
+TAGS = ["red", "green", "blue", "work", "home", "urgent"]
+BASE = datetime.datetime(2024, 1, 1)
+SAMPLES = 300
+CONCURRENT = 32
+
+
+def make_docs(users: int, per_user: int, seed: int = 1) -> Iterator[dict[str, Any]]:
+    """Documents interleaved across users, as they would arrive."""
+    rng = random.Random(seed)
+    for i in range(per_user):
+        for u in range(users):
+            yield {
+                "user_id": f"user{u:05d}",
+                "created_at": BASE + datetime.timedelta(seconds=i * users + u),
+                "title": f"item {i} of user {u}",
+                "status": rng.choice(STATUSES),
+                "tags": rng.sample(TAGS, 2),
+            }
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+async def timed(fn: Callable[[Any], Awaitable[Any]], args: list[Any]) -> list[float]:
+    """Milliseconds per call of `fn(arg)`, one at a time."""
+    out = []
+    for arg in args:
+        start = time.perf_counter()
+        await fn(arg)
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def timed_sync(fn: Callable[[Any], Any], args: list[Any]) -> list[float]:
+    out = []
+    for arg in args:
+        start = time.perf_counter()
+        fn(arg)
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def run_tessera(path: str, users: int, per_user: int) -> dict[str, float]:
+    rng = random.Random(7)
+    results: dict[str, float] = {}
+    client = open_client(path)
+    coll = client["bench"]["items"]
+    await coll.create_index([("user_id", 1), ("created_at", -1)])
+    ids: list[ObjectId] = []
+    batch: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    total = 0
+    for doc in make_docs(users, per_user):
+        batch.append(doc)
+        if len(batch) == 1000:
+            result = await coll.insert_many(batch)
+            total += len(batch)
+            if len(ids) < 5000:
+                ids.extend(result.inserted_ids[:50])
+            batch = []
+    if batch:
+        await coll.insert_many(batch)
+        total += len(batch)
+    results["insert docs/s"] = total / (time.perf_counter() - start)
+
+    user_ids = [f"user{rng.randrange(users):05d}" for _ in range(SAMPLES)]
+    some_ids = [rng.choice(ids) for _ in range(SAMPLES)]
+
+    async def recent(u: str) -> None:
+        docs = await coll.find({"user_id": u}).sort("created_at", -1).limit(100).to_list(None)
+        assert len(docs) == min(100, per_user)
+
+    await timed(recent, user_ids[:20])  # warm the cache
+    q = await timed(recent, user_ids)
+    results["per-user query median ms"] = statistics.median(q)
+    results["per-user query p99 ms"] = percentile(q, 0.99)
+    await timed(coll.find_one, some_ids[:20])
+    results["find_one _id ms"] = statistics.median(await timed(coll.find_one, some_ids))
+    by_user = await timed(lambda u: coll.find_one({"user_id": u}), user_ids)
+    results["find_one user_id ms"] = statistics.median(by_user)
+    upd_id = await timed(
+        lambda i: coll.update_one({"_id": i}, {"$set": {"status": "done"}}), some_ids
+    )
+    results["update_one _id ms"] = statistics.median(upd_id)
+    upd_user = await timed(
+        lambda u: coll.update_one({"user_id": u}, {"$set": {"status": "open"}}), user_ids
+    )
+    results["update_one user_id ms"] = statistics.median(upd_user)
+
+    async def updater(worker: int) -> None:
+        for k in range(40):
+            target = ids[(worker * 40 + k) % len(ids)]
+            await coll.update_one({"_id": target}, {"$set": {"n": k}})
+
+    start = time.perf_counter()
+    await asyncio.gather(*(updater(w) for w in range(CONCURRENT)))
+    results["update_one x32 ops/s"] = CONCURRENT * 40 / (time.perf_counter() - start)
+    counts = await timed(lambda u: coll.count_documents({"user_id": u}), user_ids)
+    results["count_documents ms"] = statistics.median(counts)
+    await client.close()
+
+    start = time.perf_counter()
+    client = open_client(path)
+    await client["bench"]["items"].find_one({"_id": ids[0]})
+    results["cold open s"] = time.perf_counter() - start
+    await client.close()
+    results["peak RSS MB"] = peak_rss_mb()
+    return results
+
+
+def run_mongomock(users: int, per_user: int) -> dict[str, float]:
+    import mongomock
+
+    rng = random.Random(7)
+    coll = mongomock.MongoClient()["bench"]["items"]
+    coll.create_index([("user_id", 1), ("created_at", -1)])
+    docs = list(make_docs(users, per_user))
+    start = time.perf_counter()
+    for i in range(0, len(docs), 1000):
+        coll.insert_many(docs[i : i + 1000])
+    results = {"insert docs/s": len(docs) / (time.perf_counter() - start)}
+    n = 30
+    user_ids = [f"user{rng.randrange(users):05d}" for _ in range(n)]
+    some_ids = [rng.choice(docs)["_id"] for _ in range(n)]
+    q = timed_sync(
+        lambda u: list(coll.find({"user_id": u}).sort("created_at", -1).limit(100)), user_ids
+    )
+    results["per-user query median ms"] = statistics.median(q)
+    results["per-user query p99 ms"] = max(q)
+    results["find_one _id ms"] = statistics.median(timed_sync(coll.find_one, some_ids))
+    results["find_one user_id ms"] = statistics.median(
+        timed_sync(lambda u: coll.find_one({"user_id": u}), user_ids)
+    )
+    results["update_one _id ms"] = statistics.median(
+        timed_sync(lambda i: coll.update_one({"_id": i}, {"$set": {"status": "done"}}), some_ids)
+    )
+    results["update_one user_id ms"] = statistics.median(
+        timed_sync(lambda u: coll.update_one({"user_id": u}, {"$set": {"s": 1}}), user_ids)
+    )
+    results["count_documents ms"] = statistics.median(
+        timed_sync(lambda u: coll.count_documents({"user_id": u}), user_ids)
+    )
+    return results
+
+
+TARGETS = {
+    "insert docs/s": (">=", 20_000),
+    "per-user query median ms": ("<=", 1.0),
+    "find_one _id ms": ("<=", 0.05),
+    "update_one _id ms": ("<=", 0.3),
+    "cold open s": ("<=", 0.5),
+    "peak RSS MB": ("<=", 200),
+}
+HIGHER_IS_BETTER = {"insert docs/s", "update_one x32 ops/s"}
+
+
+def report(ours: dict[str, float], mock: dict[str, float] | None, size: str, msize: str) -> None:
+    print(f"\nTessera embedded store: {size}; mongomock: {msize}\n")
+    header = (
+        f"{'metric':<28}{'tessera':>12}{'target':>12}{'ok':>5}{'mongomock':>12}{'x faster':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, value in ours.items():
+        target = TARGETS.get(name)
+        shown_target, ok = "", ""
+        if target:
+            op, limit = target
+            shown_target = f"{op} {limit:g}"
+            ok = "yes" if (value >= limit if op == ">=" else value <= limit) else "NO"
+        other, ratio = "", ""
+        if mock and name in mock:
+            other = f"{mock[name]:.3f}" if mock[name] < 1000 else f"{mock[name]:,.0f}"
+            if name in HIGHER_IS_BETTER:
+                ratio = f"{value / mock[name]:.1f}"
+            else:
+                ratio = f"{mock[name] / value:.1f}" if value else ""
+        shown = f"{value:.3f}" if value < 1000 else f"{value:,.0f}"
+        print(f"{name:<28}{shown:>12}{shown_target:>12}{ok:>5}{other:>12}{ratio:>10}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1000, help="number of users")
+    parser.add_argument("--docs", type=int, default=1000, help="documents per user")
+    parser.add_argument("--mongomock-users", type=int, default=100, help="users for mongomock")
+    parser.add_argument("--no-mongomock", action="store_true", help="skip the mongomock run")
+    parser.add_argument("--path", help="store file (default: a new temporary file)")
+    args = parser.parse_args()
+    folder = tempfile.mkdtemp(prefix="tessera-bench-")
+    path = args.path or os.path.join(folder, "bench.db")
+    ours = asyncio.run(run_tessera(path, args.users, args.docs))
+    mock = None if args.no_mongomock else run_mongomock(args.mongomock_users, args.docs)
+    report(
+        ours,
+        mock,
+        f"{args.users:,} users x {args.docs:,} docs",
+        f"{args.mongomock_users:,} users x {args.docs:,} docs",
+    )
+    print(f"\nstore file: {os.path.getsize(path) / 2**20:,.0f} MB")
+    if not args.path:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

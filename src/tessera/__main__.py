@@ -1,0 +1,5 @@
+"""``python -m tessera`` runs the ``tessera`` command."""
+
+from tessera.cli import main
+
+main()

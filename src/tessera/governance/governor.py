@@ -1,0 +1,111 @@
+"""The limits of each plugin, and the gate every call passes before the plugin runs.
+
+A limit comes from the server's settings and the plugin's manifest; where both set one,
+the stricter wins, so an operator's cap always holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tessera.auth.identity import Identity
+from tessera.governance.errors import RateLimited, RoleRequired, TooManyConcurrentCalls
+from tessera.governance.rates import Rate, TokenBuckets, parse_rate
+from tessera.plugins.manifest import Manifest
+from tessera.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one plugin may do per call."""
+
+    timeout: float
+    roles: tuple[str, ...] = ()
+    rate: Rate | None = None
+    max_concurrency: int | None = None
+    max_request_bytes: int = 1_048_576
+    max_response_bytes: int = 10_485_760
+
+
+def _stricter(server: float | None, plugin: float | None) -> float | None:
+    if server and plugin:
+        return min(server, plugin)
+    return server or plugin
+
+
+def _stricter_rate(server: Rate | None, plugin: Rate | None) -> Rate | None:
+    if server and plugin:
+        return min(server, plugin, key=lambda r: r.per_second)
+    return server or plugin
+
+
+def limits_for(manifest: Manifest, settings: Settings) -> Limits:
+    """Combine the server's defaults with a manifest's own limits."""
+    server_rate = parse_rate(settings.rate_limit) if settings.rate_limit else None
+    plugin_rate = parse_rate(manifest.rate_limit) if manifest.rate_limit else None
+    concurrency = _stricter(settings.max_concurrency or None, manifest.max_concurrency)
+    return Limits(
+        timeout=float(_stricter(settings.plugin_timeout, manifest.timeout) or 0),
+        roles=manifest.roles,
+        rate=_stricter_rate(server_rate, plugin_rate),
+        max_concurrency=int(concurrency) if concurrency else None,
+        max_request_bytes=int(_stricter(settings.max_body_bytes, manifest.max_request_bytes) or 0),
+        max_response_bytes=int(
+            _stricter(settings.max_response_bytes, manifest.max_response_bytes) or 0
+        ),
+    )
+
+
+class Governor:
+    """Admits or refuses calls by role, per-user rate and per-plugin concurrency.
+
+    The in-process counts here serve one process; the scale-out backend counts them
+    across processes behind the same two methods.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._limits: dict[tuple[str, int], Limits] = {}
+        self._buckets = TokenBuckets()
+        self._running: dict[str, int] = {}
+
+    def limits(self, name: str, generation: int, manifest: Manifest) -> Limits:
+        """The limits of a plugin version, computed once per (re)load."""
+        key = (name, generation)
+        limits = self._limits.get(key)
+        if limits is None:
+            limits = self._limits[key] = limits_for(manifest, self.settings)
+        return limits
+
+    async def admit(self, plugin: str, identity: Identity, limits: Limits) -> None:
+        """Raise a GovernanceError when the call may not run; else count it as running.
+
+        Every successful ``admit`` must be paired with a ``release``.
+        """
+        if (
+            limits.roles
+            and not identity.is_superadmin
+            and not set(limits.roles) & set(identity.roles)
+        ):
+            raise RoleRequired(
+                f"Plugin {plugin!r} requires one of the roles: {', '.join(limits.roles)}."
+            )
+        if limits.rate is not None:
+            wait = self._buckets.take((identity.app_id, identity.user_id, plugin), limits.rate)
+            if wait > 0:
+                raise RateLimited(
+                    f"Too many calls to {plugin!r}: the limit is {limits.rate.requests} per "
+                    f"{limits.rate.period:g} s.",
+                    retry_after=wait,
+                )
+        running = self._running.get(plugin, 0)
+        if limits.max_concurrency is not None and running >= limits.max_concurrency:
+            raise TooManyConcurrentCalls(
+                f"Plugin {plugin!r} is already running its maximum of "
+                f"{limits.max_concurrency} calls; retry shortly."
+            )
+        self._running[plugin] = running + 1
+
+    async def release(self, plugin: str) -> None:
+        """Count a call admitted by ``admit`` as finished."""
+        self._running[plugin] -= 1

@@ -1,0 +1,59 @@
+"""Rate limits written as ``"N/unit"`` and the in-process token buckets that enforce them."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+_UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``requests`` calls per ``period`` seconds, with bursts up to ``requests``."""
+
+    requests: int
+    period: float
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.period
+
+
+def parse_rate(text: str) -> Rate:
+    """Parse ``"60/minute"`` (units: second, minute, hour, day); ValueError otherwise."""
+    match = _RATE.match(text)
+    if match is None or int(match.group(1)) == 0:
+        raise ValueError(
+            f"rate limit {text!r} is not of the form 'N/second', 'N/minute', 'N/hour' or "
+            "'N/day' with N > 0"
+        )
+    return Rate(int(match.group(1)), _UNITS[match.group(2)])
+
+
+class TokenBuckets:
+    """One token bucket per key, kept for the most recently seen ``max_keys`` keys.
+
+    ``take(key, rate)`` answers 0 when a call may go ahead, else the seconds until one may.
+    """
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self._buckets: OrderedDict[object, tuple[float, float]] = OrderedDict()
+        self._max_keys = max_keys
+
+    def take(self, key: object, rate: Rate) -> float:
+        now = time.monotonic()
+        tokens, last = self._buckets.pop(key, (float(rate.requests), now))
+        tokens = min(float(rate.requests), tokens + (now - last) * rate.per_second)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            wait = 0.0
+        else:
+            self._buckets[key] = (tokens, now)
+            wait = (1.0 - tokens) / rate.per_second
+        if len(self._buckets) > self._max_keys:
+            self._buckets.popitem(last=False)
+        return wait

@@ -1,0 +1,136 @@
+"""The notification routes (SPEC section 2): each reads or changes only the caller's own."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from tessera.http.body import read_json_object
+from tessera.http.caller import caller
+from tessera.http.errors import BadRequest, NotFound, Unprocessable
+from tessera.services.notifications import MAX_PAGE, notifications_manager
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def notification_routes() -> list[BaseRoute]:
+    """The routes under ``/api/notifications``."""
+    return [
+        Route("/api/notifications", list_notifications, methods=["GET"]),
+        Route("/api/notifications/count", count_unread, methods=["GET"]),
+        Route("/api/notifications/mark-all-read", mark_all_read, methods=["POST"]),
+        Route("/api/notifications/preferences", get_preferences, methods=["GET"]),
+        Route("/api/notifications/preferences", set_preferences, methods=["POST"]),
+        Route("/api/notifications/{id}/read", mark_read, methods=["POST"]),
+        Route("/api/notifications/{id}/unread", mark_unread, methods=["POST"]),
+        Route("/api/notifications/{id}", delete_notification, methods=["DELETE"]),
+    ]
+
+
+async def list_notifications(request: Request) -> JSONResponse:
+    """``{notifications, count, unread_count}``, newest first (``unread_only``, ``limit``,
+    ``offset``)."""
+    identity = await caller(request)
+    params = request.query_params
+    page = await notifications_manager.list_notifications(
+        identity.user_id,
+        unread_only=_flag(params.get("unread_only", ""), "unread_only"),
+        limit=_integer(params.get("limit"), "limit", 50, MAX_PAGE),
+        offset=_integer(params.get("offset"), "offset", 0, None),
+        app_id=identity.app_id,
+    )
+    return JSONResponse(page)
+
+
+async def count_unread(request: Request) -> JSONResponse:
+    identity = await caller(request)
+    unread = await notifications_manager.unread_count(identity.user_id, app_id=identity.app_id)
+    return JSONResponse({"count": unread, "unread_count": unread})
+
+
+async def mark_all_read(request: Request) -> JSONResponse:
+    identity = await caller(request)
+    changed = await notifications_manager.mark_all_read(identity.user_id, app_id=identity.app_id)
+    return JSONResponse({"success": True, "updated": changed})
+
+
+async def mark_read(request: Request) -> JSONResponse:
+    return await _mark(request, read=True)
+
+
+async def mark_unread(request: Request) -> JSONResponse:
+    return await _mark(request, read=False)
+
+
+async def _mark(request: Request, *, read: bool) -> JSONResponse:
+    identity = await caller(request)
+    notification_id = request.path_params["id"]
+    found = await notifications_manager.mark_read(
+        identity.user_id, notification_id, read, app_id=identity.app_id
+    )
+    if not found:
+        raise _not_found(notification_id)
+    return JSONResponse({"success": True, "id": notification_id, "read": read})
+
+
+async def delete_notification(request: Request) -> JSONResponse:
+    identity = await caller(request)
+    notification_id = request.path_params["id"]
+    deleted = await notifications_manager.delete_notification(
+        identity.user_id, notification_id, app_id=identity.app_id
+    )
+    if not deleted:
+        raise _not_found(notification_id)
+    return JSONResponse({"success": True, "id": notification_id})
+
+
+async def get_preferences(request: Request) -> JSONResponse:
+    """``{type: {"enabled": bool}}`` for each type the caller has chosen for."""
+    identity = await caller(request)
+    chosen = await notifications_manager.get_preferences(identity.user_id, app_id=identity.app_id)
+    return JSONResponse(chosen)
+
+
+async def set_preferences(request: Request) -> JSONResponse:
+    """Record the types named in the body; the others keep their current choice."""
+    identity = await caller(request)
+    body = await read_json_object(request, request.app.state.runtime.settings.max_body_bytes)
+    try:
+        chosen = await notifications_manager.set_preferences(
+            identity.user_id, body, app_id=identity.app_id
+        )
+    except ValueError as exc:
+        field = str(exc).partition(":")[0]
+        raise Unprocessable(str(exc), extra={"field": field}) from None
+    return JSONResponse(chosen)
+
+
+def _not_found(notification_id: str) -> NotFound:
+    return NotFound(
+        f"You have no notification with id {notification_id!r}.",
+        error_code="notification_not_found",
+    )
+
+
+def _flag(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise BadRequest(f"Query parameter {name!r} must be true or false, not {value!r}.")
+
+
+def _integer(value: str | None, name: str, default: int, most: int | None) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequest(f"Query parameter {name!r} must be an integer, not {value!r}.") from None
+    if number < 0 or (most is not None and number > most):
+        upper = f" and {most}" if most is not None else " or more"
+        raise BadRequest(f"Query parameter {name!r} must be between 0{upper}, not {number}.")
+    return number

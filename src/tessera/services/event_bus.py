@@ -1,0 +1,230 @@
+"""``core.event_bus``: publish events and subscribe handlers, within and across plugins.
+
+``publish`` never waits for a handler: it schedules one task per matching subscription and
+returns an object that may be awaited or ignored, so plugins written either way work. The
+handlers run afterwards, each in a copy of the publisher's context (the same caller, app
+and request id), bounded by a timeout; a handler that raises or hangs is logged with the
+event's name and affects nobody else. A subscription made while a plugin is imported or
+called belongs to that plugin and is dropped when the plugin is unloaded or reloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import copy
+import dataclasses
+import inspect
+import logging
+import threading
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tessera.context import current_call, owning_plugin
+from tessera.services.events import Event, EventBackend, LocalEventBackend
+
+logger = logging.getLogger("tessera.events")
+
+Handler = Callable[[Any], Any]
+H = TypeVar("H", bound=Handler)
+
+DEFAULT_HANDLER_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A handler for the events an exact name or a trailing-``*`` pattern selects."""
+
+    event: str
+    handler: Handler
+    owner: str | None
+
+    def matches(self, name: str) -> bool:
+        if self.event.endswith("*"):
+            return name.startswith(self.event[:-1])
+        return name == self.event
+
+    @property
+    def label(self) -> str:
+        name = getattr(self.handler, "__qualname__", repr(self.handler))
+        return f"{self.owner}:{name}" if self.owner else name
+
+
+class Published:
+    """What ``publish`` returns: the handlers are scheduled already; awaiting is optional."""
+
+    __slots__ = ("event", "handlers")
+
+    def __init__(self, event: str, handlers: int) -> None:
+        self.event = event
+        #: How many subscriptions matched (in this process, with the local backend).
+        self.handlers = handlers
+
+    def __await__(self) -> Generator[Any, None, int]:
+        yield from ()
+        return self.handlers
+
+    def __repr__(self) -> str:
+        return f"<Published {self.event!r} to {self.handlers} handlers>"
+
+
+class EventBus:
+    """Subscriptions by event name or pattern, and the tasks running their handlers."""
+
+    def __init__(self, backend: EventBackend | None = None) -> None:
+        self._subscriptions: list[Subscription] = []
+        # Sync plugins subscribe from worker threads while the loop publishes.
+        self._lock = threading.Lock()
+        self._backend: EventBackend = backend or LocalEventBackend()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.handler_timeout = DEFAULT_HANDLER_TIMEOUT
+
+    def start(
+        self,
+        *,
+        handler_timeout: float = DEFAULT_HANDLER_TIMEOUT,
+        backend: EventBackend | None = None,
+    ) -> None:
+        """Deliver events on the running loop; called by the runtime at start."""
+        self._loop = asyncio.get_running_loop()
+        self.handler_timeout = handler_timeout
+        if backend is not None:
+            self._backend = backend
+        self._backend.start(self._deliver)
+
+    async def stop(self) -> None:
+        """Stop delivering and cancel the handlers still running."""
+        await self._backend.stop()
+        self._loop = None
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def subscribe(self, event: str, handler: Handler) -> None:
+        """Call ``handler(payload)`` for each event named ``event`` (``prefix*`` for many).
+
+        A subscription made while a plugin is imported or called belongs to that plugin.
+        Subscribing the same handler to the same event twice has no further effect.
+        """
+        if not isinstance(event, str) or not event:
+            raise ValueError(f"event name must be a non-empty string, got {event!r}")
+        if not callable(handler):
+            raise TypeError(f"event handler must be callable, got {handler!r}")
+        if "*" in event[:-1]:
+            raise ValueError(f"only a trailing '*' is supported in event patterns: {event!r}")
+        with self._lock:
+            if any(s.event == event and s.handler == handler for s in self._subscriptions):
+                return
+            self._subscriptions.append(Subscription(event, handler, owning_plugin()))
+
+    def unsubscribe(self, event: str, handler: Handler) -> None:
+        """Remove ``handler`` from ``event``; nothing happens when it was not subscribed."""
+        with self._lock:
+            self._subscriptions = [
+                s for s in self._subscriptions if not (s.event == event and s.handler == handler)
+            ]
+
+    def forget(self, plugin: str) -> int:
+        """Drop every subscription ``plugin`` made; returns how many were dropped."""
+        with self._lock:
+            kept = [s for s in self._subscriptions if s.owner != plugin]
+            dropped = len(self._subscriptions) - len(kept)
+            self._subscriptions = kept
+        if dropped:
+            logger.debug("dropped %d event subscriptions of plugin %s", dropped, plugin)
+        return dropped
+
+    def subscriptions(self, event: str) -> list[Subscription]:
+        """The subscriptions an event named ``event`` reaches, in subscription order."""
+        with self._lock:
+            return [s for s in self._subscriptions if s.matches(event)]
+
+    def publish(self, event: str, payload: Any = None) -> Published:
+        """Schedule the handlers of ``event`` with ``payload``; works awaited or not.
+
+        Safe from any thread: a synchronous plugin in a worker thread hands the event to the
+        runtime's loop. The payload is copied, so later changes by the publisher are unseen.
+        """
+        if not isinstance(event, str) or not event:
+            raise ValueError(f"event name must be a non-empty string, got {event!r}")
+        with contextlib.suppress(Exception):  # an uncopyable payload is delivered shared
+            payload = copy.deepcopy(payload)
+        published = Event(event, payload, contextvars.copy_context())
+        handlers = len(self.subscriptions(event))
+        loop = self._loop
+        if loop is None:
+            logger.warning("event %r dropped: the event bus is not running", event)
+            return Published(event, 0)
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._backend.publish(published)
+        else:
+            loop.call_soon_threadsafe(self._backend.publish, published)
+        return Published(event, handlers)
+
+    def _deliver(self, event: Event) -> None:
+        """Start one task per subscription the event matches (on the loop)."""
+        assert self._loop is not None
+        for subscription in self.subscriptions(event.name):
+            context = event.context.copy()
+            context.run(_enter_handler, subscription)
+            task = self._loop.create_task(self._run(subscription, event), context=context)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, subscription: Subscription, event: Event) -> None:
+        try:
+            async with asyncio.timeout(self.handler_timeout):
+                handler = subscription.handler
+                if _is_async(handler):
+                    await handler(event.payload)
+                else:
+                    result = await asyncio.to_thread(handler, event.payload)
+                    if inspect.isawaitable(result):
+                        await result
+        except TimeoutError:
+            logger.error(
+                "handler %s of event %r did not finish within %.1fs and was cancelled",
+                subscription.label,
+                event.name,
+                self.handler_timeout,
+            )
+        except Exception:
+            logger.exception("handler %s of event %r raised", subscription.label, event.name)
+
+
+def _is_async(handler: Handler) -> bool:
+    call = getattr(handler, "__call__", None)  # noqa: B004 - async callable objects count too
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
+
+
+def _enter_handler(subscription: Subscription) -> None:
+    """Attribute the handler's work to the plugin that subscribed, keeping the caller."""
+    call = current_call.get()
+    if call is not None and subscription.owner is not None:
+        current_call.set(dataclasses.replace(call, plugin=subscription.owner))
+
+
+event_bus = EventBus()
+
+
+def on_event(event: str) -> Callable[[H], H]:
+    """Decorator subscribing a function to ``event`` (or a ``prefix*`` pattern)::
+
+    @on_event("todo:created")
+    async def remember(payload):
+        ...
+    """
+
+    def decorator(handler: H) -> H:
+        event_bus.subscribe(event, handler)
+        return handler
+
+    return decorator

@@ -1,0 +1,152 @@
+"""``core.settings_manager``: each user's settings for each plugin, over its defaults.
+
+A plugin may declare its settings in its manifest as a JSON Schema under ``"settings"``;
+the ``default`` of each property is the value a user gets until they save another. Saved
+values are validated against the schema (after the defaults are filled in), stored in the
+``plugin_settings`` collection of the system database and announced with the
+``plugin_settings_updated`` event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from jsonschema.exceptions import SchemaError, ValidationError, best_match
+from jsonschema.validators import validator_for
+from pymongo import ASCENDING
+
+from tessera.http.encoding import encode_json
+from tessera.plugins.registry import PluginRegistry
+from tessera.services.event_bus import event_bus
+from tessera.services.recipients import recipient_app
+
+PLUGIN_SETTINGS_UPDATED = "plugin_settings_updated"
+
+
+class SettingsSchemaError(RuntimeError):
+    """A plugin's manifest declares a settings schema that is not valid JSON Schema."""
+
+
+class PluginSettingsManager:
+    """Reads and saves plugin settings, validating them against the manifest's schema."""
+
+    def __init__(self) -> None:
+        self._collection: Any = None
+        self._registry: PluginRegistry | None = None
+        self._default_app = "default"
+
+    async def start(self, database: Any, registry: PluginRegistry, *, default_app: str) -> None:
+        """Use ``database`` (the system database) and the plugins of ``registry``."""
+        self._collection = database["plugin_settings"]
+        self._registry = registry
+        self._default_app = default_app
+        await self._collection.create_index(
+            [("app_id", ASCENDING), ("user_id", ASCENDING), ("plugin", ASCENDING)], unique=True
+        )
+
+    def stop(self) -> None:
+        self._collection = self._registry = None
+
+    def _running(self) -> tuple[Any, PluginRegistry]:
+        if self._collection is None or self._registry is None:
+            raise RuntimeError(
+                "core.settings_manager was used outside a running Tessera runtime; "
+                "run the plugin with `tessera serve` or tessera.testing"
+            )
+        return self._collection, self._registry
+
+    def schema(self, plugin: str) -> dict[str, Any] | None:
+        """The settings schema the plugin's manifest declares, if any."""
+        found = self._running()[1].get(plugin)
+        schema = found.manifest.extra.get("settings") if found is not None else None
+        return schema if isinstance(schema, dict) else None
+
+    def defaults(self, plugin: str) -> dict[str, Any]:
+        """The ``default`` of each property of the plugin's settings schema."""
+        properties = (self.schema(plugin) or {}).get("properties") or {}
+        return {
+            name: spec["default"]
+            for name, spec in properties.items()
+            if isinstance(spec, dict) and "default" in spec
+        }
+
+    async def get_plugin_settings(
+        self, user_id: str, plugin: str, *, app_id: str | None = None
+    ) -> dict[str, Any]:
+        """The user's saved settings for ``plugin`` merged over the plugin's defaults."""
+        collection, _ = self._running()
+        app = app_id if app_id is not None else recipient_app(user_id, self._default_app)
+        saved = await collection.find_one({"app_id": app, "user_id": user_id, "plugin": plugin})
+        values = orjson.loads(saved["values"]) if saved else {}
+        return {**self.defaults(plugin), **values}
+
+    async def save_plugin_settings(
+        self,
+        user_id: str,
+        plugin: str,
+        values: Mapping[str, Any],
+        *,
+        app_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Validate and store ``values`` as the user's settings for ``plugin``.
+
+        Returns ``{"success": True, "settings": merged}``, or ``{"success": False,
+        "error": message, "field": path}`` when the values break the plugin's schema.
+        """
+        collection, _ = self._running()
+        if not isinstance(values, Mapping):
+            return _failure(f"settings must be an object, got {type(values).__name__}", "")
+        merged = {**self.defaults(plugin), **values}
+        problem = self.validate(plugin, merged)
+        if problem is not None:
+            return _failure(*problem)
+        app = app_id if app_id is not None else recipient_app(user_id, self._default_app)
+        await collection.update_one(
+            {"app_id": app, "user_id": user_id, "plugin": plugin},
+            {
+                "$set": {
+                    "values": encode_json(dict(values)).decode(),
+                    "updated_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                }
+            },
+            upsert=True,
+        )
+        event_bus.publish(
+            PLUGIN_SETTINGS_UPDATED, {"app_id": app, "user_id": user_id, "plugin": plugin}
+        )
+        return {"success": True, "settings": merged}
+
+    def validate(self, plugin: str, values: Mapping[str, Any]) -> tuple[str, str] | None:
+        """``(message, field)`` of the most relevant schema violation, or None."""
+        schema = self.schema(plugin)
+        if schema is None:
+            return None
+        validator_class = validator_for(schema)
+        try:
+            validator_class.check_schema(schema)
+        except SchemaError as exc:
+            raise SettingsSchemaError(
+                f"plugin {plugin!r}: the 'settings' schema in manifest.json is invalid: "
+                f"{exc.message}"
+            ) from None
+        error = best_match(validator_class(schema).iter_errors(dict(values)))
+        return None if error is None else (error.message, _field(error))
+
+
+def _field(error: ValidationError) -> str:
+    """The dotted path of the failing value; for a missing property, its name."""
+    path = [str(part) for part in error.absolute_path]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [name for name in error.validator_value if name not in error.instance]
+        path.extend(missing[:1])
+    return ".".join(path)
+
+
+def _failure(message: str, field: str) -> dict[str, Any]:
+    return {"success": False, "error": message, "field": field}
+
+
+settings_manager = PluginSettingsManager()

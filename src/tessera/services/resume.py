@@ -1,0 +1,106 @@
+"""The resume window: each user's numbered messages, kept so a reconnecting client can
+ask for the ones it missed.
+
+Every message to a user gets the next number of that user's sequence (``seq``) and is
+written to the store before it is delivered, so whatever a client missed while away is
+there to replay. The window keeps the last ``max_messages`` messages of each user that are
+younger than ``max_age`` seconds; older ones are trimmed as new ones arrive. Because it
+lives in the store it survives a restart, and processes sharing a store share it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+
+DEFAULT_MAX_MESSAGES = 1000
+DEFAULT_MAX_AGE = 24 * 3600.0
+# Trimming on every message would double the writes; every few dozen keeps the window close.
+TRIM_EVERY = 32
+
+
+class ResumeLog(Protocol):
+    """Numbers, keeps and replays the messages sent to each user."""
+
+    async def last_seq(self, app_id: str, user_id: str) -> int:
+        """The number of the user's latest message (0 before the first)."""
+
+    async def append(self, app_id: str, user_id: str, text: str) -> int:
+        """Number and keep ``text`` (a JSON message); return its ``seq``."""
+
+    async def since(
+        self, app_id: str, user_id: str, after: int, until: int | None = None
+    ) -> list[tuple[int, str]]:
+        """The kept messages with ``after < seq <= until``, oldest first."""
+
+
+class StoredResumeLog:
+    """The resume window in two collections of the system database.
+
+    ``ws_sequences`` holds one counter per user; ``ws_messages`` the numbered messages.
+    """
+
+    def __init__(
+        self,
+        database: Any,
+        *,
+        max_messages: int = DEFAULT_MAX_MESSAGES,
+        max_age: float = DEFAULT_MAX_AGE,
+    ) -> None:
+        self._sequences = database["ws_sequences"]
+        self._messages = database["ws_messages"]
+        self.max_messages = max_messages
+        self.max_age = max_age
+
+    async def ensure_indexes(self) -> None:
+        await self._sequences.create_index(
+            [("app_id", ASCENDING), ("user_id", ASCENDING)], unique=True
+        )
+        await self._messages.create_index(
+            [("app_id", ASCENDING), ("user_id", ASCENDING), ("seq", ASCENDING)], unique=True
+        )
+
+    async def last_seq(self, app_id: str, user_id: str) -> int:
+        counter = await self._sequences.find_one({"app_id": app_id, "user_id": user_id})
+        return int(counter["seq"]) if counter else 0
+
+    async def append(self, app_id: str, user_id: str, text: str) -> int:
+        counter = await self._sequences.find_one_and_update(
+            {"app_id": app_id, "user_id": user_id},
+            {"$inc": {"seq": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        seq = int(counter["seq"])
+        now = time.time()
+        await self._messages.insert_one(
+            {"app_id": app_id, "user_id": user_id, "seq": seq, "text": text, "at": now}
+        )
+        if seq % TRIM_EVERY == 0:
+            await self._trim(app_id, user_id, seq, now)
+        return seq
+
+    async def since(
+        self, app_id: str, user_id: str, after: int, until: int | None = None
+    ) -> list[tuple[int, str]]:
+        seq_range: dict[str, int] = {"$gt": after}
+        if until is not None:
+            seq_range["$lte"] = until
+        cursor = self._messages.find(
+            {
+                "app_id": app_id,
+                "user_id": user_id,
+                "seq": seq_range,
+                "at": {"$gte": time.time() - self.max_age},
+            },
+            {"seq": 1, "text": 1, "_id": 0},
+        )
+        newest = await cursor.sort("seq", DESCENDING).limit(self.max_messages).to_list(None)
+        return [(int(m["seq"]), m["text"]) for m in reversed(newest)]
+
+    async def _trim(self, app_id: str, user_id: str, seq: int, now: float) -> None:
+        user = {"app_id": app_id, "user_id": user_id}
+        await self._messages.delete_many({**user, "seq": {"$lte": seq - self.max_messages}})
+        await self._messages.delete_many({**user, "at": {"$lt": now - self.max_age}})

@@ -1,0 +1,30 @@
+"""The events the runtime itself publishes about plugin calls.
+
+``plugin_executed`` follows every call; ``plugin_execution_error`` also follows a call that
+crashed or timed out (a plugin's own ``{"error": ...}`` answer is not a runtime error).
+"""
+
+from __future__ import annotations
+
+from tessera.auth.identity import Identity
+from tessera.plugins.executor import Outcome, Status
+from tessera.plugins.registry import Plugin
+from tessera.services.event_bus import event_bus
+
+PLUGIN_EXECUTED = "plugin_executed"
+PLUGIN_EXECUTION_ERROR = "plugin_execution_error"
+
+
+def publish_plugin_call(plugin: Plugin, action: str, identity: Identity, outcome: Outcome) -> None:
+    """Executor listener: publish what happened in one plugin call."""
+    payload = {
+        "plugin": plugin.name,
+        "action": action,
+        "user_id": identity.user_id,
+        "app_id": identity.app_id,
+        "duration": round(outcome.duration, 6),
+        "status": outcome.status.value,
+    }
+    event_bus.publish(PLUGIN_EXECUTED, payload)
+    if outcome.status in (Status.CRASH, Status.TIMEOUT):
+        event_bus.publish(PLUGIN_EXECUTION_ERROR, payload)

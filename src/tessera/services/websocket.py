@@ -1,0 +1,171 @@
+"""``core.websocket_manager``: push JSON messages to a user's open WebSockets.
+
+Connections are grouped by (app, user): ``send_to_user`` reaches every tab of that user in
+the caller's app and no one else. Each message is numbered in the user's sequence (its
+``seq`` key), kept in the resume window, then fanned out; a client that reconnects with
+``?last_seq=N`` first receives what it missed, then live messages, with no gap and no
+duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from tessera.auth.identity import Identity
+from tessera.http.encoding import encode_json
+from tessera.services.connection import CLOSE_GOING_AWAY, Connection, Socket, with_seq
+from tessera.services.fanout import Fanout, LocalFanout, UserMessage
+from tessera.services.recipients import caller_app, recipient_app
+from tessera.services.resume import ResumeLog
+
+DEFAULT_QUEUE_SIZE = 256
+DEFAULT_PING_INTERVAL = 20.0
+DEFAULT_PING_TIMEOUT = 20.0
+
+
+class NotRunning(RuntimeError):
+    """The WebSocket manager was used where no Tessera runtime is running."""
+
+
+class WebSocketManager:
+    """The open connections of this process, and the way messages reach them."""
+
+    def __init__(self) -> None:
+        self._connections: dict[tuple[str, str], set[Connection]] = {}
+        self._log: ResumeLog | None = None
+        self._fanout: Fanout = LocalFanout()
+        self._default_app = "default"
+        # One lock per user while numbering and publishing keeps each user's messages in order.
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self.queue_size = DEFAULT_QUEUE_SIZE
+        self.ping_interval = DEFAULT_PING_INTERVAL
+        self.ping_timeout = DEFAULT_PING_TIMEOUT
+
+    def start(
+        self,
+        log: ResumeLog,
+        *,
+        default_app: str,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        ping_interval: float = DEFAULT_PING_INTERVAL,
+        ping_timeout: float = DEFAULT_PING_TIMEOUT,
+        fanout: Fanout | None = None,
+    ) -> None:
+        """Serve connections with ``log`` as the resume window; called by the runtime."""
+        self._log = log
+        self._default_app = default_app
+        self.queue_size = queue_size
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        if fanout is not None:
+            self._fanout = fanout
+        self._fanout.start(self._deliver)
+
+    async def stop(self) -> None:
+        """Close every connection (clients reconnect and resume elsewhere) and stop."""
+        for connections in list(self._connections.values()):
+            for connection in connections:
+                connection.close(CLOSE_GOING_AWAY, "server shutting down")
+        await self._fanout.stop()
+        self._log = None
+
+    def _running_log(self) -> ResumeLog:
+        if self._log is None:
+            raise NotRunning(
+                "core.websocket_manager was used outside a running Tessera runtime; "
+                "run the plugin with `tessera serve` or tessera.testing"
+            )
+        return self._log
+
+    async def send_to_user(self, user_id: str, message: Mapping[str, Any]) -> int:
+        """Send ``message`` (a JSON object) to every connection of ``user_id`` in the
+        caller's app; return its ``seq``. Kept for resume even when no tab is open."""
+        app_id = recipient_app(user_id, self._default_app)
+        return await self._send(app_id, user_id, _body(message))
+
+    async def send_in_app(self, app_id: str, user_id: str, message: Mapping[str, Any]) -> int:
+        """``send_to_user`` in an app the runtime has already decided (its own services)."""
+        return await self._send(app_id, user_id, _body(message))
+
+    async def broadcast(self, message: Mapping[str, Any]) -> int:
+        """Send ``message`` to every user connected to the caller's app; return how many
+        users it reached. Each copy is numbered in its user's sequence."""
+        app_id = caller_app(self._default_app)
+        body = _body(message)
+        users = [user for (app, user) in list(self._connections) if app == app_id]
+        for user_id in users:
+            await self._send(app_id, user_id, body)
+        return len(users)
+
+    async def _send(self, app_id: str, user_id: str, body: str) -> int:
+        log = self._running_log()
+        key = (app_id, user_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:
+            seq = await log.append(app_id, user_id, body)
+            await self._fanout.publish(UserMessage(app_id, user_id, seq, body))
+        return seq
+
+    async def _deliver(self, message: UserMessage) -> None:
+        connections = self._connections.get((message.app_id, message.user_id))
+        if connections:
+            text = with_seq(message.text, message.seq)
+            for connection in list(connections):
+                connection.offer(message.seq, text)
+
+    async def open(self, socket: Socket, identity: Identity, last_seq: int | None) -> Connection:
+        """Register a new connection of ``identity``; it will first receive the messages
+        after ``last_seq`` (none when the client gives no ``last_seq``)."""
+        log = self._running_log()
+        key = (identity.app_id, identity.user_id)
+        if last_seq is None:
+            # Read before registering: anything numbered in between is replayed, not lost.
+            last_seq = await log.last_seq(*key)
+        connection = Connection(
+            socket,
+            identity.app_id,
+            identity.user_id,
+            log=log,
+            last_seq=last_seq,
+            queue_size=self.queue_size,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+        )
+        self._connections.setdefault(key, set()).add(connection)
+        return connection
+
+    def discard(self, connection: Connection) -> None:
+        """Forget a connection that has ended."""
+        key = (connection.app_id, connection.user_id)
+        connections = self._connections.get(key)
+        if connections is not None:
+            connections.discard(connection)
+            if not connections:
+                del self._connections[key]
+
+    def connection_count(self, app_id: str | None = None, user_id: str | None = None) -> int:
+        """Open connections in this process, optionally of one app and user."""
+        return sum(
+            len(connections)
+            for (app, user), connections in self._connections.items()
+            if (app_id is None or app == app_id) and (user_id is None or user == user_id)
+        )
+
+
+def _body(message: Mapping[str, Any]) -> str:
+    """``message`` encoded as a JSON object, without ``seq`` (the manager sets it)."""
+    if not isinstance(message, Mapping):
+        raise TypeError(
+            f"WebSocket messages must be dicts (JSON objects), got {type(message).__name__}"
+        )
+    return encode_json({k: v for k, v in message.items() if k != "seq"}).decode()
+
+
+websocket_manager = WebSocketManager()

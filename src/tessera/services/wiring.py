@@ -1,0 +1,55 @@
+"""Starting and stopping the plugin services with a runtime.
+
+The services are module singletons (plugins import them before any runtime exists); the
+runtime binds them to its store, loop and settings at start and unbinds them at stop.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tessera.services.database import SYSTEM_DATABASE
+from tessera.services.event_bus import event_bus
+from tessera.services.notifications import notifications_manager
+from tessera.services.plugin_settings import settings_manager
+from tessera.services.resume import StoredResumeLog
+from tessera.services.runtime_events import publish_plugin_call
+from tessera.services.websocket import websocket_manager
+
+if TYPE_CHECKING:
+    from tessera.runtime import Runtime
+
+
+def _forget_subscriptions(plugin: str) -> None:
+    event_bus.forget(plugin)
+
+
+async def start_services(runtime: Runtime) -> None:
+    """Bind the event bus, WebSocket manager, notifications and plugin settings; call
+    before plugins load, so what they do at import already works."""
+    settings = runtime.settings
+    system = runtime.store[SYSTEM_DATABASE]
+    event_bus.start(handler_timeout=settings.handler_timeout)
+    log = StoredResumeLog(
+        system, max_messages=settings.ws_resume_messages, max_age=settings.ws_resume_seconds
+    )
+    await log.ensure_indexes()
+    websocket_manager.start(
+        log,
+        default_app=settings.app_id,
+        queue_size=settings.ws_queue_size,
+        ping_interval=settings.ws_ping_interval,
+        ping_timeout=settings.ws_ping_timeout,
+    )
+    await notifications_manager.start(system, default_app=settings.app_id)
+    await settings_manager.start(system, runtime.plugins, default_app=settings.app_id)
+    runtime.executor.add_listener(publish_plugin_call)
+    runtime.plugins.on_unload(_forget_subscriptions)
+
+
+async def stop_services() -> None:
+    """Unbind the services: close WebSockets, cancel running event handlers."""
+    await websocket_manager.stop()
+    await event_bus.stop()
+    notifications_manager.stop()
+    settings_manager.stop()

@@ -1,0 +1,601 @@
+"""An embedded collection with PyMongo's async API, signatures and result types."""
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from bson.objectid import ObjectId
+from pymongo.collection import ReturnDocument
+from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.operations import (
+    DeleteMany,
+    DeleteOne,
+    IndexModel,
+    InsertOne,
+    ReplaceOne,
+    UpdateMany,
+    UpdateOne,
+)
+from pymongo.results import (
+    BulkWriteResult,
+    DeleteResult,
+    InsertManyResult,
+    InsertOneResult,
+    UpdateResult,
+)
+
+from tessera.store import documents, reads, writes
+from tessera.store.aggregate import run_pipeline, split_leading_match
+from tessera.store.bulk import check_filter, check_replacement, check_update, run_bulk
+from tessera.store.catalog import (
+    ID_INDEX,
+    Catalog,
+    default_index_name,
+    make_index,
+    normalize_index_keys,
+)
+from tessera.store.cursor import Cursor, ListCursor, normalize_projection
+from tessera.store.ordering import hash_key
+from tessera.store.paths import MISSING, path_values, split_path
+from tessera.store.planner import Plan, exact_id_key, plan_query
+from tessera.store.projection import compile_projection
+from tessera.store.sorting import SortSpec, normalize_sort
+
+if TYPE_CHECKING:
+    from tessera.store.database import Database
+
+__all__ = ["Collection"]
+
+_INLINE_LIMIT = 1  # a read whose plan touches at most this many rows skips the thread hop
+_IGNORED_OPTIONS = frozenset(
+    {
+        "session",
+        "comment",
+        "hint",
+        "bypass_document_validation",
+        "max_time_ms",
+        "maxTimeMS",
+        "allow_disk_use",
+        "batch_size",
+        "batchSize",
+        "let",
+        "no_cursor_timeout",
+    }
+)
+
+
+def _check_options(options: Mapping[str, Any]) -> None:
+    unknown = set(options) - _IGNORED_OPTIONS
+    if unknown:
+        raise TypeError(f"option(s) {sorted(unknown)} are not supported by the embedded store")
+
+
+class Collection:
+    """A collection of one embedded database; get one with ``db[name]``."""
+
+    def __init__(self, database: "Database", name: str) -> None:
+        if not name or not isinstance(name, str) or "$" in name or name.startswith("."):
+            raise ValueError(f"invalid collection name {name!r}")
+        self.database = database
+        self.name = name
+        self._engine = database.client.engine
+        self._db = database.name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self._db}.{self.name}"
+
+    def __getitem__(self, name: str) -> "Collection":
+        return Collection(self.database, f"{self.name}.{name}")
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Collection)
+            and other._engine is self._engine
+            and other.full_name == self.full_name
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.full_name)
+
+    def __repr__(self) -> str:
+        return f"Collection({self.database!r}, {self.name!r})"
+
+    # Reads
+
+    def find(
+        self,
+        filter: Mapping[str, Any] | None = None,
+        projection: Any = None,
+        skip: int = 0,
+        limit: int = 0,
+        *,
+        sort: Any = None,
+        **options: Any,
+    ) -> Cursor:
+        """A lazy cursor over the matching documents."""
+        _check_options(options)
+        return Cursor(self, filter, projection, skip, limit, sort)
+
+    async def find_one(
+        self, filter: Any = None, *args: Any, **kwargs: Any
+    ) -> dict[str, Any] | None:
+        """The first matching document, or None; a non-dict filter means ``{"_id": filter}``."""
+        if filter is not None and not isinstance(filter, Mapping):
+            filter = {"_id": filter}
+        kwargs.pop("limit", None)
+        found = await self.find(filter, *args, **kwargs).limit(1).to_list(1)
+        return found[0] if found else None
+
+    async def count_documents(
+        self, filter: Mapping[str, Any], skip: int = 0, limit: int = 0, **options: Any
+    ) -> int:
+        """How many documents match `filter`, after `skip`, at most `limit`."""
+        _check_options(options)
+        check_filter(filter)
+        return await self._read(
+            lambda conn, catalog: reads.count(
+                conn, catalog.get(self._db, self.name), filter, skip=skip, limit=limit
+            ),
+            inline=self._plan(filter, None).point,
+        )
+
+    async def estimated_document_count(self, **options: Any) -> int:
+        """The number of documents in the collection."""
+        _check_options(options)
+        return await self._read(lambda conn, catalog: reads.count(conn, self._info(catalog), {}))
+
+    async def distinct(
+        self, key: str, filter: Mapping[str, Any] | None = None, **options: Any
+    ) -> list[Any]:
+        """The distinct values of `key` among matching documents; arrays are unwound."""
+        _check_options(options)
+        if not isinstance(key, str):
+            raise TypeError("distinct key must be a string")
+        found = await self._read(
+            lambda conn, catalog: reads.find(conn, self._info(catalog), filter or {})
+        )
+        seen: set[Any] = set()
+        out: list[Any] = []
+        for doc in found:
+            for value in path_values(doc, split_path(key)):
+                for item in value if isinstance(value, list) else [value]:
+                    if item is MISSING:
+                        continue
+                    marker = hash_key(item)
+                    if marker not in seen:
+                        seen.add(marker)
+                        out.append(item)
+        return out
+
+    def aggregate(self, pipeline: Sequence[Mapping[str, Any]], **options: Any) -> ListCursor:
+        """Run `pipeline`; usable awaited (PyMongo) or directly as a cursor (Motor)."""
+        options.pop("allowDiskUse", None)
+        _check_options(options)
+        if not isinstance(pipeline, list | tuple):
+            raise TypeError("pipeline must be a list")
+        stages = list(pipeline)
+
+        async def compute() -> list[dict[str, Any]]:
+            return await self._read(lambda conn, catalog: self._aggregate(conn, catalog, stages))
+
+        return ListCursor(compute)
+
+    def _aggregate(
+        self, conn: sqlite3.Connection, catalog: Catalog, stages: list[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        filter, rest = split_leading_match(stages)
+        sort: SortSpec | None = None
+        limit = 0
+        if rest and "$sort" in rest[0] and len(rest[0]) == 1:
+            sort = normalize_sort(rest[0]["$sort"])
+            rest = rest[1:]
+            size = rest[0].get("$limit") if rest and len(rest[0]) == 1 else None
+            if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+                limit = size
+                rest = rest[1:]
+        found = reads.find(conn, self._info(catalog), filter or {}, sort=sort, limit=limit)
+
+        def resolve(name: str) -> list[dict[str, Any]]:
+            return reads.find(conn, catalog.get(self._db, name), {})
+
+        return run_pipeline(found, rest, resolve=resolve)
+
+    # Writes
+
+    async def insert_one(self, document: Any, **options: Any) -> InsertOneResult:
+        """Insert one document; it gains an ObjectId `_id` if it had none."""
+        _check_options(options)
+        doc = documents.prepare_insert(document)
+
+        def job(conn: sqlite3.Connection, catalog: Catalog) -> None:
+            coll = writes.collection(conn, catalog, self._db, self.name)
+            writes.insert(conn, coll, catalog, doc)
+
+        await self._engine.write(job)
+        return InsertOneResult(doc["_id"], True)
+
+    async def insert_many(
+        self, documents_: Iterable[Any], ordered: bool = True, **options: Any
+    ) -> InsertManyResult:
+        """Insert documents in order; an ordered insert stops at the first error."""
+        _check_options(options)
+        if isinstance(documents_, Mapping) or not isinstance(documents_, Iterable):
+            raise TypeError("documents must be a non-empty list")
+        requests = [InsertOne(d) for d in documents_]
+        if not requests:
+            raise TypeError("documents must be a non-empty list")
+        inserted: list[Any] = []
+        for request in requests:
+            doc = request._doc
+            if isinstance(doc, dict) and "_id" not in doc:
+                doc["_id"] = ObjectId()
+            inserted.append(doc.get("_id") if isinstance(doc, Mapping) else None)
+        await self._bulk(requests, ordered)
+        return InsertManyResult(inserted, True)
+
+    async def update_one(
+        self,
+        filter: Mapping[str, Any],
+        update: Any,
+        upsert: bool = False,
+        *,
+        array_filters: Sequence[Mapping[str, Any]] | None = None,
+        sort: Any = None,
+        **options: Any,
+    ) -> UpdateResult:
+        """Update the first matching document."""
+        check_update(update)
+        return await self._update(
+            filter, update, False, upsert, False, array_filters, sort, options
+        )
+
+    async def update_many(
+        self,
+        filter: Mapping[str, Any],
+        update: Any,
+        upsert: bool = False,
+        *,
+        array_filters: Sequence[Mapping[str, Any]] | None = None,
+        **options: Any,
+    ) -> UpdateResult:
+        """Update every matching document."""
+        check_update(update)
+        return await self._update(filter, update, True, upsert, False, array_filters, None, options)
+
+    async def replace_one(
+        self,
+        filter: Mapping[str, Any],
+        replacement: Mapping[str, Any],
+        upsert: bool = False,
+        *,
+        sort: Any = None,
+        **options: Any,
+    ) -> UpdateResult:
+        """Replace the first matching document (its `_id` stays)."""
+        check_replacement(replacement)
+        return await self._update(filter, replacement, False, upsert, True, None, sort, options)
+
+    async def _update(
+        self,
+        filter: Mapping[str, Any],
+        change: Any,
+        multi: bool,
+        upsert: bool,
+        replacement: bool,
+        array_filters: Sequence[Mapping[str, Any]] | None,
+        sort: Any,
+        options: Mapping[str, Any],
+    ) -> UpdateResult:
+        _check_options(options)
+        check_filter(filter)
+        order = normalize_sort(sort) or None
+
+        def job(conn: sqlite3.Connection, catalog: Catalog) -> dict[str, Any]:
+            return writes.update(
+                conn,
+                catalog,
+                self._db,
+                self.name,
+                filter,
+                change,
+                multi=multi,
+                upsert=upsert,
+                replacement=replacement,
+                array_filters=array_filters,
+                sort=order,
+            )
+
+        return UpdateResult(await self._engine.write(job), True)
+
+    async def delete_one(self, filter: Mapping[str, Any], **options: Any) -> DeleteResult:
+        """Delete the first matching document."""
+        return await self._delete(filter, False, options)
+
+    async def delete_many(self, filter: Mapping[str, Any], **options: Any) -> DeleteResult:
+        """Delete every matching document."""
+        return await self._delete(filter, True, options)
+
+    async def _delete(
+        self, filter: Mapping[str, Any], multi: bool, options: Mapping[str, Any]
+    ) -> DeleteResult:
+        _check_options(options)
+        check_filter(filter)
+
+        def job(conn: sqlite3.Connection, catalog: Catalog) -> int:
+            return writes.delete(conn, catalog, self._db, self.name, filter, multi=multi)
+
+        return DeleteResult({"n": await self._engine.write(job)}, True)
+
+    async def find_one_and_update(
+        self,
+        filter: Mapping[str, Any],
+        update: Any,
+        projection: Any = None,
+        sort: Any = None,
+        upsert: bool = False,
+        return_document: bool = ReturnDocument.BEFORE,
+        array_filters: Sequence[Mapping[str, Any]] | None = None,
+        **options: Any,
+    ) -> dict[str, Any] | None:
+        """Update the first match; return it as it was before (default) or after."""
+        check_update(update)
+        return await self._find_and_modify(
+            "update", filter, update, projection, sort, upsert, return_document, array_filters,
+            options,
+        )  # fmt: skip
+
+    async def find_one_and_replace(
+        self,
+        filter: Mapping[str, Any],
+        replacement: Mapping[str, Any],
+        projection: Any = None,
+        sort: Any = None,
+        upsert: bool = False,
+        return_document: bool = ReturnDocument.BEFORE,
+        **options: Any,
+    ) -> dict[str, Any] | None:
+        """Replace the first match; return it as it was before (default) or after."""
+        check_replacement(replacement)
+        return await self._find_and_modify(
+            "replace", filter, replacement, projection, sort, upsert, return_document, None,
+            options,
+        )  # fmt: skip
+
+    async def find_one_and_delete(
+        self,
+        filter: Mapping[str, Any],
+        projection: Any = None,
+        sort: Any = None,
+        **options: Any,
+    ) -> dict[str, Any] | None:
+        """Delete the first match and return it."""
+        return await self._find_and_modify(
+            "delete", filter, None, projection, sort, False, ReturnDocument.BEFORE, None, options
+        )
+
+    async def _find_and_modify(
+        self,
+        kind: str,
+        filter: Mapping[str, Any],
+        change: Any,
+        projection: Any,
+        sort: Any,
+        upsert: bool,
+        return_document: bool,
+        array_filters: Sequence[Mapping[str, Any]] | None,
+        options: Mapping[str, Any],
+    ) -> dict[str, Any] | None:
+        _check_options(options)
+        check_filter(filter)
+        project = compile_projection(normalize_projection(projection))
+        order = normalize_sort(sort) or None
+
+        def job(conn: sqlite3.Connection, catalog: Catalog) -> dict[str, Any] | None:
+            return writes.find_and_modify(
+                conn,
+                catalog,
+                self._db,
+                self.name,
+                filter,
+                change,
+                kind=kind,
+                sort=order,
+                upsert=upsert,
+                return_after=bool(return_document),
+                array_filters=array_filters,
+            )
+
+        doc = await self._engine.write(job)
+        if doc is None or project is None:
+            return doc
+        return project(doc)
+
+    async def bulk_write(
+        self, requests: Sequence[Any], ordered: bool = True, **options: Any
+    ) -> BulkWriteResult:
+        """Run PyMongo write requests (InsertOne, UpdateOne, ...) in order."""
+        _check_options(options)
+        requests = list(requests)
+        if not requests:
+            raise OperationFailure("Write batch is empty", code=16)  # PyMongo: InvalidOperation
+        for request in requests:
+            if isinstance(request, InsertOne) and isinstance(request._doc, dict):
+                request._doc.setdefault("_id", ObjectId())
+        return BulkWriteResult(await self._bulk(requests, ordered), True)
+
+    async def _bulk(self, requests: list[Any], ordered: bool) -> dict[str, Any]:
+        for request in requests:
+            if not isinstance(
+                request, InsertOne | UpdateOne | UpdateMany | ReplaceOne | DeleteOne | DeleteMany
+            ):
+                raise TypeError(f"{request!r} is not a valid request")
+
+        def job(conn: sqlite3.Connection, catalog: Catalog) -> dict[str, Any]:
+            return run_bulk(conn, catalog, self._db, self.name, requests, ordered)
+
+        result = await self._engine.write(job)
+        if result["writeErrors"]:
+            raise BulkWriteError(result)
+        return result
+
+    # Indexes
+
+    async def create_index(self, keys: Any, **kwargs: Any) -> str:
+        """Create an index (compound, unique, sparse) and fill it; return its name."""
+        kwargs.pop("session", None)
+        kwargs.pop("comment", None)
+        index = make_index(keys, kwargs)
+        if index.fields == ID_INDEX.fields and index.name in ("_id_", "_id_1"):
+            return ID_INDEX.name
+
+        def job(conn: sqlite3.Connection, catalog: Catalog) -> str:
+            coll = writes.collection(conn, catalog, self._db, self.name)
+            for existing in coll.all_indexes():
+                same_keys = existing.fields == index.fields
+                if existing.name == index.name or same_keys:
+                    if (
+                        same_keys
+                        and existing.name == index.name
+                        and (
+                            existing.unique,
+                            existing.sparse,
+                        )
+                        == (index.unique, index.sparse)
+                    ):
+                        return existing.name
+                    raise OperationFailure(
+                        f"An existing index has the same name or keys as the requested index "
+                        f"{index.name!r}; existing: {existing.describe()}",
+                        code=85 if same_keys else 86,
+                    )
+            catalog.add_index(conn, coll, index)
+            writes.build_index(conn, coll, index)
+            return index.name
+
+        return await self._engine.write(job)
+
+    async def create_indexes(self, indexes: Sequence[IndexModel], **kwargs: Any) -> list[str]:
+        """Create several indexes from PyMongo IndexModels; return their names."""
+        names = []
+        for model in indexes:
+            spec = dict(model.document)
+            keys = spec.pop("key")
+            names.append(await self.create_index(list(keys.items()), **spec))
+        return names
+
+    async def drop_index(self, index_or_name: Any, **options: Any) -> None:
+        """Drop an index by name or by its keys."""
+        _check_options(options)
+        if isinstance(index_or_name, str):
+            name = index_or_name
+        else:
+            name = default_index_name(normalize_index_keys(index_or_name))
+        if name == "_id_":
+            raise OperationFailure("cannot drop _id index", code=72)
+
+        def job(conn: sqlite3.Connection, catalog: Catalog) -> None:
+            coll = catalog.get(self._db, self.name)
+            index = coll.indexes.get(name) if coll else None
+            if coll is None or index is None:
+                raise OperationFailure(f"index not found with name [{name}]", code=27)
+            catalog.drop_index(conn, coll, index)
+
+        await self._engine.write(job)
+
+    async def drop_indexes(self, **options: Any) -> None:
+        """Drop every index but `_id_`."""
+        _check_options(options)
+
+        def job(conn: sqlite3.Connection, catalog: Catalog) -> None:
+            coll = catalog.get(self._db, self.name)
+            for index in list(coll.indexes.values()) if coll else []:
+                catalog.drop_index(conn, coll, index)
+
+        await self._engine.write(job)
+
+    def list_indexes(self, **options: Any) -> ListCursor:
+        """The indexes as documents; usable awaited (PyMongo) or directly (Motor)."""
+        _check_options(options)
+
+        async def compute() -> list[dict[str, Any]]:
+            coll = self._info(self._engine.catalog)
+            return [index.describe() for index in coll.all_indexes()] if coll else []
+
+        return ListCursor(compute)
+
+    async def index_information(self, **options: Any) -> dict[str, dict[str, Any]]:
+        """Indexes by name, as PyMongo reports them (``key`` as a list of pairs)."""
+        out = {}
+        for spec in await self.list_indexes(**options).to_list(None):
+            info = {k: v for k, v in spec.items() if k != "name"}
+            info["key"] = list(spec["key"].items())
+            out[spec["name"]] = info
+        return out
+
+    # Collection
+
+    async def drop(self, **options: Any) -> None:
+        """Drop the collection and its indexes."""
+        await self.database.drop_collection(self.name, **options)
+
+    async def rename(self, new_name: str, dropTarget: bool = False, **options: Any) -> None:
+        """Rename the collection within its database."""
+        _check_options(options)
+        Collection(self.database, new_name)  # validates the name
+
+        def job(conn: sqlite3.Connection, catalog: Catalog) -> None:
+            coll = catalog.get(self._db, self.name)
+            if coll is None:
+                raise OperationFailure("source namespace does not exist", code=26)
+            target = catalog.get(self._db, new_name)
+            if target is not None:
+                if not dropTarget:
+                    raise OperationFailure("target namespace exists", code=48)
+                catalog.drop_collection(conn, target)
+            catalog.rename_collection(conn, coll, self._db, new_name)
+
+        await self._engine.write(job)
+
+    # Internals
+
+    def _info(self, catalog: Catalog) -> Any:
+        return catalog.get(self._db, self.name)
+
+    def _plan(self, filter: Mapping[str, Any], sort: SortSpec | None) -> Plan:
+        return plan_query(self._info(self._engine.catalog), filter, sort)
+
+    async def _read(self, fn: Any, *, inline: bool = False, snapshot: bool = True) -> Any:
+        if inline:
+            return self._engine.read_now(fn, snapshot=snapshot)
+        return await self._engine.read(fn, snapshot=snapshot)
+
+    async def _find(
+        self,
+        filter: Mapping[str, Any],
+        projection: Mapping[str, Any] | None,
+        sort: SortSpec,
+        skip: int,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        project = compile_projection(projection)
+        key = exact_id_key(filter)
+        if key is not None and skip == 0:
+            found = await self._read(
+                lambda conn, catalog: reads.by_id(conn, self._info(catalog), key),
+                inline=True,
+                snapshot=False,
+            )
+            return found if project is None else [project(doc) for doc in found]
+        plan = self._plan(filter, sort)
+        inline = plan.point or (plan.exact and plan.sorted and 0 < limit <= _INLINE_LIMIT)
+
+        def fn(conn: sqlite3.Connection, catalog: Catalog) -> list[dict[str, Any]]:
+            coll = self._info(catalog)
+            same = coll is not None and coll is self._info(self._engine.catalog)
+            found = reads.find(
+                conn, coll, filter, sort=sort, skip=skip, limit=limit, plan=plan if same else None
+            )
+            return found if project is None else [project(doc) for doc in found]
+
+        return await self._read(fn, inline=inline, snapshot=len(plan.ranges) > 1)

@@ -1,0 +1,180 @@
+"""Cursors: a lazy find with PyMongo's chainable modifiers, and a cursor over ready results.
+
+A `Cursor` runs its query on first use (``to_list``, ``async for``, ``next``) and holds the
+results; modifiers are refused after that, as PyMongo refuses them. `ListCursor` serves
+results computed elsewhere (aggregate, list_indexes) and can be awaited, which returns
+itself, so Motor's and PyMongo's async styles both work.
+"""
+
+from collections import deque
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pymongo.errors import InvalidOperation
+
+from tessera.store.projection import compile_projection
+from tessera.store.sorting import SortSpec, normalize_sort
+
+if TYPE_CHECKING:
+    from tessera.store.collection import Collection
+
+__all__ = ["Cursor", "ListCursor", "normalize_projection"]
+
+
+def normalize_projection(projection: Any) -> Mapping[str, Any] | None:
+    """PyMongo's projection forms: a mapping, or a list of field names to include."""
+    if projection is None or isinstance(projection, Mapping):
+        return projection
+    if isinstance(projection, list | tuple):
+        return dict.fromkeys(projection, 1)
+    raise TypeError(f"projection must be a dict or a list, not {type(projection).__name__}")
+
+
+class _ResultCursor:
+    """Shared iteration over a list fetched on first use."""
+
+    def __init__(self) -> None:
+        self._buffer: deque[dict[str, Any]] | None = None
+        self._closed = False
+
+    async def _fetch(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    async def _ensure(self) -> deque[dict[str, Any]]:
+        if self._buffer is None:
+            self._buffer = deque() if self._closed else deque(await self._fetch())
+        return self._buffer
+
+    def __aiter__(self) -> "_ResultCursor":
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        buffer = await self._ensure()
+        if not buffer:
+            raise StopAsyncIteration
+        return buffer.popleft()
+
+    async def next(self) -> dict[str, Any]:
+        """The next document; StopAsyncIteration at the end, as PyMongo's async cursor."""
+        return await self.__anext__()
+
+    async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
+        """The remaining documents, or at most `length` of them (None or 0: all)."""
+        if length is not None and length < 0:
+            raise ValueError("to_list length must be non-negative")
+        buffer = await self._ensure()
+        count = len(buffer) if not length else min(length, len(buffer))
+        return [buffer.popleft() for _ in range(count)]
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed and (self._buffer is None or bool(self._buffer))
+
+    def close(self) -> "_Done":
+        """Drop the remaining results; awaiting the return value is optional."""
+        self._closed = True
+        self._buffer = deque()
+        return _Done()
+
+
+class _Done:
+    """An awaitable that is already finished (so ``close()`` works awaited or not)."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
+
+
+class Cursor(_ResultCursor):
+    """The result of ``collection.find(...)``; the query runs on first iteration."""
+
+    def __init__(
+        self,
+        collection: "Collection",
+        filter: Mapping[str, Any] | None = None,
+        projection: Any = None,
+        skip: int = 0,
+        limit: int = 0,
+        sort: Any = None,
+    ) -> None:
+        super().__init__()
+        if filter is not None and not isinstance(filter, Mapping):
+            raise TypeError(f"filter must be a dict, not {type(filter).__name__}")
+        self.collection = collection
+        self._filter: Mapping[str, Any] = filter or {}
+        self._projection = normalize_projection(projection)
+        compile_projection(self._projection)  # refuse a bad projection now
+        self._sort: SortSpec = normalize_sort(sort)
+        self._skip = 0
+        self._limit = 0
+        self.skip(skip)
+        self.limit(limit)
+
+    def _check_fresh(self) -> None:
+        if self._buffer is not None:
+            raise InvalidOperation("cannot set options after executing query")
+
+    def sort(self, key_or_list: Any, direction: Any = None) -> "Cursor":
+        """Sort by a field and direction, or by a list of (field, direction) pairs."""
+        self._check_fresh()
+        self._sort = normalize_sort(key_or_list, direction)
+        return self
+
+    def skip(self, skip: int) -> "Cursor":
+        """Skip the first `skip` results."""
+        if not isinstance(skip, int) or isinstance(skip, bool):
+            raise TypeError("skip must be an integer")
+        if skip < 0:
+            raise ValueError("skip must be >= 0")
+        self._check_fresh()
+        self._skip = skip
+        return self
+
+    def limit(self, limit: int) -> "Cursor":
+        """Return at most `limit` results (0: no limit; negative: its absolute value)."""
+        if not isinstance(limit, int) or isinstance(limit, bool):
+            raise TypeError("limit must be an integer")
+        self._check_fresh()
+        self._limit = abs(limit)
+        return self
+
+    def batch_size(self, batch_size: int) -> "Cursor":
+        """Accepted for compatibility; results are fetched in one go."""
+        return self
+
+    def clone(self) -> "Cursor":
+        """A fresh, unexecuted copy of this cursor."""
+        return Cursor(
+            self.collection, self._filter, self._projection, self._skip, self._limit, self._sort
+        )
+
+    def rewind(self) -> "Cursor":
+        """Forget fetched results so the query runs again on next use."""
+        self._buffer = None
+        self._closed = False
+        return self
+
+    async def explain(self) -> dict[str, Any]:
+        """The plan the engine picks for this query (``queryPlanner.winningPlan``)."""
+        plan = self.collection._plan(self._filter, self._sort)
+        return {"queryPlanner": {"winningPlan": plan.explain()}}
+
+    async def _fetch(self) -> list[dict[str, Any]]:
+        return await self.collection._find(
+            self._filter, self._projection, self._sort, self._skip, self._limit
+        )
+
+
+class ListCursor(_ResultCursor):
+    """A cursor over results a callable computes on first use; awaiting it returns it."""
+
+    def __init__(self, compute: Callable[[], Awaitable[list[dict[str, Any]]]]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    async def _fetch(self) -> list[dict[str, Any]]:
+        return await self._compute()
+
+    def __await__(self) -> Generator[Any, None, "ListCursor"]:
+        yield from self._ensure().__await__()
+        return self

@@ -1,0 +1,56 @@
+"""Isolation fixtures: ``db`` bound to an embedded store, and a way to act as a caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from tessera.auth.identity import Identity
+from tessera.context import CallContext, current_call
+from tessera.plugins.manifest import parse_manifest
+from tessera.services.database import db
+from tessera.store import open_client
+
+APP = "shop"
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[Any]:
+    client = open_client("sqlite://:memory:")
+    yield client
+    db.unbind()
+    await client.close()
+
+
+@pytest.fixture
+def bind(store: Any) -> Callable[..., Any]:
+    """``bind(isolation="enforce", **manifest)`` points ``db`` at the store; the manifest
+    keys (shared_collections, escalation_roles) belong to the plugin "p"."""
+
+    def _bind(isolation: str = "enforce", **manifest: Any) -> Any:
+        parsed = parse_manifest(manifest, "p")
+        db.bind(
+            store,
+            default_app=APP,
+            isolation=isolation,
+            manifest_of=lambda name: parsed if name == "p" else None,
+        )
+        return store[APP]
+
+    return _bind
+
+
+@contextmanager
+def caller(
+    user_id: str, *, roles: tuple[str, ...] = (), superadmin: bool = False, plugin: str = "p"
+) -> Iterator[None]:
+    """Run the block as a plugin call of ``user_id``."""
+    identity = Identity(user_id, user_id, APP, roles=roles, is_superadmin=superadmin)
+    token = current_call.set(CallContext(identity, plugin))
+    try:
+        yield
+    finally:
+        current_call.reset(token)

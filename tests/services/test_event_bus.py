@@ -1,0 +1,220 @@
+"""The event bus: publish either way, handler isolation, patterns, ownership (issue 4)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+import pytest
+
+from tessera.auth.identity import Identity
+from tessera.context import CallContext, current_call, loading_plugin
+from tessera.services.event_bus import EventBus, event_bus, on_event
+from tests.http.test_websocket import call
+
+
+@pytest.fixture
+async def bus():
+    bus = EventBus()
+    bus.start(handler_timeout=0.5)
+    yield bus
+    await bus.stop()
+
+
+async def settle(seconds: float = 0.05) -> None:
+    await asyncio.sleep(seconds)
+
+
+async def test_publish_works_called_plainly_or_awaited_and_handlers_run_afterwards(bus):
+    seen = []
+    bus.subscribe("todo:created", seen.append)
+    published = bus.publish("todo:created", {"n": 1})
+    assert seen == []  # not inline: the publisher goes on first
+    assert await bus.publish("todo:created", {"n": 2}) == 1
+    assert published.handlers == 1
+    await settle()
+    assert sorted(p["n"] for p in seen) == [1, 2]
+
+
+async def test_sync_and_async_handlers_and_patterns(bus):
+    seen: list[tuple[str, int]] = []
+
+    async def async_handler(payload):
+        seen.append(("async", payload["n"]))
+
+    def sync_handler(payload):
+        seen.append(("sync", payload["n"]))
+
+    bus.subscribe("todo:created", async_handler)
+    bus.subscribe("todo:*", sync_handler)
+    bus.subscribe("*", lambda payload: seen.append(("all", payload["n"])))
+    bus.publish("todo:created", {"n": 1})
+    bus.publish("todo:deleted", {"n": 2})
+    bus.publish("other", {"n": 3})
+    await settle()
+    assert sorted(seen) == [
+        ("all", 1),
+        ("all", 2),
+        ("all", 3),
+        ("async", 1),
+        ("sync", 1),
+        ("sync", 2),
+    ]
+
+
+async def test_a_raising_or_hanging_handler_is_logged_and_affects_no_one(bus, caplog):
+    seen = []
+
+    async def hangs(payload):
+        await asyncio.sleep(60)
+
+    def raises(payload):
+        raise RuntimeError("boom")
+
+    bus.subscribe("job", hangs)
+    bus.subscribe("job", raises)
+    bus.subscribe("job", seen.append)
+    with caplog.at_level(logging.ERROR, logger="tessera.events"):
+        started = time.perf_counter()
+        bus.publish("job", {"ok": True})
+        assert time.perf_counter() - started < 0.1
+        await settle(0.8)
+    assert seen == [{"ok": True}]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("raises" in m and "'job'" in m and "raised" in m for m in messages)
+    assert any("hangs" in m and "'job'" in m and "did not finish" in m for m in messages)
+
+
+async def test_handlers_keep_the_publishers_identity(bus):
+    seen = []
+    bus.subscribe("who", lambda payload: seen.append(current_call.get()))
+    identity = Identity("alice", "alice", "shop")
+    token = current_call.set(CallContext(identity, "publisher", "req-1"))
+    try:
+        bus.publish("who")
+    finally:
+        current_call.reset(token)
+    await settle()
+    assert seen[0].identity == identity
+    assert seen[0].request_id == "req-1"
+
+
+async def test_the_payload_is_copied_at_publish(bus):
+    seen = []
+    bus.subscribe("e", seen.append)
+    payload = {"items": [1]}
+    bus.publish("e", payload)
+    payload["items"].append(2)
+    await settle()
+    assert seen == [{"items": [1]}]
+
+
+async def test_publish_from_a_thread_without_a_loop_reaches_the_handlers(bus):
+    seen = []
+    bus.subscribe("threaded", seen.append)
+    thread = threading.Thread(target=bus.publish, args=("threaded", {"n": 1}))
+    thread.start()
+    thread.join()
+    await settle()
+    assert seen == [{"n": 1}]
+
+
+async def test_unsubscribe_and_duplicate_subscribe(bus):
+    seen = []
+    bus.subscribe("e", seen.append)
+    bus.subscribe("e", seen.append)
+    await bus.publish("e", 1)
+    await settle()
+    assert seen == [1]
+    bus.unsubscribe("e", seen.append)
+    bus.publish("e", 2)
+    await settle()
+    assert seen == [1]
+
+
+async def test_subscriptions_belong_to_the_plugin_that_made_them(bus):
+    seen = []
+    token = loading_plugin.set("todo")
+    try:
+        bus.subscribe("e", lambda p: seen.append("todo"))
+    finally:
+        loading_plugin.reset(token)
+    bus.subscribe("e", lambda p: seen.append("runtime"))
+    assert bus.forget("todo") == 1
+    bus.publish("e")
+    await settle()
+    assert seen == ["runtime"]
+
+
+@pytest.mark.parametrize("name", ["", "a*b", None])
+def test_bad_event_names_are_refused(name):
+    with pytest.raises((ValueError, TypeError)):
+        EventBus().subscribe(name, print)
+
+
+def test_publish_without_a_running_bus_is_dropped_not_raised(caplog):
+    with caplog.at_level(logging.WARNING, logger="tessera.events"):
+        assert EventBus().publish("nobody", {}).handlers == 0
+    assert "not running" in caplog.text
+
+
+def test_on_event_subscribes_to_the_shared_bus():
+    @on_event("test:decorated")
+    def handler(payload):
+        return None
+
+    try:
+        assert any(s.handler is handler for s in event_bus.subscriptions("test:decorated"))
+    finally:
+        event_bus.unsubscribe("test:decorated", handler)
+
+
+def wait_for_seen(client, expected, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = call(client, "svc_listener", {})["seen"]
+        if seen == expected:
+            return seen
+        time.sleep(0.05)
+    return seen
+
+
+def test_a_plugin_handler_sees_another_plugins_publish_and_reload_does_not_double_it(serve, corpus):
+    live = serve(corpus)
+    with live.client("alice") as alice:
+        call(alice, "svc_sender", {"action": "publish", "event": "svc:one", "n": 1})
+        call(alice, "svc_sender", {"action": "publish_awaited", "event": "svc:two", "n": 2})
+        call(alice, "svc_sender", {"action": "publish", "event": "unrelated", "n": 99})
+        assert wait_for_seen(alice, [1, 2]) == [1, 2]
+        live.runtime.plugins.load("svc_listener")
+        live.runtime.plugins.load("svc_listener")
+        call(alice, "svc_sender", {"action": "publish", "event": "svc:three", "n": 3})
+        assert wait_for_seen(alice, [1, 2, 3]) == [1, 2, 3]
+        time.sleep(0.2)
+        assert call(alice, "svc_listener", {})["seen"] == [1, 2, 3]
+        # A synchronous plugin publishes from its worker thread.
+        call(alice, "svc_sync", {"n": 4})
+        assert wait_for_seen(alice, [1, 2, 3, 4]) == [1, 2, 3, 4]
+
+
+def test_the_runtime_publishes_plugin_executed(serve, corpus):
+    live = serve(corpus)
+    seen = []
+    event_bus.subscribe("plugin_execut*", seen.append)
+    try:
+        with live.client("alice") as alice:
+            call(alice, "echo", {"action": "hello"})
+            alice.post("/api/execute/crash", json={})
+        deadline = time.monotonic() + 5
+        while len(seen) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        event_bus.unsubscribe("plugin_execut*", seen.append)
+    executed = [p for p in seen if p["plugin"] == "echo"]
+    assert executed[0]["action"] == "hello"
+    assert executed[0]["user_id"] == "alice"
+    assert executed[0]["app_id"] == "default"
+    assert executed[0]["status"] == "ok"
+    assert [p["status"] for p in seen if p["plugin"] == "crash"] == ["crash", "crash"]

@@ -1,0 +1,91 @@
+"""The planner picks an index for equality + range + sort, and falls back to a scan."""
+
+import pytest
+
+from tessera.store import open_client
+
+
+@pytest.fixture
+async def coll(tmp_path):
+    client = open_client(str(tmp_path / "plan.db"))
+    coll = client["app"]["items"]
+    await coll.insert_many(
+        [
+            {"user_id": f"u{i % 5}", "created_at": i, "status": "open", "tags": ["x"]}
+            for i in range(50)
+        ]
+    )
+    await coll.create_index([("user_id", 1), ("created_at", -1)])
+    yield coll
+    await client.close()
+
+
+async def winning(cursor) -> dict:
+    return (await cursor.explain())["queryPlanner"]["winningPlan"]
+
+
+async def test_per_user_query_reads_the_compound_index_in_order(coll):
+    cursor = coll.find({"user_id": "u1"}).sort("created_at", -1).limit(3)
+    plan = await winning(cursor)
+    assert plan["indexName"] == "user_id_1_created_at_-1"
+    assert plan["providesSort"] is True
+    assert plan["direction"] == "forward"
+    assert [d["created_at"] for d in await cursor.to_list(None)] == [46, 41, 36]
+
+
+async def test_reverse_sort_reads_backwards(coll):
+    cursor = coll.find({"user_id": "u1"}).sort("created_at", 1).limit(2)
+    plan = await winning(cursor)
+    assert plan["direction"] == "backward" and plan["providesSort"] is True
+    assert [d["created_at"] for d in await cursor.to_list(None)] == [1, 6]
+
+
+async def test_equality_then_range(coll):
+    cursor = coll.find({"user_id": "u2", "created_at": {"$gte": 10, "$lt": 30}}).sort(
+        "created_at", -1
+    )
+    plan = await winning(cursor)
+    assert plan["indexName"] == "user_id_1_created_at_-1" and plan["providesSort"]
+    assert [d["created_at"] for d in await cursor.to_list(None)] == [27, 22, 17, 12]
+
+
+async def test_in_uses_several_ranges_and_sorts_in_memory(coll):
+    cursor = coll.find({"user_id": {"$in": ["u1", "u2"]}}).sort("created_at", -1).limit(3)
+    plan = await winning(cursor)
+    assert plan["ranges"] == 2 and plan["providesSort"] is False
+    assert [d["created_at"] for d in await cursor.to_list(None)] == [47, 46, 42]
+
+
+async def test_unindexed_field_is_a_scan(coll):
+    cursor = coll.find({"status": "open"})
+    assert (await winning(cursor))["stage"] == "COLLSCAN"
+    assert len(await cursor.to_list(None)) == 50
+
+
+async def test_id_equality_is_a_point_read(coll):
+    doc = await coll.find_one({"user_id": "u3"})
+    plan = await winning(coll.find({"_id": doc["_id"]}))
+    assert plan["indexName"] == "_id_"
+
+
+async def test_multikey_index_is_not_used_for_sort(coll):
+    await coll.create_index("tags")
+    plan = await winning(coll.find({}).sort("tags", 1))
+    assert plan["stage"] == "COLLSCAN" or plan["indexName"] != "tags_1"
+    plan = await winning(coll.find({"tags": "x"}))
+    assert plan["indexName"] == "tags_1" and plan["isMultiKey"] is True
+
+
+async def test_sparse_index_is_not_used_for_a_sort_alone(coll):
+    await coll.create_index("maybe", sparse=True)
+    await coll.insert_one({"maybe": 1})
+    plan = await winning(coll.find({}).sort("maybe", 1))
+    assert plan["stage"] == "COLLSCAN"
+    docs = await coll.find({}).sort("maybe", 1).to_list(None)
+    assert len(docs) == 51
+
+
+async def test_null_equality_is_left_to_the_matcher(coll):
+    await coll.insert_one({"user_id": None, "created_at": 0})
+    await coll.insert_one({"created_at": 0})
+    assert await coll.count_documents({"user_id": None}) == 2

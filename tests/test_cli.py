@@ -1,0 +1,101 @@
+"""The CLI interface outside checks rely on: `tessera serve` and `tessera token`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from click.testing import CliRunner
+
+from tessera.cli import main
+from tests.conftest import EXAMPLES
+
+TESSERA = [sys.executable, "-m", "tessera"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"tessera serve exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("tessera serve did not become healthy")
+
+
+def test_serve_and_token_share_the_data_folder(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    server = subprocess.Popen(
+        [
+            *TESSERA,
+            "serve",
+            "--plugins",
+            str(EXAMPLES),
+            "--data",
+            str(data),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, server)
+        token = subprocess.run(
+            [*TESSERA, "token", "carol", "--role", "editor", "--data", str(data)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        created = httpx.post(
+            f"{url}/api/execute/notes",
+            headers=headers,
+            json={"action": "create", "title": "from the CLI"},
+        )
+        assert created.status_code == 200, created.text
+        me = httpx.get(f"{url}/api/auth/me", headers=headers).json()
+        assert me["user_id"] == "carol"
+        assert me["roles"] == ["editor"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_a_token_verifies_after_a_restart_because_the_secret_is_kept(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    result = CliRunner().invoke(main, ["token", "dave", "--app", "shop", "--data", data])
+    assert result.exit_code == 0
+    from tessera.runtime import local_tokens
+    from tessera.settings import Settings
+
+    restarted = local_tokens(Settings.load({"data": data}, environ={}))
+    identity = restarted.verify(result.output.strip())
+    assert (identity.user_id, identity.app_id) == ("dave", "shop")
+
+
+def test_a_bad_setting_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["serve", "--port", "eighty", "--data", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--port: invalid literal" in result.output
