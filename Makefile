@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check bench
+.PHONY: install run test check bench docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,6 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/store.py
+
+docs: $(STAMP)
+	$(BIN)/python scripts/update_readme.py

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from tessera.cli import main
-from tessera.settings import SETTINGS
+from tessera.settings import SETTINGS, settings_markdown
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -23,3 +23,7 @@ def test_every_setting_is_in_the_readme_and_in_serve_help(setting):
 @pytest.mark.parametrize("command", sorted(main.commands))
 def test_every_cli_command_is_in_the_readme(command):
     assert f"tessera {command}" in README
+
+
+def test_the_readme_configuration_table_is_generated_from_the_settings():
+    assert settings_markdown() in README, "run `make docs` to regenerate the README table"

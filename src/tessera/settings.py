@@ -212,3 +212,13 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed (already cast)."""
         return dataclasses.replace(self, values={**self.values, **changes})
+
+
+def settings_markdown() -> str:
+    """The configuration reference table of the README, generated from ``SETTINGS``."""
+    rows = ["| Flag | Variable | Default | Meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        default = ",".join(s.default) if isinstance(s.default, tuple) else str(s.default)
+        shown = f"`{default}`" if default else "(none)"
+        rows.append(f"| `{s.option}` | `{s.env}` | {shown} | {s.help} |")
+    return "\n".join(rows)

@@ -338,9 +338,13 @@ class ScopedCollection:
         if isinstance(request, InsertOne):
             return self.__document_problem(request._doc)
         if isinstance(request, UpdateOne | UpdateMany):
-            return self.__update_problem(request._filter, request._doc, request._upsert, collation)
+            return self.__update_problem(
+                request._filter, request._doc, bool(request._upsert), collation
+            )
         if isinstance(request, ReplaceOne):
-            return self.__replace_problem(request._filter, request._doc, request._upsert, collation)
+            return self.__replace_problem(
+                request._filter, request._doc, bool(request._upsert), collation
+            )
         if isinstance(request, DeleteOne | DeleteMany):
             return self.__filter_problem(request._filter, collation)
         return f"{type(request).__name__} is not a PyMongo write request"

@@ -1,0 +1,61 @@
+"""The resume window: per-user numbering, replay ranges, bounds, persistence."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tessera.services.resume import TRIM_EVERY, StoredResumeLog
+from tessera.store import open_client
+
+
+async def test_each_user_of_each_app_has_its_own_sequence(system):
+    log = StoredResumeLog(system)
+    await log.ensure_indexes()
+    assert await log.last_seq("app", "alice") == 0
+    assert [await log.append("app", "alice", f'{{"n":{n}}}') for n in range(3)] == [1, 2, 3]
+    assert await log.append("app", "bob", "{}") == 1
+    assert await log.append("other", "alice", "{}") == 1
+    assert await log.last_seq("app", "alice") == 3
+
+
+async def test_since_returns_the_range_oldest_first(system):
+    log = StoredResumeLog(system)
+    for n in range(5):
+        await log.append("app", "alice", f'{{"n":{n}}}')
+    assert await log.since("app", "alice", 3) == [(4, '{"n":3}'), (5, '{"n":4}')]
+    assert [seq for seq, _ in await log.since("app", "alice", 1, 3)] == [2, 3]
+    assert await log.since("app", "bob", 0) == []
+
+
+async def test_the_window_keeps_the_newest_messages_and_trims_the_rest(system):
+    log = StoredResumeLog(system, max_messages=5)
+    for n in range(TRIM_EVERY * 2):
+        await log.append("app", "alice", f'{{"n":{n}}}')
+    kept = await log.since("app", "alice", 0)
+    assert [seq for seq, _ in kept] == list(range(TRIM_EVERY * 2 - 4, TRIM_EVERY * 2 + 1))
+    stored = await system["ws_messages"].count_documents({"user_id": "alice"})
+    assert stored < 5 + TRIM_EVERY
+
+
+async def test_messages_older_than_the_window_are_not_replayed(system):
+    log = StoredResumeLog(system, max_age=0.2)
+    await log.append("app", "alice", '{"old":true}')
+    await asyncio.sleep(0.3)
+    await log.append("app", "alice", '{"new":true}')
+    assert await log.since("app", "alice", 0) == [(2, '{"new":true}')]
+
+
+async def test_the_window_survives_reopening_the_store(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    client = open_client(uri)
+    log = StoredResumeLog(client["_tessera"])
+    await log.ensure_indexes()
+    await log.append("app", "alice", '{"n":1}')
+    await client.close()
+    client = open_client(uri)
+    try:
+        log = StoredResumeLog(client["_tessera"])
+        assert await log.since("app", "alice", 0) == [(1, '{"n":1}')]
+        assert await log.append("app", "alice", "{}") == 2
+    finally:
+        await client.close()
