@@ -1,6 +1,8 @@
 """BSON comparison order, from MongoDB's "Comparison/Sort Order" documentation."""
 
 import datetime
+import functools
+import itertools
 import math
 import re
 
@@ -14,6 +16,8 @@ from bson.min_key import MinKey
 from bson.objectid import ObjectId
 from bson.regex import Regex
 from bson.timestamp import Timestamp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tessera.store.ordering import (
     SortKey,
@@ -195,3 +199,46 @@ def test_unknown_type_is_refused() -> None:
 )
 def test_identical_means_the_same_bson(a: object, b: object, expected: bool) -> None:
     assert identical(a, b) is expected
+
+
+bson_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.integers(-3, 3).map(Int64),
+    st.floats(allow_nan=True),
+    st.decimals(allow_nan=False, places=2, min_value=-10, max_value=10).map(
+        lambda d: Decimal128(str(d))
+    ),
+    st.text(max_size=3),
+    st.binary(max_size=2),
+    st.datetimes(min_value=datetime.datetime(1970, 1, 1)),
+    st.sampled_from([MinKey(), MaxKey(), ObjectId("000000000000000000000001")]),
+)
+bson_values = st.recursive(
+    bson_scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(st.sampled_from(["a", "b"]), children, max_size=2),
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(bson_values, bson_values)
+def test_compare_equal_and_hash_key_agree(a: object, b: object) -> None:
+    assert compare(a, b) == -compare(b, a)
+    assert equal(a, b) == (compare(a, b) == 0) == (hash_key(a) == hash_key(b))
+    if equal(a, b):
+        assert hash(hash_key(a)) == hash(hash_key(b))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(bson_values, max_size=6))
+def test_sort_key_orders_like_compare(values: list[object]) -> None:
+    by_key = sorted(values, key=SortKey)
+    by_compare = sorted(values, key=functools.cmp_to_key(compare))
+    assert [hash_key(v) for v in by_key] == [hash_key(v) for v in by_compare]
+    for low, high in itertools.pairwise(by_key):
+        assert compare(low, high) <= 0

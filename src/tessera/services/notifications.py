@@ -76,10 +76,11 @@ class NotificationsManager:
         """Store a notification for ``user_id`` in the caller's app, push it unless its
         type is muted, publish ``notification_created``; return the new id."""
         app = self._app(user_id, app_id)
-        document = {
+        kind = str(notification_type)
+        document: dict[str, Any] = {
             "app_id": app,
             "user_id": user_id,
-            "type": str(notification_type),
+            "type": kind,
             "title": str(title),
             "message": str(message),
             "metadata": dict(metadata or {}),
@@ -90,7 +91,7 @@ class NotificationsManager:
         result = await self._collection().insert_one(document)
         document["_id"] = result.inserted_id
         public = present(document)
-        if await self.type_enabled(user_id, document["type"], app_id=app):
+        if await self.type_enabled(user_id, kind, app_id=app):
             push = {"type": "notification", "subtype": "new", "data": public}
             await self._websockets.send_in_app(app, user_id, push)
         event_bus.publish(
@@ -99,7 +100,7 @@ class NotificationsManager:
                 "app_id": app,
                 "user_id": user_id,
                 "notification_id": public["id"],
-                "notification_type": document["type"],
+                "notification_type": kind,
             },
         )
         return public["id"]

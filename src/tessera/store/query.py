@@ -17,6 +17,7 @@ from typing import Any
 
 from bson.decimal128 import Decimal128
 from bson.int64 import Int64
+from bson.objectid import ObjectId
 from bson.regex import Regex
 from pymongo.errors import OperationFailure
 
@@ -250,6 +251,8 @@ def equality_test(target: Any) -> Matcher:
         return number_equals
     if target is None:
         return lambda value: value is None or value is MISSING
+    if kind is ObjectId or kind is bool:
+        return lambda value: value.__class__ is kind and value == target
     key = sort_value(target)
     return lambda value: value is not MISSING and sort_value(value) == key
 
