@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from tessera.auth import AccountStore
+from tessera.store import open_client
 
 
 @dataclass
@@ -117,8 +118,6 @@ def provider(rsa_key: rsa.RSAPrivateKey, ec_key: ec.EllipticCurvePrivateKey) -> 
 @pytest.fixture
 async def account_collection() -> AsyncIterator[Any]:
     """The accounts collection of a fresh in-memory embedded store."""
-    from tessera.store import open_client
-
     client = open_client("sqlite://:memory:")
     yield client["_tessera"]["accounts"]
     await client.close()

@@ -4,6 +4,7 @@ from typing import Any
 import pytest
 
 from tessera.auth import AccountStore, InvalidAccount, LoginFailed, UsernameTaken
+from tessera.store import open_client
 
 PUBLIC_FIELDS = {"user_id", "username", "email", "roles", "is_superadmin"}
 
@@ -123,8 +124,6 @@ async def test_roles_set_by_an_operator_come_back_from_login(
 
 
 async def test_register_creates_indexes_when_the_runtime_did_not() -> None:
-    from tessera.store import open_client
-
     client = open_client("sqlite://:memory:")
     store = AccountStore(client["_tessera"]["accounts"])
     await store.register("alice", "password-1")

@@ -17,8 +17,10 @@ from tessera.context import current_request_id
 from tessera.http.auth import auth_routes
 from tessera.http.errors import HTTPError
 from tessera.http.execute import execute_plugin
+from tessera.http.console import console
 from tessera.http.health import health, metrics
 from tessera.http.middleware import RequestContextMiddleware
+from tessera.http.openapi import openapi_json
 from tessera.http.notifications import notification_routes
 from tessera.http.plugin_settings import plugin_settings_routes
 from tessera.http.plugins import list_plugins
@@ -77,6 +79,8 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/api/available-plugins", list_plugins, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/docs", console, methods=["GET"]),
         *auth_routes(),
         *notification_routes(),
         *plugin_settings_routes(),

@@ -22,7 +22,9 @@ from tessera.http.errors import (
     InternalError,
     NotFound,
     TooManyRequests,
+    Unprocessable,
 )
+from tessera.plugins.actions import InvalidInput
 from tessera.plugins.errors import PluginNotFound
 from tessera.plugins.executor import Outcome, Status
 
@@ -116,6 +118,8 @@ async def execute_plugin(request: Request) -> Response:
     payload = await read_json_object(request, limits.max_request_bytes)
     try:
         outcome = await runtime.executor.call(plugin, payload, identity, current_request_id.get())
+    except InvalidInput as exc:
+        raise Unprocessable(str(exc), extra={"field": exc.field}) from None
     except GovernanceError as exc:
         error = refusal(exc)
         runtime.metrics.refusals.labels(plugin.name, error.error_code).inc()

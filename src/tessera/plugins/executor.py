@@ -77,11 +77,15 @@ class Executor:
     ) -> Outcome:
         """Call ``plugin`` with ``payload`` as ``identity``; never raises for plugin faults.
 
-        Raises a GovernanceError, before the plugin runs, when its limits refuse the call.
+        Raises, before the plugin runs, InvalidInput when the input does not match the
+        action's schema and a GovernanceError when the plugin's limits refuse the call.
         """
         assert plugin.code is not None, "only loaded plugins can be called"
         action = payload.get("action")
         action = action if isinstance(action, str) else ""
+        declared = plugin.manifest.actions.get(action)
+        if declared is not None:
+            declared.validate(payload)
         limits = self.limits(plugin)
         await self.governor.admit(plugin.name, identity, limits)
         token = current_call.set(CallContext(identity, plugin.name, request_id, action))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tessera.plugins.actions import Action, parse_actions
 from tessera.plugins.errors import ManifestError
 
 MANIFEST_FILE = "manifest.json"
@@ -31,6 +32,7 @@ class Manifest:
     max_concurrency: int | None = None
     max_request_bytes: int | None = None
     max_response_bytes: int | None = None
+    actions: dict[str, Action] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def public(self) -> dict[str, Any]:
@@ -55,6 +57,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "max_concurrency": (int,),
     "max_request_bytes": (int,),
     "max_response_bytes": (int,),
+    "actions": (dict,),
 }
 _POSITIVE = ("timeout", "max_concurrency", "max_request_bytes", "max_response_bytes")
 
@@ -119,5 +122,6 @@ def parse_manifest(raw: dict[str, Any], name: str) -> Manifest:
         max_concurrency=raw.get("max_concurrency"),
         max_request_bytes=raw.get("max_request_bytes"),
         max_response_bytes=raw.get("max_response_bytes"),
+        actions=parse_actions(raw.get("actions")),
         extra={k: v for k, v in raw.items() if k not in _TYPES},
     )

@@ -16,6 +16,7 @@ from collections.abc import MutableMapping
 from typing import Any, Protocol
 
 import orjson
+from starlette.websockets import WebSocketDisconnect
 
 from tessera.services.resume import ResumeLog
 
@@ -154,8 +155,10 @@ class Connection:
                     await self._catch_up(seq - 1)
                 await self._send(text)
                 self.last_seq = seq
-        except Exception:  # the socket failed: the connection is over either way
+        except (OSError, RuntimeError, TimeoutError, WebSocketDisconnect):  # socket gone, or slow
             logger.debug("WebSocket writer of user %s ended", self.user_id, exc_info=True)
+        except Exception:
+            logger.exception("WebSocket writer of user %s failed", self.user_id)
         finally:
             self._closed.set()
 

@@ -93,24 +93,6 @@ def _is_document(value: Any) -> bool:
     )
 
 
-def get_path(doc: Any, parts: tuple[str, ...]) -> Any:
-    """The single value at `parts`, indexing arrays only by numeric components; or MISSING."""
-    value = doc
-    for part in parts:
-        if isinstance(value, Mapping):
-            value = value.get(part, MISSING)
-        elif isinstance(value, list):
-            index = array_index(part)
-            if index is None or index >= len(value):
-                return MISSING
-            value = value[index]
-        else:
-            return MISSING
-        if value is MISSING:
-            return MISSING
-    return value
-
-
 # --- writing -----------------------------------------------------------------------------
 
 

@@ -64,7 +64,7 @@ def _direction(field: str, value: Any) -> int:
     raise OperationFailure(message, 15975, {"ok": 0, "errmsg": message, "code": 15975})
 
 
-def field_sort_key(value: Any, descending: bool) -> tuple:
+def _field_sort_key(value: Any, descending: bool) -> tuple:
     """The key one reached value sorts by: an array by its smallest element ascending,
     by its largest descending, an empty array below null."""
     if value.__class__ is not list:
@@ -77,8 +77,8 @@ def field_sort_key(value: Any, descending: bool) -> tuple:
 
 def _path_sort_key(doc: Mapping[str, Any], parts: tuple[str, ...], descending: bool) -> tuple:
     if len(parts) == 1:
-        return field_sort_key(doc.get(parts[0], MISSING), descending)
-    keys = [field_sort_key(value, descending) for value in path_values(doc, parts)]
+        return _field_sort_key(doc.get(parts[0], MISSING), descending)
+    keys = [_field_sort_key(value, descending) for value in path_values(doc, parts)]
     if not keys:
         return _NULL_KEY
     return max(keys) if descending else min(keys)
