@@ -80,7 +80,7 @@ def test_console_page_is_served_with_a_nonce_policy(live):
 @pytest.mark.parametrize(
     ("actions", "message"),
     [
-        ([], "must be an object"),
+        ([], "must be dict"),
         ({"create": 3}, "must be an object"),
         ({"create": {"input": {"type": "nonsense"}}}, "not a valid JSON Schema"),
     ],
