@@ -7,6 +7,7 @@ the test harness all drive the same object.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from tessera.governance.watchdog import LoopWatchdog
 from tessera.metrics import Metrics
 from tessera.plugins.executor import Executor, Outcome
 from tessera.plugins.registry import Plugin, PluginRegistry
+from tessera.plugins.state import PluginStates
+from tessera.plugins.watcher import watch
 from tessera.services.database import SYSTEM_DATABASE, db
 from tessera.services.wiring import start_services, stop_services
 from tessera.settings import Settings
@@ -81,6 +84,8 @@ class Runtime:
             if settings.watchdog_threshold > 0
             else None
         )
+        self._stop_watching = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
         self.started = False
 
     def _count_call(
@@ -112,14 +117,27 @@ class Runtime:
             await self.auth.accounts.ensure_indexes()
         db.bind(self.store, default_app=self.settings.app_id)
         await start_services(self)
+        self.plugin_states = PluginStates(self.store[SYSTEM_DATABASE]["plugin_states"])
+        self.plugins.overrides = await self.plugin_states.load()
         self.plugins.load_all()
+        if self.settings.reload:
+            self._stop_watching.clear()
+            self._watcher = asyncio.create_task(watch(self.plugins, self._stop_watching))
         if self.watchdog is not None:
             await self.watchdog.start()
         self.started = True
 
+    async def set_plugin_enabled(self, name: str, enabled: bool, by: str) -> None:
+        """Enable or disable a plugin now and for every later start."""
+        self.plugins.set_enabled(name, enabled)
+        await self.plugin_states.save(name, enabled, by)
+
     async def stop(self) -> None:
         """Unload plugins, unbind the services and close the store."""
         self.started = False
+        if self._watcher is not None:
+            self._stop_watching.set()
+            await self._watcher
         if self.watchdog is not None:
             await self.watchdog.stop()
         for plugin in list(self.plugins):

@@ -161,6 +161,7 @@ SETTINGS: tuple[Setting, ...] = (
         "the caller's user_id, 'audit' logs them, 'off' disables the check.",
         _choice("enforce", "audit", "off"),
     ),
+    Setting("reload", False, "Watch the plugins folder and reload changed plugins.", _bool),
     Setting("log_level", "info", "Log level.", _choice("debug", "info", "warning", "error")),
 )
 

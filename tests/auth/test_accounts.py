@@ -1,4 +1,5 @@
 import re
+import time
 from typing import Any
 
 import pytest
@@ -87,6 +88,21 @@ async def test_wrong_password_and_unknown_user_fail_alike(accounts: AccountStore
     with pytest.raises(LoginFailed) as malformed_user:
         await accounts.authenticate("no such user!", "correct horse")
     assert str(wrong_password.value) == str(unknown_user.value) == str(malformed_user.value)
+
+
+async def test_unknown_user_costs_a_password_check_too(accounts: AccountStore) -> None:
+    # Without the decoy check an unknown user would answer ~100x faster than a wrong
+    # password, telling an attacker which usernames exist.
+    await accounts.register("alice", "correct horse")
+
+    async def seconds(username: str) -> float:
+        start = time.perf_counter()
+        with pytest.raises(LoginFailed):
+            await accounts.authenticate(username, "wrong horse")
+        return time.perf_counter() - start
+
+    await seconds("mallory")  # the first unknown user also builds the decoy hash
+    assert await seconds("mallory") > 0.3 * await seconds("alice")
 
 
 async def test_outdated_hash_is_upgraded_on_login(

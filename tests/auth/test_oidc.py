@@ -208,3 +208,26 @@ async def test_fetching_keys_does_not_block_the_event_loop(provider: Provider) -
     await _verifier(provider).verify(provider.token())
     task.cancel()
     assert ticks >= 10
+
+
+async def test_stale_keys_are_refetched(
+    provider: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(oidc_module, "JWKS_MAX_AGE_SECONDS", 0.0)
+    monkeypatch.setattr(oidc_module, "JWKS_MIN_REFRESH_SECONDS", 0.0)
+    verifier = _verifier(provider)
+    await verifier.verify(provider.token({"n": 1}))
+    await verifier.verify(provider.token({"n": 2}))
+    assert provider.fetches == 2
+
+
+async def test_provider_outage_keeps_the_known_keys(
+    provider: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(oidc_module, "JWKS_MAX_AGE_SECONDS", 0.0)
+    monkeypatch.setattr(oidc_module, "JWKS_MIN_REFRESH_SECONDS", 0.0)
+    verifier = _verifier(provider)
+    await verifier.verify(provider.token({"n": 1}))
+    provider.down = True
+    assert (await verifier.verify(provider.token({"n": 2}))).user_id == "user-42"
+    assert provider.fetches == 2

@@ -126,7 +126,9 @@ class OIDCVerifier:
         """The signing key for ``kid``, refetching the JWKS when it is stale or the kid
         is unknown (the provider may have rotated its keys)."""
         key = self._lookup(kid)
-        if key is None or self._age() > JWKS_MAX_AGE_SECONDS:
+        stale = self._age() > JWKS_MAX_AGE_SECONDS
+        # While one request refreshes stale keys, the others keep using the current ones.
+        if key is None or (stale and not self._fetch_lock.locked()):
             async with self._fetch_lock:
                 # Another request may have refreshed the keys while this one waited.
                 key = self._lookup(kid)

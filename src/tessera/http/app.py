@@ -14,14 +14,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tessera.context import current_request_id
+from tessera.http.admin import admin_routes
 from tessera.http.auth import auth_routes
+from tessera.http.console import console
 from tessera.http.errors import HTTPError
 from tessera.http.execute import execute_plugin
-from tessera.http.console import console
 from tessera.http.health import health, metrics
 from tessera.http.middleware import RequestContextMiddleware
-from tessera.http.openapi import openapi_json
 from tessera.http.notifications import notification_routes
+from tessera.http.openapi import openapi_json
 from tessera.http.plugin_settings import plugin_settings_routes
 from tessera.http.plugins import list_plugins
 from tessera.http.websocket import websocket_routes
@@ -82,6 +83,7 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", console, methods=["GET"]),
         *auth_routes(),
+        *admin_routes(),
         *notification_routes(),
         *plugin_settings_routes(),
         *websocket_routes(),

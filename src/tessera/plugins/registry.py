@@ -32,6 +32,7 @@ class Plugin:
     error: str | None = None
     enabled: bool = True
     generation: int = field(default=0)
+    reload_error: str | None = None
 
     @property
     def status(self) -> str:
@@ -45,6 +46,8 @@ class Plugin:
         info.update(enabled=self.enabled and self.error is None, status=self.status)
         if self.error is not None:
             info["error"] = self.error
+        if self.reload_error is not None:
+            info["error"] = f"still serving the previous version: {self.reload_error}"
         return info
 
 
@@ -55,6 +58,8 @@ class PluginRegistry:
         self.folder = folder
         self._plugins: dict[str, Plugin] = {}
         self._unload_listeners: list[Callable[[str], None]] = []
+        # Enable/disable decisions of an operator; they outlive reloads and manifests.
+        self.overrides: dict[str, bool] = {}
 
     def on_unload(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(name)`` whenever a plugin's code is dropped (unload or reload),
@@ -103,7 +108,8 @@ class PluginRegistry:
             manifest = default_manifest(name)
             plugin = Plugin(name, folder, manifest, error=str(exc))
         else:
-            plugin = Plugin(name, folder, manifest, enabled=manifest.enabled)
+            enabled = self.overrides.get(name, manifest.enabled)
+            plugin = Plugin(name, folder, manifest, enabled=enabled)
             if previous is not None:
                 self._forget(name)
             token = loading_plugin.set(name)
@@ -118,6 +124,36 @@ class PluginRegistry:
         if plugin.error:
             logger.error("plugin %s failed to load: %s", name, plugin.error)
         self._plugins[name] = plugin
+        return plugin
+
+    def reload(self, name: str) -> Plugin | None:
+        """Load a changed plugin again, keeping the running version when the new one has a
+        syntax or manifest error; drop a plugin whose folder is gone."""
+        if name != Path(name).name or name.startswith((".", "_")):
+            raise PluginNotFound(f"Plugin {name!r} not found.")
+        previous = self._plugins.get(name)
+        folder = self.folder / name
+        if find_logic(folder) is None:
+            self.unload(name)
+            logger.info("plugin %s removed", name)
+            return None
+        if previous is not None and previous.code is not None:
+            problem = precheck(name, folder)
+            if problem is not None:
+                previous.reload_error = problem
+                logger.error("plugin %s not reloaded, previous version serving: %s", name, problem)
+                return previous
+        plugin = self.load(name)
+        logger.info("plugin %s reloaded (generation %d)", name, plugin.generation)
+        return plugin
+
+    def set_enabled(self, name: str, enabled: bool) -> Plugin:
+        """Enable or disable a plugin until told otherwise (reloads keep the choice)."""
+        plugin = self._plugins.get(name)
+        if plugin is None:
+            raise PluginNotFound(f"Plugin {name!r} not found.")
+        self.overrides[name] = enabled
+        plugin.enabled = enabled
         return plugin
 
     def unload(self, name: str) -> None:
@@ -141,6 +177,24 @@ class PluginRegistry:
     @property
     def failures(self) -> dict[str, str]:
         return {p.name: p.error for p in self._plugins.values() if p.error is not None}
+
+
+def precheck(name: str, folder: Path) -> str | None:
+    """Why the plugin's current files cannot load, found without running them: a manifest
+    error or a syntax error in any of its modules; None when they look loadable."""
+    try:
+        read_manifest(_manifest_folder(folder), name)
+    except PluginError as exc:
+        return str(exc)
+    for source in sorted(folder.rglob("*.py")):
+        try:
+            compile(source.read_bytes(), str(source), "exec")
+        except SyntaxError as exc:
+            where = source.relative_to(folder).as_posix()
+            return f"plugin {name!r}: syntax error in {where} line {exc.lineno}: {exc.msg}"
+        except (OSError, ValueError) as exc:
+            return f"plugin {name!r}: cannot read {source.name}: {exc}"
+    return None
 
 
 def _manifest_folder(folder: Path) -> Path:

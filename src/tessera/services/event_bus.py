@@ -17,12 +17,14 @@ import copy
 import dataclasses
 import inspect
 import logging
+import sys
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tessera.context import current_call, owning_plugin
+from tessera.plugins.loader import PACKAGE_ROOT
 from tessera.services.events import Event, EventBackend, LocalEventBackend
 
 logger = logging.getLogger("tessera.events")
@@ -141,6 +143,11 @@ class EventBus:
     def subscriptions(self, event: str) -> list[Subscription]:
         """The subscriptions an event named ``event`` reaches, in subscription order."""
         with self._lock:
+            stale = [s for s in self._subscriptions if _from_replaced_module(s.handler)]
+            if stale:
+                # A plugin module imported again without an unload notice (a registry
+                # used outside a runtime): its old handlers must not run a second time.
+                self._subscriptions = [s for s in self._subscriptions if s not in stale]
             return [s for s in self._subscriptions if s.matches(event)]
 
     def publish(self, event: str, payload: Any = None) -> Published:
@@ -203,6 +210,17 @@ class EventBus:
 def _is_async(handler: Handler) -> bool:
     call = getattr(handler, "__call__", None)  # noqa: B004 - async callable objects count too
     return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
+
+
+def _from_replaced_module(handler: Handler) -> bool:
+    """Whether ``handler`` was defined in a plugin module that is no longer loaded."""
+    function = getattr(handler, "__func__", handler)
+    namespace = getattr(function, "__globals__", None)
+    module = namespace.get("__name__") if isinstance(namespace, dict) else None
+    if not isinstance(module, str) or not module.startswith(PACKAGE_ROOT + "."):
+        return False
+    loaded = sys.modules.get(module)
+    return loaded is None or vars(loaded) is not namespace
 
 
 def _enter_handler(subscription: Subscription) -> None:
