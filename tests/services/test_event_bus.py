@@ -11,6 +11,7 @@ import pytest
 
 from tessera.auth.identity import Identity
 from tessera.context import CallContext, current_call, loading_plugin
+from tessera.plugins.registry import PluginRegistry
 from tessera.services.event_bus import EventBus, event_bus, on_event
 from tests.http.test_websocket import call
 
@@ -218,3 +219,32 @@ def test_the_runtime_publishes_plugin_executed(serve, corpus):
     assert executed[0]["app_id"] == "default"
     assert executed[0]["status"] == "ok"
     assert [p["status"] for p in seen if p["plugin"] == "crash"] == ["crash", "crash"]
+
+
+async def test_a_plugin_imported_again_without_unload_keeps_one_handler(tmp_path):
+    folder = tmp_path / "plugins" / "counter"
+    folder.mkdir(parents=True)
+    (folder / "logic.py").write_text(
+        "from core.event_bus import event_bus\n\n\n"
+        "def record(payload):\n"
+        "    with open(payload['path'], 'a') as f:\n"
+        "        f.write('x')\n\n\n"
+        "event_bus.subscribe('count', record)\n\n\n"
+        "async def execute(data):\n"
+        "    return {}\n"
+    )
+    target = tmp_path / "calls.txt"
+    target.write_text("")
+    registry = PluginRegistry(tmp_path / "plugins")  # no runtime: nobody calls forget()
+    for _ in range(3):
+        registry.load("counter")
+    assert len([s for s in event_bus.subscriptions("count") if s.owner == "counter"]) == 1
+    event_bus.start()
+    try:
+        event_bus.publish("count", {"path": str(target)})
+        await settle(0.1)
+    finally:
+        registry.unload("counter")
+        await event_bus.stop()
+    assert target.read_text() == "x"
+    assert [s for s in event_bus.subscriptions("count") if s.owner == "counter"] == []

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tessera.auth.identity import Identity
 from tessera.context import current_request_id
 from tessera.governance import GovernanceError, RateLimited, RoleRequired
 from tessera.governance.governor import Limits
@@ -27,6 +28,10 @@ from tessera.http.errors import (
 from tessera.plugins.actions import InvalidInput
 from tessera.plugins.errors import PluginNotFound
 from tessera.plugins.executor import Outcome, Status
+from tessera.plugins.registry import Plugin
+
+if TYPE_CHECKING:
+    from tessera.runtime import Runtime
 
 logger = logging.getLogger("tessera.execute")
 
@@ -53,10 +58,6 @@ def error_status(body: dict[str, Any]) -> int:
     return 400
 
 
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(encode_json(body), status, media_type="application/json")
-
-
 def refusal(exc: GovernanceError) -> HTTPError:
     """The HTTP error for a call that governance refused before the plugin ran."""
     if isinstance(exc, RoleRequired):
@@ -68,23 +69,21 @@ def refusal(exc: GovernanceError) -> HTTPError:
     )
 
 
-def outcome_response(outcome: Outcome, error_mode: str, limits: Limits) -> Response:
-    """The HTTP answer for a plugin call's outcome (SPEC section 2)."""
+def encode_outcome(outcome: Outcome, error_mode: str, limits: Limits) -> tuple[int, bytes]:
+    """The status and JSON body answering a plugin call's outcome (SPEC section 2); an
+    HTTPError for a crash, a timeout or a result that cannot be sent."""
     if outcome.status is Status.TIMEOUT:
         raise GatewayTimeout("The plugin did not answer in time.")
     if outcome.status is Status.CRASH:
         if error_mode == "reference":
-            return json_response({"detail": "Plugin execution failed."}, 500)
+            return 500, encode_json({"detail": "Plugin execution failed."})
         raise InternalError(
             "The plugin failed; the server log has the details under this request id.",
             error_code="plugin_failed",
         )
-    if outcome.status is Status.ERROR:
-        if error_mode == "reference":
-            return json_response({"detail": str(outcome.body["error"])}, 500)
-        status = error_status(outcome.body)
-    else:
-        status = 200
+    if outcome.status is Status.ERROR and error_mode == "reference":
+        return 500, encode_json({"detail": str(outcome.body["error"])})
+    status = error_status(outcome.body) if outcome.status is Status.ERROR else 200
     try:
         encoded = encode_json(outcome.body)
     except EncodingError as exc:
@@ -103,19 +102,23 @@ def outcome_response(outcome: Outcome, error_mode: str, limits: Limits) -> Respo
             f"The plugin's result is larger than the limit of {limits.max_response_bytes} bytes.",
             error_code="response_too_large",
         )
-    return Response(encoded, status, media_type="application/json")
+    return status, encoded
 
 
-async def execute_plugin(request: Request) -> Response:
-    runtime = request.app.state.runtime
-    identity = await caller(request)
-    name = request.path_params["plugin"]
+def callable_plugin(runtime: Runtime, name: str) -> Plugin:
+    """The loaded, enabled plugin ``name``; 404 otherwise."""
     try:
-        plugin = runtime.plugins.callable(name)
+        return runtime.plugins.callable(name)
     except PluginNotFound as exc:
         raise NotFound(str(exc), error_code="plugin_not_found") from None
+
+
+async def call_plugin(
+    runtime: Runtime, plugin: Plugin, payload: dict[str, Any], identity: Identity
+) -> tuple[int, bytes]:
+    """Run one call exactly as ``POST /api/execute`` does once the body is read: input
+    validation, governance, the call, the status mapping and encoding."""
     limits = runtime.executor.limits(plugin)
-    payload = await read_json_object(request, limits.max_request_bytes)
     try:
         outcome = await runtime.executor.call(plugin, payload, identity, current_request_id.get())
     except InvalidInput as exc:
@@ -124,4 +127,14 @@ async def execute_plugin(request: Request) -> Response:
         error = refusal(exc)
         runtime.metrics.refusals.labels(plugin.name, error.error_code).inc()
         raise error from None
-    return outcome_response(outcome, runtime.settings.error_mode, limits)
+    return encode_outcome(outcome, runtime.settings.error_mode, limits)
+
+
+async def execute_plugin(request: Request) -> Response:
+    runtime = request.app.state.runtime
+    identity = await caller(request)
+    plugin = callable_plugin(runtime, request.path_params["plugin"])
+    limits = runtime.executor.limits(plugin)
+    payload = await read_json_object(request, limits.max_request_bytes)
+    status, body = await call_plugin(runtime, plugin, payload, identity)
+    return Response(body, status, media_type="application/json")
