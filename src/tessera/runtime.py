@@ -19,6 +19,7 @@ from tessera.auth.oidc import OIDCVerifier
 from tessera.auth.secret import load_or_create_secret
 from tessera.auth.tokens import LocalTokens
 from tessera.governance import Governor
+from tessera.governance.rates import TokenBuckets
 from tessera.governance.watchdog import LoopWatchdog
 from tessera.metrics import Metrics
 from tessera.plugins.executor import Executor, Outcome
@@ -78,6 +79,7 @@ class Runtime:
         self.plugins = PluginRegistry(Path(settings.plugins))
         self.executor = Executor(Governor(settings), threads=settings.plugin_threads)
         self.metrics = Metrics()
+        self.login_attempts = TokenBuckets()
         self.executor.add_listener(self._count_call)
         self.watchdog = (
             LoopWatchdog(settings.watchdog_threshold, self._loop_blocked)

@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from tessera.auth import AccountStore, Authenticator, LocalTokens, OIDCVerifier
-from tessera.http.auth import auth_routes
+from tessera.governance.rates import TokenBuckets
+from tessera.http.auth import LOGIN_RATE, auth_routes
 from tessera.http.errors import HTTPError
 
 MAX_BODY = 4096
@@ -24,7 +25,9 @@ def _app(auth: Authenticator) -> Starlette:
 
     app = Starlette(routes=auth_routes(), exception_handlers={HTTPError: render})
     app.state.runtime = SimpleNamespace(
-        auth=auth, settings=SimpleNamespace(max_body_bytes=MAX_BODY)
+        auth=auth,
+        settings=SimpleNamespace(max_body_bytes=MAX_BODY),
+        login_attempts=TokenBuckets(),
     )
     return app
 
@@ -114,7 +117,7 @@ async def test_duplicate_registration_is_a_clear_client_error(client: httpx.Asyn
     response = await client.post(
         "/api/auth/register", json={"username": "Alice", "password": "another password"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error_code"] == "username_taken"
     assert "already taken" in response.json()["error"]
 
@@ -186,3 +189,22 @@ async def test_oidc_mode_has_no_register_or_login_but_has_me(provider: Any) -> N
         )
     assert me.status_code == 200
     assert me.json()["username"] == "alice"
+
+
+async def test_password_guessing_is_throttled_per_username(client: httpx.AsyncClient) -> None:
+    await _register(client)
+    guesses = [
+        await client.post("/api/auth/login", json={"username": "alice", "password": f"guess{i}"})
+        for i in range(LOGIN_RATE.requests)
+    ]
+    assert {r.status_code for r in guesses} == {401}
+    throttled = await client.post(
+        "/api/auth/login", json={"username": "alice", "password": "correct horse"}
+    )
+    assert throttled.status_code == 429
+    assert int(throttled.headers["retry-after"]) >= 1
+    await _register(client, "bob")
+    other = await client.post(
+        "/api/auth/login", json={"username": "bob", "password": "correct horse"}
+    )
+    assert other.status_code == 200

@@ -55,8 +55,19 @@ def ev(expr: Any, doc: dict[str, Any] | None = None) -> Any:
         ({"$literal": "$price"}, "$price"),
         ({"$literal": {"$add": 1}}, {"$add": 1}),
         (["$price", "$missing"], [10, None]),
-        ({"p": "$price", "m": "$missing", "r": "$$REMOVE", "s": {"$add": [1, 1]}}, {"p": 10, "s": 2}),
-        ({"$let": {"vars": {"total": {"$add": ["$price", "$fee"]}}, "in": {"$multiply": ["$$total", 2]}}}, 24),
+        (
+            {"p": "$price", "m": "$missing", "r": "$$REMOVE", "s": {"$add": [1, 1]}},
+            {"p": 10, "s": 2},
+        ),
+        (
+            {
+                "$let": {
+                    "vars": {"total": {"$add": ["$price", "$fee"]}},
+                    "in": {"$multiply": ["$$total", 2]},
+                }
+            },
+            24,
+        ),
         # arithmetic
         ({"$add": ["$price", "$fee"]}, 12),
         ({"$add": ["$price", "$ratio"]}, 10.5),
@@ -271,7 +282,13 @@ def test_strings(expr: Any, expected: Any) -> None:
         ({"$map": {"input": "$items", "in": "$$this.sku"}}, ["x", "y", None, None]),
         ({"$map": {"input": None, "in": 1}}, None),
         (
-            {"$reduce": {"input": "$tags", "initialValue": "", "in": {"$concat": ["$$value", "$$this"]}}},
+            {
+                "$reduce": {
+                    "input": "$tags",
+                    "initialValue": "",
+                    "in": {"$concat": ["$$value", "$$this"]},
+                }
+            },
             "abc",
         ),
         (
@@ -409,18 +426,30 @@ def test_types_and_conversion(expr: Any, expected: Any) -> None:
         ({"$dateToString": {"date": "$date"}}, "2014-01-01T08:15:39.736Z"),
         ({"$dateToString": {"format": "%Y-%m-%d", "date": "$date"}}, "2014-01-01"),
         (
-            {"$dateToString": {"format": "%H:%M:%S:%L%z", "date": "$date", "timezone": "America/New_York"}},
+            {
+                "$dateToString": {
+                    "format": "%H:%M:%S:%L%z",
+                    "date": "$date",
+                    "timezone": "America/New_York",
+                }
+            },
             "03:15:39:736-0500",
         ),
         (
             {"$dateToString": {"format": "%Z", "date": "$date", "timezone": "America/New_York"}},
             "-300",
         ),
-        ({"$dateToString": {"format": "%j %w %u %U %V %G %%", "date": "$date"}}, "001 4 3 00 01 2014 %"),
+        (
+            {"$dateToString": {"format": "%j %w %u %U %V %G %%", "date": "$date"}},
+            "001 4 3 00 01 2014 %",
+        ),
         ({"$dateToString": {"date": "$date", "timezone": "+01:00"}}, "2014-01-01T09:15:39.736"),
         ({"$dateToString": {"date": "$missing", "onNull": "none"}}, "none"),
         ({"$dateToString": {"date": "$missing"}}, None),
-        ({"$dateFromString": {"dateString": "2017-02-08T12:10:40.787"}}, D(2017, 2, 8, 12, 10, 40, 787000)),
+        (
+            {"$dateFromString": {"dateString": "2017-02-08T12:10:40.787"}},
+            D(2017, 2, 8, 12, 10, 40, 787000),
+        ),
         (
             {"$dateFromString": {"dateString": "2017-02-08", "timezone": "America/New_York"}},
             D(2017, 2, 8, 5),
@@ -433,20 +462,66 @@ def test_types_and_conversion(expr: Any, expected: Any) -> None:
         ({"$dateFromParts": {"year": 2017, "month": 2, "day": 8, "hour": 12}}, D(2017, 2, 8, 12)),
         ({"$dateFromParts": {"year": 2017, "month": 14, "day": 1}}, D(2018, 2, 1)),
         (
-            {"$dateFromParts": {"year": 2016, "month": 12, "day": 31, "hour": 23, "timezone": "-05:00"}},
+            {
+                "$dateFromParts": {
+                    "year": 2016,
+                    "month": 12,
+                    "day": 31,
+                    "hour": 23,
+                    "timezone": "-05:00",
+                }
+            },
             D(2017, 1, 1, 4),
         ),
         (
             {"$dateToParts": {"date": "$date"}},
-            {"year": 2014, "month": 1, "day": 1, "hour": 8, "minute": 15, "second": 39, "millisecond": 736},
+            {
+                "year": 2014,
+                "month": 1,
+                "day": 1,
+                "hour": 8,
+                "minute": 15,
+                "second": 39,
+                "millisecond": 736,
+            },
         ),
         ({"$dateAdd": {"startDate": D(2024, 1, 31), "unit": "month", "amount": 1}}, D(2024, 2, 29)),
-        ({"$dateAdd": {"startDate": "$date", "unit": "hour", "amount": 2}}, D(2014, 1, 1, 10, 15, 39, 736000)),
-        ({"$dateSubtract": {"startDate": D(2024, 3, 1), "unit": "day", "amount": 1}}, D(2024, 2, 29)),
-        ({"$dateDiff": {"startDate": D(2020, 12, 31), "endDate": D(2021, 1, 1), "unit": "year"}}, 1),
-        ({"$dateDiff": {"startDate": D(2021, 1, 1), "endDate": D(2021, 3, 31), "unit": "month"}}, 2),
-        ({"$dateDiff": {"startDate": D(2021, 1, 1, 23), "endDate": D(2021, 1, 2, 1), "unit": "day"}}, 1),
-        ({"$dateDiff": {"startDate": D(2021, 1, 1), "endDate": D(2021, 1, 1, 5, 59), "unit": "hour"}}, 5),
+        (
+            {"$dateAdd": {"startDate": "$date", "unit": "hour", "amount": 2}},
+            D(2014, 1, 1, 10, 15, 39, 736000),
+        ),
+        (
+            {"$dateSubtract": {"startDate": D(2024, 3, 1), "unit": "day", "amount": 1}},
+            D(2024, 2, 29),
+        ),
+        (
+            {"$dateDiff": {"startDate": D(2020, 12, 31), "endDate": D(2021, 1, 1), "unit": "year"}},
+            1,
+        ),
+        (
+            {"$dateDiff": {"startDate": D(2021, 1, 1), "endDate": D(2021, 3, 31), "unit": "month"}},
+            2,
+        ),
+        (
+            {
+                "$dateDiff": {
+                    "startDate": D(2021, 1, 1, 23),
+                    "endDate": D(2021, 1, 2, 1),
+                    "unit": "day",
+                }
+            },
+            1,
+        ),
+        (
+            {
+                "$dateDiff": {
+                    "startDate": D(2021, 1, 1),
+                    "endDate": D(2021, 1, 1, 5, 59),
+                    "unit": "hour",
+                }
+            },
+            5,
+        ),
     ],
 )
 def test_dates(expr: Any, expected: Any) -> None:

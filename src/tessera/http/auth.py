@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -10,10 +11,23 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from tessera.auth import AccountError, AccountStore, Authenticator, AuthError, UsernameTaken
+from tessera.governance.rates import Rate
 from tessera.http.body import read_body, read_json_object
-from tessera.http.errors import BadRequest, Forbidden, NotFound, Unauthorized, Unprocessable
+from tessera.http.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+)
 
 _FORM = "application/x-www-form-urlencoded"
+
+
+# Per client address and username: slows password guessing without locking anyone out.
+LOGIN_RATE = Rate(10, 60.0)
 
 
 def auth_routes() -> list[BaseRoute]:
@@ -38,7 +52,7 @@ async def register(request: Request) -> JSONResponse:
     try:
         account = await accounts.register(username, password, email=email)
     except UsernameTaken as exc:
-        raise BadRequest(
+        raise Conflict(
             exc.message, error_code="username_taken", extra={"field": exc.field}
         ) from None
     except AccountError as exc:
@@ -62,6 +76,13 @@ async def login(request: Request) -> JSONResponse:
     body = await _credentials(request)
     username = _text(body, "username")
     password = _text(body, "password")
+    client = request.client.host if request.client else "-"
+    wait = request.app.state.runtime.login_attempts.take((client, username.lower()), LOGIN_RATE)
+    if wait > 0:
+        raise TooManyRequests(
+            "Too many login attempts; wait before trying again.",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     try:
         account = await accounts.authenticate(username, password)
     except AuthError as exc:

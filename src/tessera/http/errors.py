@@ -9,6 +9,7 @@ request id, with the HTTP status carried by the exception class.
     ├── Unauthorized        401  no token, or a token that does not verify
     ├── Forbidden           403  the caller lacks a role or plan
     ├── NotFound            404  unknown route, plugin, notification...
+    ├── Conflict            409  the request clashes with existing data (a taken username)
     ├── PayloadTooLarge     413  body over the configured limit
     ├── Unprocessable       422  well-formed input that fails validation
     ├── TooManyRequests     429  rate limited; carries Retry-After
@@ -66,6 +67,11 @@ class Forbidden(HTTPError):
 class NotFound(HTTPError):
     status_code = 404
     error_code = "not_found"
+
+
+class Conflict(HTTPError):
+    status_code = 409
+    error_code = "conflict"
 
 
 class PayloadTooLarge(HTTPError):

@@ -59,8 +59,11 @@ class ScopedDatabase:
 
     def get_collection(self, name: str, **options: Any) -> ScopedCollection:
         """The collection called ``name``."""
-        collection = self[name]
-        return collection.with_options(**options) if options else collection
+        problem = collection_problem(name)
+        if problem is not None:
+            self.__policy.refuse(f"db.get_collection({name!r})", problem)
+        inner = self.__inner.get_collection(name, **options)
+        return ScopedCollection(inner, self.__policy, self.__indexes, self)
 
     def with_options(self, **options: Any) -> ScopedDatabase:
         """The same database with other read or write options."""

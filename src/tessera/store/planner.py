@@ -72,11 +72,15 @@ def plan_query(
     """The cheapest plan this simple cost model finds for `filter` and `sort`."""
     if coll is None:
         return Plan(None)
-    conditions = _conditions(filter)
     sort = list(sort or [])
     best: tuple[tuple[Any, ...], Plan] | None = None
-    for index in coll.all_indexes():
-        candidate = _plan_for(index, conditions, sort, filter)
+    try:
+        conditions = _conditions(filter)
+        candidates = [_plan_for(index, conditions, sort, filter) for index in coll.all_indexes()]
+    except (TypeError, ValueError, AttributeError):
+        # Not a valid filter: scan, and let the matcher report the error.
+        return Plan(None)
+    for candidate in candidates:
         if candidate is None:
             continue
         score, plan = candidate

@@ -100,10 +100,11 @@ def matches(
             return []
         row = conn.execute(f"SELECT rid, doc FROM {coll.table} WHERE id = ?", (key,)).fetchone()
         return [] if row is None else [(row[0], documents.decode(row[1]))]
-    matcher = compile_filter(filter)
     if coll is None:
+        compile_filter(filter)  # a bad filter is an error even on a missing collection
         return []
     plan = plan or plan_query(coll, filter, sort)
+    # An exact plan's filter is plain equalities that the index range decides alone.
     if (
         plan.exact
         and plan.index is not None
@@ -112,6 +113,7 @@ def matches(
         and (plan.sorted or not sort)
     ):
         return _exact_slice(conn, coll, plan, skip, limit)
+    matcher = compile_filter(filter)
     found = ((rid, doc) for rid, doc in rows(conn, coll, plan) if matcher(doc))
     if sort and not plan.sorted:
         key = _row_key(sort_key(list(sort)))
