@@ -69,6 +69,8 @@ def serve(**overrides: Any) -> None:
         log_config=None,
         access_log=False,
         lifespan="on",
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_timeout,
     )
 
 
@@ -102,3 +104,64 @@ def token(
         ttl_seconds=ttl,
     )
     click.echo(issued)
+
+
+@main.command()
+@click.argument("path", default="plugins", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: path:line:col lines for people; json: a list of findings for tools.",
+)
+@click.option("--strict", is_flag=True, help="Fail on warnings too, not only on errors.")
+def check(path: str, output: str, strict: bool) -> None:
+    """Check plugins against the contract's rules without running them.
+
+    PATH is a plugin folder or a folder of plugins (default: ./plugins). Exits 1 when an
+    error is found, or a warning with --strict.
+    """
+    from pathlib import Path
+
+    from tessera.check import check_path
+
+    try:
+        report = check_path(Path(path))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(report.json() if output == "json" else report.text())
+    if report.failed(strict):
+        raise SystemExit(1)
+
+
+@main.group()
+def new() -> None:
+    """Create something new from a template."""
+
+
+@new.command("plugin")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "plugins_dir",
+    default="plugins",
+    show_default=True,
+    help="The plugins folder to create it in.",
+)
+def new_plugin_command(name: str, plugins_dir: str) -> None:
+    """Create plugins_dir/NAME: a contract plugin with a manifest and tests."""
+    from pathlib import Path
+
+    from tessera.scaffold import ScaffoldError, new_plugin
+
+    try:
+        written = new_plugin(name, Path(plugins_dir))
+    except ScaffoldError as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in written:
+        click.echo(f"created {path}")
+    click.echo(
+        f"next: tessera check {Path(plugins_dir) / name} && pytest {Path(plugins_dir) / name}"
+    )

@@ -26,6 +26,8 @@ class CallContext:
 
 current_call: ContextVar[CallContext | None] = ContextVar("tessera_call", default=None)
 current_request_id: ContextVar[str] = ContextVar("tessera_request_id", default="-")
+# The name of the event whose handler is running (set for each handler task).
+current_event: ContextVar[str] = ContextVar("tessera_event", default="")
 # The plugin whose module is being imported, so what it registers at import belongs to it.
 loading_plugin: ContextVar[str | None] = ContextVar("tessera_loading_plugin", default=None)
 

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from tessera.auth.identity import Identity
+from tessera.context import current_event
 from tessera.http.errors import HTTPError
 from tessera.http.execute import call_plugin, callable_plugin
 from tessera.runtime import Runtime
@@ -84,8 +85,6 @@ class Harness:
         self._data.cleanup()
 
     async def _record(self, payload: Any) -> None:
-        from tessera.context import current_event
-
         self.events.append((current_event.get(), payload))
 
     def identity(

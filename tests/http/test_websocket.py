@@ -244,7 +244,7 @@ async def test_client_ping_is_answered(live):
 
 async def test_a_slow_client_is_disconnected_without_slowing_others(serve, corpus):
     live = serve(corpus, ws_queue_size=4, ws_ping_timeout=2.0)
-    blob = base64.b64encode(os.urandom(300_000)).decode()
+    blob = base64.b64encode(os.urandom(400_000)).decode()
     token = live.token("alice")
     slow = await connect(
         ws_url(live), subprotocols=["mozaiks", token], max_queue=1, compression=None
@@ -252,11 +252,15 @@ async def test_a_slow_client_is_disconnected_without_slowing_others(serve, corpu
     async with open_socket(live, "alice") as fast:
         await receive(fast)
         with live.client("alice") as alice:
-            for n in range(60):
+            for n in range(80):
                 call(alice, "svc_sender", {"action": "send", "n": n, "blob": blob})
                 assert (await receive(fast))["n"] == n
                 if websocket_manager.connection_count("default", "alice") == 1:
                     break
+        for _ in range(100):  # a blocked send gives up after ws_ping_timeout
+            if websocket_manager.connection_count("default", "alice") == 1:
+                break
+            await asyncio.sleep(0.05)
         assert websocket_manager.connection_count("default", "alice") == 1
         # The slow tab, which never read, finds its connection ended once it catches up.
         with pytest.raises(ConnectionClosed):
@@ -265,3 +269,17 @@ async def test_a_slow_client_is_disconnected_without_slowing_others(serve, corpu
         with live.client("alice") as alice:
             call(alice, "svc_sender", {"action": "send", "n": "after"})
         assert (await receive(fast))["n"] == "after"
+
+
+async def test_a_last_seq_beyond_the_sequence_starts_afresh_with_a_resync(live):
+    with live.client("alice") as alice:
+        seq = call(alice, "svc_sender", {"action": "send", "n": 1})["seq"]
+        async with open_socket(live, "alice", last_seq=seq + 100) as ws:
+            assert await receive(ws) == {"type": "connected", "last_seq": seq}
+            assert await receive(ws) == {
+                "type": "resync",
+                "last_seq": seq + 100,
+                "first_seq": seq + 1,
+            }
+            call(alice, "svc_sender", {"action": "send", "n": 2})
+            assert (await receive(ws))["seq"] == seq + 1

@@ -331,8 +331,8 @@ async def test_no_attribute_walk_reaches_the_client(raw, walk):
 
 @pytest.mark.parametrize("name", ["system.users", "system.js"])
 async def test_the_servers_own_collections_are_refused(raw, name):
-    with caller(ALICE), pytest.raises(IsolationError):
-        db[name]
+    with caller(ALICE), pytest.raises(IsolationError, match="belongs to the server"):
+        await db[name].find_one({"user_id": ALICE})
 
 
 async def test_plugins_cannot_rebind_db(raw):
@@ -367,3 +367,18 @@ async def test_messages_to_other_users_need_the_escalation_right(bind, caplog):
         "escalation (plugin=p user=alice) create_notification(user_id='bob')" in r.getMessage()
         for r in caplog.records
     )
+
+
+async def test_a_kept_collection_or_escalation_follows_the_caller_using_it(bind):
+    raw = bind(escalation_roles=["support"])
+    await raw["notes"].insert_many([{"user_id": ALICE}, {"user_id": BOB}])
+    notes = db["notes"]  # kept from import time, as plugins do
+    with caller("admin", roles=("support",)):
+        admin = db.as_admin(reason="kept across calls")
+        assert await admin["notes"].count_documents({}) == 2
+    with caller(BOB):
+        assert await notes.count_documents({"user_id": BOB}) == 1
+        with pytest.raises(IsolationError):
+            await notes.count_documents({})
+        with pytest.raises(IsolationError, match="escalation"):
+            await admin["notes"].count_documents({})

@@ -184,3 +184,19 @@ def test_audit_mode_logs_one_line_per_attempt(start, caplog):
         for attack in BOUNDARY:  # leaving the app's database is refused in every mode
             response = run(alice, "client_walk", action=attack)
             assert response.status_code == 400, (attack, response.text)
+
+
+def test_module_level_collections_follow_each_call_and_import_time_access_is_refused(start):
+    live, _ = start()
+    with live.client("alice") as alice, live.client("alice", app_id="shop") as shop:
+        at_import = run(alice, "module_global", action="import").json()["at_import"]
+        assert at_import.startswith("NotBound: plugin 'module_global' used the database while")
+        assert run(alice, "module_global", action="add", secret="a1").status_code == 200
+        assert run(shop, "module_global", action="add", secret="s1").status_code == 200
+        mine = run(alice, "module_global", action="mine").json()["notes"]
+        assert sorted(n["secret"] for n in mine) == ["a1", "alice-note"]
+        in_shop = run(shop, "module_global", action="mine").json()["notes"]
+        assert in_shop == [{"secret": "s1", "user_id": "alice"}]
+        refused = run(alice, "module_global", action="all")
+        assert refused.status_code == 400
+        assert refused.json()["error"].startswith("db['notes'].find(): the filter must")

@@ -141,3 +141,15 @@ def test_pipelines_that_reach_other_users_are_refused(collection, pipeline):
 )
 def test_leaving_the_app_database_is_a_boundary_problem(stage):
     assert boundary_problem([*SCOPED, stage]) is not None
+
+
+@pytest.mark.parametrize("key", ["shared_collections", "escalation_roles"])
+def test_a_malformed_manifest_list_fails_at_load(key):
+    from tessera.plugins.errors import ManifestError
+    from tessera.plugins.manifest import parse_manifest
+
+    assert parse_manifest({key: ["a", "b"]}, "p").__getattribute__(key) == {"a", "b"}
+    with pytest.raises(ManifestError, match=key):
+        parse_manifest({key: "catalog"}, "p")
+    with pytest.raises(ManifestError, match=key):
+        parse_manifest({key: [1]}, "p")

@@ -2,12 +2,19 @@
 
 import copy
 import datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from bson.decimal128 import Decimal128
 from pymongo.errors import OperationFailure
 
-from tessera.store.aggregate import pipeline_collections, run_pipeline, split_leading_match
+from tessera.store.aggregate import (
+    apply_update_pipeline,
+    pipeline_collections,
+    run_pipeline,
+    split_leading_match,
+)
 
 D = datetime.datetime
 
@@ -137,6 +144,7 @@ BOOK = {
             {"author": {"first": "aaa"}},
         ),
         ({"_id": 0, "m": "$missing"}, {}),
+        ({"copies": 1, "_id": "$title"}, {"_id": "abc123", "copies": 5}),
         # exclusion
         (
             {"author": 0, "stop": 0},
@@ -155,7 +163,9 @@ BOOK = {
     ],
 )
 def test_project(spec: dict[str, Any], expected: dict[str, Any]) -> None:
-    assert run([BOOK], [{"$project": spec}]) == [expected]
+    (out,) = run([BOOK], [{"$project": spec}])
+    assert out == expected
+    assert list(out) == list(expected)
 
 
 @pytest.mark.parametrize(
@@ -728,6 +738,8 @@ def test_unknown_stage_message_and_out_refusal() -> None:
         run(SALES, [{"$foo": 1}])
     with pytest.raises(OperationFailure, match="not supported by the embedded store"):
         run(SALES, [{"$match": {}}, {"$out": "copy"}])
+    with pytest.raises(OperationFailure, match=r"\$densify is not supported"):
+        run(SALES, [{"$densify": {"field": "x"}}])
 
 
 def test_pipeline_collections() -> None:
@@ -774,3 +786,323 @@ def test_split_then_run_equals_running_whole_pipeline() -> None:
     query, rest = split_leading_match(pipeline)
     prefiltered = run(SALES, [{"$match": query}])
     assert run(prefiltered, rest) == run(SALES, pipeline) == [{"_id": 4, "item": "xyz"}]
+
+
+def test_decimal_prices_from_the_unwind_page() -> None:
+    inventory = [
+        {"_id": 1, "item": "ABC", "price": Decimal128("80"), "sizes": ["S", "M", "L"]},
+        {"_id": 2, "item": "EFG", "price": Decimal128("120"), "sizes": []},
+        {"_id": 3, "item": "IJK", "price": Decimal128("160"), "sizes": "M"},
+        {"_id": 4, "item": "LMN", "price": Decimal128("10")},
+        {"_id": 5, "item": "XYZ", "price": Decimal128("5.75"), "sizes": None},
+    ]
+    out = run(
+        inventory,
+        [
+            {"$unwind": {"path": "$sizes", "preserveNullAndEmptyArrays": True}},
+            {"$group": {"_id": "$sizes", "averagePrice": {"$avg": "$price"}}},
+            {"$sort": {"averagePrice": -1, "_id": 1}},
+        ],
+    )
+    assert out == [
+        {"_id": "M", "averagePrice": Decimal128("120")},
+        {"_id": "L", "averagePrice": Decimal128("80")},
+        {"_id": "S", "averagePrice": Decimal128("80")},
+        {"_id": None, "averagePrice": Decimal128("45.25")},
+    ]
+
+
+def test_unwind_embedded_arrays_then_sum_decimals() -> None:
+    sales = [
+        {
+            "_id": "1",
+            "items": [
+                {
+                    "name": "pens",
+                    "tags": ["writing", "office"],
+                    "price": Decimal128("12.00"),
+                    "quantity": 5,
+                },
+                {
+                    "name": "envelopes",
+                    "tags": ["office"],
+                    "price": Decimal128("1.95"),
+                    "quantity": 8,
+                },
+            ],
+        }
+    ]
+    out = run(
+        sales,
+        [
+            {"$unwind": "$items"},
+            {"$unwind": "$items.tags"},
+            {
+                "$group": {
+                    "_id": "$items.tags",
+                    "total": {"$sum": {"$multiply": ["$items.price", "$items.quantity"]}},
+                }
+            },
+        ],
+    )
+    assert {d["_id"]: d["total"].to_decimal() for d in out} == {
+        "writing": Decimal("60.00"),
+        "office": Decimal("75.60"),
+    }
+
+
+GAMES = [
+    {"playerId": "PlayerA", "gameId": "G1", "score": 31},
+    {"playerId": "PlayerB", "gameId": "G1", "score": 33},
+    {"playerId": "PlayerC", "gameId": "G1", "score": 99},
+    {"playerId": "PlayerD", "gameId": "G1", "score": 1},
+    {"playerId": "PlayerA", "gameId": "G2", "score": 10},
+    {"playerId": "PlayerB", "gameId": "G2", "score": 14},
+    {"playerId": "PlayerC", "gameId": "G2", "score": None},
+]
+
+
+@pytest.mark.parametrize(
+    ("accumulator", "expected_g1", "expected_g2"),
+    [
+        (
+            {"$top": {"sortBy": {"score": -1}, "output": ["$playerId", "$score"]}},
+            ["PlayerC", 99],
+            ["PlayerB", 14],
+        ),
+        ({"$bottom": {"sortBy": {"score": -1}, "output": "$playerId"}}, "PlayerD", "PlayerC"),
+        ({"$topN": {"n": 2, "sortBy": {"score": -1}, "output": "$score"}}, [99, 33], [14, 10]),
+        ({"$bottomN": {"n": 2, "sortBy": {"score": -1}, "output": "$score"}}, [31, 1], [10, None]),
+        ({"$firstN": {"input": "$score", "n": 2}}, [31, 33], [10, 14]),
+        ({"$lastN": {"input": "$score", "n": 2}}, [99, 1], [14, None]),
+        ({"$maxN": {"input": "$score", "n": 2}}, [99, 33], [14, 10]),
+        ({"$minN": {"input": "$score", "n": 5}}, [1, 31, 33, 99], [10, 14]),
+    ],
+)
+def test_n_and_sorted_accumulators(
+    accumulator: dict[str, Any], expected_g1: Any, expected_g2: Any
+) -> None:
+    out = run(GAMES, [{"$group": {"_id": "$gameId", "result": accumulator}}, {"$sort": {"_id": 1}}])
+    assert out == [{"_id": "G1", "result": expected_g1}, {"_id": "G2", "result": expected_g2}]
+
+
+@pytest.mark.parametrize(
+    "accumulator",
+    [
+        {"$firstN": {"input": "$score", "n": 0}},
+        {"$firstN": {"input": "$score", "n": "2"}},
+        {"$firstN": {"input": "$score"}},
+        {"$top": {"sortBy": {"score": -1}}},
+        {"$top": {"sortBy": "score", "output": "$score"}},
+    ],
+)
+def test_n_accumulator_errors(accumulator: dict[str, Any]) -> None:
+    with pytest.raises(OperationFailure):
+        run(GAMES, [{"$group": {"_id": None, "r": accumulator}}])
+
+
+EMPLOYEES = [
+    {"_id": 1, "name": "Dev"},
+    {"_id": 2, "name": "Eliot", "reportsTo": "Dev"},
+    {"_id": 3, "name": "Ron", "reportsTo": "Eliot"},
+    {"_id": 4, "name": "Andrew", "reportsTo": "Eliot"},
+    {"_id": 5, "name": "Asya", "reportsTo": "Ron"},
+    {"_id": 6, "name": "Dan", "reportsTo": "Andrew"},
+]
+
+
+def test_graph_lookup_reporting_hierarchy() -> None:
+    out = run_pipeline(
+        EMPLOYEES,
+        [
+            {
+                "$graphLookup": {
+                    "from": "employees",
+                    "startWith": "$reportsTo",
+                    "connectFromField": "reportsTo",
+                    "connectToField": "name",
+                    "as": "reportingHierarchy",
+                    "depthField": "depth",
+                }
+            }
+        ],
+        resolve=lambda name: EMPLOYEES,
+    )
+    chains = {d["name"]: {(m["name"], m["depth"]) for m in d["reportingHierarchy"]} for d in out}
+    assert chains["Dev"] == set()
+    assert chains["Eliot"] == {("Dev", 0)}
+    assert chains["Dan"] == {("Andrew", 0), ("Eliot", 1), ("Dev", 2)}
+
+
+def test_graph_lookup_max_depth_and_restriction() -> None:
+    spec = {
+        "from": "employees",
+        "startWith": "$reportsTo",
+        "connectFromField": "reportsTo",
+        "connectToField": "name",
+        "as": "chain",
+    }
+    out = run_pipeline(
+        EMPLOYEES[5:], [{"$graphLookup": {**spec, "maxDepth": 1}}], resolve=lambda n: EMPLOYEES
+    )
+    assert sorted(m["name"] for m in out[0]["chain"]) == ["Andrew", "Eliot"]
+    restricted = {**spec, "restrictSearchWithMatch": {"name": {"$ne": "Eliot"}}}
+    out = run_pipeline(EMPLOYEES[5:], [{"$graphLookup": restricted}], resolve=lambda n: EMPLOYEES)
+    assert [m["name"] for m in out[0]["chain"]] == ["Andrew"]
+    with pytest.raises(OperationFailure):
+        run_pipeline(
+            EMPLOYEES, [{"$graphLookup": {"from": "employees"}}], resolve=lambda n: EMPLOYEES
+        )
+
+
+@pytest.mark.parametrize("direction", [1, -1])
+def test_sort_then_limit_keeps_ties_in_input_order(direction: int) -> None:
+    docs = [{"_id": i, "k": i % 3, "arr": [i % 5, 10 - i % 4]} for i in range(30)]
+    for spec in ({"k": direction}, {"arr": direction, "_id": -direction}):
+        whole = run(docs, [{"$sort": spec}])
+        assert run(docs, [{"$sort": spec}, {"$limit": 7}]) == whole[:7]
+
+
+CAKE_SALES = [
+    {
+        "_id": 0,
+        "type": "chocolate",
+        "orderDate": D(2020, 5, 18, 14, 10, 30),
+        "state": "CA",
+        "price": 13,
+        "quantity": 120,
+    },
+    {
+        "_id": 1,
+        "type": "chocolate",
+        "orderDate": D(2021, 3, 20, 11, 30, 5),
+        "state": "WA",
+        "price": 14,
+        "quantity": 140,
+    },
+    {
+        "_id": 2,
+        "type": "vanilla",
+        "orderDate": D(2021, 1, 11, 6, 31, 15),
+        "state": "CA",
+        "price": 12,
+        "quantity": 145,
+    },
+    {
+        "_id": 3,
+        "type": "vanilla",
+        "orderDate": D(2020, 2, 8, 13, 13, 23),
+        "state": "WA",
+        "price": 13,
+        "quantity": 104,
+    },
+    {
+        "_id": 4,
+        "type": "strawberry",
+        "orderDate": D(2019, 5, 18, 16, 9, 1),
+        "state": "CA",
+        "price": 41,
+        "quantity": 162,
+    },
+    {
+        "_id": 5,
+        "type": "strawberry",
+        "orderDate": D(2019, 1, 8, 6, 12, 3),
+        "state": "WA",
+        "price": 43,
+        "quantity": 134,
+    },
+]
+
+
+def test_set_window_fields_running_total_per_partition() -> None:
+    out = run(
+        CAKE_SALES,
+        [
+            {
+                "$setWindowFields": {
+                    "partitionBy": "$state",
+                    "sortBy": {"orderDate": 1},
+                    "output": {
+                        "running": {
+                            "$sum": "$quantity",
+                            "window": {"documents": ["unbounded", "current"]},
+                        },
+                        "total": {"$sum": "$quantity"},
+                        "moving": {"$avg": "$quantity", "window": {"documents": [-1, 0]}},
+                    },
+                }
+            }
+        ],
+    )
+    assert [(d["state"], d["_id"], d["running"], d["total"]) for d in out] == [
+        ("CA", 4, 162, 427),
+        ("CA", 0, 282, 427),
+        ("CA", 2, 427, 427),
+        ("WA", 5, 134, 378),
+        ("WA", 3, 238, 378),
+        ("WA", 1, 378, 378),
+    ]
+    assert [d["moving"] for d in out] == [162.0, 141.0, 132.5, 134.0, 119.0, 122.0]
+    assert out[0]["type"] == "strawberry"
+
+
+def test_set_window_fields_ranks_and_shift() -> None:
+    docs = [{"_id": i, "score": s} for i, s in enumerate([30, 50, 50, 10])]
+    out = run(
+        docs,
+        [
+            {
+                "$setWindowFields": {
+                    "sortBy": {"score": -1},
+                    "output": {
+                        "rank": {"$rank": {}},
+                        "dense": {"$denseRank": {}},
+                        "number": {"$documentNumber": {}},
+                        "previous": {"$shift": {"output": "$score", "by": -1, "default": "none"}},
+                    },
+                }
+            }
+        ],
+    )
+    assert [(d["_id"], d["rank"], d["dense"], d["number"], d["previous"]) for d in out] == [
+        (1, 1, 1, 1, "none"),
+        (2, 1, 1, 2, 50),
+        (0, 3, 2, 3, 50),
+        (3, 4, 3, 4, 30),
+    ]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"output": {"r": {"$rank": {}}}},
+        {"sortBy": {"a": 1}, "output": {"s": {"$sum": "$a", "window": {"range": [-1, 1]}}}},
+        {"output": {"s": {"$sum": "$a", "$avg": "$a"}}},
+        {"output": 5},
+    ],
+)
+def test_set_window_fields_errors(spec: dict[str, Any]) -> None:
+    with pytest.raises(OperationFailure):
+        run(SALES, [{"$setWindowFields": spec}])
+
+
+def test_apply_update_pipeline() -> None:
+    doc = {"_id": 1, "student": "Skye", "points": 75, "commentsSemester1": "great", "x": 1}
+    updated = apply_update_pipeline(
+        doc,
+        [
+            {"$set": {"modified": "$$NOW", "total": {"$add": ["$points", "$$bonus"]}}},
+            {"$unset": ["commentsSemester1", "x"]},
+        ],
+        {"bonus": 5},
+    )
+    assert updated["total"] == 80
+    assert isinstance(updated["modified"], datetime.datetime)
+    assert set(updated) == {"_id", "student", "points", "modified", "total"}
+    assert doc["x"] == 1
+    replaced = apply_update_pipeline(doc, [{"$replaceWith": {"_id": "$_id", "only": "$student"}}])
+    assert replaced == {"_id": 1, "only": "Skye"}
+    with pytest.raises(OperationFailure) as caught:
+        apply_update_pipeline(doc, [{"$match": {}}])
+    assert caught.value.code == 72

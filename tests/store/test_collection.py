@@ -49,9 +49,26 @@ async def test_datetimes_come_back_naive_utc_with_millisecond_precision(db):
     assert stored["at"].tzinfo is None
 
 
-async def test_dollar_field_names_are_refused_and_nothing_is_written(db):
+async def test_dollar_prefixed_id_fields_are_refused_and_nothing_is_written(db):
     with pytest.raises(WriteError):
-        await db.items.insert_one({"$bad": 1})
+        await db.items.insert_one({"_id": {"$bad": 1}})
+    with pytest.raises(WriteError):
+        await db.items.insert_one({"_id": [1, 2]})
+    assert await db.items.count_documents({}) == 0
+
+
+async def test_dollar_prefixed_fields_are_stored_as_mongodb_5_does(db):
+    await db.items.insert_one({"_id": 1, "$a": 1, "b": {"$c": 2}})
+    assert await db.items.find_one({"_id": 1}) == {"_id": 1, "$a": 1, "b": {"$c": 2}}
+
+
+async def test_bulk_write_checks_requests_before_running_any(db):
+    from pymongo import InsertOne, ReplaceOne, UpdateOne
+
+    with pytest.raises(ValueError):
+        await db.items.bulk_write([InsertOne({"_id": 1}), UpdateOne({}, {"x": 1})])
+    with pytest.raises(ValueError):
+        await db.items.bulk_write([InsertOne({"_id": 1}), ReplaceOne({}, {"$set": {"x": 1}})])
     assert await db.items.count_documents({}) == 0
 
 

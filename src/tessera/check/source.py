@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from tessera.check.findings import Finding
+from tessera.check.flow import terminates
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
-Scope = Function | ast.Module
+Scope = Function | ast.Lambda | ast.Module
 _NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _BROAD = frozenset({"Exception", "BaseException"})
 # Exceptions of libraries the contract names, whose bases the checker cannot import safely.
@@ -44,6 +45,7 @@ class Source:
     functions: dict[str, Function] = field(default_factory=dict)
     classes: dict[str, ast.ClassDef] = field(default_factory=dict)
     imported: dict[str, str] = field(default_factory=dict)
+    _nodes: dict[int, list[ast.AST]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def parse(cls, path: str, text: str) -> Source:
@@ -76,59 +78,70 @@ class Source:
         return frozenset(name for name, origin in self.imported.items() if origin in origins)
 
     def scopes(self) -> Iterator[Scope]:
-        """The module and every function in it, nested ones included."""
+        """The module and every function (and lambda) in it, nested ones included."""
         yield self.tree
         for node in ast.walk(self.tree):
-            if isinstance(node, Function):
+            if isinstance(node, Function | ast.Lambda):
                 yield node
 
     def scope_of(self, node: ast.AST) -> Scope:
         parent = self.parents.get(node)
-        while parent is not None and not isinstance(parent, Function):
+        while parent is not None and not isinstance(parent, Function | ast.Lambda):
             parent = self.parents.get(parent)
         return parent if parent is not None else self.tree
 
-    def walk(self, scope: Scope) -> Iterator[ast.AST]:
+    def walk(self, scope: Scope) -> list[ast.AST]:
         """The nodes of a scope in source order, not entering nested functions or classes."""
-        body: list[ast.AST] = list(scope.body)
-        if isinstance(scope, Function):
-            body = [*scope.args.defaults, *scope.args.kw_defaults, *body]
-        stack = list(reversed([n for n in body if n is not None]))
-        while stack:
-            node = stack.pop()
-            yield node
-            if isinstance(node, _NESTED):
-                continue
-            stack.extend(reversed(list(ast.iter_child_nodes(node))))
+        key = id(scope)
+        if key not in self._nodes:
+            body = [scope.body] if isinstance(scope, ast.Lambda) else scope.body
+            stack: list[ast.AST] = list(reversed(body))
+            nodes = self._nodes[key] = []
+            while stack:
+                node = stack.pop()
+                nodes.append(node)
+                if not isinstance(node, _NESTED):
+                    stack.extend(reversed(list(ast.iter_child_nodes(node))))
+        return self._nodes[key]
 
-    def bindings(self, scope: Scope, name: str) -> list[ast.expr | None]:
-        """The values bound to ``name`` in ``scope`` (then at module level); None stands for
-        a binding whose value is unknown (a parameter, a loop target, an unpacking...)."""
+    def bindings(
+        self, scope: Scope, name: str, use: ast.AST | None = None
+    ) -> list[ast.expr | None]:
+        """The values bound to ``name`` in ``scope`` (then in the enclosing scopes); None
+        stands for a binding whose value is unknown (a parameter, a loop target...). With
+        ``use``, only the bindings in ``scope`` that can flow to ``use`` count."""
         found: list[ast.expr | None] = []
-        if isinstance(scope, Function):
+        if not isinstance(scope, ast.Module):
             params = scope.args
             every = [*params.posonlyargs, *params.args, *params.kwonlyargs]
             every += [a for a in (params.vararg, params.kwarg) if a is not None]
             found += [None for arg in every if arg.arg == name]
         for node in self.walk(scope):
-            if isinstance(node, ast.Assign):
-                for target in node.targets:
-                    if isinstance(target, ast.Name) and target.id == name:
-                        found.append(node.value)
-                    elif _binds(target, name):
-                        found.append(None)
-            elif isinstance(node, ast.AnnAssign | ast.NamedExpr | ast.AugAssign):
-                if _binds(node.target, name):
-                    plain = not isinstance(node, ast.AugAssign)
-                    found.append(node.value if plain else None)
-            elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
-                if _binds(node.target, name):
-                    found.append(None)
-            elif isinstance(node, ast.withitem) and _binds(node.optional_vars, name):
-                found.append(None)
-        if not found and isinstance(scope, Function):
-            return self.bindings(self.tree, name)
+            values = _bound(node, name)
+            if values and (use is None or self.reaches(node, use)):
+                found += values
+        if not found and not isinstance(scope, ast.Module):
+            return self.bindings(self.scope_of(scope), name)
         return found
+
+    def reaches(self, node: ast.AST, use: ast.AST) -> bool:
+        """Whether ``node`` can run before ``use`` and flow on to it: it comes first, and
+        no block holding it but not ``use`` always ends in ``return`` or ``raise`` (the
+        ``if action == ...: ... return`` chains of plugins)."""
+        if getattr(node, "lineno", 0) > getattr(use, "lineno", 0):
+            return False
+        around = {id(use)}
+        parent = self.parents.get(use)
+        while parent is not None:
+            around.add(id(parent))
+            parent = self.parents.get(parent)
+        child, parent = node, self.parents.get(node)
+        while parent is not None and id(parent) not in around:
+            for block in _blocks(parent):
+                if any(s is child for s in block) and terminates(block):
+                    return False
+            child, parent = parent, self.parents.get(parent)
+        return True
 
     def constant_str(self, expr: ast.expr, scope: Scope, depth: int = 0) -> str | None:
         """The string an expression always holds: a literal or a name bound only to one."""
@@ -137,7 +150,7 @@ class Source:
         if isinstance(expr, ast.Name) and depth < 5:
             values = {
                 self.constant_str(v, scope, depth + 1) if v is not None else None
-                for v in self.bindings(scope, expr.id)
+                for v in self.bindings(scope, expr.id, expr)
             }
             if len(values) == 1:
                 return values.pop()
@@ -181,5 +194,34 @@ def catches(handler: ast.ExceptHandler, source: Source, exception: str | None) -
     return exception is not None and bool(caught & source.exception_names(exception))
 
 
+def _bound(node: ast.AST, name: str) -> list[ast.expr | None]:
+    """The values ``node`` binds to ``name``: None for each binding of unknown value."""
+    if isinstance(node, ast.Assign):
+        return [
+            node.value if isinstance(t, ast.Name) else None for t in node.targets if _binds(t, name)
+        ]
+    if isinstance(node, ast.AnnAssign | ast.NamedExpr) and _binds(node.target, name):
+        return [node.value]
+    if isinstance(node, ast.AugAssign | ast.For | ast.AsyncFor | ast.comprehension):
+        return [None] if _binds(node.target, name) else []
+    if isinstance(node, ast.withitem):
+        return [None] if _binds(node.optional_vars, name) else []
+    return []
+
+
+def _blocks(node: ast.AST) -> list[list[ast.stmt]]:
+    """The statement lists directly inside a compound statement."""
+    fields = ("body", "orelse", "finalbody")
+    blocks = [getattr(node, f) for f in fields if isinstance(getattr(node, f, None), list)]
+    return [b for b in blocks if all(isinstance(s, ast.stmt) for s in b)]
+
+
 def _binds(target: ast.AST | None, name: str) -> bool:
-    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target or ast.Pass()))
+    """Whether an assignment target binds ``name`` (``name[...] = `` does not)."""
+    if isinstance(target, ast.Name):
+        return target.id == name
+    if isinstance(target, ast.Tuple | ast.List):
+        return any(_binds(t, name) for t in target.elts)
+    if isinstance(target, ast.Starred):
+        return _binds(target.value, name)
+    return False

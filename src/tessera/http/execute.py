@@ -15,7 +15,7 @@ from tessera.governance import GovernanceError, RateLimited, RoleRequired
 from tessera.governance.governor import Limits
 from tessera.http.body import read_json_object
 from tessera.http.caller import caller
-from tessera.http.encoding import EncodingError, encode_json
+from tessera.encoding import EncodingError, encode_json
 from tessera.http.errors import (
     Forbidden,
     GatewayTimeout,

@@ -11,7 +11,7 @@ from tessera.isolation.pipeline import collection_problem
 from tessera.isolation.policy import Policy
 
 # PyMongo database attributes that would step outside the checked collection API.
-_CLOSED = frozenset(
+CLOSED_ATTRIBUTES = frozenset(
     {
         "client",
         "command",
@@ -47,7 +47,7 @@ class ScopedDatabase:
         return ScopedCollection(self.__inner[name], self.__policy, self.__indexes, self)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name in _CLOSED:
+        if name.startswith("_") or name in CLOSED_ATTRIBUTES:
             raise AttributeError(
                 f"db.{name} is not available to plugins: a plugin reaches its app's "
                 "collections only, through db['name'] (see docs/isolation.md)"

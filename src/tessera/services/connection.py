@@ -54,6 +54,8 @@ class Connection:
 
     :param last_seq: the last message the client has; later ones kept in ``log`` are sent
         first, then live ones.
+    :param unknown_seq: a ``last_seq`` the client gave that is beyond the user's sequence
+        (from a wiped or another store); the client is told to resync.
     :param ping_interval: seconds between heartbeats (``{"type": "ping"}``). A client that
         has answered one with ``{"type": "pong"}`` must keep answering within
         ``ping_timeout`` seconds, or it is disconnected.
@@ -67,6 +69,7 @@ class Connection:
         *,
         log: ResumeLog,
         last_seq: int,
+        unknown_seq: int | None = None,
         queue_size: int,
         ping_interval: float,
         ping_timeout: float,
@@ -75,6 +78,7 @@ class Connection:
         self.app_id = app_id
         self.user_id = user_id
         self.last_seq = last_seq
+        self._unknown_seq = unknown_seq
         self.close_code: int | None = None
         self._log = log
         self._outbox: asyncio.Queue[tuple[int | None, str]] = asyncio.Queue(queue_size)
@@ -143,6 +147,8 @@ class Connection:
     async def _write(self, greeting: str) -> None:
         try:
             await self._send(greeting)
+            if self._unknown_seq is not None:
+                await self._send_resync(self._unknown_seq, self.last_seq + 1)
             await self._catch_up(None)
             while True:
                 seq, text = await self._outbox.get()
@@ -166,12 +172,16 @@ class Connection:
         """Send the kept messages after ``last_seq`` (up to ``until``), in order."""
         missed = await self._log.since(self.app_id, self.user_id, self.last_seq, until)
         if missed and missed[0][0] > self.last_seq + 1:
-            # Older messages left the resume window: tell the client to reload its state.
-            notice = {"type": "resync", "last_seq": self.last_seq, "first_seq": missed[0][0]}
-            await self._send(orjson.dumps(notice).decode())
+            # Older messages left the resume window.
+            await self._send_resync(self.last_seq, missed[0][0])
         for seq, body in missed:
             await self._send(with_seq(body, seq))
             self.last_seq = seq
+
+    async def _send_resync(self, last_seq: int, first_seq: int) -> None:
+        """Tell the client that messages after ``last_seq`` are lost: reload your state."""
+        notice = {"type": "resync", "last_seq": last_seq, "first_seq": first_seq}
+        await self._send(orjson.dumps(notice).decode())
 
     async def _heartbeat(self) -> None:
         while True:

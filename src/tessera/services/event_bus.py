@@ -23,7 +23,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tessera.context import current_call, owning_plugin
+from tessera.context import current_call, current_event, owning_plugin
 from tessera.plugins.loader import PACKAGE_ROOT
 from tessera.services.events import Event, EventBackend, LocalEventBackend
 
@@ -106,6 +106,11 @@ class EventBus:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def drain(self) -> None:
+        """Wait until every handler started so far, and any they start, has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     def subscribe(self, event: str, handler: Handler) -> None:
         """Call ``handler(payload)`` for each event named ``event`` (``prefix*`` for many).
 
@@ -181,7 +186,7 @@ class EventBus:
         assert self._loop is not None
         for subscription in self.subscriptions(event.name):
             context = event.context.copy()
-            context.run(_enter_handler, subscription)
+            context.run(_enter_handler, subscription, event.name)
             task = self._loop.create_task(self._run(subscription, event), context=context)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -223,8 +228,9 @@ def _from_replaced_module(handler: Handler) -> bool:
     return loaded is None or vars(loaded) is not namespace
 
 
-def _enter_handler(subscription: Subscription) -> None:
+def _enter_handler(subscription: Subscription, event: str) -> None:
     """Attribute the handler's work to the plugin that subscribed, keeping the caller."""
+    current_event.set(event)
     call = current_call.get()
     if call is not None and subscription.owner is not None:
         current_call.set(dataclasses.replace(call, plugin=subscription.owner))

@@ -18,7 +18,7 @@ from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from jsonschema.validators import validator_for
 from pymongo import ASCENDING
 
-from tessera.http.encoding import encode_json
+from tessera.encoding import encode_json
 from tessera.plugins.registry import PluginRegistry
 from tessera.services.event_bus import event_bus
 from tessera.services.recipients import recipient_app

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tessera.auth.identity import Identity
-from tessera.http.encoding import encode_json
+from tessera.encoding import encode_json
 from tessera.services.connection import CLOSE_GOING_AWAY, Connection, Socket, with_seq
 from tessera.services.fanout import Fanout, LocalFanout, UserMessage
 from tessera.services.recipients import caller_app, recipient_app
@@ -125,15 +125,17 @@ class WebSocketManager:
         after ``last_seq`` (none when the client gives no ``last_seq``)."""
         log = self._running_log()
         key = (identity.app_id, identity.user_id)
-        if last_seq is None:
-            # Read before registering: anything numbered in between is replayed, not lost.
-            last_seq = await log.last_seq(*key)
+        # Read before registering: anything numbered in between is replayed, not lost.
+        current = await log.last_seq(*key)
+        # A last_seq beyond the sequence comes from another store: start afresh, and say so.
+        unknown = last_seq if last_seq is not None and last_seq > current else None
         connection = Connection(
             socket,
             identity.app_id,
             identity.user_id,
             log=log,
-            last_seq=last_seq,
+            last_seq=current if last_seq is None or unknown is not None else last_seq,
+            unknown_seq=unknown,
             queue_size=self.queue_size,
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,

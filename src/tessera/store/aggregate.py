@@ -5,26 +5,31 @@ documents it is given: stages that add or remove fields build new ones. `$lookup
 `$unionWith` read other collections through the `resolve` callable the engine passes.
 """
 
+import heapq
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from bson.decimal128 import Decimal128
+from bson.int64 import Int64
 
 from tessera.store.expressions import (
+    Evaluator,
     average,
     check_field_name,
+    compile_expression,
     evaluate,
     extreme,
     failure,
     field_path,
     is_number,
     merge_documents,
+    positive_n,
     std_dev,
     sum_numbers,
     type_name,
 )
-from tessera.store.ordering import hash_key
+from tessera.store.ordering import hash_key, sort_value
 from tessera.store.paths import MISSING, path_values, split_path
 from tessera.store.query import compile_filter
 from tessera.store.sorting import normalize_sort, sort_key
@@ -60,6 +65,26 @@ class _Run:
         return _Run(self.resolve, {**self.variables, **variables}, self.cache)
 
 
+# MongoDB stages the embedded store knowingly lacks; they fail with a clear message.
+_UNSUPPORTED_STAGES = frozenset(
+    {
+        "$densify",
+        "$fill",
+        "$redact",
+        "$geoNear",
+        "$search",
+        "$searchMeta",
+        "$vectorSearch",
+        "$documents",
+        "$changeStream",
+        "$collStats",
+        "$indexStats",
+        "$currentOp",
+        "$listSessions",
+        "$planCacheStats",
+    }
+)
+
 _Stage = Callable[[Documents, Any, _Run], Documents]
 _STAGES: dict[str, _Stage] = {}
 
@@ -84,10 +109,48 @@ def run_pipeline(
     return _run(list(docs), pipeline, _Run(resolve, {}, {}))
 
 
+# The stages an update may use as its pipeline (MongoDB 4.2+ "updates with aggregation").
+_UPDATE_STAGES = frozenset(
+    {"$addFields", "$set", "$project", "$unset", "$replaceRoot", "$replaceWith"}
+)
+
+
+def apply_update_pipeline(
+    doc: Mapping[str, Any],
+    pipeline: Sequence[Mapping[str, Any]],
+    variables: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The document an update whose update is an aggregation `pipeline` makes of `doc`.
+
+    Only the reshaping stages are allowed; `variables` are the update's ``let``. The caller
+    still checks that `_id` did not change.
+    """
+    stages = _stages(pipeline)
+    for stage in stages:
+        name, _ = _stage_parts(stage)
+        if name not in _UPDATE_STAGES:
+            raise failure(72, f"{name} is not allowed to be used within an update")
+    (updated,) = _run([dict(doc)], stages, _Run(_no_collections, variables or {}, {}))
+    return updated
+
+
+def _no_collections(name: str) -> Iterable[dict[str, Any]]:
+    raise failure(72, "an update pipeline cannot read other collections")
+
+
 def _run(docs: Documents, pipeline: Any, run: _Run) -> Documents:
-    for stage in _stages(pipeline):
-        name, arg = _stage_parts(stage)
+    stages = [_stage_parts(stage) for stage in _stages(pipeline)]
+    i = 0
+    while i < len(stages):
+        name, arg = stages[i]
+        if name == "$sort" and i + 1 < len(stages) and stages[i + 1][0] == "$limit":
+            # A sort feeding a limit keeps only the first documents: no need to sort them all.
+            limit = _limit_argument(stages[i + 1][1])
+            docs = heapq.nsmallest(limit, docs, key=_sort_key(arg))
+            i += 2
+            continue
         docs = _STAGES[name](docs, arg, run)
+        i += 1
     return docs
 
 
@@ -109,6 +172,8 @@ def _stage_parts(stage: Any) -> tuple[str, Any]:
         raise failure(
             40324, f"{name} is not supported by the embedded store: insert the results instead"
         )
+    if name in _UNSUPPORTED_STAGES:
+        raise failure(40324, f"{name} is not supported by the embedded store")
     if name not in _STAGES:
         raise failure(40324, f"Unrecognized pipeline stage name: '{name}'")
     return name, arg
@@ -127,17 +192,11 @@ def pipeline_collections(pipeline: Sequence[Mapping[str, Any]]) -> set[str]:
                     names.add(arg["from"])
                 names |= pipeline_collections(arg.get("pipeline") or [])
             elif name == "$unionWith":
-                coll = (
-                    arg
-                    if isinstance(arg, str)
-                    else arg.get("coll")
-                    if isinstance(arg, Mapping)
-                    else None
-                )
-                if isinstance(coll, str):
-                    names.add(coll)
-                if isinstance(arg, Mapping):
-                    names |= pipeline_collections(arg.get("pipeline") or [])
+                spec: Any = {"coll": arg} if isinstance(arg, str) else arg
+                if isinstance(spec, Mapping):
+                    if isinstance(spec.get("coll"), str):
+                        names.add(spec["coll"])
+                    names |= pipeline_collections(spec.get("pipeline") or [])
             elif name == "$facet" and isinstance(arg, Mapping):
                 for sub in arg.values():
                     if isinstance(sub, (list, tuple)):
@@ -198,13 +257,17 @@ def _bind_variables(query: Mapping[str, Any], variables: Mapping[str, Any]) -> d
     return bound
 
 
-@_stage("$sort")
-def _sort(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _sort_key(arg: Any) -> Callable[[Mapping[str, Any]], Any]:
     if not isinstance(arg, Mapping):
         raise failure(15973, "the $sort key specification must be an object")
     if not arg:
         raise failure(15976, "$sort stage must have at least one sort key")
-    return sorted(docs, key=sort_key(normalize_sort(arg)))
+    return sort_key(normalize_sort(arg))
+
+
+@_stage("$sort")
+def _sort(docs: Documents, arg: Any, run: _Run) -> Documents:
+    return sorted(docs, key=_sort_key(arg))
 
 
 def _count_argument(stage: str, arg: Any, codes: tuple[int, int]) -> int:
@@ -222,12 +285,16 @@ def _skip(docs: Documents, arg: Any, run: _Run) -> Documents:
     return docs[_count_argument("$skip", arg, (15972, 15956)) :]
 
 
-@_stage("$limit")
-def _limit(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _limit_argument(arg: Any) -> int:
     limit = _count_argument("$limit", arg, (15957, 15958))
     if limit == 0:
         raise failure(15958, "the limit must be positive")
-    return docs[:limit]
+    return limit
+
+
+@_stage("$limit")
+def _limit(docs: Documents, arg: Any, run: _Run) -> Documents:
+    return docs[: _limit_argument(arg)]
 
 
 @_stage("$sample")
@@ -256,12 +323,12 @@ _EXCLUDE = "exclude"
 
 
 class _Computed:
-    """A field whose value is an expression."""
+    """A field whose value is an expression, compiled once for the stage."""
 
-    __slots__ = ("expr",)
+    __slots__ = ("evaluate",)
 
     def __init__(self, expr: Any) -> None:
-        self.expr = expr
+        self.evaluate = compile_expression(expr)
 
 
 # A field tree: field name -> _INCLUDE, _EXCLUDE, _Computed or a nested tree.
@@ -284,10 +351,8 @@ def _field_tree(stage: str, spec: Mapping[str, Any], flags: bool) -> _Tree:
         if isinstance(value, Mapping) and not _is_expression_object(value):
             if not value:
                 if flags:
-                    raise failure(
-                        51270,
-                        f"An empty sub-projection is not a valid value. Found empty object at path {path}",
-                    )
+                    message = "An empty sub-projection is not a valid value."
+                    raise failure(51270, f"{message} Found empty object at path {path}")
                 node: Any = _Computed({})
             else:
                 node = _field_tree(stage, value, flags)
@@ -328,35 +393,55 @@ def _tree_kinds(tree: _Tree, top: bool = True) -> set[str]:
     return kinds
 
 
+_INVALID_PROJECT = "Invalid $project :: caused by ::"
+
+
+def _first_path(tree: _Tree, kind: str) -> str:
+    """The dotted path of the first non-`_id` field of `kind` in `tree`, for messages."""
+    for name, node in tree.items():
+        if node == kind and name != "_id":
+            return name
+        if isinstance(node, dict) and kind in _tree_kinds(node, top=False):
+            return f"{name}.{_first_path(node, kind)}"
+    return ""
+
+
 @_stage("$project")
 def _project(docs: Documents, arg: Any, run: _Run) -> Documents:
     if not isinstance(arg, Mapping):
         raise failure(15969, "$project specification must be an object")
     if not arg:
         raise failure(
-            51272,
-            "Invalid $project :: caused by :: projection specification must have at least one field",
+            51272, f"{_INVALID_PROJECT} projection specification must have at least one field"
         )
     tree = _field_tree("$project", arg, flags=True)
     kinds = _tree_kinds(tree)
     if _EXCLUDE in kinds:
         if _INCLUDE in kinds:
-            raise failure(
-                31254,
-                "Invalid $project :: caused by :: Cannot do exclusion on field in inclusion projection",
+            path = _first_path(tree, _EXCLUDE)
+            message = (
+                f"{_INVALID_PROJECT} Cannot do exclusion on field {path} in inclusion projection"
             )
+            raise failure(31254, message)
         if "computed" in kinds:
-            raise failure(
-                31252,
-                "Invalid $project :: caused by :: Cannot use expression other than $meta in exclusion projection",
+            message = (
+                f"{_INVALID_PROJECT} Cannot use expression other than $meta in exclusion projection"
             )
+            raise failure(31252, message)
         return [_exclude(doc, tree) for doc in docs]
     if not kinds and tree.get("_id") == _EXCLUDE:
         return [_exclude(doc, tree) for doc in docs]
     tree.setdefault("_id", _INCLUDE)
     if tree["_id"] == _EXCLUDE:
         del tree["_id"]
-    return [_include(doc, tree, run, doc) for doc in docs]
+    return [_id_first(_include(doc, tree, run, doc)) for doc in docs]
+
+
+def _id_first(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` with `_id` leading, where MongoDB puts it even when `$project` computes it."""
+    if "_id" not in doc or next(iter(doc)) == "_id":
+        return doc
+    return {"_id": doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}}
 
 
 def _include(
@@ -373,7 +458,7 @@ def _include(
                 out[name] = projected
     for name, node in tree.items():
         if isinstance(node, _Computed):
-            value = run.evaluate(node.expr, root)
+            value = node.evaluate(root, run.variables)
             if value is not MISSING:
                 out[name] = value
         elif isinstance(node, dict) and name not in doc and "computed" in _tree_kinds(node, False):
@@ -438,7 +523,7 @@ def _set_fields(
     out = dict(doc)
     for name, node in tree.items():
         if isinstance(node, _Computed):
-            value = run.evaluate(node.expr, root)
+            value = node.evaluate(root, run.variables)
         else:
             value = _set_value(doc.get(name, MISSING), node, run, root)
         if value is MISSING:
@@ -456,7 +541,7 @@ def _set_value(value: Any, tree: _Tree, run: _Run, root: Mapping[str, Any]) -> A
     return _set_fields({}, tree, run, root)
 
 
-def _new_root(stage: str, docs: Documents, expr: Any, run: _Run) -> Documents:
+def _new_root(docs: Documents, expr: Any, run: _Run) -> Documents:
     out = []
     for doc in docs:
         value = run.evaluate(expr, doc)
@@ -478,23 +563,23 @@ def _replace_root(docs: Documents, arg: Any, run: _Run) -> Documents:
     for key in arg:
         if key != "newRoot":
             raise failure(40415, f"BSON field '$replaceRoot.{key}' is an unknown field.")
-    return _new_root("$replaceRoot", docs, arg["newRoot"], run)
+    return _new_root(docs, arg["newRoot"], run)
 
 
 @_stage("$replaceWith")
 def _replace_with(docs: Documents, arg: Any, run: _Run) -> Documents:
-    return _new_root("$replaceWith", docs, arg, run)
+    return _new_root(docs, arg, run)
 
 
 # --- grouping ------------------------------------------------------------------------------
 
 
 def _first(values: list[Any]) -> Any:
-    return None if values[0] is MISSING else values[0]
+    return None if not values or values[0] is MISSING else values[0]
 
 
 def _last(values: list[Any]) -> Any:
-    return None if values[-1] is MISSING else values[-1]
+    return None if not values or values[-1] is MISSING else values[-1]
 
 
 def _add_to_set(values: list[Any]) -> list[Any]:
@@ -522,13 +607,24 @@ _ACCUMULATORS: dict[str, Callable[[list[Any]], Any]] = {
 }
 
 
-def _accumulator(field: str, spec: Any) -> tuple[str, Any]:
+_Fold = Callable[[list[Any]], Any]
+
+
+def _accumulator(field: str, spec: Any) -> tuple[Evaluator, _Fold]:
+    """What an accumulator reads from each document, and how it folds a group's readings."""
     if "." in field:
         raise failure(40235, f"The field name '{field}' cannot contain '.'")
     check_field_name(field)
     if not isinstance(spec, Mapping) or len(spec) != 1:
         raise failure(40234, f"The field '{field}' must be an accumulator object")
     ((name, expr),) = spec.items()
+    if name in _SORTED_ACCUMULATORS:
+        return _sorted_accumulator(name, expr)
+    if name in _N_ACCUMULATORS:
+        args = _accumulator_args(name, expr, ("input", "n"))
+        count = positive_n(evaluate(args["n"], {}))
+        fold = _N_ACCUMULATORS[name]
+        return compile_expression(args["input"]), lambda values: fold(values, count)
     if name not in _ACCUMULATORS:
         raise failure(15952, f"unknown group operator '{name}'")
     if isinstance(expr, list):
@@ -537,7 +633,55 @@ def _accumulator(field: str, spec: Any) -> tuple[str, Any]:
         if expr != {}:
             raise failure(2, "$count takes no arguments, i.e. $count:{}")
         expr = 1
-    return name, expr
+    return compile_expression(expr), _ACCUMULATORS[name]
+
+
+def _accumulator_args(name: str, spec: Any, keys: tuple[str, ...]) -> Mapping[str, Any]:
+    if not isinstance(spec, Mapping) or set(spec) != set(keys):
+        raise failure(5787901, f"{name} needs exactly the fields {', '.join(keys)}")
+    return spec
+
+
+def _nulls(values: list[Any]) -> list[Any]:
+    return [None if v is MISSING else v for v in values]
+
+
+def _extremes(values: list[Any], n: int, descending: bool) -> list[Any]:
+    present = [v for v in values if v is not MISSING and v is not None]
+    return sorted(present, key=sort_value, reverse=descending)[:n]
+
+
+# The N accumulators (MongoDB 5.2): nulls count for first/last, not for min/max.
+_N_ACCUMULATORS: dict[str, Callable[[list[Any], int], Any]] = {
+    "$firstN": lambda values, n: _nulls(values[:n]),
+    "$lastN": lambda values, n: _nulls(values[-n:]),
+    "$maxN": lambda values, n: _extremes(values, n, descending=True),
+    "$minN": lambda values, n: _extremes(values, n, descending=False),
+}
+_SORTED_ACCUMULATORS = ("$top", "$bottom", "$topN", "$bottomN")
+
+
+def _sorted_accumulator(name: str, spec: Any) -> tuple[Evaluator, _Fold]:
+    """`$top`/`$bottom`(`N`): the output of the first or last documents in `sortBy` order."""
+    many = name.endswith("N")
+    args = _accumulator_args(
+        name, spec, ("sortBy", "output", "n") if many else ("sortBy", "output")
+    )
+    if not isinstance(args["sortBy"], Mapping):
+        raise failure(5788604, f"{name} requires 'sortBy' to be an object")
+    key = sort_key(normalize_sort(args["sortBy"]))
+    output = compile_expression(args["output"])
+    count = positive_n(evaluate(args["n"], {})) if many else 1
+
+    def read(doc: Mapping[str, Any], variables: Mapping[str, Any] | None) -> Any:
+        return key(doc), output(doc, variables)
+
+    def fold(pairs: list[Any]) -> Any:
+        ordered = [out for _, out in sorted(pairs, key=lambda pair: pair[0])]
+        chosen = _nulls(ordered[:count] if name.startswith("$top") else ordered[-count:])
+        return chosen if many else (chosen[0] if chosen else None)
+
+    return read, fold
 
 
 @_stage("$group")
@@ -546,22 +690,136 @@ def _group(docs: Documents, arg: Any, run: _Run) -> Documents:
         raise failure(15947, "a group's fields must be specified in an object")
     if "_id" not in arg:
         raise failure(15955, "a group specification must include an _id")
-    fields = {f: _accumulator(f, spec) for f, spec in arg.items() if f != "_id"}
+    accumulators = {f: _accumulator(f, spec) for f, spec in arg.items() if f != "_id"}
+    group_key = compile_expression(arg["_id"])
+    variables = run.variables
     groups: dict[Any, tuple[Any, dict[str, list[Any]]]] = {}
     for doc in docs:
-        key = run.evaluate(arg["_id"], doc)
+        key = group_key(doc, variables)
         if key is MISSING:
             key = None
         hashed = hash_key(key)
         if hashed not in groups:
-            groups[hashed] = (key, {f: [] for f in fields})
-        values = groups[hashed][1]
-        for field, (_, expr) in fields.items():
-            values[field].append(run.evaluate(expr, doc))
+            groups[hashed] = (key, {f: [] for f in accumulators})
+        readings = groups[hashed][1]
+        for field, (read, _) in accumulators.items():
+            readings[field].append(read(doc, variables))
     return [
-        {"_id": key, **{f: _ACCUMULATORS[fields[f][0]](v) for f, v in values.items()}}
-        for key, values in groups.values()
+        {"_id": key, **{f: accumulators[f][1](values) for f, values in readings.items()}}
+        for key, readings in groups.values()
     ]
+
+
+# --- window functions ----------------------------------------------------------------------
+
+_RANKS = ("$rank", "$denseRank", "$documentNumber")
+
+
+@_stage("$setWindowFields")
+def _set_window_fields(docs: Documents, arg: Any, run: _Run) -> Documents:
+    if not isinstance(arg, Mapping) or not isinstance(arg.get("output"), Mapping):
+        raise failure(40414, "$setWindowFields requires an 'output' object")
+    for key in arg:
+        if key not in ("partitionBy", "sortBy", "output"):
+            raise failure(40415, f"BSON field '$setWindowFields.{key}' is an unknown field.")
+    partition_key = compile_expression(arg.get("partitionBy"))
+    partitions: dict[Any, Documents] = {}
+    for doc in docs:
+        value = partition_key(doc, run.variables)
+        partitions.setdefault(hash_key(None if value is MISSING else value), []).append(doc)
+    sort_by = arg.get("sortBy")
+    order = _sort_key(sort_by) if sort_by is not None else None
+    out: Documents = []
+    for members in partitions.values():
+        ordered = sorted(members, key=order) if order else members
+        columns = {
+            field: _window_column(field, spec, ordered, order, run)
+            for field, spec in arg["output"].items()
+        }
+        for i, doc in enumerate(ordered):
+            for field, column in columns.items():
+                doc = _with(doc, field.split("."), column[i])
+            out.append(doc)
+    return out
+
+
+def _window_column(field: str, spec: Any, docs: Documents, order: Any, run: _Run) -> list[Any]:
+    """The value of one window output for each document of a sorted partition."""
+    if not isinstance(spec, Mapping):
+        raise failure(40234, f"The field '{field}' must be a window function object")
+    window = spec.get("window")
+    functions = {k: v for k, v in spec.items() if k != "window"}
+    if len(functions) != 1:
+        raise failure(40234, f"The field '{field}' must name exactly one window function")
+    ((name, expr),) = functions.items()
+    if name in _RANKS:
+        if order is None:
+            raise failure(5371602, f"{name} requires a sortBy in $setWindowFields")
+        keys = [order(doc) for doc in docs]
+        return _ranks(name, keys)
+    if name == "$shift":
+        return _shift(expr, docs, run)
+    read, fold = _accumulator(field, {name: expr})
+    readings = [read(doc, run.variables) for doc in docs]
+    low, high = _document_bounds(window, len(docs))
+    return [fold(readings[max(0, low(i)) : max(0, high(i) + 1)]) for i in range(len(docs))]
+
+
+def _ranks(name: str, keys: list[Any]) -> list[int]:
+    ranks: list[int] = []
+    dense = 0
+    for i, key in enumerate(keys):
+        tied = i > 0 and not key < keys[i - 1] and not keys[i - 1] < key
+        if name == "$documentNumber":
+            ranks.append(i + 1)
+        elif name == "$rank":
+            ranks.append(ranks[-1] if tied else i + 1)
+        else:
+            dense = dense if tied else dense + 1
+            ranks.append(dense)
+    return ranks
+
+
+def _shift(spec: Any, docs: Documents, run: _Run) -> list[Any]:
+    if not isinstance(spec, Mapping) or "output" not in spec or "by" not in spec:
+        raise failure(5433001, "$shift requires 'output' and 'by'")
+    output = compile_expression(spec["output"])
+    by = spec["by"]
+    if not is_number(by) or int(by) != by:
+        raise failure(5433005, "$shift's 'by' must be an integer")
+    default = spec.get("default")
+    values = []
+    for i in range(len(docs)):
+        j = i + int(by)
+        value = output(docs[j], run.variables) if 0 <= j < len(docs) else default
+        values.append(None if value is MISSING else value)
+    return values
+
+
+def _document_bounds(window: Any, size: int) -> tuple[Callable[[int], int], Callable[[int], int]]:
+    """Functions from a position to the first and last positions of its window."""
+    if window is None:
+        return (lambda i: 0), (lambda i: size - 1)
+    if not isinstance(window, Mapping) or set(window) != {"documents"}:
+        raise failure(
+            5397900,
+            "only 'documents' windows are supported by the embedded store, not "
+            f"{dict(window) if isinstance(window, Mapping) else window!r}",
+        )
+    bounds = window["documents"]
+    if not isinstance(bounds, list) or len(bounds) != 2:
+        raise failure(5397901, "'documents' window bounds must be an array of two values")
+
+    def bound(value: Any, unbounded: int) -> Callable[[int], int]:
+        if value == "unbounded":
+            return lambda i: unbounded
+        if value == "current":
+            return lambda i: i
+        if is_number(value) and int(value) == value:
+            return lambda i: i + int(value)
+        raise failure(5397902, f"invalid window bound: {value!r}")
+
+    return bound(bounds[0], 0), bound(bounds[1], size - 1)
 
 
 @_stage("$sortByCount")
@@ -582,14 +840,14 @@ def _bucket(docs: Documents, arg: Any, run: _Run) -> Documents:
     boundaries = arg["boundaries"]
     if not isinstance(boundaries, list) or len(boundaries) < 2:
         raise failure(40192, "The $bucket 'boundaries' field must have at least 2 values")
-    keys = [hash_key(b) for b in boundaries]
+    keys = [sort_value(b) for b in boundaries]
     if keys != sorted(keys) or len(set(keys)) != len(keys):
         raise failure(40194, "The 'boundaries' option to $bucket must be sorted in ascending order")
     output = arg.get("output") or {"count": {"$sum": 1}}
     buckets: dict[int, Documents] = {}
     for doc in docs:
         value = run.evaluate(arg["groupBy"], doc)
-        key = hash_key(None if value is MISSING else value)
+        key = sort_value(None if value is MISSING else value)
         index = next((i for i in range(len(keys) - 1) if keys[i] <= key < keys[i + 1]), -1)
         if index < 0 and "default" not in arg:
             raise failure(
@@ -755,6 +1013,62 @@ def _lookup(docs: Documents, arg: Any, run: _Run) -> Documents:
             matched = _run(matched, pipeline, run.with_variables(variables))
         out.append(_with(doc, as_parts, list(matched)))
     return out
+
+
+_GRAPH_OPTIONS = ("from", "startWith", "connectFromField", "connectToField", "as")
+
+
+@_stage("$graphLookup")
+def _graph_lookup(docs: Documents, arg: Any, run: _Run) -> Documents:
+    if not isinstance(arg, Mapping):
+        raise failure(40327, "the $graphLookup specification must be an object")
+    for key in _GRAPH_OPTIONS:
+        if key not in arg:
+            raise failure(40105, f"$graphLookup requires '{key}'")
+    for key in arg:
+        if key not in (*_GRAPH_OPTIONS, "maxDepth", "depthField", "restrictSearchWithMatch"):
+            raise failure(40104, f"Unknown argument to $graphLookup: {key}")
+    max_depth = arg.get("maxDepth")
+    if max_depth is not None and (not is_number(max_depth) or max_depth < 0):
+        raise failure(40101, "maxDepth must be a non-negative integer")
+    foreign = run.collection(arg["from"])
+    if arg.get("restrictSearchWithMatch"):
+        allowed = compile_filter(arg["restrictSearchWithMatch"])
+        foreign = [doc for doc in foreign if allowed(doc)]
+    index = _equality_index(foreign, arg["connectToField"])
+    as_parts = arg["as"].split(".")
+    depth_field = arg.get("depthField")
+    out = []
+    for doc in docs:
+        start = run.evaluate(arg["startWith"], doc)
+        found = _graph_search(foreign, index, start, arg["connectFromField"], max_depth)
+        if depth_field:
+            matches = [_with(foreign[i], depth_field.split("."), Int64(d)) for i, d in found]
+        else:
+            matches = [foreign[i] for i, _ in found]
+        out.append(_with(doc, as_parts, matches))
+    return out
+
+
+def _graph_search(
+    foreign: Documents, index: dict[Any, list[int]], start: Any, connect_from: str, max_depth: Any
+) -> list[tuple[int, int]]:
+    """Breadth-first search: (position, depth) of each document reached, each once."""
+    seen: dict[int, int] = {}
+    frontier = [
+        v for v in (start if isinstance(start, list) else [start]) if v not in (None, MISSING)
+    ]
+    depth = 0
+    while frontier and (max_depth is None or depth <= max_depth):
+        reached = []
+        for value in frontier:
+            for position in index.get(hash_key(value), ()):
+                if position not in seen:
+                    seen[position] = depth
+                    reached.extend(_local_values(foreign[position], connect_from))
+        frontier = [v for v in reached if v is not None]
+        depth += 1
+    return list(seen.items())
 
 
 @_stage("$unionWith")

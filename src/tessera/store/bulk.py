@@ -11,13 +11,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from pymongo.errors import PyMongoError
-from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany
+from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 
 from tessera.store import documents, writes
 from tessera.store.catalog import Catalog
 from tessera.store.sorting import normalize_sort
 
-__all__ = ["check_filter", "check_replacement", "check_update", "run_bulk"]
+__all__ = [
+    "check_filter",
+    "check_replacement",
+    "check_request",
+    "check_update",
+    "run_bulk",
+]
 
 
 def check_filter(filter: Any) -> Mapping[str, Any]:
@@ -41,6 +47,21 @@ def check_replacement(replacement: Any) -> None:
     first = next(iter(replacement), None)
     if first is not None and str(first).startswith("$"):
         raise ValueError("replacement can not include $ operators")
+
+
+def check_request(request: Any) -> None:
+    """Refuse, before anything runs, what PyMongo refuses on the client side."""
+    if isinstance(request, InsertOne):
+        if not isinstance(request._doc, Mapping):
+            raise TypeError(f"document must be a dict, not {type(request._doc).__name__}")
+        return
+    if not isinstance(request, UpdateOne | UpdateMany | ReplaceOne | DeleteOne | DeleteMany):
+        raise TypeError(f"{request!r} is not a valid request")
+    check_filter(request._filter)
+    if isinstance(request, ReplaceOne):
+        check_replacement(request._doc)
+    elif isinstance(request, UpdateOne | UpdateMany):
+        check_update(request._doc)
 
 
 def run_bulk(
@@ -73,7 +94,7 @@ def run_bulk(
                 continue
             with writes.savepoint(conn):
                 _apply_request(conn, catalog, db, name, request, i, result)
-        except (PyMongoError, ValueError, TypeError) as exc:
+        except PyMongoError as exc:
             code = getattr(exc, "code", None) or 2
             details = dict(getattr(exc, "details", None) or {})
             error = {**details, "index": i, "code": code, "errmsg": details.get("errmsg", str(exc))}

@@ -7,15 +7,7 @@ from typing import TYPE_CHECKING, Any
 from bson.objectid import ObjectId
 from pymongo.collection import ReturnDocument
 from pymongo.errors import BulkWriteError, OperationFailure
-from pymongo.operations import (
-    DeleteMany,
-    DeleteOne,
-    IndexModel,
-    InsertOne,
-    ReplaceOne,
-    UpdateMany,
-    UpdateOne,
-)
+from pymongo.operations import IndexModel, InsertOne
 from pymongo.results import (
     BulkWriteResult,
     DeleteResult,
@@ -26,7 +18,13 @@ from pymongo.results import (
 
 from tessera.store import documents, reads, writes
 from tessera.store.aggregate import run_pipeline, split_leading_match
-from tessera.store.bulk import check_filter, check_replacement, check_update, run_bulk
+from tessera.store.bulk import (
+    check_filter,
+    check_replacement,
+    check_request,
+    check_update,
+    run_bulk,
+)
 from tessera.store.catalog import (
     ID_INDEX,
     Catalog,
@@ -426,10 +424,7 @@ class Collection:
 
     async def _bulk(self, requests: list[Any], ordered: bool) -> dict[str, Any]:
         for request in requests:
-            if not isinstance(
-                request, InsertOne | UpdateOne | UpdateMany | ReplaceOne | DeleteOne | DeleteMany
-            ):
-                raise TypeError(f"{request!r} is not a valid request")
+            check_request(request)
 
         def job(conn: sqlite3.Connection, catalog: Catalog) -> dict[str, Any]:
             return run_bulk(conn, catalog, self._db, self.name, requests, ordered)
@@ -509,7 +504,9 @@ class Collection:
 
         def job(conn: sqlite3.Connection, catalog: Catalog) -> None:
             coll = catalog.get(self._db, self.name)
-            for index in list(coll.indexes.values()) if coll else []:
+            if coll is None:
+                return
+            for index in list(coll.indexes.values()):
                 catalog.drop_index(conn, coll, index)
 
         await self._engine.write(job)
@@ -579,23 +576,20 @@ class Collection:
         limit: int,
     ) -> list[dict[str, Any]]:
         project = compile_projection(projection)
-        key = exact_id_key(filter)
-        if key is not None and skip == 0:
-            found = await self._read(
-                lambda conn, catalog: reads.by_id(conn, self._info(catalog), key),
-                inline=True,
-                snapshot=False,
-            )
-            return found if project is None else [project(doc) for doc in found]
-        plan = self._plan(filter, sort)
-        inline = plan.point or (plan.exact and plan.sorted and 0 < limit <= _INLINE_LIMIT)
+        plan: Plan | None = None
+        planned_on = self._info(self._engine.catalog)
+        if exact_id_key(filter) is not None:
+            inline, snapshot = True, False  # one primary-key lookup
+        else:
+            plan = plan_query(planned_on, filter, sort)
+            inline = plan.point or (plan.exact and plan.sorted and 0 < limit <= _INLINE_LIMIT)
+            snapshot = len(plan.ranges) > 1
 
         def fn(conn: sqlite3.Connection, catalog: Catalog) -> list[dict[str, Any]]:
             coll = self._info(catalog)
-            same = coll is not None and coll is self._info(self._engine.catalog)
-            found = reads.find(
-                conn, coll, filter, sort=sort, skip=skip, limit=limit, plan=plan if same else None
-            )
+            # A plan made on an older catalog (a new index, a new multikey flag) is redone.
+            plan_now = None if coll is not planned_on else plan
+            found = reads.find(conn, coll, filter, sort=sort, skip=skip, limit=limit, plan=plan_now)
             return found if project is None else [project(doc) for doc in found]
 
-        return await self._read(fn, inline=inline, snapshot=len(plan.ranges) > 1)
+        return await self._read(fn, inline=inline, snapshot=snapshot)

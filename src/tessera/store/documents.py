@@ -60,18 +60,17 @@ def prepare_insert(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def validate_stored(doc: Mapping[str, Any]) -> None:
-    """Refuse what MongoDB refuses to store: `$` field names, array or regex `_id`."""
+    """Refuse what MongoDB (5.0 and later) refuses to store: an array or regex `_id`, or
+    an `_id` document with `$`-prefixed fields. Other `$`-prefixed names are stored."""
     for name in doc:
         if not isinstance(name, str):
             raise WriteError(f"field names must be strings, not {name!r}", code=2)
-        if name.startswith("$"):
-            raise WriteError(
-                f"Document can't have $ prefixed field names: {name}", code=_DOLLAR_FIELD_CODE
-            )
     value = doc.get("_id")
     if isinstance(value, list | tuple):
         raise WriteError("The '_id' value cannot be of type array", code=53)
     if isinstance(value, Regex) or type(value).__name__ == "Pattern":
         raise WriteError("can't use a regex for _id", code=_INVALID_ID_CODE)
     if isinstance(value, Mapping) and any(str(k).startswith("$") for k in value):
-        raise WriteError(f"_id fields may not contain '$'-prefixed fields: {value}", code=52)
+        raise WriteError(
+            f"_id fields may not contain '$'-prefixed fields: {value}", code=_DOLLAR_FIELD_CODE
+        )

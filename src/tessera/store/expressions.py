@@ -11,11 +11,12 @@ import math
 import random
 import re
 from calendar import monthrange
-from collections.abc import Callable, Mapping
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from collections.abc import Callable, Mapping, Sequence
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import bson
 from bson.binary import Binary
 from bson.code import Code
 from bson.decimal128 import Decimal128
@@ -28,8 +29,8 @@ from bson.timestamp import Timestamp
 from pymongo.errors import OperationFailure
 
 from tessera.store.ordering import compare as bson_compare
-from tessera.store.ordering import hash_key
-from tessera.store.paths import MISSING
+from tessera.store.ordering import hash_key, sort_value
+from tessera.store.paths import MISSING, split_path
 
 _INT32 = 2**31
 _INT64 = 2**63
@@ -62,7 +63,7 @@ class Scope:
             return expr
         if kind is list:
             return [_or_null(self.eval(e)) for e in expr]
-        if isinstance(expr, Mapping):
+        if kind is dict or isinstance(expr, Mapping):
             return self._object(expr)
         return expr
 
@@ -74,7 +75,7 @@ class Scope:
             value, rest = self.variables["CURRENT"], expr[1:]
             if not rest:
                 raise failure(16872, "'$' by itself is not a valid FieldPath")
-        return field_path(value, rest.split(".")) if rest else value
+        return field_path(value, split_path(rest)) if rest else value
 
     def _variable(self, name: str) -> Any:
         if name in self.variables:
@@ -96,6 +97,8 @@ class Scope:
                 )
             handler = _OPERATORS.get(keys[0])
             if handler is None:
+                if keys[0] in _UNSUPPORTED:
+                    raise failure(168, f"{keys[0]} is not supported by the embedded store")
                 raise failure(168, f"Unrecognized expression '{keys[0]}'")
             return handler(expr[keys[0]], self)
         out: dict[str, Any] = {}
@@ -112,7 +115,29 @@ def evaluate(expr: Any, doc: Mapping[str, Any], variables: Mapping[str, Any] | N
 
     `variables` holds user variables by name without the ``$$`` (as ``let`` binds them).
     """
-    return Scope({**(variables or {}), "ROOT": doc, "CURRENT": doc}).eval(expr)
+    if variables:
+        return Scope({**variables, "ROOT": doc, "CURRENT": doc}).eval(expr)
+    return Scope({"ROOT": doc, "CURRENT": doc}).eval(expr)
+
+
+Evaluator = Callable[[Mapping[str, Any], Mapping[str, Any] | None], Any]
+
+
+def compile_expression(expr: Any) -> Evaluator:
+    """A function ``(doc, variables) -> value`` equal to `evaluate` for `expr`.
+
+    Field paths and constants, the most common group keys and accumulator arguments, skip
+    the interpreter; a stage compiles its expressions once and runs them per document.
+    """
+    if type(expr) is str and expr.startswith("$") and not expr.startswith("$$") and expr != "$":
+        parts = split_path(expr[1:])
+        if len(parts) == 1:
+            name = parts[0]
+            return lambda doc, variables: doc.get(name, MISSING)
+        return lambda doc, variables: field_path(doc, parts)
+    if not isinstance(expr, (str, list, Mapping)):
+        return lambda doc, variables: expr
+    return lambda doc, variables: evaluate(expr, doc, variables)
 
 
 def truthy(value: Any) -> bool:
@@ -134,7 +159,7 @@ def check_field_name(name: str) -> None:
         raise failure(15998, "FieldPath field names may not be empty strings.")
 
 
-def field_path(value: Any, parts: list[str]) -> Any:
+def field_path(value: Any, parts: Sequence[str]) -> Any:
     """Follow `parts` through documents; arrays give arrays of what their documents hold."""
     for i, part in enumerate(parts):
         if isinstance(value, Mapping):
@@ -146,7 +171,7 @@ def field_path(value: Any, parts: list[str]) -> Any:
     return value
 
 
-def _path_in_array(array: list[Any], parts: list[str]) -> list[Any]:
+def _path_in_array(array: list[Any], parts: Sequence[str]) -> list[Any]:
     out = []
     for element in array:
         if isinstance(element, list):
@@ -172,6 +197,20 @@ def _now() -> datetime.datetime:
 
 
 # --- registry -------------------------------------------------------------------------
+
+# MongoDB operators this evaluator knowingly lacks: server-side JavaScript, text search
+# metadata and a few rarities. Naming them gives a clearer error than "unrecognized".
+_UNSUPPORTED = frozenset(
+    {
+        "$function",
+        "$accumulator",
+        "$meta",
+        "$dateTrunc",
+        "$toHashedIndexKey",
+        "$tsIncrement",
+        "$tsSecond",
+    }
+)
 
 _Handler = Callable[[Any, Scope], Any]
 _OPERATORS: dict[str, _Handler] = {}
@@ -297,8 +336,14 @@ def _from_python_number(value: int | float | Decimal, decimal: bool) -> Any:
     return value
 
 
+# Exact types (not bool, a subclass of int) that need no conversion: the common case.
+_PLAIN_NUMBERS = frozenset({int, float})
+
+
 def _numbers(name: str, values: tuple[Any, ...]) -> tuple[list[Any], bool] | None:
     """The values as Python numbers and whether a decimal is among them; None on null."""
+    if all(type(v) in _PLAIN_NUMBERS for v in values):
+        return list(values), False
     if any(_nullish(v) for v in values):
         return None
     for v in values:
@@ -410,6 +455,44 @@ _unary_number("$floor", lambda x: _same_kind(x, math.floor(x)))
 _unary_number("$exp", math.exp)
 
 
+def _trigonometric(name: str, fn: Callable[[float], float]) -> None:
+    def checked(x: Any) -> float:
+        try:
+            return fn(float(x))
+        except (ValueError, OverflowError):
+            raise failure(50989, f"cannot apply {name} to {x}, value out of its domain") from None
+
+    _unary_number(name, checked)
+
+
+for _name, _fn in (
+    ("$sin", math.sin),
+    ("$cos", math.cos),
+    ("$tan", math.tan),
+    ("$asin", math.asin),
+    ("$acos", math.acos),
+    ("$atan", math.atan),
+    ("$sinh", math.sinh),
+    ("$cosh", math.cosh),
+    ("$tanh", math.tanh),
+    ("$asinh", math.asinh),
+    ("$acosh", math.acosh),
+    ("$atanh", math.atanh),
+    ("$degreesToRadians", math.radians),
+    ("$radiansToDegrees", math.degrees),
+):
+    _trigonometric(_name, _fn)
+
+
+@_operator("$atan2", 2)
+def _atan2(y: Any, x: Any) -> Any:
+    parsed = _numbers("$atan2", (y, x))
+    if parsed is None:
+        return None
+    (a, b), _ = parsed
+    return math.atan2(float(a), float(b))
+
+
 @_operator("$sqrt", 1)
 def _sqrt(value: Any) -> Any:
     parsed = _numbers("$sqrt", (value,))
@@ -460,9 +543,19 @@ def _pow(base: Any, exponent: Any) -> Any:
     (x, y), decimal = parsed
     if x == 0 and y < 0:
         raise failure(28764, "$pow cannot take a base of 0 and a negative exponent")
-    if isinstance(x, int) and isinstance(y, int) and y < 0:
-        return float(x) ** y
-    return _from_python_number(x**y, decimal)
+    if isinstance(x, int) and isinstance(y, int):
+        if y < 0:
+            return float(x) ** y
+        result = x**y
+        # An integer power too big for a long becomes a double, as on the server.
+        return result if -_INT64 <= result < _INT64 else float(result)
+    try:
+        power = x**y
+    except OverflowError:
+        return math.inf
+    if isinstance(power, complex):  # a negative base to a fractional power
+        return math.nan
+    return _from_python_number(power, decimal)
 
 
 def _rounding(name: str, mode: str) -> None:
@@ -478,8 +571,12 @@ def _rounding(name: str, mode: str) -> None:
         if not -20 <= digits <= 100:
             raise failure(51083, f"cannot apply {name} with precision value {digits}")
         x = _to_python_number(value)
+        if isinstance(x, float) and not math.isfinite(x):
+            return x
         exact = Decimal(repr(x)) if isinstance(x, float) else Decimal(x)
-        rounded = exact.quantize(Decimal(1).scaleb(-digits), rounding=mode)
+        with localcontext() as context:
+            context.prec = 400  # room for any double at any allowed precision
+            rounded = exact.quantize(Decimal(1).scaleb(-digits), rounding=mode)
         if isinstance(value, Decimal128):
             return Decimal128(rounded)
         if isinstance(x, float):
@@ -505,7 +602,7 @@ def compare_values(a: Any, b: Any) -> int:
     return bson_compare(a, b)
 
 
-def _comparison(name: str, test: Callable[[int], bool]) -> None:
+def _comparison(name: str, test: Callable[[int], bool | int]) -> None:
     @_operator(name, 2)
     def op(a: Any, b: Any) -> Any:
         return test(compare_values(a, b))
@@ -619,7 +716,7 @@ _WHITESPACE = (
 )
 
 
-def _coerce_string(name: str, value: Any) -> str:
+def _coerce_string(value: Any) -> str:
     """The string form MongoDB's string operators accept: null is empty, numbers print."""
     if _nullish(value):
         return ""
@@ -642,18 +739,18 @@ def _concat(*values: Any) -> Any:
 
 @_operator("$toLower", 1)
 def _to_lower(value: Any) -> str:
-    return _coerce_string("$toLower", value).lower()
+    return _coerce_string(value).lower()
 
 
 @_operator("$toUpper", 1)
 def _to_upper(value: Any) -> str:
-    return _coerce_string("$toUpper", value).upper()
+    return _coerce_string(value).upper()
 
 
 @_operator("$strcasecmp", 2)
 def _strcasecmp(a: Any, b: Any) -> int:
-    x = _coerce_string("$strcasecmp", a).upper()
-    y = _coerce_string("$strcasecmp", b).upper()
+    x = _coerce_string(a).upper()
+    y = _coerce_string(b).upper()
     return (x > y) - (x < y)
 
 
@@ -663,13 +760,13 @@ def _integer_arg(name: str, what: str, value: Any, code: int) -> int:
             code, f"{name}: {what} must be a numeric type (is BSON type {type_name(value)})"
         )
     number = _to_python_number(value)
-    if number != int(number):
+    if not isinstance(number, int) and (not math.isfinite(number) or number != int(number)):
         raise failure(code + 1, f"{name}: {what} must be an integral value, found {number}")
     return int(number)
 
 
 def _substr_bytes(name: str, value: Any, start: Any, length: Any) -> str:
-    data = _coerce_string(name, value).encode()
+    data = _coerce_string(value).encode()
     begin = _integer_arg(name, "starting index", start, 16034)
     count = _integer_arg(name, "length", length, 16035)
     if begin < 0:
@@ -698,7 +795,7 @@ def _substr(value: Any, start: Any, length: Any) -> str:
 
 @_operator("$substrCP", 3)
 def _substr_cp(value: Any, index: Any, count: Any) -> str:
-    text = _coerce_string("$substrCP", value)
+    text = _coerce_string(value)
     begin = _integer_arg("$substrCP", "starting index", index, 34452)
     size = _integer_arg("$substrCP", "length", count, 34454)
     if begin < 0:
@@ -729,12 +826,14 @@ def _split(value: Any, delimiter: Any) -> Any:
     if not isinstance(value, str):
         raise failure(
             40085,
-            f"$split requires an expression that evaluates to a string as a first argument, found: {type_name(value)}",
+            "$split requires an expression that evaluates to a string as a first argument, "
+            f"found: {type_name(value)}",
         )
     if not isinstance(delimiter, str):
         raise failure(
             40086,
-            f"$split requires an expression that evaluates to a string as a second argument, found: {type_name(delimiter)}",
+            "$split requires an expression that evaluates to a string as a second argument, "
+            f"found: {type_name(delimiter)}",
         )
     if not delimiter:
         raise failure(40087, "$split requires a non-empty separator")
@@ -763,46 +862,42 @@ _trimmer("$ltrim", str.lstrip)
 _trimmer("$rtrim", str.rstrip)
 
 
-def _index_of(
-    name: str, haystack: Any, needle: Any, bounds: tuple[Any, ...], size: int
-) -> int | None:
-    if _nullish(haystack):
-        return None
-    if not isinstance(haystack, str):
-        raise failure(
-            40091, f"{name} requires a string as the first argument, found: {type_name(haystack)}"
-        )
-    if not isinstance(needle, str):
-        raise failure(
-            40092, f"{name} requires a string as the second argument, found: {type_name(needle)}"
-        )
-    start, end = 0, size
+def _search_range(name: str, bounds: tuple[Any, ...], size: int) -> tuple[int, int]:
+    """The [start, end) window of an $indexOf* search from its optional index arguments."""
+    window = [0, size]
     for i, bound in enumerate(bounds):
         position = _integer_arg(name, "starting index" if i == 0 else "ending index", bound, 40096)
         if position < 0:
             raise failure(40097, f"{name} requires a nonnegative index, found: {position}")
-        start, end = (position, end) if i == 0 else (start, position)
-    return start, end  # type: ignore[return-value]
+        window[i] = position
+    return window[0], window[1]
+
+
+def _check_search_strings(name: str, haystack: Any, needle: Any) -> None:
+    if not isinstance(haystack, str):
+        message = f"{name} requires a string as the first argument, found: {type_name(haystack)}"
+        raise failure(40091, message)
+    if not isinstance(needle, str):
+        message = f"{name} requires a string as the second argument, found: {type_name(needle)}"
+        raise failure(40092, message)
 
 
 @_operator("$indexOfCP", (2, 4))
 def _index_of_cp(haystack: Any, needle: Any, *bounds: Any) -> Any:
-    found = _index_of(
-        "$indexOfCP", haystack, needle, bounds, len(haystack) if isinstance(haystack, str) else 0
-    )
-    if found is None:
+    if _nullish(haystack):
         return None
-    start, end = found  # type: ignore[misc]
+    _check_search_strings("$indexOfCP", haystack, needle)
+    start, end = _search_range("$indexOfCP", bounds, len(haystack))
     return haystack.find(needle, start, end) if start <= end else -1
 
 
 @_operator("$indexOfBytes", (2, 4))
 def _index_of_bytes(haystack: Any, needle: Any, *bounds: Any) -> Any:
-    data = haystack.encode() if isinstance(haystack, str) else b""
-    found = _index_of("$indexOfBytes", haystack, needle, bounds, len(data))
-    if found is None:
+    if _nullish(haystack):
         return None
-    start, end = found  # type: ignore[misc]
+    _check_search_strings("$indexOfBytes", haystack, needle)
+    data = haystack.encode()
+    start, end = _search_range("$indexOfBytes", bounds, len(data))
     return data.find(needle.encode(), start, end) if start <= end else -1
 
 
@@ -970,12 +1065,7 @@ def _index_of_array(array: Any, value: Any, *bounds: Any) -> Any:
         raise failure(
             40090, f"$indexOfArray requires an array as a first argument, found: {type_name(array)}"
         )
-    start, end = 0, len(array)
-    for i, bound in enumerate(bounds):
-        position = _integer_arg("$indexOfArray", "index", bound, 40096)
-        if position < 0:
-            raise failure(40097, f"$indexOfArray requires a nonnegative index, found: {position}")
-        start, end = (position, end) if i == 0 else (start, position)
+    start, end = _search_range("$indexOfArray", bounds, len(array))
     for i in range(start, min(end, len(array))):
         if compare_values(array[i], value) == 0:
             return i
@@ -1113,6 +1203,39 @@ def _zip_arrays(raw: Any, scope: Scope) -> Any:
     ]
 
 
+def _n_of_array(name: str, pick: Callable[[list[Any], int], list[Any]]) -> None:
+    @_special(name)
+    def op(raw: Any, scope: Scope) -> Any:
+        spec = _named_args(name, raw, ("n", "input"))
+        n = positive_n(scope.eval(spec["n"]))
+        array = scope.eval(spec["input"])
+        if _nullish(array):
+            return None
+        if not isinstance(array, list):
+            raise failure(5788200, f"Input to {name} must be an array, found {type_name(array)}")
+        return pick(array, n)
+
+
+def positive_n(value: Any) -> int:
+    """The `n` of the ``$firstN`` family: a positive integer, or an OperationFailure."""
+    if not is_number(value) or _to_python_number(value) != int(_to_python_number(value)):
+        raise failure(5787902, f"Value for 'n' must be of integral type, but found {value!r}")
+    if value < 1:
+        raise failure(5787908, f"'n' must be greater than 0, found {value}")
+    return int(value)
+
+
+def _ordered(array: list[Any], descending: bool) -> list[Any]:
+    present = [v for v in array if not _nullish(v)]
+    return sorted(present, key=sort_value, reverse=descending)
+
+
+_n_of_array("$firstN", lambda array, n: array[:n])
+_n_of_array("$lastN", lambda array, n: array[-n:])
+_n_of_array("$maxN", lambda array, n: _ordered(array, descending=True)[:n])
+_n_of_array("$minN", lambda array, n: _ordered(array, descending=False)[:n])
+
+
 # Set operators treat arrays as sets under MongoDB equality.
 
 
@@ -1169,7 +1292,8 @@ def _set_equals(*values: Any) -> bool:
         if not isinstance(v, list):
             raise failure(
                 17044,
-                f"All operands of $setEquals must be arrays. One argument is of type: {type_name(v)}",
+                "All operands of $setEquals must be arrays. "
+                f"One argument is of type: {type_name(v)}",
             )
     keys = [{hash_key(v) for v in a} for a in values]
     return all(k == keys[0] for k in keys)
@@ -1181,7 +1305,8 @@ def _set_is_subset(a: Any, b: Any) -> bool:
         if not isinstance(v, list):
             raise failure(
                 code,
-                f"both operands of $setIsSubset must be arrays. Argument is of type: {type_name(v)}",
+                "both operands of $setIsSubset must be arrays. "
+                f"Argument is of type: {type_name(v)}",
             )
     return {hash_key(v) for v in a} <= {hash_key(v) for v in b}
 
@@ -1211,8 +1336,8 @@ def sum_numbers(values: list[Any]) -> Any:
     """MongoDB's $sum: numbers only (others ignored), 0 when there are none."""
     numbers = [v for v in values if is_number(v)]
     if any(isinstance(v, Decimal128) for v in numbers):
-        total = sum((Decimal(str(_to_python_number(v))) for v in numbers), Decimal(0))
-        return Decimal128(total)
+        exact = sum((Decimal(str(_to_python_number(v))) for v in numbers), Decimal(0))
+        return Decimal128(exact)
     if any(isinstance(v, float) for v in numbers):
         return math.fsum(float(v) for v in numbers)
     total = sum(int(v) for v in numbers)
@@ -1478,6 +1603,7 @@ def _convert(raw: Any, scope: Scope) -> Any:
 
 # --- dates --------------------------------------------------------------------------------
 
+_UTC_NAMES = frozenset({"UTC", "GMT", "Etc/UTC", "Etc/GMT"})
 _OFFSET = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})?")
 _MONTHS = [
     "January",
@@ -1653,7 +1779,9 @@ def _date_to_string(raw: Any, scope: Scope) -> Any:
             18533, f"$dateToString requires that 'format' be a string, found: {type_name(fmt)}"
         )
     date = _as_utc(_date_of(value)).astimezone(_timezone(zone))
-    default = "%Y-%m-%dT%H:%M:%S.%LZ" if "timezone" not in spec else "%Y-%m-%dT%H:%M:%S.%L"
+    utc = _nullish(zone) or zone in _UTC_NAMES or _timezone(zone) == datetime.UTC
+    # The default format ends in "Z" only when the result is in UTC.
+    default = "%Y-%m-%dT%H:%M:%S.%LZ" if utc else "%Y-%m-%dT%H:%M:%S.%L"
     return _format_date(date, fmt or default)
 
 
@@ -1789,6 +1917,54 @@ def _week_start(date: datetime.datetime, first_day: str) -> datetime.date:
     return date.date() - datetime.timedelta(days=offset)
 
 
+def _first_day(value: Any) -> str:
+    """The weekday a week starts on, from MongoDB's `startOfWeek` ("mon", "Monday", ...)."""
+    text = str(value).lower()
+    for day in _WEEKDAYS:
+        if len(text) >= 3 and day.startswith(text):
+            return day
+    raise failure(5439015, f"unknown startOfWeek value: {value}")
+
+
+# $dateTrunc counts bins of `binSize` units from this local time, as MongoDB does.
+_TRUNC_REFERENCE = datetime.datetime(2000, 1, 1)
+
+
+@_special("$dateTrunc")
+def _date_trunc(raw: Any, scope: Scope) -> Any:
+    spec = _named_args("$dateTrunc", raw, ("date", "unit"), ("binSize", "timezone", "startOfWeek"))
+    value, unit, size, zone = (
+        scope.eval(spec.get(k, 1 if k == "binSize" else None))
+        for k in ("date", "unit", "binSize", "timezone")
+    )
+    if _nullish(value) or _nullish(unit) or _nullish(size):
+        return None
+    unit = _unit("$dateTrunc", unit)
+    bins = _integer_arg("$dateTrunc", "binSize", size, 5439017)
+    if bins < 1:
+        raise failure(
+            5439018, f"$dateTrunc requires 'binSize' to be greater than 0, but got {bins}"
+        )
+    tz = _timezone(zone)
+    local = _as_utc(_date_of(value)).astimezone(tz).replace(tzinfo=None)
+    if unit in _MONTH_UNITS:
+        months = (local.year - 2000) * 12 + local.month - 1
+        months -= months % (bins * _MONTH_UNITS[unit])
+        start = datetime.datetime(2000 + months // 12, months % 12 + 1, 1)
+    elif unit == "week":
+        first_day = _first_day(scope.eval(spec.get("startOfWeek", "sunday")))
+        reference = _week_start(_TRUNC_REFERENCE, first_day)
+        weeks = (_week_start(local, first_day) - reference).days // 7
+        start = datetime.datetime.combine(reference, datetime.time()) + datetime.timedelta(
+            weeks=weeks - weeks % bins
+        )
+    else:
+        step = bins * (86_400_000 if unit == "day" else _TIME_UNITS[unit])
+        elapsed = _millis(local) - _millis(_TRUNC_REFERENCE)
+        start = _from_millis(_millis(_TRUNC_REFERENCE) + elapsed - elapsed % step)
+    return _naive(start.replace(tzinfo=tz))
+
+
 @_special("$dateDiff")
 def _date_diff(raw: Any, scope: Scope) -> Any:
     spec = _named_args(
@@ -1807,8 +1983,7 @@ def _date_diff(raw: Any, scope: Scope) -> Any:
         size = _MONTH_UNITS[unit]
         return Int64((b.year * 12 + b.month - 1) // size - (a.year * 12 + a.month - 1) // size)
     if unit == "week":
-        first_day = str(scope.eval(spec.get("startOfWeek", "sunday"))).lower()
-        first_day = next((d for d in _WEEKDAYS if d.startswith(first_day[:3])), "sunday")
+        first_day = _first_day(scope.eval(spec.get("startOfWeek", "sunday")))
         return Int64((_week_start(b, first_day) - _week_start(a, first_day)).days // 7)
     if unit == "day":
         return Int64((b.date() - a.date()).days)
@@ -1860,7 +2035,8 @@ def _array_to_object(value: Any) -> Any:
             if len(item) != 2:
                 raise failure(
                     40397,
-                    f"$arrayToObject requires an array of size 2 arrays,found array of size: {len(item)}",
+                    "$arrayToObject requires an array of size 2 arrays, "
+                    f"found array of size: {len(item)}",
                 )
             key, val = item
         elif isinstance(item, Mapping):
@@ -1874,7 +2050,8 @@ def _array_to_object(value: Any) -> Any:
         if not isinstance(key, str):
             raise failure(
                 40395,
-                f"$arrayToObject requires an array of key-value pairs, where the key must be of type string. Found key type: {type_name(key)}",
+                "$arrayToObject requires an array of key-value pairs, where the key must be of "
+                f"type string. Found key type: {type_name(key)}",
             )
         out[key] = val
     return out
@@ -1938,6 +2115,28 @@ def _unset_field(raw: Any, scope: Scope) -> Any:
             f"$unsetField requires 'input' to evaluate to type Object, but got {type_name(source)}",
         )
     return {k: v for k, v in source.items() if k != field}
+
+
+@_operator("$bsonSize", 1)
+def _bson_size(value: Any) -> Any:
+    if _nullish(value):
+        return None
+    if not isinstance(value, Mapping):
+        raise failure(31393, f"$bsonSize requires a document input, found: {type_name(value)}")
+    return len(bson.encode(value))
+
+
+@_operator("$binarySize", 1)
+def _binary_size(value: Any) -> Any:
+    if _nullish(value):
+        return None
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, bytes):
+        return len(value)
+    raise failure(
+        51276, f"$binarySize requires a string or BinData argument, found: {type_name(value)}"
+    )
 
 
 @_special("$rand")

@@ -19,7 +19,7 @@ from tessera.store.planner import Plan, exact_id_key, plan_query
 from tessera.store.query import compile_filter
 from tessera.store.sorting import sort_key
 
-__all__ = ["by_id", "count", "find", "matches", "rows"]
+__all__ = ["count", "find", "matches", "rows"]
 
 Row = tuple[int, dict[str, Any]]
 
@@ -74,14 +74,6 @@ def _exact_slice(
     return [(rid, doc) for (rid, _), doc in zip(found, docs, strict=True)]
 
 
-def by_id(conn: sqlite3.Connection, coll: CollectionInfo | None, key: bytes) -> list[dict]:
-    """The document whose `_id` key is `key`, as a list of zero or one."""
-    if coll is None:
-        return []
-    row = conn.execute(f"SELECT doc FROM {coll.table} WHERE id = ?", (key,)).fetchone()
-    return [] if row is None else [documents.decode(row[0])]
-
-
 def matches(
     conn: sqlite3.Connection,
     coll: CollectionInfo | None,
@@ -116,8 +108,10 @@ def matches(
     matcher = compile_filter(filter)
     found = ((rid, doc) for rid, doc in rows(conn, coll, plan) if matcher(doc))
     if sort and not plan.sorted:
-        key = _row_key(sort_key(list(sort)))
-        ordered = heapq.nsmallest(skip + limit, found, key=key) if limit else sorted(found, key=key)
+        order = _row_key(sort_key(list(sort)))
+        ordered = (
+            heapq.nsmallest(skip + limit, found, key=order) if limit else sorted(found, key=order)
+        )
         return ordered[skip : skip + limit] if limit else ordered[skip:]
     return list(itertools.islice(found, skip, skip + limit if limit else None))
 
@@ -167,7 +161,7 @@ def _count_range(conn: sqlite3.Connection, coll: CollectionInfo, plan: Plan) -> 
     if plan.index is ID_INDEX:
         table, column, what = coll.table, "id", "COUNT(*)"
     else:
-        table, column = plan.index.table, "key"
+        table, column = plan.index.table or "", "key"
         what = "COUNT(DISTINCT rid)" if plan.index.multikey else "COUNT(*)"
     sql = f"SELECT {what} FROM {table} WHERE 1"
     args: list[bytes] = []

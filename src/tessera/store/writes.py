@@ -18,7 +18,7 @@ from tessera.store.catalog import ID_INDEX, Catalog, CollectionInfo, IndexInfo, 
 from tessera.store.keys import EMPTY_ARRAY
 from tessera.store.ordering import equal
 from tessera.store.reads import Row, matches
-from tessera.store.update import apply_replacement, apply_update, upsert_seed, validate_update
+from tessera.store.update import Apply, apply_replacement, compile_update, upsert_seed
 
 __all__ = [
     "build_index",
@@ -154,23 +154,20 @@ def update(
     sort: Sequence[tuple[str, int]] | None = None,
 ) -> dict[str, Any]:
     """update_one / update_many / replace_one; returns MongoDB's raw result."""
-    if not replacement:
-        validate_update(change)
-    else:
-        documents.validate_stored(change)
+    apply = _compile(change, filter, array_filters, replacement)
     coll = catalog.get(db, name)
     found = matches(conn, coll, filter, sort=sort, limit=0 if multi else 1)
     if not found:
         if not upsert:
             return {"n": 0, "nModified": 0}
         coll = coll or collection(conn, catalog, db, name)
-        doc = _upsert_document(filter, change, replacement, array_filters)
+        doc = _upsert_document(filter, change, apply)
         insert(conn, coll, catalog, doc)
         return {"n": 1, "nModified": 0, "upserted": doc["_id"]}
     assert coll is not None
     modified = 0
     for rid, doc in found:
-        if _modify(conn, coll, catalog, rid, doc, filter, change, replacement, array_filters):
+        if _modify(conn, coll, catalog, rid, doc, change, apply):
             modified += 1
     return {"n": len(found), "nModified": modified}
 
@@ -209,17 +206,14 @@ def find_and_modify(
     array_filters: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """find_one_and_update / _replace / _delete: the document before or after the change."""
-    if kind == "update":
-        validate_update(change)
-    elif kind == "replace":
-        documents.validate_stored(change)
+    apply = None if kind == "delete" else _compile(change, filter, array_filters, kind == "replace")
     coll = catalog.get(db, name)
     found: list[Row] = matches(conn, coll, filter, sort=sort, limit=1)
     if not found:
         if not upsert or kind == "delete":
             return None
         coll = coll or collection(conn, catalog, db, name)
-        doc = _upsert_document(filter, change, kind == "replace", array_filters)
+        doc = _upsert_document(filter, change, apply)
         insert(conn, coll, catalog, doc)
         return doc if return_after else None
     assert coll is not None
@@ -228,7 +222,7 @@ def find_and_modify(
         remove(conn, coll, rid)
         return doc
     before = documents.decode(documents.encode(doc))
-    _modify(conn, coll, catalog, rid, doc, filter, change, kind == "replace", array_filters)
+    _modify(conn, coll, catalog, rid, doc, change, apply)
     return doc if return_after else before
 
 
@@ -267,57 +261,70 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
+@contextlib.contextmanager
+def _as_write_error() -> Iterator[None]:
+    """A failure while applying an update is a WriteError, as the server reports it."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OperationFailure as exc:
+        raise WriteError(str(exc), exc.code, exc.details) from exc
+
+
+def _compile(
+    change: Any,
+    filter: Mapping[str, Any],
+    array_filters: Sequence[Mapping[str, Any]] | None,
+    replacement: bool,
+) -> Apply | None:
+    """The compiled update (None for a replacement), validated before anything is written."""
+    if replacement:
+        documents.validate_stored(change)
+        return None
+    with _as_write_error():
+        return compile_update(
+            change, query=filter, array_filters=list(array_filters) if array_filters else None
+        )
+
+
 def _modify(
     conn: sqlite3.Connection,
     coll: CollectionInfo,
     catalog: Catalog,
     rid: int,
     doc: dict,
-    filter: Mapping[str, Any],
     change: Any,
-    replacement: bool,
-    array_filters: Sequence[Mapping[str, Any]] | None,
+    apply: Apply | None,
 ) -> bool:
-    """Apply `change` to `doc` (in place) and store it; False when nothing changed."""
+    """Apply the update (or replacement when `apply` is None) to `doc` in place and store
+    it; False when nothing changed."""
     old = documents.decode(documents.encode(doc))
-    if replacement:
+    if apply is None:
         new = apply_replacement(old, change)
         if documents.encode(new) == documents.encode(old):
             return False
         doc.clear()
         doc.update(new)
     else:
-        try:
-            changed = apply_update(doc, change, query=filter, array_filters=array_filters)
-        except WriteError:
-            raise
-        except OperationFailure as exc:
-            raise WriteError(str(exc), exc.code, exc.details) from exc
+        with _as_write_error():
+            changed = apply(doc, False)
         if not changed:
             return False
     replace(conn, coll, catalog, rid, old, doc)
     return True
 
 
-def _upsert_document(
-    filter: Mapping[str, Any],
-    change: Any,
-    replacement: bool,
-    array_filters: Sequence[Mapping[str, Any]] | None,
-) -> dict:
+def _upsert_document(filter: Mapping[str, Any], change: Any, apply: Apply | None) -> dict:
     seed = upsert_seed(filter)
-    if replacement:
+    if apply is None:
         doc = dict(change)
         if "_id" not in doc and "_id" in seed:
             doc = {"_id": seed["_id"], **doc}
     else:
         doc = seed
-        try:
-            apply_update(doc, change, query=filter, array_filters=array_filters, inserting=True)
-        except WriteError:
-            raise
-        except OperationFailure as exc:
-            raise WriteError(str(exc), exc.code, exc.details) from exc
+        with _as_write_error():
+            apply(doc, True)
     return documents.prepare_insert(doc)
 
 
