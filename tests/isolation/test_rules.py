@@ -6,7 +6,7 @@ import pytest
 
 from tessera.isolation.ownership import claim, document_problem, update_problem
 from tessera.isolation.pipeline import boundary_problem, pipeline_problem
-from tessera.isolation.policy import Policy
+from tessera.isolation.policy import Policy, manifest_names
 
 ME = "alice"
 POLICY = Policy("enforce", ME, "p", frozenset({"catalog"}))
@@ -143,13 +143,8 @@ def test_leaving_the_app_database_is_a_boundary_problem(stage):
     assert boundary_problem([*SCOPED, stage]) is not None
 
 
-@pytest.mark.parametrize("key", ["shared_collections", "escalation_roles"])
-def test_a_malformed_manifest_list_fails_at_load(key):
-    from tessera.plugins.errors import ManifestError
-    from tessera.plugins.manifest import parse_manifest
-
-    assert parse_manifest({key: ["a", "b"]}, "p").__getattribute__(key) == {"a", "b"}
-    with pytest.raises(ManifestError, match=key):
-        parse_manifest({key: "catalog"}, "p")
-    with pytest.raises(ManifestError, match=key):
-        parse_manifest({key: [1]}, "p")
+@pytest.mark.parametrize("value", ["catalog", [1], {"a": 1}])
+def test_a_malformed_manifest_list_grants_nothing(value, caplog):
+    assert manifest_names({"shared_collections": value}, "shared_collections") == frozenset()
+    assert "must be a list of strings" in caplog.text
+    assert manifest_names({"shared_collections": ["a"]}, "shared_collections") == {"a"}

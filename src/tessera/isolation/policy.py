@@ -4,8 +4,9 @@ what happens to an operation that is not scoped (refused, or logged in ``audit``
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from tessera.isolation.errors import IsolationError
 
@@ -55,6 +56,16 @@ class Policy:
 
     def _who(self) -> tuple[str, str]:
         return self.plugin, self.user_id
+
+
+def manifest_names(extra: Mapping[str, Any], key: str) -> frozenset[str]:
+    """A manifest list of names (``shared_collections``, ``escalation_roles``); a malformed
+    one is ignored with a warning rather than widening what the plugin may do."""
+    value = extra.get(key, ())
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        logger.warning("manifest key %r must be a list of strings, got %r; ignored", key, value)
+        return frozenset()
+    return frozenset(value)
 
 
 def may_escalate(roles: Iterable[str], is_superadmin: bool, allowed: frozenset[str]) -> bool:

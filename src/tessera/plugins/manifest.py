@@ -33,9 +33,6 @@ class Manifest:
     max_request_bytes: int | None = None
     max_response_bytes: int | None = None
     actions: dict[str, Action] = field(default_factory=dict)
-    # Tenant isolation: app-wide collections, and roles allowed to escalate (db.as_admin).
-    shared_collections: frozenset[str] = frozenset()
-    escalation_roles: frozenset[str] = frozenset()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def public(self) -> dict[str, Any]:
@@ -61,8 +58,6 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "max_request_bytes": (int,),
     "max_response_bytes": (int,),
     "actions": (dict,),
-    "shared_collections": (list,),
-    "escalation_roles": (list,),
 }
 _POSITIVE = ("timeout", "max_concurrency", "max_request_bytes", "max_response_bytes")
 
@@ -103,11 +98,9 @@ def parse_manifest(raw: dict[str, Any], name: str) -> Manifest:
     for key in _POSITIVE:
         if raw.get(key) is not None and raw[key] <= 0:
             raise ManifestError(f"manifest key {key!r} must be positive, got {raw[key]!r}")
-    for key in ("roles", "shared_collections", "escalation_roles"):
-        names = raw.get(key) or []
-        if not all(isinstance(n, str) for n in names):
-            raise ManifestError(f"manifest key {key!r} must be a list of strings, got {names!r}")
     roles = raw.get("roles") or []
+    if not all(isinstance(role, str) for role in roles):
+        raise ManifestError(f"manifest key 'roles' must be a list of strings, got {roles!r}")
     if raw.get("rate_limit") is not None:
         from tessera.governance.rates import parse_rate  # here: governance imports manifests
 
@@ -130,7 +123,5 @@ def parse_manifest(raw: dict[str, Any], name: str) -> Manifest:
         max_request_bytes=raw.get("max_request_bytes"),
         max_response_bytes=raw.get("max_response_bytes"),
         actions=parse_actions(raw.get("actions")),
-        shared_collections=frozenset(raw.get("shared_collections") or ()),
-        escalation_roles=frozenset(raw.get("escalation_roles") or ()),
         extra={k: v for k, v in raw.items() if k not in _TYPES},
     )

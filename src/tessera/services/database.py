@@ -20,7 +20,7 @@ from typing import Any
 from tessera.context import CallContext, current_call, loading_plugin
 from tessera.isolation.database import CLOSED_ATTRIBUTES, ScopedDatabase
 from tessera.isolation.indexes import UserIndexes
-from tessera.isolation.policy import MODES, Policy, may_escalate
+from tessera.isolation.policy import MODES, Policy, manifest_names, may_escalate
 from tessera.plugins.manifest import Manifest
 
 SYSTEM_DATABASE = "_tessera"
@@ -160,8 +160,7 @@ class AppDatabase:
         return may_escalate(identity.roles, identity.is_superadmin, self.__roles(call))
 
     def __roles(self, call: CallContext) -> frozenset[str]:
-        manifest = self.__manifest_of(call.plugin)
-        return manifest.escalation_roles if manifest is not None else frozenset()
+        return manifest_names(self.__extra(call.plugin), "escalation_roles")
 
     def __database(self, call: CallContext | None) -> Any:
         if self.__client is None:
@@ -180,9 +179,12 @@ class AppDatabase:
         return self.__client[self.database_name(app_id)]
 
     def __policy(self, call: CallContext) -> Policy:
-        manifest = self.__manifest_of(call.plugin)
-        shared = manifest.shared_collections if manifest is not None else frozenset()
+        shared = manifest_names(self.__extra(call.plugin), "shared_collections")
         return Policy(self.__mode, call.identity.user_id, call.plugin, shared)
+
+    def __extra(self, plugin: str) -> dict[str, Any]:
+        manifest = self.__manifest_of(plugin)
+        return manifest.extra if manifest is not None else {}
 
     def __getitem__(self, name: str) -> CollectionRef:
         return CollectionRef(self.current, name)
