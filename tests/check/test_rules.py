@@ -15,6 +15,7 @@ from tests.conftest import EXAMPLES
 HERE = Path(__file__).resolve().parent
 BROKEN = HERE / "broken"
 CLEAN = HERE / "clean"
+WARN = Severity.WARNING
 # A seeded mistake is marked on its line: `# finding: rule-id[, rule-id]`.
 MARK = re.compile(r"#\s*finding:\s*([\w\-]+(?:\s*,\s*[\w\-]+)*)")
 
@@ -45,23 +46,34 @@ def test_each_seeded_mistake_is_found_with_its_rule_and_line(plugin):
 
 
 @pytest.mark.parametrize(
-    ("plugin", "line", "col", "rule", "severity"),
+    ("plugin", "code", "at", "rule", "severity"),
     [
-        ("sync_execute", 4, 1, "entry-sync", Severity.ERROR),
-        ("raises", 29, 9, "raise-escapes", Severity.ERROR),
-        ("unscoped_query", 22, 43, "query-unscoped", Severity.ERROR),
-        ("unguarded_objectid", 14, 15, "objectid-unguarded", Severity.WARNING),
-        ("missing_return", 48, 9, "missing-return", Severity.ERROR),
-        ("core_imports", 3, 1, "core-import", Severity.ERROR),
-        ("unchecked_input", 28, 43, "input-unchecked", Severity.WARNING),
+        ("sync_execute", "def execute(", "def", "entry-sync", Severity.ERROR),
+        ("raises", 'raise RuntimeError("boom")', "raise", "raise-escapes", Severity.ERROR),
+        ("unscoped_query", "await notes.find({})", "{}", "query-unscoped", Severity.ERROR),
+        ("unguarded_objectid", "oid = ObjectId(data", "ObjectId", "objectid-unguarded", WARN),
+        ("missing_return", "        return  #", "return", "missing-return", Severity.ERROR),
+        ("core_imports", "import core.cache", "import", "core-import", Severity.ERROR),
+        (
+            "unchecked_input",
+            '"user_id": user_id, "title": title}',
+            "title}",
+            "input-unchecked",
+            WARN,
+        ),
     ],
 )
-def test_the_issues_seeded_mistakes_are_reported_where_they_are(plugin, line, col, rule, severity):
+def test_the_issues_seeded_mistakes_are_reported_where_they_are(plugin, code, at, rule, severity):
+    """The line holding ``code``, the column where ``at`` starts on it."""
+    logic = BROKEN / plugin / "logic.py"
+    lines = logic.read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, start=1) if code in text)
+    col = lines[line - 1].index(at, lines[line - 1].index(code)) + 1
     findings = [f for f in check_plugin(BROKEN / plugin) if (f.line, f.rule) == (line, rule)]
     assert len(findings) == 1
     assert findings[0].col == col
     assert findings[0].severity is severity
-    assert findings[0].path.endswith(f"{plugin}/logic.py")
+    assert findings[0].path == str(logic)
 
 
 def test_messages_say_what_to_do():
@@ -84,7 +96,7 @@ def test_every_rule_is_seeded_in_a_broken_plugin_or_a_test_here():
 
 def test_plugins_that_follow_the_contract_have_no_findings():
     report = check_path(CLEAN)
-    assert report.plugins == ["backend_style", "full"]
+    assert report.plugins == ["backend_style", "full", "reexport"]
     assert report.findings == []
 
 
@@ -173,3 +185,13 @@ def test_a_plugins_own_tests_are_not_checked(tmp_path):
     assert check_plugin(tmp_path) == []
     (tmp_path / "store.py").write_text(reads_all)
     assert [Path(f.path).name for f in check_plugin(tmp_path)] == ["store.py"]
+
+
+def test_an_unnamed_collection_is_unverified_only_when_the_manifest_shares_some(tmp_path):
+    (tmp_path / "logic.py").write_text(
+        "from core.config.database import db\n\n\nasync def execute(data):\n"
+        "    return {'rows': await db[data['kind'] + '_rows'].find({}).to_list(10)}\n"
+    )
+    assert [f.rule for f in check_plugin(tmp_path)] == ["query-unscoped"]
+    (tmp_path / "manifest.json").write_text('{"shared_collections": ["board_rows"]}')
+    assert [f.rule for f in check_plugin(tmp_path)] == ["scope-unverified"]

@@ -299,3 +299,30 @@ async def test_aggregate_lookup_reads_another_collection(db):
         [{"$lookup": {"from": "users", "localField": "user", "foreignField": "_id", "as": "who"}}]
     ).to_list(None)
     assert docs == [{"_id": 1, "user": "u1", "who": [{"_id": "u1", "name": "Ann"}]}]
+
+
+async def test_update_with_array_filters_and_positional(db):
+    await db.items.insert_one({"_id": 1, "grades": [80, 95, 100], "marks": [1, 2]})
+    await db.items.update_one(
+        {"_id": 1}, {"$set": {"grades.$[g]": 0}}, array_filters=[{"g": {"$gte": 95}}]
+    )
+    await db.items.update_one({"_id": 1, "marks": 2}, {"$set": {"marks.$": 20}})
+    assert await db.items.find_one({"_id": 1}) == {
+        "_id": 1,
+        "grades": [80, 0, 0],
+        "marks": [1, 20],
+    }
+
+
+async def test_create_rename_and_command(db):
+    from pymongo.errors import CollectionInvalid
+
+    await db.create_collection("fresh")
+    assert "fresh" in await db.list_collection_names()
+    with pytest.raises(CollectionInvalid):
+        await db.create_collection("fresh")
+    await db.fresh.insert_one({"_id": 1})
+    await db.fresh.rename("renamed")
+    assert await db.renamed.find_one({"_id": 1}) == {"_id": 1}
+    assert "fresh" not in await db.list_collection_names()
+    assert (await db.command("ping"))["ok"] == 1.0

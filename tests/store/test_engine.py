@@ -100,3 +100,10 @@ async def test_closed_client_refuses_work(tmp_path):
     await client.close()
     with pytest.raises(RuntimeError, match="closed"):
         await client["a"]["b"].insert_one({})
+
+
+async def test_client_is_an_async_context_manager(tmp_path):
+    async with open_client(str(tmp_path / "s.db")) as client:
+        await client["a"]["b"].insert_one({"_id": 1})
+    with pytest.raises(RuntimeError, match="closed"):
+        await client["a"]["b"].find_one({"_id": 1})

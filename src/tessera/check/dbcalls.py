@@ -11,7 +11,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tessera.check.source import DB_ORIGIN, Scope, Source
+from tessera.check.source import DB_ORIGIN, Scope, Source, dotted
 
 # Methods of a Database, not collections reached by attribute (``db.items``).
 _DATABASE_ATTRIBUTES = frozenset(
@@ -121,17 +121,36 @@ def _collection(
         if expr.attr in _DATABASE_ATTRIBUTES or expr.attr.startswith("_"):
             return None
         return (expr.attr,)
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and depth < 5:
+        # A module function that returns a collection: `def get_collection(): return db[X]`.
+        callee = source.functions.get(expr.func.id)
+        if callee is not None:
+            returned = [n.value for n in source.walk(callee) if isinstance(n, ast.Return)]
+            return _one_collection(returned, callee, source, db_names, depth)
     if isinstance(expr, ast.Name) and depth < 5:
-        values = source.bindings(scope, expr.id, expr)
-        resolved = [
-            _collection(v, scope, source, db_names, depth + 1) if v is not None else None
-            for v in values
-        ]
-        if values and all(r is not None for r in resolved):
-            names = {r[0] for r in resolved if r is not None}
-            return (names.pop() if len(names) == 1 else None,)
+        return _one_collection(
+            source.bindings(scope, expr.id, expr), scope, source, db_names, depth
+        )
     return None
 
 
+def _one_collection(
+    values: list[ast.expr | None],
+    scope: Scope,
+    source: Source,
+    db_names: frozenset[str],
+    depth: int,
+) -> tuple[str | None] | None:
+    """A collection when every value is one: its name if they all agree."""
+    resolved = [
+        _collection(v, scope, source, db_names, depth + 1) if v is not None else None
+        for v in values
+    ]
+    if not values or any(r is None for r in resolved):
+        return None
+    names = {r[0] for r in resolved if r is not None}
+    return (names.pop() if len(names) == 1 else None,)
+
+
 def _is_db(expr: ast.expr, db_names: frozenset[str]) -> bool:
-    return isinstance(expr, ast.Name) and expr.id in db_names
+    return dotted(expr) in db_names

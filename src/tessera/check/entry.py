@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum
 
 from tessera.check.findings import Finding
 from tessera.check.flow import terminates
@@ -19,7 +20,7 @@ from tessera.check.source import Function, Source, catches, dotted
 from tessera.plugins.loader import ENTRY_POINTS
 
 _ERROR_DICT = 'return a dict such as {"error": "..."}'
-_NOT_DICT = (
+_NOT_DICT_NODES = (
     ast.Constant,
     ast.List,
     ast.ListComp,
@@ -33,18 +34,23 @@ _NOT_DICT = (
 )
 
 
+class _Verdict(Enum):
+    DICT = "a dict"
+    NOT_DICT = "not a dict"
+    UNKNOWN = "cannot tell"
+
+
 @dataclass(frozen=True)
 class _Kind:
-    """What a returned expression is: a dict, not one (and what), or unknown; plus the
-    module functions whose result it is."""
+    """What a returned expression is (and, when not a dict, what it is instead), plus the
+    module functions whose result it is: their own returns decide for them."""
 
-    verdict: str
+    verdict: _Verdict
     shown: str = ""
     callees: tuple[Function, ...] = ()
 
 
-_DICT = _Kind("dict")
-_UNKNOWN = _Kind("unknown")
+_UNKNOWN = _Kind(_Verdict.UNKNOWN)
 
 
 def check_entry(source: Source) -> Iterator[Finding]:
@@ -86,7 +92,7 @@ def _returns(source: Source, entry: Function) -> Iterator[Finding]:
                 )
                 continue
             kind = _kind(source, node.value, func, 0)
-            if kind.verdict == "not":
+            if kind.verdict is _Verdict.NOT_DICT:
                 yield source.finding(
                     node,
                     "return-not-dict",
@@ -109,27 +115,29 @@ def _kind(source: Source, expr: ast.expr, func: Function, depth: int) -> _Kind:
     awaited = isinstance(expr, ast.Await)
     inner = expr.value if isinstance(expr, ast.Await) else expr
     if isinstance(inner, ast.Dict | ast.DictComp):
-        return _DICT
+        return _Kind(_Verdict.DICT)
     if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name):
         if inner.func.id == "dict" and "dict" not in source.functions:
-            return _DICT
+            return _Kind(_Verdict.DICT)
         callee = source.functions.get(inner.func.id)
         if callee is not None:
             if isinstance(callee, ast.AsyncFunctionDef) and not awaited:
-                return _Kind("not", f"the coroutine of {callee.name}() (add await)")
-            return _Kind("call", callees=(callee,))
-    if isinstance(inner, _NOT_DICT):
-        return _Kind("not", _describe(inner))
+                return _Kind(_Verdict.NOT_DICT, f"the coroutine of {callee.name}() (add await)")
+            return _Kind(_Verdict.UNKNOWN, callees=(callee,))
+    if isinstance(inner, _NOT_DICT_NODES):
+        return _Kind(_Verdict.NOT_DICT, _describe(inner))
     if isinstance(inner, ast.IfExp):
         branches = [_kind(source, b, func, depth + 1) for b in (inner.body, inner.orelse)]
         callees = tuple(c for b in branches for c in b.callees)
-        bad = next((b for b in branches if b.verdict == "not"), None)
-        return _Kind(bad.verdict, bad.shown, callees) if bad else _Kind("call", callees=callees)
+        bad = next((b for b in branches if b.verdict is _Verdict.NOT_DICT), None)
+        if bad is not None:
+            return _Kind(_Verdict.NOT_DICT, bad.shown, callees)
+        return _Kind(_Verdict.UNKNOWN, callees=callees)
     if isinstance(inner, ast.Name) and depth < 5 and not awaited:
         values = source.bindings(func, inner.id, inner)
         kinds = [_kind(source, v, func, depth + 1) if v is not None else _UNKNOWN for v in values]
-        if kinds and all(k.verdict == "not" for k in kinds):
-            return _Kind("not", f"{inner.id} (= {kinds[0].shown})")
+        if kinds and all(k.verdict is _Verdict.NOT_DICT for k in kinds):
+            return _Kind(_Verdict.NOT_DICT, f"{inner.id} (= {kinds[0].shown})")
     return _UNKNOWN
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from tessera.check.dbcalls import db_calls
 from tessera.check.findings import Finding
-from tessera.check.source import OBJECTID_ORIGINS, Function, Source
+from tessera.check.source import OBJECTID_ORIGINS, Function, Source, dotted
 
 INJECTED = frozenset({"user_id", "app_id", "_context", "_entitlements"})
 _TESTS = (ast.If, ast.While, ast.IfExp, ast.Assert)
@@ -35,18 +35,10 @@ def check_inputs(source: Source, client: frozenset[str]) -> Iterator[Finding]:
 
 
 def _object_ids(source: Source, nodes: list[ast.AST], params: set[str]) -> Iterator[Finding]:
-    object_id = source.names_for(OBJECTID_ORIGINS)
-    modules = source.names_for(frozenset({"bson"}))
+    spellings = source.names_for(OBJECTID_ORIGINS)
 
     def is_object_id(expr: ast.expr) -> bool:
-        if isinstance(expr, ast.Name):
-            return expr.id in object_id
-        return (
-            isinstance(expr, ast.Attribute)
-            and expr.attr == "ObjectId"
-            and isinstance(expr.value, ast.Name)
-            and expr.value.id in modules
-        )
+        return dotted(expr) in spellings
 
     tainted = _tainted(nodes, params)
     checked = [

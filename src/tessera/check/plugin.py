@@ -21,6 +21,7 @@ from tessera.plugins.loader import ENTRY_POINTS, find_logic
 from tessera.plugins.manifest import MANIFEST_FILE, read_manifest
 
 SHARED_KEY = "shared_collections"
+_NOT_PLUGIN_CODE = frozenset({"tests", "test", "venv", "node_modules", "site-packages"})
 
 
 def check_path(path: Path) -> Report:
@@ -83,12 +84,12 @@ def check_plugin(folder: Path) -> list[Finding]:
 
 
 def _modules(folder: Path) -> list[Path]:
-    """The plugin's Python files, without tests and caches."""
+    """The plugin's Python files, without its tests, caches and bundled environments."""
     return [
         path
         for path in sorted(folder.rglob("*.py"))
         if not any(
-            part.startswith((".", "__pycache__")) or part in ("tests", "test")
+            part.startswith((".", "__")) or part in _NOT_PLUGIN_CODE
             for part in path.relative_to(folder).parts[:-1]
         )
         and not path.name.startswith("test_")

@@ -1,10 +1,11 @@
 """Contract rule 3: every query pins ``user_id`` and every insert carries it.
 
-A filter pins ``user_id`` when it is a dict with a ``"user_id"`` key (also inside ``$and``,
-or in every branch of ``$or``), ``dict(user_id=...)``, or a name bound only to such a dict
-in the same function (or given a ``["user_id"]`` item there). What cannot be resolved is a
-warning; a filter that can be seen not to pin ``user_id`` is an error. Collections the
-manifest lists in ``shared_collections`` are app-wide and exempt.
+A filter pins ``user_id`` when it is a dict with a ``"user_id"`` key whose value is not an
+operator other than ``$eq`` (also inside ``$and``, or in every branch of ``$or``),
+``dict(user_id=...)``, a name whose assignments that reach the call are such dicts (or that
+is given a ``["user_id"]`` item on the way), or a call of a module function that returns
+one. What cannot be resolved is a warning; a filter seen not to pin ``user_id`` is an
+error. Collections the manifest lists in ``shared_collections`` are app-wide and exempt.
 """
 
 from __future__ import annotations
@@ -68,12 +69,20 @@ def _check_call(source: Source, call: DbCall, has_shared: bool) -> Iterator[Find
         return
     at = argument if argument is not None else call.node
     insert = call.method in INSERTS
-    if pin is Pin.UNKNOWN or (has_shared and call.collection is None):
+    if pin is Pin.UNKNOWN:
         yield source.finding(
             at,
             "scope-unverified",
             f"{where}: cannot tell whether the {what} includes {USER_KEY!r}; "
             f"write it as a dict literal with a {USER_KEY!r} key",
+        )
+    elif has_shared and call.collection is None:
+        yield source.finding(
+            at,
+            "scope-unverified",
+            f"{where}: the {what} has no {USER_KEY!r} and the collection's name is not "
+            "known, so it cannot be matched with shared_collections: name the collection "
+            "with a literal or a module constant",
         )
     elif insert:
         yield source.finding(
@@ -110,7 +119,8 @@ def _pin_of_call(source: Source, call: DbCall) -> tuple[Pin, str, ast.expr | Non
 
 
 def pin_of(source: Source, expr: ast.expr, scope: Scope, depth: int = 0) -> Pin:
-    """Whether the dict ``expr`` evaluates to pins ``user_id``."""
+    """Whether the dict that ``expr`` evaluates to pins ``user_id``; a call of a module
+    function is judged by what that function returns."""
     if depth > 5:
         return Pin.UNKNOWN
     if isinstance(expr, ast.Dict):
@@ -121,6 +131,13 @@ def pin_of(source: Source, expr: ast.expr, scope: Scope, depth: int = 0) -> Pin:
         if expr.args or any(kw.arg is None for kw in expr.keywords):
             return Pin.UNKNOWN
         return Pin.NO
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
+        callee = source.functions.get(expr.func.id)
+        if callee is not None:
+            returned = [n.value for n in source.walk(callee) if isinstance(n, ast.Return)]
+            if not returned or None in returned:
+                return Pin.UNKNOWN
+            return _weakest(pin_of(source, v, callee, depth + 1) for v in returned if v)
     if isinstance(expr, ast.IfExp):
         return _weakest(
             pin_of(source, branch, scope, depth + 1) for branch in (expr.body, expr.orelse)

@@ -1,8 +1,8 @@
 """One parsed plugin module and the static questions the rules ask of it.
 
-Scopes are a module or a function; names resolve within their scope first, then at module
-level, and only through plain assignments: anything cleverer counts as unknown, so the
-rules stay conservative instead of guessing.
+Scopes are the module, functions and lambdas; a name resolves in its scope first, then in
+the enclosing ones, and only through plain assignments that can flow to the use: anything
+cleverer counts as unknown, so the rules warn instead of guessing.
 """
 
 from __future__ import annotations
@@ -54,9 +54,11 @@ class Source:
         for node in ast.walk(source.tree):
             for child in ast.iter_child_nodes(node):
                 source.parents[child] = node
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if isinstance(node, ast.ImportFrom):
+                # Relative imports keep their dots: ".helpers.execute" is no core name.
+                module = "." * node.level + (node.module or "")
                 for alias in node.names:
-                    source.imported[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+                    source.imported[alias.asname or alias.name] = f"{module}.{alias.name}"
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     local = alias.asname or alias.name.partition(".")[0]
@@ -74,8 +76,14 @@ class Source:
         return Finding(self.path, line, col, rule, message)
 
     def names_for(self, origins: frozenset[str]) -> frozenset[str]:
-        """Local names bound by importing one of ``origins`` (``db``, ``ObjectId``...)."""
-        return frozenset(name for name, origin in self.imported.items() if origin in origins)
+        """How the module spells the imported objects ``origins`` (dotted paths such as
+        ``core.config.database.db``): ``db``, ``database.db``, ``core.config.database.db``..."""
+        return frozenset(
+            name + target[len(origin) :]
+            for name, origin in self.imported.items()
+            for target in origins
+            if target == origin or target.startswith(origin + ".")
+        )
 
     def scopes(self) -> Iterator[Scope]:
         """The module and every function (and lambda) in it, nested ones included."""

@@ -14,56 +14,19 @@ from bson.decimal128 import Decimal128
 from bson.int64 import Int64
 
 from tessera.store.expressions import (
-    Evaluator,
-    average,
     check_field_name,
     compile_expression,
-    evaluate,
-    extreme,
     failure,
     field_path,
     is_number,
-    merge_documents,
-    positive_n,
-    std_dev,
-    sum_numbers,
     type_name,
 )
-from tessera.store.ordering import hash_key, sort_value
+from tessera.store.group import bucket_stage, group_stage
+from tessera.store.ordering import hash_key
 from tessera.store.paths import MISSING, path_values, split_path
+from tessera.store.pipeline import Documents, Resolve, Run, sort_spec_key, with_value
 from tessera.store.query import compile_filter
-from tessera.store.sorting import normalize_sort, sort_key
-
-Resolve = Callable[[str], Iterable[dict[str, Any]]]
-Documents = list[dict[str, Any]]
-
-
-class _Run:
-    """What every stage of one pipeline run shares: other collections and variables."""
-
-    __slots__ = ("cache", "resolve", "variables")
-
-    def __init__(
-        self, resolve: Resolve, variables: Mapping[str, Any], cache: dict[str, Documents]
-    ) -> None:
-        self.resolve = resolve
-        self.variables = variables
-        self.cache = cache
-
-    def collection(self, name: Any) -> Documents:
-        """The documents of collection `name`, read once per run."""
-        if not isinstance(name, str) or not name:
-            raise failure(2, f"collection name must be a non-empty string, not {name!r}")
-        if name not in self.cache:
-            self.cache[name] = list(self.resolve(name))
-        return self.cache[name]
-
-    def evaluate(self, expr: Any, doc: Mapping[str, Any]) -> Any:
-        return evaluate(expr, doc, self.variables)
-
-    def with_variables(self, variables: Mapping[str, Any]) -> "_Run":
-        return _Run(self.resolve, {**self.variables, **variables}, self.cache)
-
+from tessera.store.window import window_stage
 
 # MongoDB stages the embedded store knowingly lacks; they fail with a clear message.
 _UNSUPPORTED_STAGES = frozenset(
@@ -85,8 +48,13 @@ _UNSUPPORTED_STAGES = frozenset(
     }
 )
 
-_Stage = Callable[[Documents, Any, _Run], Documents]
-_STAGES: dict[str, _Stage] = {}
+_Stage = Callable[[Documents, Any, Run], Documents]
+# Stages defined in their own modules; the rest register below with `_stage`.
+_STAGES: dict[str, _Stage] = {
+    "$group": group_stage,
+    "$bucket": bucket_stage,
+    "$setWindowFields": window_stage,
+}
 
 
 def _stage(name: str) -> Callable[[_Stage], _Stage]:
@@ -106,7 +74,7 @@ def run_pipeline(
     `$lookup` and `$unionWith`. Raises `OperationFailure` with MongoDB's code for an
     unknown stage or a malformed one.
     """
-    return _run(list(docs), pipeline, _Run(resolve, {}, {}))
+    return _run(list(docs), pipeline, Run(resolve, {}, {}))
 
 
 # The stages an update may use as its pipeline (MongoDB 4.2+ "updates with aggregation").
@@ -130,7 +98,7 @@ def apply_update_pipeline(
         name, _ = _stage_parts(stage)
         if name not in _UPDATE_STAGES:
             raise failure(72, f"{name} is not allowed to be used within an update")
-    (updated,) = _run([dict(doc)], stages, _Run(_no_collections, variables or {}, {}))
+    (updated,) = _run([dict(doc)], stages, Run(_no_collections, variables or {}, {}))
     return updated
 
 
@@ -138,7 +106,7 @@ def _no_collections(name: str) -> Iterable[dict[str, Any]]:
     raise failure(72, "an update pipeline cannot read other collections")
 
 
-def _run(docs: Documents, pipeline: Any, run: _Run) -> Documents:
+def _run(docs: Documents, pipeline: Any, run: Run) -> Documents:
     stages = [_stage_parts(stage) for stage in _stages(pipeline)]
     i = 0
     while i < len(stages):
@@ -146,7 +114,7 @@ def _run(docs: Documents, pipeline: Any, run: _Run) -> Documents:
         if name == "$sort" and i + 1 < len(stages) and stages[i + 1][0] == "$limit":
             # A sort feeding a limit keeps only the first documents: no need to sort them all.
             limit = _limit_argument(stages[i + 1][1])
-            docs = heapq.nsmallest(limit, docs, key=_sort_key(arg))
+            docs = heapq.nsmallest(limit, docs, key=sort_spec_key(arg))
             i += 2
             continue
         docs = _STAGES[name](docs, arg, run)
@@ -228,11 +196,8 @@ def _is_match(stage: Any) -> bool:
     )
 
 
-# --- filtering, ordering and paging --------------------------------------------------------
-
-
 @_stage("$match")
-def _match(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _match(docs: Documents, arg: Any, run: Run) -> Documents:
     if not isinstance(arg, Mapping):
         raise failure(15959, "the match filter must be an expression in an object")
     if run.variables:
@@ -257,17 +222,9 @@ def _bind_variables(query: Mapping[str, Any], variables: Mapping[str, Any]) -> d
     return bound
 
 
-def _sort_key(arg: Any) -> Callable[[Mapping[str, Any]], Any]:
-    if not isinstance(arg, Mapping):
-        raise failure(15973, "the $sort key specification must be an object")
-    if not arg:
-        raise failure(15976, "$sort stage must have at least one sort key")
-    return sort_key(normalize_sort(arg))
-
-
 @_stage("$sort")
-def _sort(docs: Documents, arg: Any, run: _Run) -> Documents:
-    return sorted(docs, key=_sort_key(arg))
+def _sort(docs: Documents, arg: Any, run: Run) -> Documents:
+    return sorted(docs, key=sort_spec_key(arg))
 
 
 def _count_argument(stage: str, arg: Any, codes: tuple[int, int]) -> int:
@@ -281,7 +238,7 @@ def _count_argument(stage: str, arg: Any, codes: tuple[int, int]) -> int:
 
 
 @_stage("$skip")
-def _skip(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _skip(docs: Documents, arg: Any, run: Run) -> Documents:
     return docs[_count_argument("$skip", arg, (15972, 15956)) :]
 
 
@@ -293,12 +250,12 @@ def _limit_argument(arg: Any) -> int:
 
 
 @_stage("$limit")
-def _limit(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _limit(docs: Documents, arg: Any, run: Run) -> Documents:
     return docs[: _limit_argument(arg)]
 
 
 @_stage("$sample")
-def _sample(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _sample(docs: Documents, arg: Any, run: Run) -> Documents:
     if not isinstance(arg, Mapping) or "size" not in arg:
         raise failure(28749, "$sample stage must specify a size")
     size = _count_argument("$sample", arg["size"], (28746, 28747))
@@ -306,7 +263,7 @@ def _sample(docs: Documents, arg: Any, run: _Run) -> Documents:
 
 
 @_stage("$count")
-def _count(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _count(docs: Documents, arg: Any, run: Run) -> Documents:
     if not isinstance(arg, str) or not arg:
         raise failure(40156, "the count field must be a non-empty string")
     if arg.startswith("$"):
@@ -315,8 +272,6 @@ def _count(docs: Documents, arg: Any, run: _Run) -> Documents:
         raise failure(40160, "the count field cannot contain '.'")
     return [{arg: len(docs)}] if docs else []
 
-
-# --- reshaping documents -------------------------------------------------------------------
 
 _INCLUDE = "include"
 _EXCLUDE = "exclude"
@@ -407,7 +362,7 @@ def _first_path(tree: _Tree, kind: str) -> str:
 
 
 @_stage("$project")
-def _project(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _project(docs: Documents, arg: Any, run: Run) -> Documents:
     if not isinstance(arg, Mapping):
         raise failure(15969, "$project specification must be an object")
     if not arg:
@@ -445,7 +400,7 @@ def _id_first(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _include(
-    doc: Mapping[str, Any], tree: _Tree, run: _Run, root: Mapping[str, Any]
+    doc: Mapping[str, Any], tree: _Tree, run: Run, root: Mapping[str, Any]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in doc.items():
@@ -466,7 +421,7 @@ def _include(
     return out
 
 
-def _include_value(value: Any, tree: _Tree, run: _Run, root: Mapping[str, Any]) -> Any:
+def _include_value(value: Any, tree: _Tree, run: Run, root: Mapping[str, Any]) -> Any:
     if isinstance(value, Mapping):
         return _include(value, tree, run, root)
     if isinstance(value, list):
@@ -496,7 +451,7 @@ def _exclude_value(value: Any, tree: _Tree) -> Any:
 
 
 @_stage("$unset")
-def _unset(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _unset(docs: Documents, arg: Any, run: Run) -> Documents:
     fields = [arg] if isinstance(arg, str) else arg
     if not isinstance(fields, list) or not fields or not all(isinstance(f, str) for f in fields):
         raise failure(
@@ -507,7 +462,7 @@ def _unset(docs: Documents, arg: Any, run: _Run) -> Documents:
 
 
 @_stage("$addFields")
-def _add_fields(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _add_fields(docs: Documents, arg: Any, run: Run) -> Documents:
     if not isinstance(arg, Mapping):
         raise failure(40272, "$addFields specification stage must be an object")
     tree = _field_tree("$addFields", arg, flags=False)
@@ -518,7 +473,7 @@ _STAGES["$set"] = _add_fields
 
 
 def _set_fields(
-    doc: Mapping[str, Any], tree: _Tree, run: _Run, root: Mapping[str, Any]
+    doc: Mapping[str, Any], tree: _Tree, run: Run, root: Mapping[str, Any]
 ) -> dict[str, Any]:
     out = dict(doc)
     for name, node in tree.items():
@@ -533,7 +488,7 @@ def _set_fields(
     return out
 
 
-def _set_value(value: Any, tree: _Tree, run: _Run, root: Mapping[str, Any]) -> Any:
+def _set_value(value: Any, tree: _Tree, run: Run, root: Mapping[str, Any]) -> Any:
     if isinstance(value, Mapping):
         return _set_fields(value, tree, run, root)
     if isinstance(value, list):
@@ -541,7 +496,7 @@ def _set_value(value: Any, tree: _Tree, run: _Run, root: Mapping[str, Any]) -> A
     return _set_fields({}, tree, run, root)
 
 
-def _new_root(docs: Documents, expr: Any, run: _Run) -> Documents:
+def _new_root(docs: Documents, expr: Any, run: Run) -> Documents:
     out = []
     for doc in docs:
         value = run.evaluate(expr, doc)
@@ -557,7 +512,7 @@ def _new_root(docs: Documents, expr: Any, run: _Run) -> Documents:
 
 
 @_stage("$replaceRoot")
-def _replace_root(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _replace_root(docs: Documents, arg: Any, run: Run) -> Documents:
     if not isinstance(arg, Mapping) or "newRoot" not in arg:
         raise failure(40231, "no newRoot specified for the $replaceRoot stage")
     for key in arg:
@@ -567,305 +522,19 @@ def _replace_root(docs: Documents, arg: Any, run: _Run) -> Documents:
 
 
 @_stage("$replaceWith")
-def _replace_with(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _replace_with(docs: Documents, arg: Any, run: Run) -> Documents:
     return _new_root(docs, arg, run)
 
 
-# --- grouping ------------------------------------------------------------------------------
-
-
-def _first(values: list[Any]) -> Any:
-    return None if not values or values[0] is MISSING else values[0]
-
-
-def _last(values: list[Any]) -> Any:
-    return None if not values or values[-1] is MISSING else values[-1]
-
-
-def _add_to_set(values: list[Any]) -> list[Any]:
-    distinct: dict[Any, Any] = {}
-    for value in values:
-        if value is not MISSING:
-            distinct.setdefault(hash_key(value), value)
-    return list(distinct.values())
-
-
-# Each accumulator folds the list of values its expression took over a group's documents.
-_ACCUMULATORS: dict[str, Callable[[list[Any]], Any]] = {
-    "$sum": sum_numbers,
-    "$avg": average,
-    "$min": lambda values: extreme(values, -1),
-    "$max": lambda values: extreme(values, 1),
-    "$first": _first,
-    "$last": _last,
-    "$push": lambda values: [v for v in values if v is not MISSING],
-    "$addToSet": _add_to_set,
-    "$count": len,
-    "$mergeObjects": merge_documents,
-    "$stdDevPop": lambda values: std_dev(values, sample=False),
-    "$stdDevSamp": lambda values: std_dev(values, sample=True),
-}
-
-
-_Fold = Callable[[list[Any]], Any]
-
-
-def _accumulator(field: str, spec: Any) -> tuple[Evaluator, _Fold]:
-    """What an accumulator reads from each document, and how it folds a group's readings."""
-    if "." in field:
-        raise failure(40235, f"The field name '{field}' cannot contain '.'")
-    check_field_name(field)
-    if not isinstance(spec, Mapping) or len(spec) != 1:
-        raise failure(40234, f"The field '{field}' must be an accumulator object")
-    ((name, expr),) = spec.items()
-    if name in _SORTED_ACCUMULATORS:
-        return _sorted_accumulator(name, expr)
-    if name in _N_ACCUMULATORS:
-        args = _accumulator_args(name, expr, ("input", "n"))
-        count = positive_n(evaluate(args["n"], {}))
-        fold = _N_ACCUMULATORS[name]
-        return compile_expression(args["input"]), lambda values: fold(values, count)
-    if name not in _ACCUMULATORS:
-        raise failure(15952, f"unknown group operator '{name}'")
-    if isinstance(expr, list):
-        raise failure(40237, f"The {name} accumulator is a unary operator")
-    if name == "$count":
-        if expr != {}:
-            raise failure(2, "$count takes no arguments, i.e. $count:{}")
-        expr = 1
-    return compile_expression(expr), _ACCUMULATORS[name]
-
-
-def _accumulator_args(name: str, spec: Any, keys: tuple[str, ...]) -> Mapping[str, Any]:
-    if not isinstance(spec, Mapping) or set(spec) != set(keys):
-        raise failure(5787901, f"{name} needs exactly the fields {', '.join(keys)}")
-    return spec
-
-
-def _nulls(values: list[Any]) -> list[Any]:
-    return [None if v is MISSING else v for v in values]
-
-
-def _extremes(values: list[Any], n: int, descending: bool) -> list[Any]:
-    present = [v for v in values if v is not MISSING and v is not None]
-    return sorted(present, key=sort_value, reverse=descending)[:n]
-
-
-# The N accumulators (MongoDB 5.2): nulls count for first/last, not for min/max.
-_N_ACCUMULATORS: dict[str, Callable[[list[Any], int], Any]] = {
-    "$firstN": lambda values, n: _nulls(values[:n]),
-    "$lastN": lambda values, n: _nulls(values[-n:]),
-    "$maxN": lambda values, n: _extremes(values, n, descending=True),
-    "$minN": lambda values, n: _extremes(values, n, descending=False),
-}
-_SORTED_ACCUMULATORS = ("$top", "$bottom", "$topN", "$bottomN")
-
-
-def _sorted_accumulator(name: str, spec: Any) -> tuple[Evaluator, _Fold]:
-    """`$top`/`$bottom`(`N`): the output of the first or last documents in `sortBy` order."""
-    many = name.endswith("N")
-    args = _accumulator_args(
-        name, spec, ("sortBy", "output", "n") if many else ("sortBy", "output")
-    )
-    if not isinstance(args["sortBy"], Mapping):
-        raise failure(5788604, f"{name} requires 'sortBy' to be an object")
-    key = sort_key(normalize_sort(args["sortBy"]))
-    output = compile_expression(args["output"])
-    count = positive_n(evaluate(args["n"], {})) if many else 1
-
-    def read(doc: Mapping[str, Any], variables: Mapping[str, Any] | None) -> Any:
-        return key(doc), output(doc, variables)
-
-    def fold(pairs: list[Any]) -> Any:
-        ordered = [out for _, out in sorted(pairs, key=lambda pair: pair[0])]
-        chosen = _nulls(ordered[:count] if name.startswith("$top") else ordered[-count:])
-        return chosen if many else (chosen[0] if chosen else None)
-
-    return read, fold
-
-
-@_stage("$group")
-def _group(docs: Documents, arg: Any, run: _Run) -> Documents:
-    if not isinstance(arg, Mapping):
-        raise failure(15947, "a group's fields must be specified in an object")
-    if "_id" not in arg:
-        raise failure(15955, "a group specification must include an _id")
-    accumulators = {f: _accumulator(f, spec) for f, spec in arg.items() if f != "_id"}
-    group_key = compile_expression(arg["_id"])
-    variables = run.variables
-    groups: dict[Any, tuple[Any, dict[str, list[Any]]]] = {}
-    for doc in docs:
-        key = group_key(doc, variables)
-        if key is MISSING:
-            key = None
-        hashed = hash_key(key)
-        if hashed not in groups:
-            groups[hashed] = (key, {f: [] for f in accumulators})
-        readings = groups[hashed][1]
-        for field, (read, _) in accumulators.items():
-            readings[field].append(read(doc, variables))
-    return [
-        {"_id": key, **{f: accumulators[f][1](values) for f, values in readings.items()}}
-        for key, readings in groups.values()
-    ]
-
-
-# --- window functions ----------------------------------------------------------------------
-
-_RANKS = ("$rank", "$denseRank", "$documentNumber")
-
-
-@_stage("$setWindowFields")
-def _set_window_fields(docs: Documents, arg: Any, run: _Run) -> Documents:
-    if not isinstance(arg, Mapping) or not isinstance(arg.get("output"), Mapping):
-        raise failure(40414, "$setWindowFields requires an 'output' object")
-    for key in arg:
-        if key not in ("partitionBy", "sortBy", "output"):
-            raise failure(40415, f"BSON field '$setWindowFields.{key}' is an unknown field.")
-    partition_key = compile_expression(arg.get("partitionBy"))
-    partitions: dict[Any, Documents] = {}
-    for doc in docs:
-        value = partition_key(doc, run.variables)
-        partitions.setdefault(hash_key(None if value is MISSING else value), []).append(doc)
-    sort_by = arg.get("sortBy")
-    order = _sort_key(sort_by) if sort_by is not None else None
-    out: Documents = []
-    for members in partitions.values():
-        ordered = sorted(members, key=order) if order else members
-        columns = {
-            field: _window_column(field, spec, ordered, order, run)
-            for field, spec in arg["output"].items()
-        }
-        for i, doc in enumerate(ordered):
-            for field, column in columns.items():
-                doc = _with(doc, field.split("."), column[i])
-            out.append(doc)
-    return out
-
-
-def _window_column(field: str, spec: Any, docs: Documents, order: Any, run: _Run) -> list[Any]:
-    """The value of one window output for each document of a sorted partition."""
-    if not isinstance(spec, Mapping):
-        raise failure(40234, f"The field '{field}' must be a window function object")
-    window = spec.get("window")
-    functions = {k: v for k, v in spec.items() if k != "window"}
-    if len(functions) != 1:
-        raise failure(40234, f"The field '{field}' must name exactly one window function")
-    ((name, expr),) = functions.items()
-    if name in _RANKS:
-        if order is None:
-            raise failure(5371602, f"{name} requires a sortBy in $setWindowFields")
-        keys = [order(doc) for doc in docs]
-        return _ranks(name, keys)
-    if name == "$shift":
-        return _shift(expr, docs, run)
-    read, fold = _accumulator(field, {name: expr})
-    readings = [read(doc, run.variables) for doc in docs]
-    low, high = _document_bounds(window, len(docs))
-    return [fold(readings[max(0, low(i)) : max(0, high(i) + 1)]) for i in range(len(docs))]
-
-
-def _ranks(name: str, keys: list[Any]) -> list[int]:
-    ranks: list[int] = []
-    dense = 0
-    for i, key in enumerate(keys):
-        tied = i > 0 and not key < keys[i - 1] and not keys[i - 1] < key
-        if name == "$documentNumber":
-            ranks.append(i + 1)
-        elif name == "$rank":
-            ranks.append(ranks[-1] if tied else i + 1)
-        else:
-            dense = dense if tied else dense + 1
-            ranks.append(dense)
-    return ranks
-
-
-def _shift(spec: Any, docs: Documents, run: _Run) -> list[Any]:
-    if not isinstance(spec, Mapping) or "output" not in spec or "by" not in spec:
-        raise failure(5433001, "$shift requires 'output' and 'by'")
-    output = compile_expression(spec["output"])
-    by = spec["by"]
-    if not is_number(by) or int(by) != by:
-        raise failure(5433005, "$shift's 'by' must be an integer")
-    default = spec.get("default")
-    values = []
-    for i in range(len(docs)):
-        j = i + int(by)
-        value = output(docs[j], run.variables) if 0 <= j < len(docs) else default
-        values.append(None if value is MISSING else value)
-    return values
-
-
-def _document_bounds(window: Any, size: int) -> tuple[Callable[[int], int], Callable[[int], int]]:
-    """Functions from a position to the first and last positions of its window."""
-    if window is None:
-        return (lambda i: 0), (lambda i: size - 1)
-    if not isinstance(window, Mapping) or set(window) != {"documents"}:
-        raise failure(
-            5397900,
-            "only 'documents' windows are supported by the embedded store, not "
-            f"{dict(window) if isinstance(window, Mapping) else window!r}",
-        )
-    bounds = window["documents"]
-    if not isinstance(bounds, list) or len(bounds) != 2:
-        raise failure(5397901, "'documents' window bounds must be an array of two values")
-
-    def bound(value: Any, unbounded: int) -> Callable[[int], int]:
-        if value == "unbounded":
-            return lambda i: unbounded
-        if value == "current":
-            return lambda i: i
-        if is_number(value) and int(value) == value:
-            return lambda i: i + int(value)
-        raise failure(5397902, f"invalid window bound: {value!r}")
-
-    return bound(bounds[0], 0), bound(bounds[1], size - 1)
-
-
 @_stage("$sortByCount")
-def _sort_by_count(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _sort_by_count(docs: Documents, arg: Any, run: Run) -> Documents:
     path = isinstance(arg, str) and arg.startswith("$")
     if not path and not _is_expression_object(arg):
         raise failure(
             40148, "the sortByCount field must be defined as a $-prefixed path or an expression"
         )
-    grouped = _group(docs, {"_id": arg, "count": {"$sum": 1}}, run)
+    grouped = group_stage(docs, {"_id": arg, "count": {"$sum": 1}}, run)
     return sorted(grouped, key=lambda doc: -doc["count"])
-
-
-@_stage("$bucket")
-def _bucket(docs: Documents, arg: Any, run: _Run) -> Documents:
-    if not isinstance(arg, Mapping) or "groupBy" not in arg or "boundaries" not in arg:
-        raise failure(40198, "$bucket requires 'groupBy' and 'boundaries' to be specified.")
-    boundaries = arg["boundaries"]
-    if not isinstance(boundaries, list) or len(boundaries) < 2:
-        raise failure(40192, "The $bucket 'boundaries' field must have at least 2 values")
-    keys = [sort_value(b) for b in boundaries]
-    if keys != sorted(keys) or len(set(keys)) != len(keys):
-        raise failure(40194, "The 'boundaries' option to $bucket must be sorted in ascending order")
-    output = arg.get("output") or {"count": {"$sum": 1}}
-    buckets: dict[int, Documents] = {}
-    for doc in docs:
-        value = run.evaluate(arg["groupBy"], doc)
-        key = sort_value(None if value is MISSING else value)
-        index = next((i for i in range(len(keys) - 1) if keys[i] <= key < keys[i + 1]), -1)
-        if index < 0 and "default" not in arg:
-            raise failure(
-                40066,
-                "$switch could not find a matching branch for an input, and no default was "
-                f"specified. ($bucket value {value!r} is outside the boundaries)",
-            )
-        buckets.setdefault(index, []).append(doc)
-    out = []
-    for index in [*range(len(keys) - 1), -1]:
-        if index in buckets:
-            bucket_id = boundaries[index] if index >= 0 else arg["default"]
-            (result,) = _group(buckets[index], {"_id": {"$literal": bucket_id}, **output}, run)
-            out.append(result)
-    return out
-
-
-# --- arrays and joins ----------------------------------------------------------------------
 
 
 def _unwind_spec(arg: Any) -> tuple[list[str], str | None, bool]:
@@ -907,23 +576,8 @@ def _get(doc: Any, parts: list[str]) -> Any:
     return doc
 
 
-def _with(doc: Mapping[str, Any], parts: list[str], value: Any) -> dict[str, Any]:
-    """A copy of `doc` with `value` at `parts` (MISSING removes it), copying only that path."""
-    out = dict(doc)
-    head = parts[0]
-    if len(parts) == 1:
-        if value is MISSING:
-            out.pop(head, None)
-        else:
-            out[head] = value
-        return out
-    child = out.get(head)
-    out[head] = _with(child if isinstance(child, Mapping) else {}, parts[1:], value)
-    return out
-
-
 @_stage("$unwind")
-def _unwind(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _unwind(docs: Documents, arg: Any, run: Run) -> Documents:
     parts, index_field, preserve = _unwind_spec(arg)
     index_parts = index_field.split(".") if index_field else None
     out = []
@@ -931,14 +585,14 @@ def _unwind(docs: Documents, arg: Any, run: _Run) -> Documents:
         value = _get(doc, parts)
         if isinstance(value, list) and value:
             for i, item in enumerate(value):
-                unwound = _with(doc, parts, item)
-                out.append(_with(unwound, index_parts, i) if index_parts else unwound)
+                unwound = with_value(doc, parts, item)
+                out.append(with_value(unwound, index_parts, i) if index_parts else unwound)
         elif isinstance(value, list) or value is None or value is MISSING:
             if preserve:
-                kept = _with(doc, parts, MISSING) if isinstance(value, list) else doc
-                out.append(_with(kept, index_parts, None) if index_parts else kept)
+                kept = with_value(doc, parts, MISSING) if isinstance(value, list) else doc
+                out.append(with_value(kept, index_parts, None) if index_parts else kept)
         else:
-            out.append(_with(doc, index_parts, None) if index_parts else doc)
+            out.append(with_value(doc, index_parts, None) if index_parts else doc)
     return out
 
 
@@ -991,7 +645,7 @@ def _local_values(doc: Mapping[str, Any], path: str) -> list[Any]:
 
 
 @_stage("$lookup")
-def _lookup(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _lookup(docs: Documents, arg: Any, run: Run) -> Documents:
     spec = _lookup_spec(arg)
     foreign = run.collection(spec["from"])
     as_parts = spec["as"].split(".")
@@ -1011,7 +665,7 @@ def _lookup(docs: Documents, arg: Any, run: _Run) -> Documents:
         if pipeline is not None:
             variables = {name: run.evaluate(expr, doc) for name, expr in let.items()}
             matched = _run(matched, pipeline, run.with_variables(variables))
-        out.append(_with(doc, as_parts, list(matched)))
+        out.append(with_value(doc, as_parts, list(matched)))
     return out
 
 
@@ -1019,7 +673,7 @@ _GRAPH_OPTIONS = ("from", "startWith", "connectFromField", "connectToField", "as
 
 
 @_stage("$graphLookup")
-def _graph_lookup(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _graph_lookup(docs: Documents, arg: Any, run: Run) -> Documents:
     if not isinstance(arg, Mapping):
         raise failure(40327, "the $graphLookup specification must be an object")
     for key in _GRAPH_OPTIONS:
@@ -1043,10 +697,10 @@ def _graph_lookup(docs: Documents, arg: Any, run: _Run) -> Documents:
         start = run.evaluate(arg["startWith"], doc)
         found = _graph_search(foreign, index, start, arg["connectFromField"], max_depth)
         if depth_field:
-            matches = [_with(foreign[i], depth_field.split("."), Int64(d)) for i, d in found]
+            matches = [with_value(foreign[i], depth_field.split("."), Int64(d)) for i, d in found]
         else:
             matches = [foreign[i] for i, _ in found]
-        out.append(_with(doc, as_parts, matches))
+        out.append(with_value(doc, as_parts, matches))
     return out
 
 
@@ -1072,7 +726,7 @@ def _graph_search(
 
 
 @_stage("$unionWith")
-def _union_with(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _union_with(docs: Documents, arg: Any, run: Run) -> Documents:
     spec = {"coll": arg} if isinstance(arg, str) else arg
     if not isinstance(spec, Mapping) or not isinstance(spec.get("coll"), str):
         raise failure(9, "$unionWith requires 'coll' as a string or an object with 'coll'")
@@ -1084,7 +738,7 @@ def _union_with(docs: Documents, arg: Any, run: _Run) -> Documents:
 
 
 @_stage("$facet")
-def _facet(docs: Documents, arg: Any, run: _Run) -> Documents:
+def _facet(docs: Documents, arg: Any, run: Run) -> Documents:
     if not isinstance(arg, Mapping) or not arg:
         raise failure(40169, "the $facet specification must be a non-empty object")
     out = {}

@@ -58,6 +58,12 @@ class Client:
         """Finish pending writes and close the file."""
         self.engine.close()
 
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
 
 _SQLITE = "sqlite://"
 _MEMORY = "sqlite://:memory:"

@@ -2,11 +2,20 @@
 
 from bson import ObjectId
 
+import core.config.database
 from core.config.database import db
 
 COLLECTION = "notes"
 notes = db[COLLECTION]
 board = db["board"]
+
+
+def archive():
+    return db["archive"]
+
+
+def by_id(item_id: str) -> dict:
+    return {"_id": ObjectId(item_id)}
 
 
 async def find_matching(user_id: str, query: dict) -> list:
@@ -45,6 +54,11 @@ async def execute(data: dict) -> dict:
         return {"n": await db.notes.count_documents(both)}
     if action == "distinct":
         return {"tags": await notes.distinct("tag")}  # finding: query-unscoped
+    if action == "archived":
+        return {"n": await archive().count_documents({})}  # finding: query-unscoped
+    if action == "spelled_out":
+        everything = core.config.database.db["notes"].find({})  # finding: query-unscoped
+        return {"items": await everything.to_list(10)}
     if action == "distinct_mine":
         return {"tags": await notes.distinct("tag", {"user_id": user_id})}
     if action == "estimate":
@@ -52,6 +66,10 @@ async def execute(data: dict) -> dict:
     if action == "wipe":
         await notes.delete_many({})  # finding: query-unscoped
         return {"success": True}
+    if action == "helper_filter":
+        if not ObjectId.is_valid(data.get("item_id")):
+            return {"error": "item_id required"}
+        return {"item": await notes.find_one(by_id(data["item_id"]))}  # finding: query-unscoped
     if action == "helper":
         return {"items": await find_matching(user_id, {"user_id": user_id})}
     if action == "board":

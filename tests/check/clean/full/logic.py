@@ -34,6 +34,14 @@ def object_id(data: dict) -> ObjectId | None:
         return None
 
 
+def archive():
+    return db.get_collection("full_archive")
+
+
+def mine(user_id: str, **extra: object) -> dict:
+    return {"user_id": user_id, **extra}
+
+
 def require(data: dict, key: str) -> str:
     value = str(data.get(key, "")).strip()
     if not value:
@@ -67,7 +75,9 @@ async def handle_search(user_id: str, data: dict) -> dict:
     both = {"$and": [{"user_id": user_id}, {"archived": {"$ne": True}}]}
     found = await items.find(query).to_list(50)
     live = await db.full_items.count_documents(both)
-    return {"items": found, "live": live}
+    done = await items.count_documents(mine(user_id, done=True))
+    done += await archive().count_documents({"user_id": user_id})
+    return {"items": found, "live": live, "done": done}
 
 
 async def handle_delete(user_id: str, data: dict) -> dict:
