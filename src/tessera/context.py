@@ -28,15 +28,16 @@ current_call: ContextVar[CallContext | None] = ContextVar("tessera_call", defaul
 current_request_id: ContextVar[str] = ContextVar("tessera_request_id", default="-")
 # The name of the event whose handler is running (set for each handler task).
 current_event: ContextVar[str] = ContextVar("tessera_event", default="")
-# The plugin whose module is being imported, so what it registers at import belongs to it.
-loading_plugin: ContextVar[str | None] = ContextVar("tessera_loading_plugin", default=None)
+# Plugin code running with no caller: its module being imported, or its handler of an event
+# published outside any call. What it registers belongs to it; it may not use the database.
+callerless_plugin: ContextVar[str | None] = ContextVar("tessera_callerless_plugin", default=None)
 
 
 def owning_plugin() -> str | None:
-    """The plugin on whose behalf code runs now: the one being imported, or being called."""
-    loading = loading_plugin.get()
-    if loading is not None:
-        return loading
+    """The plugin on whose behalf code runs now: one running with no caller, or being called."""
+    callerless = callerless_plugin.get()
+    if callerless is not None:
+        return callerless
     call = current_call.get()
     return call.plugin if call is not None else None
 

@@ -23,6 +23,7 @@ from tessera.governance.rates import TokenBuckets
 from tessera.governance.watchdog import LoopWatchdog
 from tessera.metrics import Metrics
 from tessera.plugins.executor import Executor, Outcome
+from tessera.plugins.manifest import Manifest
 from tessera.plugins.registry import Plugin, PluginRegistry
 from tessera.plugins.state import PluginStates
 from tessera.plugins.watcher import watch
@@ -117,7 +118,12 @@ class Runtime:
         self.auth = build_authenticator(self.settings, self.store)
         if self.auth.accounts is not None:
             await self.auth.accounts.ensure_indexes()
-        db.bind(self.store, default_app=self.settings.app_id)
+        db.bind(
+            self.store,
+            default_app=self.settings.app_id,
+            isolation=self.settings.isolation,
+            manifest_of=self._manifest_of,
+        )
         await start_services(self)
         self.plugin_states = PluginStates(self.store[SYSTEM_DATABASE]["plugin_states"])
         self.plugins.overrides = await self.plugin_states.load()
@@ -128,6 +134,10 @@ class Runtime:
         if self.watchdog is not None:
             await self.watchdog.start()
         self.started = True
+
+    def _manifest_of(self, name: str) -> Manifest | None:
+        plugin = self.plugins.get(name)
+        return plugin.manifest if plugin is not None else None
 
     async def set_plugin_enabled(self, name: str, enabled: bool, by: str) -> None:
         """Enable or disable a plugin now and for every later start."""
@@ -145,7 +155,7 @@ class Runtime:
         for plugin in list(self.plugins):
             self.plugins.unload(plugin.name)
         await stop_services()
-        db.unbind()
+        db.unbind(self.store)
         self.executor.close()
         if self.store is not None:
             await self.store.close()

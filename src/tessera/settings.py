@@ -81,6 +81,18 @@ SETTINGS: tuple[Setting, ...] = (
         "or mongodb://... Empty means DATA/store.db.",
         flag="--store",
     ),
+    Setting(
+        "redis_url",
+        "",
+        "Redis shared by every process of a cluster (redis://host:6379/0): WebSocket fan-out, "
+        "events, rate limits, plugin switches. Empty: one process, in-process backends.",
+    ),
+    Setting(
+        "workers",
+        1,
+        "Processes serving one port; above 1 needs --redis-url and a mongodb:// store.",
+        int,
+    ),
     Setting("app_id", "default", "App id for tokens that carry none."),
     Setting(
         "auth_mode",

@@ -34,7 +34,8 @@ def test_errors_exit_1_with_a_path_line_col_rule_line_each():
     assert result.exit_code == 1
     *lines, summary = result.output.splitlines()
     assert lines and all(LINE.match(line) for line in lines), lines
-    assert "10 plugins checked" in summary
+    plugins = sum(1 for p in (HERE / "broken").iterdir() if p.is_dir())
+    assert summary.startswith(f"{plugins} plugins checked: ")
     first = LINE.match(lines[0])
     assert first is not None and Path(first["path"]).is_file()
 

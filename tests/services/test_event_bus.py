@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tessera.auth.identity import Identity
-from tessera.context import CallContext, current_call, loading_plugin
+from tessera.context import CallContext, current_call, callerless_plugin
 from tessera.plugins.registry import PluginRegistry
 from tessera.services.event_bus import EventBus, event_bus, on_event
 from tests.http.test_websocket import call
@@ -137,11 +137,11 @@ async def test_unsubscribe_and_duplicate_subscribe(bus):
 
 async def test_subscriptions_belong_to_the_plugin_that_made_them(bus):
     seen = []
-    token = loading_plugin.set("todo")
+    token = callerless_plugin.set("todo")
     try:
         bus.subscribe("e", lambda p: seen.append("todo"))
     finally:
-        loading_plugin.reset(token)
+        callerless_plugin.reset(token)
     bus.subscribe("e", lambda p: seen.append("runtime"))
     assert bus.forget("todo") == 1
     bus.publish("e")

@@ -124,6 +124,14 @@ def _kind(source: Source, expr: ast.expr, func: Function, depth: int) -> _Kind:
             if isinstance(callee, ast.AsyncFunctionDef) and not awaited:
                 return _Kind(_Verdict.NOT_DICT, f"the coroutine of {callee.name}() (add await)")
             return _Kind(_Verdict.UNKNOWN, callees=(callee,))
+    if isinstance(inner, ast.Call):
+        handlers = _dispatched(source, inner.func, func)
+        if any(isinstance(h, ast.AsyncFunctionDef) for h in handlers) and not awaited:
+            return _Kind(
+                _Verdict.NOT_DICT, f"the coroutine of {ast.unparse(inner.func)}() (add await)"
+            )
+        if handlers:
+            return _Kind(_Verdict.UNKNOWN, callees=handlers)
     if isinstance(inner, _NOT_DICT_NODES):
         return _Kind(_Verdict.NOT_DICT, _describe(inner))
     if isinstance(inner, ast.IfExp):
@@ -139,6 +147,36 @@ def _kind(source: Source, expr: ast.expr, func: Function, depth: int) -> _Kind:
         if kinds and all(k.verdict is _Verdict.NOT_DICT for k in kinds):
             return _Kind(_Verdict.NOT_DICT, f"{inner.id} (= {kinds[0].shown})")
     return _UNKNOWN
+
+
+def _dispatched(source: Source, expr: ast.expr, func: Function) -> tuple[Function, ...]:
+    """The module functions a dispatch table call may run: ``HANDLERS[action](...)``, or
+    ``handler(...)`` after ``handler = HANDLERS.get(action)``, where ``HANDLERS`` is a dict
+    literal of module functions."""
+    if isinstance(expr, ast.Name):
+        values = source.bindings(func, expr.id, expr)
+        if len(values) != 1 or values[0] is None:
+            return ()
+        expr = values[0]
+    if isinstance(expr, ast.Subscript):
+        table = expr.value
+    elif (
+        isinstance(expr, ast.Call)
+        and isinstance(expr.func, ast.Attribute)
+        and expr.func.attr == "get"
+    ):
+        table = expr.func.value
+    else:
+        return ()
+    if isinstance(table, ast.Name):
+        values = source.bindings(func, table.id, table)
+        table = values[0] if len(values) == 1 and values[0] is not None else table
+    if not isinstance(table, ast.Dict):
+        return ()
+    names = [v.id if isinstance(v, ast.Name) else "" for v in table.values]
+    if not names or not all(n in source.functions for n in names):
+        return ()
+    return tuple(source.functions[n] for n in dict.fromkeys(names))
 
 
 def _describe(expr: ast.AST) -> str:
@@ -166,11 +204,14 @@ def _raises(source: Source, entry: Function) -> Iterator[Finding]:
                     f"{shown} escapes {entry.name}{via}: {_ERROR_DICT} instead "
                     "(contract rule 2: never raise)",
                 )
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                callee = source.functions.get(node.func.id)
-                if callee is not None and callee.name not in seen:
-                    seen.add(callee.name)
-                    queue.append((callee, (*tuple(source.handlers_around(node)), *outer)))
+            elif isinstance(node, ast.Call):
+                callees = _dispatched(source, node.func, func)
+                if isinstance(node.func, ast.Name) and node.func.id in source.functions:
+                    callees = (source.functions[node.func.id],)
+                for callee in callees:
+                    if callee.name not in seen:
+                        seen.add(callee.name)
+                        queue.append((callee, (*source.handlers_around(node), *outer)))
 
 
 def _raised(node: ast.Raise) -> str | None:

@@ -11,11 +11,11 @@ from starlette.responses import Response
 
 from tessera.auth.identity import Identity
 from tessera.context import current_request_id
+from tessera.encoding import EncodingError, encode_json
 from tessera.governance import GovernanceError, RateLimited, RoleRequired
 from tessera.governance.governor import Limits
 from tessera.http.body import read_json_object
 from tessera.http.caller import caller
-from tessera.encoding import EncodingError, encode_json
 from tessera.http.errors import (
     Forbidden,
     GatewayTimeout,

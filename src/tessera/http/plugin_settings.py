@@ -12,9 +12,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tessera.auth.identity import Identity
+from tessera.encoding import encode_json
 from tessera.http.body import read_json_object
 from tessera.http.caller import caller
-from tessera.encoding import encode_json
 from tessera.http.errors import InternalError, NotFound, Unprocessable
 from tessera.services.plugin_settings import SettingsSchemaError, settings_manager
 

@@ -18,6 +18,7 @@ from typing import Any
 from tessera.auth.identity import Identity
 from tessera.context import CallContext, current_call
 from tessera.governance import Governor, Limits
+from tessera.isolation import IsolationError
 from tessera.plugins.registry import Plugin
 
 logger = logging.getLogger("tessera.execute")
@@ -93,13 +94,14 @@ class Executor:
         try:
             data = inject_identity(payload, identity)
             outcome = await self._run(plugin, data, limits.timeout, started)
+            # Still in the call's context: what listeners publish runs as the caller.
+            for listener in self._listeners:
+                result = listener(plugin, action, identity, outcome)
+                if result is not None:
+                    await result
         finally:
             current_call.reset(token)
             await self.governor.release(plugin.name)
-        for listener in self._listeners:
-            result = listener(plugin, action, identity, outcome)
-            if result is not None:
-                await result
         return outcome
 
     async def _run(
@@ -121,6 +123,12 @@ class Executor:
         except TimeoutError:
             logger.error("plugin %s timed out after %.1fs", plugin.name, timeout)
             return Outcome(Status.TIMEOUT, {}, time.perf_counter() - started)
+        except IsolationError as exc:
+            # The plugin's own mistake, refused before anything was read or written: the
+            # caller gets the explanation, as a 403.
+            logger.error("plugin %s: %s", plugin.name, exc)
+            body = {"error": str(exc), "error_code": "forbidden"}
+            return Outcome(Status.ERROR, body, time.perf_counter() - started)
         except Exception:
             logger.exception("plugin %s raised", plugin.name)
             return Outcome(Status.CRASH, {}, time.perf_counter() - started)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tessera.context import loading_plugin
+from tessera.context import callerless_plugin
 from tessera.plugins.errors import PluginError, PluginNotFound
 from tessera.plugins.loader import PluginCode, find_logic, import_plugin, unload
 from tessera.plugins.manifest import Manifest, default_manifest, read_manifest
@@ -112,13 +112,13 @@ class PluginRegistry:
             plugin = Plugin(name, folder, manifest, enabled=enabled)
             if previous is not None:
                 self._forget(name)
-            token = loading_plugin.set(name)
+            token = callerless_plugin.set(name)
             try:
                 plugin.code = import_plugin(name, folder)
             except PluginError as exc:
                 plugin.error = str(exc)
             finally:
-                loading_plugin.reset(token)
+                callerless_plugin.reset(token)
         if previous is not None:
             plugin.generation = previous.generation + 1
         if plugin.error:

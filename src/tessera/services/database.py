@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from tessera.context import CallContext, current_call, loading_plugin
+from tessera.context import CallContext, callerless_plugin, current_call
 from tessera.isolation.database import CLOSED_ATTRIBUTES, ScopedDatabase
 from tessera.isolation.indexes import UserIndexes
 from tessera.isolation.policy import MODES, Policy, manifest_names, may_escalate
@@ -87,9 +87,12 @@ class AppDatabase:
         self.__manifest_of = manifest_of or _no_manifest
         self.__indexes = UserIndexes()
 
-    def unbind(self) -> None:
+    def unbind(self, client: Any = None) -> None:
+        """Forget the store client; given ``client``, only if it is still the bound one (a
+        runtime stopping late must not unbind a newer one)."""
         _refuse_in_call("unbind")
-        self.__client = None
+        if client is None or client is self.__client:
+            self.__client = None
 
     def database_name(self, app_id: str) -> str:
         """The store database holding ``app_id``'s data."""
@@ -168,12 +171,14 @@ class AppDatabase:
                 "core.config.database.db was used outside a running Tessera runtime; "
                 "run the plugin with `tessera serve` or tessera.testing"
             )
-        importing = loading_plugin.get()
-        if call is None and importing is not None:
+        callerless = callerless_plugin.get()
+        if call is None and callerless is not None:
             raise NotBound(
-                f"plugin {importing!r} used the database while being imported; database "
-                "operations need a caller: run them inside execute() (a module-level "
-                "db['name'] is fine, it is resolved at each call)"
+                f"plugin {callerless!r} used the database with no caller (while being "
+                "imported, or in a handler of an event published outside any call); "
+                "database operations need a caller: run them inside execute() or in handlers "
+                "of events your plugins publish (a module-level db['name'] is fine, it is "
+                "resolved at each call)"
             )
         app_id = call.identity.app_id if call is not None else self.__default_app
         return self.__client[self.database_name(app_id)]

@@ -23,7 +23,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tessera.context import current_call, current_event, owning_plugin
+from tessera.context import callerless_plugin, current_call, current_event, owning_plugin
 from tessera.plugins.loader import PACKAGE_ROOT
 from tessera.services.events import Event, EventBackend, LocalEventBackend
 
@@ -232,6 +232,10 @@ def _enter_handler(subscription: Subscription, event: str) -> None:
     """Attribute the handler's work to the plugin that subscribed, keeping the caller."""
     current_event.set(event)
     call = current_call.get()
+    if call is None and subscription.owner is not None:
+        # A plugin's handler of an event published outside any call has no caller: like
+        # plugin code at import, it may not use the database.
+        callerless_plugin.set(subscription.owner)
     if call is not None and subscription.owner is not None:
         current_call.set(dataclasses.replace(call, plugin=subscription.owner))
 

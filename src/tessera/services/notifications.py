@@ -60,7 +60,11 @@ class NotificationsManager:
         return self._notifications
 
     def _app(self, user_id: str, app_id: str | None) -> str:
-        return app_id if app_id is not None else recipient_app(user_id, self._default_app)
+        return (
+            app_id
+            if app_id is not None
+            else recipient_app(user_id, self._default_app, "notifications_manager")
+        )
 
     async def create_notification(
         self,

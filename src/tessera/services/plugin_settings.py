@@ -78,7 +78,11 @@ class PluginSettingsManager:
     ) -> dict[str, Any]:
         """The user's saved settings for ``plugin`` merged over the plugin's defaults."""
         collection, _ = self._running()
-        app = app_id if app_id is not None else recipient_app(user_id, self._default_app)
+        app = (
+            app_id
+            if app_id is not None
+            else recipient_app(user_id, self._default_app, "settings_manager")
+        )
         saved = await collection.find_one({"app_id": app, "user_id": user_id, "plugin": plugin})
         values = orjson.loads(saved["values"]) if saved else {}
         return {**self.defaults(plugin), **values}
@@ -103,7 +107,11 @@ class PluginSettingsManager:
         problem = self.validate(plugin, merged)
         if problem is not None:
             return _failure(*problem)
-        app = app_id if app_id is not None else recipient_app(user_id, self._default_app)
+        app = (
+            app_id
+            if app_id is not None
+            else recipient_app(user_id, self._default_app, "settings_manager")
+        )
         await collection.update_one(
             {"app_id": app, "user_id": user_id, "plugin": plugin},
             {

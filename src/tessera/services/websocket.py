@@ -85,7 +85,7 @@ class WebSocketManager:
     async def send_to_user(self, user_id: str, message: Mapping[str, Any]) -> int:
         """Send ``message`` (a JSON object) to every connection of ``user_id`` in the
         caller's app; return its ``seq``. Kept for resume even when no tab is open."""
-        app_id = recipient_app(user_id, self._default_app)
+        app_id = recipient_app(user_id, self._default_app, "send_to_user")
         return await self._send(app_id, user_id, _body(message))
 
     async def send_in_app(self, app_id: str, user_id: str, message: Mapping[str, Any]) -> int:

@@ -83,6 +83,21 @@ _UPDATE_STAGES = frozenset(
 )
 
 
+def check_update_pipeline(pipeline: Any) -> list[Mapping[str, Any]]:
+    """The stages of an update's `pipeline`; OperationFailure unless each is one an update
+    may use (code 72 for a stage that only ``aggregate`` allows)."""
+    stages = _stages(pipeline)
+    for stage in stages:
+        name, _ = _stage_parts(stage)
+        if name not in _UPDATE_STAGES:
+            raise failure(
+                72,
+                f"{name} is not allowed to be used within an update: an update pipeline may "
+                "only use $addFields, $set, $project, $unset, $replaceRoot and $replaceWith",
+            )
+    return stages
+
+
 def apply_update_pipeline(
     doc: Mapping[str, Any],
     pipeline: Sequence[Mapping[str, Any]],
@@ -93,11 +108,7 @@ def apply_update_pipeline(
     Only the reshaping stages are allowed; `variables` are the update's ``let``. The caller
     still checks that `_id` did not change.
     """
-    stages = _stages(pipeline)
-    for stage in stages:
-        name, _ = _stage_parts(stage)
-        if name not in _UPDATE_STAGES:
-            raise failure(72, f"{name} is not allowed to be used within an update")
+    stages = check_update_pipeline(pipeline)
     (updated,) = _run([dict(doc)], stages, Run(_no_collections, variables or {}, {}))
     return updated
 

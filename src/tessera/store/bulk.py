@@ -33,12 +33,12 @@ def check_filter(filter: Any) -> Mapping[str, Any]:
 
 
 def check_update(update: Any) -> None:
-    if isinstance(update, Mapping):
-        first = next(iter(update), None)
-        if first is None or not str(first).startswith("$"):
-            raise ValueError("update only works with $ operators")
-    elif not isinstance(update, list):
+    if not isinstance(update, Mapping | list):
         raise TypeError(f"update must be a dict or a pipeline list, not {type(update).__name__}")
+    if not update:
+        raise ValueError("update cannot be empty")
+    if isinstance(update, Mapping) and not str(next(iter(update))).startswith("$"):
+        raise ValueError("update only works with $ operators")
 
 
 def check_replacement(replacement: Any) -> None:

@@ -3,7 +3,9 @@
 `compile_update` checks the whole update before any document is touched and returns a
 function that applies it; `apply_update` does both for one document. Operators work on a
 copy that replaces the document's contents only when all of them succeeded, so a failing
-update leaves the document as it was. Errors are PyMongo's `WriteError` with MongoDB's codes.
+update leaves the document as it was. An update given as a list is an aggregation pipeline
+(MongoDB 4.2+), which rebuilds the document as a replacement would. Errors are PyMongo's
+`WriteError` with MongoDB's codes (a failing pipeline expression raises `OperationFailure`).
 """
 
 import datetime
@@ -19,6 +21,7 @@ from bson.objectid import ObjectId
 from bson.timestamp import Timestamp
 from pymongo.errors import OperationFailure, WriteError
 
+from tessera.store.aggregate import apply_update_pipeline, check_update_pipeline
 from tessera.store.expressions import type_name
 from tessera.store.ordering import (
     NUMBER,
@@ -673,6 +676,8 @@ def compile_update(
 
     Compile once for ``update_many``: nothing is parsed again per document.
     """
+    if isinstance(update, list):
+        return _compile_pipeline(update, array_filters)
     steps = _parse(update)
     filters = _array_filters(array_filters)
     _check_identifiers(steps, filters)
@@ -699,9 +704,32 @@ def compile_update(
     return apply
 
 
+def _compile_pipeline(
+    pipeline: list[Any], array_filters: Sequence[Mapping[str, Any]] | None
+) -> Apply:
+    """An update pipeline's ``apply``: the pipeline's output replaces the document, which
+    keeps its `_id` (changing it is error 66) and counts as unchanged when identical."""
+    if array_filters:
+        raise write_error(
+            "arrayFilters may not be specified for pipeline-style updates", FAILED_TO_PARSE
+        )
+    stages = check_update_pipeline(pipeline)
+
+    def apply(doc: dict[str, Any], inserting: bool = False) -> bool:
+        new = stored_copy(apply_update_pipeline(doc, stages))
+        # An upsert's new document may take its `_id` from the pipeline, as from $set.
+        if not (inserting and "_id" in new):
+            new = _keep_id(doc, new)
+        if identical(new, doc):
+            return False
+        doc.clear()
+        doc.update(new)
+        return True
+
+    return apply
+
+
 def _parse(update: Any) -> list[_Step]:
-    if isinstance(update, list):
-        raise write_error("update pipelines are not supported by the embedded store", BAD_VALUE)
     if not isinstance(update, Mapping) or not update:
         raise write_error("an update must be a non-empty document of update operators", 9)
     steps: list[_Step] = []
@@ -730,6 +758,9 @@ def validate_update(update: Any, array_filters: Sequence[Mapping[str, Any]] | No
 
     The ``$[<id>]`` identifiers are checked against `array_filters` only when given.
     """
+    if isinstance(update, list):
+        _compile_pipeline(update, array_filters)
+        return
     steps = _parse(update)
     if array_filters is not None:
         _check_identifiers(steps, _array_filters(array_filters))
@@ -737,7 +768,7 @@ def validate_update(update: Any, array_filters: Sequence[Mapping[str, Any]] | No
 
 def apply_update(
     doc: dict[str, Any],
-    update: Mapping[str, Any],
+    update: Mapping[str, Any] | list[Any],
     *,
     query: Mapping[str, Any] | None = None,
     array_filters: Sequence[Mapping[str, Any]] | None = None,
@@ -762,7 +793,11 @@ def apply_replacement(old: Mapping[str, Any], replacement: Mapping[str, Any]) ->
                 f"use update_one for operators",
                 BAD_VALUE,
             )
-    new = stored_copy(replacement)
+    return _keep_id(old, stored_copy(replacement))
+
+
+def _keep_id(old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new` with `old`'s `_id` first; WriteError 66 when `new` has a different one."""
     if "_id" not in old:
         return new
     if "_id" in new and not identical(new["_id"], old["_id"]):

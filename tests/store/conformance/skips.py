@@ -166,8 +166,6 @@ def _embedded_reason(case: Case) -> str | None:
                 return feature
         if name in SORTED_WRITES and "sort" in arguments:
             return f"sort option of {name} (MongoDB 8.0)"
-        if isinstance(arguments.get("update"), list):
-            return "update pipelines"
         for stage in arguments.get("pipeline", []):
             (stage_name,) = stage
             if stage_name in {"$out", "$merge"}:

@@ -102,7 +102,7 @@ def test_runner_limits_apply_to_every_backend(test_case: Case, reason: str | Non
         (op("find", filter={}, hint="_id_"), "hint"),
         (op("find", filter={}, collation={"locale": "fr"}), "collation"),
         (op("find", filter={}, let={"x": 1}), "let variables"),
-        (op("updateOne", filter={}, update=[{"$set": {"x": 1}}]), "update pipelines"),
+        (op("updateOne", filter={}, update=[{"$set": {"x": 1}}]), None),
         (op("updateOne", filter={}, update={"$set": {"x": 1}}, sort={"x": 1}),
          "sort option of updateOne (MongoDB 8.0)"),
         (op("bulkWrite", requests=[{"deleteOne": {"filter": {}, "hint": "_id_"}}]), "hint"),

@@ -1,0 +1,217 @@
+"""HTTP benchmark of the execute path, against baselines measured in the same run.
+
+Run ``.venv/bin/python bench/http.py`` (``--users 100 --per-user 100 --duration 5`` for a
+quick run). It starts, one at a time, each server pinned to CPU 0 with the load generator
+(wrk, from Debian's package) pinned to CPU 1, all called with real bearer tokens:
+
+- ``bare``: a bare ASGI app answering a fixed JSON body (the ceiling);
+- ``plain``: a plain Starlette route verifying the token and running the per-user query
+  on the same embedded store file (what one would write without Tessera);
+- ``tessera noop``: Tessera, a plugin returning ``{"ok": true}``;
+- ``tessera list``: Tessera, a plugin running the same per-user query (sort, limit 100),
+  isolation enforced.
+
+It prints requests/s, p50 and p99 for each, and the ratios the performance targets use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PLUGINS = {
+    "noop": "async def execute(data: dict) -> dict:\n    return {'ok': True}\n",
+    "list": (
+        "from core.config.database import db\n\n\n"
+        "async def execute(data: dict) -> dict:\n"
+        "    items = await db['list_items'].find({'user_id': data['user_id']})"
+        ".sort('created_at', -1).to_list(100)\n"
+        "    for item in items:\n        item['_id'] = str(item['_id'])\n"
+        "    return {'items': items, 'count': len(items)}\n"
+    ),
+}
+WRK_SCRIPT = """
+local tokens = {}
+for line in io.lines("%(tokens)s") do tokens[#tokens + 1] = line end
+wrk.method = "POST"
+wrk.body = '{"action": "list"}'
+request = function()
+  local token = tokens[math.random(#tokens)]
+  return wrk.format(nil, nil, {["Authorization"] = "Bearer " .. token,
+                               ["Content-Type"] = "application/json"})
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def fill_store(data: Path, users: int, per_user: int) -> None:
+    from tessera.store import open_client
+
+    client = open_client(str(data / "store.db"))
+    items = client["default"]["list_items"]
+    await items.create_index([("user_id", 1), ("created_at", -1)])
+    base = dt.datetime(2024, 1, 1)
+    rng = random.Random(7)
+    batch = []
+    for i in range(per_user):
+        for u in range(users):
+            batch.append(
+                {
+                    "user_id": f"user{u:05d}",
+                    "created_at": base + dt.timedelta(seconds=i * users + u),
+                    "title": f"item {i} of user {u} " + "x" * rng.randint(40, 80),
+                    "status": rng.choice(["open", "done"]),
+                    "tags": ["work", "home"],
+                }
+            )
+            if len(batch) == 10_000:
+                await items.insert_many(batch)
+                batch = []
+    if batch:
+        await items.insert_many(batch)
+    await client.close()
+
+
+def prepare(data: Path, users: int, per_user: int) -> Path:
+    """The data folder (store, secret), the plugins and the token list; reused when the
+    same size was prepared before."""
+    marker = data / f"prepared-{users}x{per_user}"
+    if not marker.exists():
+        shutil.rmtree(data, ignore_errors=True)
+        data.mkdir(parents=True)
+        print(f"filling the store: {users} users x {per_user} documents ...", flush=True)
+        started = time.perf_counter()
+        asyncio.run(fill_store(data, users, per_user))
+        print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
+        marker.touch()
+    plugins = data / "plugins"
+    for name, code in PLUGINS.items():
+        (plugins / name).mkdir(parents=True, exist_ok=True)
+        (plugins / name / "logic.py").write_text(code)
+    tokens = data / "tokens.txt"
+    minted = subprocess.run(
+        [PYTHON, "-c", (
+            "import sys\nfrom tessera.runtime import local_tokens\n"
+            "from tessera.settings import Settings\n"
+            f"t = local_tokens(Settings.load({{'data': {str(data)!r}}}))\n"
+            f"print('\\n'.join(t.issue(f'user{{u:05d}}', ttl_seconds=86400) "
+            f"for u in range({min(users, 1000)})))"
+        )],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    tokens.write_text(minted)
+    return tokens
+
+
+def wait_ready(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.stdout.read() if process.stdout else ''}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def run_wrk(url: str, script: Path, duration: int, connections: int) -> dict[str, float]:
+    output = subprocess.run(
+        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
+         "-s", str(script), url],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "rps": rps,
+        "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
+        "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
+        "errors": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def measure(name: str, command: list[str], url: str, env: dict[str, str], args, script) -> dict:
+    process = subprocess.Popen(
+        ["taskset", "-c", "0", *command], env=env, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_ready(url.rsplit("/", 2)[0] + "/", process)
+        run_wrk(url, script, 2, args.connections)  # warm-up
+        result = run_wrk(url, script, args.duration, args.connections)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    print(f"  {name:14} {result['rps']:9.0f} req/s  p50 {result['p50']:7.2f} ms  "
+          f"p99 {result['p99']:7.2f} ms  non-2xx {result['errors']:.0f}", flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--per-user", type=int, default=1000)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per server")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "tessera-bench")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+    tokens = prepare(args.data, args.users, args.per_user)
+    script = args.data / "bench.lua"
+    script.write_text(WRK_SCRIPT % {"tokens": tokens})
+    env = {**os.environ, "BENCH_DATA": str(args.data), "PYTHONPATH": str(ROOT / "bench")}
+    uvicorn = [PYTHON, "-m", "uvicorn", "--log-level", "warning", "--no-access-log"]
+    results = {}
+    print(f"wrk -t1 -c{args.connections} -d{args.duration}s, server on CPU 0, load on CPU 1")
+    for name, module, path in [("bare", "apps.bare:app", "/"), ("plain", "apps.plain:app", "/list")]:
+        port = free_port()
+        results[name] = measure(
+            name, [*uvicorn, "--port", str(port), module], f"http://127.0.0.1:{port}{path}",
+            env, args, script,
+        )
+    for plugin in ("noop", "list"):
+        port = free_port()
+        command = [PYTHON, "-m", "tessera", "serve", "--plugins", str(args.data / "plugins"),
+                   "--data", str(args.data), "--port", str(port), "--log-level", "warning"]
+        results[f"tessera {plugin}"] = measure(
+            f"tessera {plugin}", command, f"http://127.0.0.1:{port}/api/execute/{plugin}",
+            env, args, script,
+        )
+    noop = results["tessera noop"]["rps"] / results["bare"]["rps"]
+    listing = results["tessera list"]["rps"] / results["plain"]["rps"]
+    print()
+    print(f"tessera noop / bare ASGI   = {noop:.2f}   (target >= 0.50)")
+    print(f"tessera list / plain route = {listing:.2f}   (target >= 0.80)")
+    print(f"tessera list p99           = {results['tessera list']['p99']:.1f} ms (target <= 20)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Isolation as the runtime applies it to plugin calls, through the harness."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from tessera.services.database import SYSTEM_DATABASE
+from tessera.services.event_bus import event_bus
+from tessera.testing import Harness
+
+CARELESS = """
+from core.config.database import db
+
+
+async def execute(data: dict) -> dict:
+    return {"items": await db["notes"].find({}).to_list(10)}
+"""
+
+MESSENGER = """
+from core.notifications_manager import notifications_manager
+from core.websocket_manager import websocket_manager
+
+
+async def execute(data: dict) -> dict:
+    if data["action"] == "push":
+        await websocket_manager.send_to_user(data["to"], {"type": "hello"})
+    else:
+        await notifications_manager.create_notification(
+            user_id=data["to"], notification_type="hi", title="t", message="m"
+        )
+    return {"sent": True}
+"""
+
+LISTENER = """
+from core.config.database import db
+from core.event_bus import on_event
+
+
+@on_event("plugin_settings_updated")
+async def remember(payload):
+    await db["seen"].insert_one({"user_id": "someone", "payload": payload})
+"""
+
+
+@pytest.fixture
+def plugins(tmp_path: Path) -> Path:
+    for name, code, manifest in [
+        ("careless", CARELESS, {}),
+        ("messenger", MESSENGER, {"escalation_roles": ["support"]}),
+        ("listener", LISTENER + "\n\nasync def execute(data):\n    return {}\n", {}),
+    ]:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "logic.py").write_text(code)
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    return tmp_path
+
+
+async def test_an_uncaught_refusal_is_a_403_that_explains_itself(plugins: Path) -> None:
+    async with Harness(plugins) as harness:
+        result = await harness.execute("careless", {}, user="alice")
+    assert result.status == 403
+    assert "db['notes'].find()" in result["error"]
+    assert "user_id" in result["error"]
+
+
+@pytest.mark.parametrize("action", ["push", "notify"])
+async def test_messages_to_another_user_need_escalation(plugins: Path, action: str) -> None:
+    async with Harness(plugins) as harness:
+        to_self = await harness.execute(
+            "messenger", {"action": action, "to": "alice"}, user="alice"
+        )
+        to_bob = await harness.execute("messenger", {"action": action, "to": "bob"}, user="alice")
+        support = await harness.execute(
+            "messenger", {"action": action, "to": "bob"}, user="carol", roles=["support"]
+        )
+        admin = await harness.execute(
+            "messenger", {"action": action, "to": "bob"}, user="root", superadmin=True
+        )
+        received = await harness.messages("bob")
+    assert to_self.status == 200
+    assert to_bob.status == 403
+    assert (support.status, admin.status) == (200, 200)
+    assert len(received) == 2
+
+
+async def test_audit_mode_lets_it_through_and_logs_it(plugins: Path, caplog) -> None:
+    async with Harness(plugins, isolation="audit") as harness:
+        with caplog.at_level(logging.WARNING):
+            result = await harness.execute("messenger", {"action": "push", "to": "bob"}, user="a")
+        assert result.status == 200
+    assert any("send_to_user(user_id='bob')" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_handler_of_an_event_published_outside_a_call_gets_no_database(
+    plugins: Path, caplog
+) -> None:
+    async with Harness(plugins) as harness:
+        with caplog.at_level(logging.ERROR):
+            event_bus.publish("plugin_settings_updated", {"user_id": "alice"})
+            await harness.settle()
+        seen = await harness.runtime.store["default"]["seen"].count_documents({})
+        system = await harness.runtime.store[SYSTEM_DATABASE].list_collection_names()
+    assert seen == 0
+    assert "seen" not in system
+    assert any("used the database with no caller" in (r.exc_text or "") for r in caplog.records)
