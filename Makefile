@@ -28,4 +28,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/store.py
 
 docs: $(STAMP)
-	$(BIN)/python scripts/update_readme.py
+	$(BIN)/python scripts/update_docs.py

@@ -27,3 +27,15 @@ def test_every_cli_command_is_in_the_readme(command):
 
 def test_the_readme_configuration_table_is_generated_from_the_settings():
     assert settings_markdown() in README, "run `make docs` to regenerate the README table"
+
+
+def test_the_check_rules_table_is_generated_from_the_rules():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "update_docs", Path(__file__).resolve().parent.parent / "scripts" / "update_docs.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = (Path(__file__).resolve().parent.parent / "docs" / "check.md").read_text()
+    assert module.rules_markdown() in page, "run `make docs` to regenerate docs/check.md"

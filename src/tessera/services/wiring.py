@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tessera.services.database import SYSTEM_DATABASE
+from tessera.services.events.redis import RedisEventBackend
+from tessera.services.fanout.redis import RedisFanout, RedisResumeLog
 from tessera.services.event_bus import event_bus
 from tessera.services.notifications import notifications_manager
 from tessera.services.plugin_settings import settings_manager
@@ -29,17 +31,27 @@ async def start_services(runtime: Runtime) -> None:
     before plugins load, so what they do at import already works."""
     settings = runtime.settings
     system = runtime.store[SYSTEM_DATABASE]
-    event_bus.start(handler_timeout=settings.handler_timeout)
-    log = StoredResumeLog(
-        system, max_messages=settings.ws_resume_messages, max_age=settings.ws_resume_seconds
-    )
-    await log.ensure_indexes()
+    cluster = runtime.cluster
+    window = {"max_messages": settings.ws_resume_messages, "max_age": settings.ws_resume_seconds}
+    if cluster is None:
+        event_bus.start(handler_timeout=settings.handler_timeout)
+        log: StoredResumeLog | RedisResumeLog = StoredResumeLog(system, **window)
+        await log.ensure_indexes()
+        fanout = None
+    else:
+        # Every process numbers each user's messages in Redis: see fanout/redis.py for why
+        # the stored window is not enough once several processes send.
+        backend = RedisEventBackend(cluster, event_bus, handler_timeout=settings.handler_timeout)
+        event_bus.start(handler_timeout=settings.handler_timeout, backend=backend)
+        log = RedisResumeLog(cluster, **window)
+        fanout = RedisFanout(cluster)
     websocket_manager.start(
         log,
         default_app=settings.app_id,
         queue_size=settings.ws_queue_size,
         ping_interval=settings.ws_ping_interval,
         ping_timeout=settings.ws_ping_timeout,
+        fanout=fanout,
     )
     await notifications_manager.start(system, default_app=settings.app_id)
     await settings_manager.start(system, runtime.plugins, default_app=settings.app_id)
