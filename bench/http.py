@@ -16,6 +16,13 @@ It prints requests/s, p50 and p99 for each, and the ratios the performance targe
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path, where this module's name
+# would hide the standard library's `http` package from everything imported below.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+
 import argparse
 import asyncio
 import datetime as dt
@@ -25,12 +32,13 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
+
+from tessera.runtime import local_tokens
+from tessera.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -109,16 +117,10 @@ def prepare(data: Path, users: int, per_user: int) -> Path:
         (plugins / name).mkdir(parents=True, exist_ok=True)
         (plugins / name / "logic.py").write_text(code)
     tokens = data / "tokens.txt"
-    minted = subprocess.run(
-        [PYTHON, "-c", (
-            "import sys\nfrom tessera.runtime import local_tokens\n"
-            "from tessera.settings import Settings\n"
-            f"t = local_tokens(Settings.load({{'data': {str(data)!r}}}))\n"
-            f"print('\\n'.join(t.issue(f'user{{u:05d}}', ttl_seconds=86400) "
-            f"for u in range({min(users, 1000)})))"
-        )],
-        check=True, capture_output=True, text=True,
-    ).stdout
+    issuer = local_tokens(Settings.load({"data": data}, environ={}))
+    minted = "\n".join(
+        issuer.issue(f"user{u:05d}", ttl_seconds=86400) for u in range(min(users, 1000))
+    )
     tokens.write_text(minted)
     return tokens
 
@@ -138,9 +140,22 @@ def wait_ready(url: str, process: subprocess.Popen, seconds: float = 60) -> None
 
 def run_wrk(url: str, script: Path, duration: int, connections: int) -> dict[str, float]:
     output = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
-         "-s", str(script), url],
-        check=True, capture_output=True, text=True,
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
@@ -159,8 +174,12 @@ def _ms(text: str) -> float:
 
 def measure(name: str, command: list[str], url: str, env: dict[str, str], args, script) -> dict:
     process = subprocess.Popen(
-        ["taskset", "-c", "0", *command], env=env, cwd=ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ["taskset", "-c", "0", *command],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         wait_ready(url.rsplit("/", 2)[0] + "/", process)
@@ -169,8 +188,11 @@ def measure(name: str, command: list[str], url: str, env: dict[str, str], args, 
     finally:
         process.terminate()
         process.wait(timeout=10)
-    print(f"  {name:14} {result['rps']:9.0f} req/s  p50 {result['p50']:7.2f} ms  "
-          f"p99 {result['p99']:7.2f} ms  non-2xx {result['errors']:.0f}", flush=True)
+    print(
+        f"  {name:14} {result['rps']:9.0f} req/s  p50 {result['p50']:7.2f} ms  "
+        f"p99 {result['p99']:7.2f} ms  non-2xx {result['errors']:.0f}",
+        flush=True,
+    )
     return result
 
 
@@ -187,23 +209,46 @@ def main() -> None:
     tokens = prepare(args.data, args.users, args.per_user)
     script = args.data / "bench.lua"
     script.write_text(WRK_SCRIPT % {"tokens": tokens})
-    env = {**os.environ, "BENCH_DATA": str(args.data), "PYTHONPATH": str(ROOT / "bench")}
+    env = {**os.environ, "BENCH_DATA": str(args.data), "PYTHONPATH": str(ROOT)}
     uvicorn = [PYTHON, "-m", "uvicorn", "--log-level", "warning", "--no-access-log"]
     results = {}
     print(f"wrk -t1 -c{args.connections} -d{args.duration}s, server on CPU 0, load on CPU 1")
-    for name, module, path in [("bare", "apps.bare:app", "/"), ("plain", "apps.plain:app", "/list")]:
+    for name, module, path in [
+        ("bare", "bench.apps.bare:app", "/"),
+        ("plain", "bench.apps.plain:app", "/list"),
+    ]:
         port = free_port()
         results[name] = measure(
-            name, [*uvicorn, "--port", str(port), module], f"http://127.0.0.1:{port}{path}",
-            env, args, script,
+            name,
+            [*uvicorn, "--port", str(port), module],
+            f"http://127.0.0.1:{port}{path}",
+            env,
+            args,
+            script,
         )
     for plugin in ("noop", "list"):
         port = free_port()
-        command = [PYTHON, "-m", "tessera", "serve", "--plugins", str(args.data / "plugins"),
-                   "--data", str(args.data), "--port", str(port), "--log-level", "warning"]
+        command = [
+            PYTHON,
+            "-m",
+            "tessera",
+            "serve",
+            "--plugins",
+            str(args.data / "plugins"),
+            "--data",
+            str(args.data),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
         results[f"tessera {plugin}"] = measure(
-            f"tessera {plugin}", command, f"http://127.0.0.1:{port}/api/execute/{plugin}",
-            env, args, script,
+            f"tessera {plugin}",
+            command,
+            f"http://127.0.0.1:{port}/api/execute/{plugin}",
+            env,
+            args,
+            script,
         )
     noop = results["tessera noop"]["rps"] / results["bare"]["rps"]
     listing = results["tessera list"]["rps"] / results["plain"]["rps"]

@@ -42,6 +42,8 @@ class Subscription:
     event: str
     handler: Handler
     owner: str | None
+    #: With a cluster backend: run in every process, not once per cluster (local caches).
+    every_process: bool = False
 
     def matches(self, name: str) -> bool:
         if self.event.endswith("*"):
@@ -52,6 +54,13 @@ class Subscription:
     def label(self) -> str:
         name = getattr(self.handler, "__qualname__", repr(self.handler))
         return f"{self.owner}:{name}" if self.owner else name
+
+    @property
+    def key(self) -> str:
+        """The same string in every process holding this subscription (cluster backends)."""
+        module = getattr(self.handler, "__module__", "")
+        name = getattr(self.handler, "__qualname__", type(self.handler).__qualname__)
+        return f"{self.owner or '-'}|{self.event}|{module}.{name}"
 
 
 class Published:
@@ -111,11 +120,13 @@ class EventBus:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def subscribe(self, event: str, handler: Handler) -> None:
+    def subscribe(self, event: str, handler: Handler, *, every_process: bool = False) -> None:
         """Call ``handler(payload)`` for each event named ``event`` (``prefix*`` for many).
 
         A subscription made while a plugin is imported or called belongs to that plugin.
-        Subscribing the same handler to the same event twice has no further effect.
+        Subscribing the same handler to the same event twice has no further effect. With
+        several processes, each event is handled once in the cluster, or in every process
+        with ``every_process=True``.
         """
         if not isinstance(event, str) or not event:
             raise ValueError(f"event name must be a non-empty string, got {event!r}")
@@ -126,7 +137,9 @@ class EventBus:
         with self._lock:
             if any(s.event == event and s.handler == handler for s in self._subscriptions):
                 return
-            self._subscriptions.append(Subscription(event, handler, owning_plugin()))
+            self._subscriptions.append(
+                Subscription(event, handler, owning_plugin(), every_process)
+            )
 
     def unsubscribe(self, event: str, handler: Handler) -> None:
         """Remove ``handler`` from ``event``; nothing happens when it was not subscribed."""
@@ -154,6 +167,11 @@ class EventBus:
                 # used outside a runtime): its old handlers must not run a second time.
                 self._subscriptions = [s for s in self._subscriptions if s not in stale]
             return [s for s in self._subscriptions if s.matches(event)]
+
+    def all_subscriptions(self) -> list[Subscription]:
+        """Every subscription of this process (for cluster backends)."""
+        with self._lock:
+            return [s for s in self._subscriptions if not _from_replaced_module(s.handler)]
 
     def publish(self, event: str, payload: Any = None) -> Published:
         """Schedule the handlers of ``event`` with ``payload``; works awaited or not.
@@ -191,7 +209,19 @@ class EventBus:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, subscription: Subscription, event: Event) -> None:
+    async def handle(self, subscription: Subscription, event: Event) -> bool:
+        """Run one subscription's handler for ``event`` (in a copy of its context); return
+        whether it finished without raising or timing out. For cluster backends."""
+        context = event.context.copy()
+        context.run(_enter_handler, subscription, event.name)
+        task = asyncio.get_running_loop().create_task(
+            self._run(subscription, event), context=context
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return await task
+
+    async def _run(self, subscription: Subscription, event: Event) -> bool:
         try:
             async with asyncio.timeout(self.handler_timeout):
                 handler = subscription.handler
@@ -201,6 +231,7 @@ class EventBus:
                     result = await asyncio.to_thread(handler, event.payload)
                     if inspect.isawaitable(result):
                         await result
+            return True
         except TimeoutError:
             logger.error(
                 "handler %s of event %r did not finish within %.1fs and was cancelled",
@@ -210,6 +241,7 @@ class EventBus:
             )
         except Exception:
             logger.exception("handler %s of event %r raised", subscription.label, event.name)
+        return False
 
 
 def _is_async(handler: Handler) -> bool:
@@ -243,7 +275,7 @@ def _enter_handler(subscription: Subscription, event: str) -> None:
 event_bus = EventBus()
 
 
-def on_event(event: str) -> Callable[[H], H]:
+def on_event(event: str, *, every_process: bool = False) -> Callable[[H], H]:
     """Decorator subscribing a function to ``event`` (or a ``prefix*`` pattern)::
 
     @on_event("todo:created")
@@ -252,7 +284,7 @@ def on_event(event: str) -> Callable[[H], H]:
     """
 
     def decorator(handler: H) -> H:
-        event_bus.subscribe(event, handler)
+        event_bus.subscribe(event, handler, every_process=every_process)
         return handler
 
     return decorator
