@@ -182,7 +182,8 @@ def measure(name: str, command: list[str], url: str, env: dict[str, str], args, 
         text=True,
     )
     try:
-        wait_ready(url.rsplit("/", 2)[0] + "/", process)
+        origin = url.split("/", 3)
+        wait_ready("/".join(origin[:3]) + "/", process)
         run_wrk(url, script, 2, args.connections)  # warm-up
         result = run_wrk(url, script, args.duration, args.connections)
     finally:

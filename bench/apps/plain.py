@@ -15,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tessera.auth.secret import load_or_create_secret
 from tessera.store import open_client
 
 DATA = Path(os.environ["BENCH_DATA"])
-SECRET = (DATA / "token_secret").read_bytes()
+SECRET = load_or_create_secret(DATA)
 client = open_client(str(DATA / "store.db"))
 items = client["default"]["list_items"]
 
