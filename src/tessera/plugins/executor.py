@@ -110,16 +110,16 @@ class Executor:
         code = plugin.code
         assert code is not None
         try:
-            if code.is_async:
-                result = await asyncio.wait_for(code.entry(data), timeout)
-            else:
-                ctx = contextvars.copy_context()
-                future = asyncio.get_running_loop().run_in_executor(
-                    self._pool, ctx.run, code.entry, data
-                )
-                result = await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):
+                if code.is_async:
+                    result = await code.entry(data)
+                else:
+                    ctx = contextvars.copy_context()
+                    result = await asyncio.get_running_loop().run_in_executor(
+                        self._pool, ctx.run, code.entry, data
+                    )
                 if asyncio.iscoroutine(result):  # a sync wrapper that returned a coroutine
-                    result = await asyncio.wait_for(result, timeout)
+                    result = await result
         except TimeoutError:
             logger.error("plugin %s timed out after %.1fs", plugin.name, timeout)
             return Outcome(Status.TIMEOUT, {}, time.perf_counter() - started)
