@@ -121,6 +121,13 @@ class Collection:
         """The first matching document, or None; a non-dict filter means ``{"_id": filter}``."""
         if filter is not None and not isinstance(filter, Mapping):
             filter = {"_id": filter}
+        key = exact_id_key(filter) if filter and not args and not kwargs else None
+        if key is not None:
+            # The commonest read of all skips the cursor: one primary-key lookup, inline.
+            row = self._engine.read_now(
+                lambda conn, catalog: reads.by_id(conn, self._info(catalog), key), snapshot=False
+            )
+            return None if row is None else row[1]
         kwargs.pop("limit", None)
         found = await self.find(filter, *args, **kwargs).limit(1).to_list(1)
         return found[0] if found else None

@@ -19,7 +19,7 @@ from tessera.store.planner import Plan, exact_id_key, plan_query
 from tessera.store.query import compile_filter
 from tessera.store.sorting import sort_key
 
-__all__ = ["count", "find", "matches", "rows"]
+__all__ = ["by_id", "count", "find", "matches", "rows"]
 
 Row = tuple[int, dict[str, Any]]
 
@@ -74,6 +74,14 @@ def _exact_slice(
     return [(rid, doc) for (rid, _), doc in zip(found, docs, strict=True)]
 
 
+def by_id(conn: sqlite3.Connection, coll: CollectionInfo | None, key: bytes) -> Row | None:
+    """The document whose `_id` key is `key` (see `planner.exact_id_key`), if any."""
+    if coll is None:
+        return None
+    row = conn.execute(f"SELECT rid, doc FROM {coll.table} WHERE id = ?", (key,)).fetchone()
+    return None if row is None else (row[0], documents.decode(row[1]))
+
+
 def matches(
     conn: sqlite3.Connection,
     coll: CollectionInfo | None,
@@ -88,10 +96,8 @@ def matches(
     filter = filter or {}
     key = exact_id_key(filter)
     if key is not None:
-        if coll is None or skip:
-            return []
-        row = conn.execute(f"SELECT rid, doc FROM {coll.table} WHERE id = ?", (key,)).fetchone()
-        return [] if row is None else [(row[0], documents.decode(row[1]))]
+        row = by_id(conn, coll, key)
+        return [] if row is None or skip else [row]
     if coll is None:
         compile_filter(filter)  # a bad filter is an error even on a missing collection
         return []
