@@ -24,4 +24,5 @@ def replace_block(path: Path, name: str, content: str) -> None:
 
 if __name__ == "__main__":
     replace_block(ROOT / "README.md", "settings", settings_markdown())
+    replace_block(ROOT / "docs" / "configuration.md", "settings", settings_markdown())
     replace_block(ROOT / "docs" / "check.md", "rules", rules_markdown())

@@ -25,8 +25,10 @@ def test_every_cli_command_is_in_the_readme(command):
     assert f"tessera {command}" in README
 
 
-def test_the_readme_configuration_table_is_generated_from_the_settings():
-    assert settings_markdown() in README, "run `make docs` to regenerate the README table"
+@pytest.mark.parametrize("page", ["README.md", "docs/configuration.md"])
+def test_the_configuration_tables_are_generated_from_the_settings(page):
+    text = (Path(__file__).resolve().parent.parent / page).read_text()
+    assert settings_markdown() in text, "run `make docs` to regenerate the tables"
 
 
 def test_the_check_rules_table_is_generated_from_the_rules():
