@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from tessera.settings import SETTINGS, Setting, Settings
+from tessera.settings import BY_NAME, SETTINGS, Setting, Settings
 
 
 def _option(setting: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -61,17 +62,53 @@ def serve(**overrides: Any) -> None:
 
     settings = _settings(overrides)
     configure_logging(settings.log_level)
-    app = create_app(Runtime(settings))
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        ws_ping_interval=settings.ws_ping_interval,
-        ws_ping_timeout=settings.ws_ping_timeout,
-    )
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "on",
+        "ws_ping_interval": settings.ws_ping_interval,
+        "ws_ping_timeout": settings.ws_ping_timeout,
+    }
+    if settings.workers > 1:
+        refuse_single_process(settings)
+        # Each worker builds its settings from the environment, as cluster_app shows.
+        os.environ.update(
+            {
+                BY_NAME[name].env: str(value)
+                for name, value in overrides.items()
+                if value is not None
+            }
+        )
+        uvicorn.run("tessera.cli:cluster_app", factory=True, workers=settings.workers, **options)
+        return
+    uvicorn.run(create_app(Runtime(settings)), **options)
+
+
+def refuse_single_process(settings: Settings) -> None:
+    """Refuse ``--workers N`` unless every process can share the store and Redis."""
+    problems = []
+    if not settings.store.startswith(("mongodb://", "mongodb+srv://")):
+        problems.append(
+            "a store every process can share (--store mongodb://...; the embedded store "
+            "serves one process)"
+        )
+    if not settings.redis_url:
+        problems.append("Redis for what the processes share (--redis-url redis://...)")
+    if problems:
+        raise click.UsageError(f"--workers {settings.workers} needs " + " and ".join(problems))
+
+
+def cluster_app() -> Any:
+    """The application of one ``serve --workers`` process, configured by the environment."""
+    from tessera.context import configure_logging
+    from tessera.http.app import create_app
+    from tessera.runtime import Runtime
+
+    settings = Settings.load()
+    configure_logging(settings.log_level)
+    return create_app(Runtime(settings))
 
 
 @main.command()

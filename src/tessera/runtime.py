@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessera.auth.accounts import AccountStore
 from tessera.auth.authenticator import Authenticator
@@ -31,6 +31,10 @@ from tessera.services.database import SYSTEM_DATABASE, db
 from tessera.services.wiring import start_services, stop_services
 from tessera.settings import Settings
 from tessera.store import open_client
+
+if TYPE_CHECKING:
+    from tessera.cluster.link import Cluster
+    from tessera.plugins.switches import PluginSwitches
 
 logger = logging.getLogger("tessera")
 
@@ -76,6 +80,9 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store: Any = None
+        #: The link to the cluster's Redis, when ``redis_url`` is set.
+        self.cluster: Cluster | None = None
+        self.switches: PluginSwitches | None = None
         self.auth: Authenticator | None = None
         self.plugins = PluginRegistry(Path(settings.plugins))
         self.executor = Executor(Governor(settings), threads=settings.plugin_threads)
@@ -115,6 +122,13 @@ class Runtime:
         """Open the store, bind the plugin services, load every plugin."""
         Path(self.settings.data).mkdir(parents=True, exist_ok=True)
         self.store = open_client(self.settings.store)
+        if self.settings.redis_url:
+            # Here: the redis package is needed only by a cluster.
+            from tessera.cluster.link import Cluster
+            from tessera.governance.cluster import ClusterGovernor
+
+            self.cluster = Cluster(self.settings.redis_url)
+            self.executor.governor = ClusterGovernor(self.settings, self.cluster)
         self.auth = build_authenticator(self.settings, self.store)
         if self.auth.accounts is not None:
             await self.auth.accounts.ensure_indexes()
@@ -126,8 +140,14 @@ class Runtime:
         )
         await start_services(self)
         self.plugin_states = PluginStates(self.store[SYSTEM_DATABASE]["plugin_states"])
+        await self.plugin_states.ensure_indexes()
         self.plugins.overrides = await self.plugin_states.load()
         self.plugins.load_all()
+        if self.cluster is not None:
+            from tessera.plugins.switches import PluginSwitches
+
+            self.switches = PluginSwitches(self.cluster, self.plugins, self.plugin_states)
+            self.switches.start()
         if self.settings.reload:
             self._stop_watching.clear()
             self._watcher = asyncio.create_task(watch(self.plugins, self._stop_watching))
@@ -143,6 +163,15 @@ class Runtime:
         """Enable or disable a plugin now and for every later start."""
         self.plugins.set_enabled(name, enabled)
         await self.plugin_states.save(name, enabled, by)
+        if self.switches is not None:
+            await self.switches.announce("enable" if enabled else "disable", name)
+
+    async def reload_plugin(self, name: str) -> Plugin | None:
+        """Load plugin ``name`` again from its folder, in every process of the cluster."""
+        plugin = self.plugins.reload(name)
+        if self.switches is not None:
+            await self.switches.announce("reload", name)
+        return plugin
 
     async def stop(self) -> None:
         """Unload plugins, unbind the services and close the store."""
@@ -152,6 +181,9 @@ class Runtime:
             await self._watcher
         if self.watchdog is not None:
             await self.watchdog.stop()
+        if self.switches is not None:
+            await self.switches.stop()
+            self.switches = None
         for plugin in list(self.plugins):
             self.plugins.unload(plugin.name)
         await stop_services()
@@ -159,3 +191,6 @@ class Runtime:
         self.executor.close()
         if self.store is not None:
             await self.store.close()
+        if self.cluster is not None:
+            await self.cluster.close()
+            self.cluster = None

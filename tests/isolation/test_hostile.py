@@ -190,7 +190,9 @@ def test_module_level_collections_follow_each_call_and_import_time_access_is_ref
     live, _ = start()
     with live.client("alice") as alice, live.client("alice", app_id="shop") as shop:
         at_import = run(alice, "module_global", action="import").json()["at_import"]
-        assert at_import.startswith("NotBound: plugin 'module_global' used the database with no caller (while being imported")
+        assert at_import.startswith(
+            "NotBound: plugin 'module_global' used the database with no caller"
+        )
         assert run(alice, "module_global", action="add", secret="a1").status_code == 200
         assert run(shop, "module_global", action="add", secret="s1").status_code == 200
         mine = run(alice, "module_global", action="mine").json()["notes"]

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tessera.auth.identity import Identity
-from tessera.context import CallContext, current_call, callerless_plugin
+from tessera.context import CallContext, callerless_plugin, current_call
 from tessera.plugins.registry import PluginRegistry
 from tessera.services.event_bus import EventBus, event_bus, on_event
 from tests.http.test_websocket import call

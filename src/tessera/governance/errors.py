@@ -3,7 +3,8 @@
 GovernanceError
 ├── RoleRequired            the caller has none of the plugin's required roles
 ├── RateLimited             the caller's token bucket for this plugin is empty
-└── TooManyConcurrentCalls  the plugin already runs its maximum number of calls
+├── TooManyConcurrentCalls  the plugin already runs its maximum number of calls
+└── LimitsUnavailable       the cluster's counts (in Redis) cannot be reached
 """
 
 from __future__ import annotations
@@ -29,3 +30,9 @@ class TooManyConcurrentCalls(GovernanceError):
     """The plugin is at its concurrency cap; the caller may retry shortly."""
 
     retry_after = 1.0
+
+
+class LimitsUnavailable(GovernanceError):
+    """The plugin has cluster-wide limits and Redis, which counts them, is unreachable."""
+
+    retry_after = 5.0

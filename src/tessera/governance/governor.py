@@ -91,20 +91,30 @@ class Governor:
                 f"Plugin {plugin!r} requires one of the roles: {', '.join(limits.roles)}."
             )
         if limits.rate is not None:
-            wait = self._buckets.take((identity.app_id, identity.user_id, plugin), limits.rate)
+            wait = await self._rate_wait((identity.app_id, identity.user_id, plugin), limits.rate)
             if wait > 0:
                 raise RateLimited(
                     f"Too many calls to {plugin!r}: the limit is {limits.rate.requests} per "
                     f"{limits.rate.period:g} s.",
                     retry_after=wait,
                 )
-        running = self._running.get(plugin, 0)
-        if limits.max_concurrency is not None and running >= limits.max_concurrency:
+        if not await self._occupy(plugin, limits):
             raise TooManyConcurrentCalls(
                 f"Plugin {plugin!r} is already running its maximum of "
                 f"{limits.max_concurrency} calls; retry shortly."
             )
+
+    async def _rate_wait(self, key: tuple[str, str, str], rate: Rate) -> float:
+        """Seconds until ``key`` may call under ``rate``; 0 means now, and the call counts."""
+        return self._buckets.take(key, rate)
+
+    async def _occupy(self, plugin: str, limits: Limits) -> bool:
+        """Count a call of ``plugin`` as running, unless its concurrency cap is reached."""
+        running = self._running.get(plugin, 0)
+        if limits.max_concurrency is not None and running >= limits.max_concurrency:
+            return False
         self._running[plugin] = running + 1
+        return True
 
     async def release(self, plugin: str) -> None:
         """Count a call admitted by ``admit`` as finished."""

@@ -79,7 +79,7 @@ async def disable(request: Request) -> JSONResponse:
 async def reload(request: Request) -> JSONResponse:
     identity = await superadmin(request)
     name = request.path_params["plugin"]
-    plugin = request.app.state.runtime.plugins.reload(name)
+    plugin = await request.app.state.runtime.reload_plugin(name)
     if plugin is None:
         raise NotFound(f"Plugin {name!r} not found.", error_code="plugin_not_found")
     logger.info("%s reloaded plugin %s", identity.user_id, name)

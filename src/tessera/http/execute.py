@@ -13,6 +13,7 @@ from tessera.auth.identity import Identity
 from tessera.context import current_request_id
 from tessera.encoding import EncodingError, encode_json
 from tessera.governance import GovernanceError, RateLimited, RoleRequired
+from tessera.governance.errors import LimitsUnavailable
 from tessera.governance.governor import Limits
 from tessera.http.body import read_json_object
 from tessera.http.caller import caller
@@ -22,6 +23,7 @@ from tessera.http.errors import (
     HTTPError,
     InternalError,
     NotFound,
+    ServiceUnavailable,
     TooManyRequests,
     Unprocessable,
 )
@@ -62,6 +64,8 @@ def refusal(exc: GovernanceError) -> HTTPError:
     """The HTTP error for a call that governance refused before the plugin ran."""
     if isinstance(exc, RoleRequired):
         return Forbidden(str(exc), error_code="role_required")
+    if isinstance(exc, LimitsUnavailable):
+        return ServiceUnavailable(str(exc), headers={"Retry-After": "5"})
     retry_after = exc.retry_after if isinstance(exc, RateLimited) else 1.0
     code = "rate_limited" if isinstance(exc, RateLimited) else "too_many_concurrent_calls"
     return TooManyRequests(
@@ -74,6 +78,11 @@ def encode_outcome(outcome: Outcome, error_mode: str, limits: Limits) -> tuple[i
     HTTPError for a crash, a timeout or a result that cannot be sent."""
     if outcome.status is Status.TIMEOUT:
         raise GatewayTimeout("The plugin did not answer in time.")
+    if outcome.status is Status.UNAVAILABLE:
+        raise ServiceUnavailable(
+            "A service the cluster shares (Redis) is unreachable; retry shortly.",
+            headers={"Retry-After": "5"},
+        )
     if outcome.status is Status.CRASH:
         if error_mode == "reference":
             return 500, encode_json({"detail": "Plugin execution failed."})

@@ -14,9 +14,15 @@ import logging
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from tessera.cluster.errors import ClusterUnavailable
 from tessera.http.caller import caller
 from tessera.http.errors import Unauthorized
-from tessera.services.connection import CLOSE_FORBIDDEN, CLOSE_POLICY, CLOSE_UNAUTHORIZED
+from tessera.services.connection import (
+    CLOSE_FORBIDDEN,
+    CLOSE_POLICY,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHORIZED,
+)
 from tessera.services.websocket import websocket_manager
 
 logger = logging.getLogger("tessera.websocket")
@@ -62,7 +68,12 @@ async def socket_endpoint(websocket: WebSocket) -> None:
             await websocket.close(CLOSE_POLICY, "last_seq must be a non-negative integer")
             return
         last_seq = int(raw_seq)
-    connection = await websocket_manager.open(websocket, identity, last_seq)
+    try:
+        connection = await websocket_manager.open(websocket, identity, last_seq)
+    except ClusterUnavailable as exc:
+        logger.warning("WebSocket of user %s refused: %s", identity.user_id, exc)
+        await websocket.close(CLOSE_TRY_AGAIN_LATER, "Redis unreachable: reconnect shortly")
+        return
     try:
         await connection.serve({"type": "connected", "last_seq": connection.last_seq})
     finally:

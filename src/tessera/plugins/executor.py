@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tessera.auth.identity import Identity
+from tessera.cluster.errors import ClusterUnavailable
 from tessera.context import CallContext, current_call
 from tessera.governance import Governor, Limits
 from tessera.isolation import IsolationError
@@ -33,6 +34,7 @@ class Status(enum.Enum):
     ERROR = "error"  # returned a dict with "error": the client's fault, body passed through
     CRASH = "crash"  # raised, or returned something that is not a dict
     TIMEOUT = "timeout"  # ran past its timeout
+    UNAVAILABLE = "unavailable"  # a service it used, shared by the cluster, was unreachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,9 @@ class Executor:
             logger.error("plugin %s: %s", plugin.name, exc)
             body = {"error": str(exc), "error_code": "forbidden"}
             return Outcome(Status.ERROR, body, time.perf_counter() - started)
+        except ClusterUnavailable as exc:
+            logger.error("plugin %s: %s", plugin.name, exc)
+            return Outcome(Status.UNAVAILABLE, {}, time.perf_counter() - started)
         except Exception:
             logger.exception("plugin %s raised", plugin.name)
             return Outcome(Status.CRASH, {}, time.perf_counter() - started)

@@ -12,6 +12,10 @@ class PluginStates:
     def __init__(self, collection: Any) -> None:
         self._collection = collection
 
+    async def ensure_indexes(self) -> None:
+        # Unique: processes sharing a store may save the same plugin's first decision at once.
+        await self._collection.create_index("name", unique=True)
+
     async def load(self) -> dict[str, bool]:
         """Every saved decision, by plugin name."""
         saved = await self._collection.find({}, {"_id": 0, "name": 1, "enabled": 1}).to_list(None)

@@ -90,7 +90,7 @@ class EventBus:
         self._lock = threading.Lock()
         self._backend: EventBackend = backend or LocalEventBackend()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.handler_timeout = DEFAULT_HANDLER_TIMEOUT
 
     def start(
@@ -137,9 +137,7 @@ class EventBus:
         with self._lock:
             if any(s.event == event and s.handler == handler for s in self._subscriptions):
                 return
-            self._subscriptions.append(
-                Subscription(event, handler, owning_plugin(), every_process)
-            )
+            self._subscriptions.append(Subscription(event, handler, owning_plugin(), every_process))
 
     def unsubscribe(self, event: str, handler: Handler) -> None:
         """Remove ``handler`` from ``event``; nothing happens when it was not subscribed."""

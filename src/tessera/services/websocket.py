@@ -120,6 +120,15 @@ class WebSocketManager:
             for connection in list(connections):
                 connection.offer(message.seq, text)
 
+    async def replay_missed(self) -> None:
+        """Offer each connection the kept messages it has not had: after a fan-out lost
+        messages on the way (a cluster fan-out reconnecting to Redis)."""
+        log = self._running_log()
+        for (app_id, user_id), connections in list(self._connections.items()):
+            after = min(connection.last_seq for connection in connections)
+            for seq, text in await log.since(app_id, user_id, after):
+                await self._deliver(UserMessage(app_id, user_id, seq, text))
+
     async def open(self, socket: Socket, identity: Identity, last_seq: int | None) -> Connection:
         """Register a new connection of ``identity``; it will first receive the messages
         after ``last_seq`` (none when the client gives no ``last_seq``)."""

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tessera.services.database import SYSTEM_DATABASE
-from tessera.services.events.redis import RedisEventBackend
-from tessera.services.fanout.redis import RedisFanout, RedisResumeLog
 from tessera.services.event_bus import event_bus
+from tessera.services.events import LocalEventBackend
+from tessera.services.fanout import Fanout, LocalFanout
 from tessera.services.notifications import notifications_manager
 from tessera.services.plugin_settings import settings_manager
-from tessera.services.resume import StoredResumeLog
+from tessera.services.resume import ResumeLog, StoredResumeLog
 from tessera.services.runtime_events import publish_plugin_call
 from tessera.services.websocket import websocket_manager
 
@@ -34,17 +34,22 @@ async def start_services(runtime: Runtime) -> None:
     cluster = runtime.cluster
     window = {"max_messages": settings.ws_resume_messages, "max_age": settings.ws_resume_seconds}
     if cluster is None:
-        event_bus.start(handler_timeout=settings.handler_timeout)
-        log: StoredResumeLog | RedisResumeLog = StoredResumeLog(system, **window)
-        await log.ensure_indexes()
-        fanout = None
+        event_bus.start(handler_timeout=settings.handler_timeout, backend=LocalEventBackend())
+        stored = StoredResumeLog(system, **window)
+        await stored.ensure_indexes()
+        log: ResumeLog = stored
+        fanout: Fanout = LocalFanout()
     else:
+        # Here: the redis package is needed only by a cluster.
+        from tessera.services.events.redis import RedisEventBackend
+        from tessera.services.fanout.redis import RedisFanout, RedisResumeLog
+
         # Every process numbers each user's messages in Redis: see fanout/redis.py for why
         # the stored window is not enough once several processes send.
         backend = RedisEventBackend(cluster, event_bus, handler_timeout=settings.handler_timeout)
         event_bus.start(handler_timeout=settings.handler_timeout, backend=backend)
         log = RedisResumeLog(cluster, **window)
-        fanout = RedisFanout(cluster)
+        fanout = RedisFanout(cluster, on_reconnect=websocket_manager.replay_missed)
     websocket_manager.start(
         log,
         default_app=settings.app_id,

@@ -113,13 +113,10 @@ def _insert_fast(
         return False
     if _has_unique_index(catalog, db, name):
         return False
-    # Created outside the savepoint: a rollback must not leave the catalog pointing at
-    # a table that is gone.
     coll = writes.collection(conn, catalog, db, name)
     try:
-        with writes.savepoint(conn):
-            docs = [documents.prepare_insert(r._doc) for r in requests]
-            writes.insert_batch(conn, coll, catalog, docs)
+        docs = [documents.prepare_insert(r._doc) for r in requests]
+        writes.insert_batch(conn, coll, catalog, docs)  # writes nothing if it fails
     except (PyMongoError, sqlite3.IntegrityError, ValueError, TypeError):
         return False
     return True

@@ -7,6 +7,7 @@ collection), so opening a large file reads nothing else. Each collection is a ta
 """
 
 import copy
+import functools
 import itertools
 import json
 import sqlite3
@@ -71,6 +72,16 @@ class IndexInfo:
     @property
     def table(self) -> str | None:
         return None if self.name == "_id_" else f"i{self.id}"
+
+    @functools.cached_property
+    def directions(self) -> tuple[int, ...]:
+        return tuple(direction for _, direction in self.fields)
+
+    @functools.cached_property
+    def top_level_names(self) -> tuple[str, ...] | None:
+        """The field names when none is a dotted path (`index_entries`' fast path)."""
+        names = tuple(name for name, _ in self.fields)
+        return None if any("." in name for name in names) else names
 
     @property
     def key_pattern(self) -> dict[str, int]:
@@ -276,6 +287,24 @@ def index_entries(
     An array gives one entry per element (an empty array one `EMPTY_ARRAY` entry); a
     missing field indexes as null, unless the index is sparse and every field is missing.
     """
+    names = index.top_level_names
+    if names is not None:
+        # The common case, once per document written: top-level fields, no array.
+        combo: list[Any] = []
+        present = False
+        for name in names:
+            value = doc.get(name, MISSING)
+            if value is MISSING:
+                value = None
+            elif isinstance(value, list):
+                break
+            else:
+                present = True
+            combo.append(value)
+        else:
+            if index.sparse and not present:
+                return {}, False
+            return {keys.encode_key(combo, index.directions): tuple(combo)}, False
     per_field: list[Sequence[Any]] = []
     array_fields: list[str] = []
     present = False
@@ -311,7 +340,7 @@ def index_entries(
         per_field.append(values)
     if index.sparse and not present:
         return {}, False
-    directions = [d for _, d in index.fields]
+    directions = index.directions
     if not array_fields:
         combo = tuple(values[0] for values in per_field)
         return {keys.encode_key(combo, directions): combo}, False

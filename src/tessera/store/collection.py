@@ -44,7 +44,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Collection"]
 
-_INLINE_LIMIT = 1  # a read whose plan touches at most this many rows skips the thread hop
+# A read of at most this many rows, straight from an index range, runs on the event loop:
+# the hop to a reader thread costs more than such a read (at 1M documents, a 100-row
+# per-user query takes 0.7 ms inline, 1.35 ms with the hop, and the hop makes its p99).
+_INLINE_LIMIT = 100
 _IGNORED_OPTIONS = frozenset(
     {
         "session",
@@ -589,7 +592,9 @@ class Collection:
             inline, snapshot = True, False  # one primary-key lookup
         else:
             plan = plan_query(planned_on, filter, sort)
-            inline = plan.point or (plan.exact and plan.sorted and 0 < limit <= _INLINE_LIMIT)
+            inline = plan.point or (
+                plan.exact and plan.sorted and limit > 0 and skip + limit <= _INLINE_LIMIT
+            )
             snapshot = len(plan.ranges) > 1
 
         def fn(conn: sqlite3.Connection, catalog: Catalog) -> list[dict[str, Any]]:

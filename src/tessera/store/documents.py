@@ -45,7 +45,7 @@ def prepare_insert(doc: Mapping[str, Any]) -> dict[str, Any]:
 
     The caller's dict gets the new `_id` too, as PyMongo does.
     """
-    if not isinstance(doc, Mapping):
+    if type(doc) is not dict and not isinstance(doc, Mapping):
         raise TypeError(f"document must be a dict, not {type(doc).__name__}")
     if "_id" not in doc:
         if isinstance(doc, dict):
@@ -66,6 +66,8 @@ def validate_stored(doc: Mapping[str, Any]) -> None:
         if not isinstance(name, str):
             raise WriteError(f"field names must be strings, not {name!r}", code=2)
     value = doc.get("_id")
+    if type(value) is ObjectId:
+        return  # the common case, checked once per document written
     if isinstance(value, list | tuple):
         raise WriteError("The '_id' value cannot be of type array", code=53)
     if isinstance(value, Regex) or type(value).__name__ == "Pattern":

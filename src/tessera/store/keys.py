@@ -41,6 +41,8 @@ EMPTY_ARRAY_BYTE: Final = 1
 _RANK_OFFSET: Final = 1
 _INVERT: Final = bytes(255 - i for i in range(256))
 _EPOCH: Final = datetime.datetime(1970, 1, 1)
+_MILLISECOND: Final = datetime.timedelta(milliseconds=1)
+_UINT64: Final = struct.Struct(">Q")
 _STRING_BYTE: Final = bytes([ordering.STRING + _RANK_OFFSET])
 _NUMBER_BYTE: Final = bytes([ordering.NUMBER + _RANK_OFFSET])
 _DATE_BYTE: Final = bytes([ordering.DATE + _RANK_OFFSET])
@@ -81,11 +83,12 @@ def encode_value(value: Any) -> bytes:
 
 def encode_key(values: Sequence[Any], directions: Sequence[int]) -> bytes:
     """The compound key of `values`, each ascending (1) or descending (-1)."""
-    out = bytearray()
-    for value, direction in zip(values, directions, strict=True):
-        part = encode_value(value)
-        out += part if direction >= 0 else part.translate(_INVERT)
-    return bytes(out)
+    return b"".join(
+        [
+            encode_value(value) if direction >= 0 else encode_value(value).translate(_INVERT)
+            for value, direction in zip(values, directions, strict=True)
+        ]
+    )
 
 
 def invert(key: bytes) -> bytes:
@@ -173,15 +176,14 @@ def _number(value: Any) -> bytes:
         number = 0.0  # -0.0 == 0.0
     (bits,) = struct.unpack(">Q", struct.pack(">d", number))
     bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)
-    return struct.pack(">Q", bits)
+    return _UINT64.pack(bits)
 
 
 def _millis(value: datetime.datetime) -> int:
     if value.tzinfo is not None:
         value = value.astimezone(datetime.UTC).replace(tzinfo=None)
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    return (value - _EPOCH) // _MILLISECOND
 
 
 def _signed64(number: int) -> bytes:
-    return struct.pack(">Q", (number + (1 << 63)) & 0xFFFFFFFFFFFFFFFF)
+    return _UINT64.pack((number + (1 << 63)) & 0xFFFFFFFFFFFFFFFF)

@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import orjson
 
-from tessera.cluster import UNREACHABLE, Cluster
+from tessera.cluster.link import UNREACHABLE, Cluster, cancel
 from tessera.services.fanout.base import Deliver, UserMessage
 from tessera.services.resume import DEFAULT_MAX_AGE, DEFAULT_MAX_MESSAGES
 
@@ -96,8 +97,12 @@ class RedisResumeLog:
 class RedisFanout:
     """Delivers to this process's connections at once, and to the others through Redis."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(
+        self, cluster: Cluster, *, on_reconnect: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self._cluster = cluster
+        # Messages published while this process was cut off never reach it: replay them.
+        self._on_reconnect = on_reconnect
         self._channel = cluster.key("ws", "messages")
         self._deliver: Deliver | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -121,24 +126,31 @@ class RedisFanout:
     async def stop(self) -> None:
         self._deliver = None
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            await cancel([self._listener])
             self._listener = None
 
     async def _listen(self) -> None:
         """Receive the other processes' messages; resubscribe after Redis comes back."""
         attempt = 0
+        subscriptions = 0
         while True:
-            pubsub = self._cluster.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._cluster.redis.pubsub()
             try:
                 await pubsub.subscribe(self._channel)
-                self.subscribed.set()
-                attempt = 0
                 while True:
                     item = await pubsub.get_message(timeout=1.0)
-                    if item is not None:
+                    if item is None:
+                        continue
+                    if item["type"] == "message":
                         await self._receive(item["data"])
+                    elif item["type"] == "subscribe":
+                        # Also after redis-py reconnected by itself: each one may have
+                        # missed messages.
+                        subscriptions += 1
+                        self.subscribed.set()
+                        attempt = 0
+                        if subscriptions > 1:
+                            await self._replay()
             except UNREACHABLE as exc:
                 self.subscribed.clear()
                 delay = _RECONNECT_DELAYS[min(attempt, len(_RECONNECT_DELAYS) - 1)]
@@ -149,6 +161,14 @@ class RedisFanout:
             finally:
                 with contextlib.suppress(*UNREACHABLE):
                     await pubsub.aclose()
+
+    async def _replay(self) -> None:
+        if self._on_reconnect is None:
+            return
+        try:
+            await self._on_reconnect()
+        except Exception:  # Redis gone again: the next subscription replays
+            logger.exception("replaying missed WebSocket messages failed")
 
     async def _receive(self, data: bytes) -> None:
         node, app_id, user_id, seq, text = orjson.loads(data)

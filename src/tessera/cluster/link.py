@@ -1,33 +1,32 @@
-"""The Redis connection shared by the scale-out backends of one process.
-
-With ``TESSERA_REDIS_URL`` set, the WebSocket fan-out and resume window, the event bus,
-rate limits and concurrency caps, and plugin switches all keep their shared state in one
-Redis. This module opens that connection, names the keys, and turns a lost connection
-into one clear error.
-"""
+"""The Redis connection shared by the scale-out backends of one process: it opens the
+connection, names the keys, and turns a lost connection into one clear error."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from tessera.cluster.errors import ClusterUnavailable
 
 PREFIX = "tessera:"
 # Connections fail fast so a call answers with a clear error instead of hanging.
 CONNECT_TIMEOUT = 1.0
 # Above the longest blocking read (one second), below a client's patience.
 SOCKET_TIMEOUT = 5.0
+RETRIES = 2
 
 #: The errors that mean "Redis cannot be reached right now".
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
-
-
-class ClusterUnavailable(RuntimeError):
-    """Redis, which the cluster shares its state through, cannot be reached."""
 
 
 class Cluster:
@@ -45,6 +44,9 @@ class Cluster:
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=SOCKET_TIMEOUT,
             health_check_interval=10,
+            # After Redis restarts, pooled connections are dead: one retry on a new one.
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), RETRIES),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
 
     def key(self, *parts: str) -> str:
@@ -73,3 +75,18 @@ class Cluster:
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+async def cancel(tasks: Iterable[asyncio.Task[object]]) -> None:
+    """Cancel ``tasks`` and wait for them to end.
+
+    A cancellation that arrives while redis-py reads a reply can come out as a
+    ConnectionError, which the reconnecting loops catch; so cancel again until they end.
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,109 @@
+"""Rate limits and concurrency caps counted across every process of a cluster, in Redis.
+
+A user's token bucket is one Redis hash updated by a Lua script, so processes never race
+on it. A plugin's calls in flight are members of a sorted set scored by when their lease
+ends: a process that dies holding slots frees them when the leases run out (the plugin's
+timeout, plus a margin), not never.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+
+import orjson
+
+from tessera.cluster.link import UNREACHABLE, Cluster
+from tessera.governance.errors import LimitsUnavailable
+from tessera.governance.governor import Governor, Limits
+from tessera.governance.rates import Rate
+from tessera.settings import Settings
+
+# KEYS: bucket. ARGV: capacity, tokens per second. Returns the wait in seconds, as text
+# (a Lua number would come back truncated to an integer).
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or capacity
+local at = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens),
+           'at', string.format('%.6f', now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
+return string.format('%.6f', wait)
+"""
+
+# KEYS: slots. ARGV: cap, slot id, lease seconds. Returns 1 when the slot was taken.
+_OCCUPY = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) * 1000))
+return 1
+"""
+
+#: Seconds a slot outlives its call's timeout before another process may reuse it.
+LEASE_MARGIN = 10.0
+# A call with no timeout still must not hold a dead process's slot for ever.
+_LEASE_WITHOUT_TIMEOUT = 3600.0
+
+
+class ClusterGovernor(Governor):
+    """The :class:`Governor` whose counts every process of the cluster shares."""
+
+    def __init__(
+        self, settings: Settings, cluster: Cluster, *, lease_margin: float = LEASE_MARGIN
+    ) -> None:
+        super().__init__(settings)
+        self._cluster = cluster
+        self._lease_margin = lease_margin
+        self._take = cluster.redis.register_script(_TAKE)
+        self._occupy_slot = cluster.redis.register_script(_OCCUPY)
+        # The slots this process holds, per plugin; None for a call with no cap.
+        self._slots: dict[str, list[str | None]] = {}
+
+    def _unavailable(self, plugin: str) -> LimitsUnavailable:
+        return LimitsUnavailable(
+            f"Plugin {plugin!r} has cluster-wide limits and Redis, which counts them, is "
+            "unreachable; retry shortly."
+        )
+
+    async def _rate_wait(self, key: tuple[str, str, str], rate: Rate) -> float:
+        bucket = self._cluster.key("rate", orjson.dumps(key).decode())
+        try:
+            wait = await self._take(keys=[bucket], args=[rate.requests, rate.per_second])
+        except UNREACHABLE:
+            raise self._unavailable(key[2]) from None
+        return float(wait)
+
+    async def _occupy(self, plugin: str, limits: Limits) -> bool:
+        slot: str | None = None
+        if limits.max_concurrency is not None:
+            slot = f"{self._cluster.node}-{uuid.uuid4().hex}"
+            lease = (limits.timeout or _LEASE_WITHOUT_TIMEOUT) + self._lease_margin
+            try:
+                taken = await self._occupy_slot(
+                    keys=[self._slots_key(plugin)], args=[limits.max_concurrency, slot, lease]
+                )
+            except UNREACHABLE:
+                raise self._unavailable(plugin) from None
+            if not taken:
+                return False
+        self._slots.setdefault(plugin, []).append(slot)
+        return True
+
+    async def release(self, plugin: str) -> None:
+        slot = self._slots[plugin].pop()
+        if slot is not None:
+            # Unreachable: the lease frees the slot once Redis is back.
+            with contextlib.suppress(*UNREACHABLE):
+                await self._cluster.redis.zrem(self._slots_key(plugin), slot)
+
+    def _slots_key(self, plugin: str) -> str:
+        return self._cluster.key("running", plugin)

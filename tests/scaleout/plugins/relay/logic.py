@@ -1,0 +1,52 @@
+"""Sends WebSocket messages and events; its handlers write what they handle to a file."""
+
+import asyncio
+import os
+from pathlib import Path
+
+from core.event_bus import event_bus, on_event
+from core.websocket_manager import websocket_manager
+
+HANDLED = Path(os.environ["SCALEOUT_LOG"]) / "handled.log"
+
+
+def record(kind: str, n: object) -> None:
+    with HANDLED.open("a") as log:
+        log.write(f"{kind} {os.getpid()} {n}\n")
+
+
+def started_before(n: object) -> bool:
+    return HANDLED.exists() and any(
+        line.split()[0] == "start" and line.split()[2] == str(n)
+        for line in HANDLED.read_text().splitlines()
+    )
+
+
+@on_event("job:*")
+async def work(payload):
+    n = payload["n"]
+    retried = started_before(n)
+    record("start", n)
+    if payload.get("fail"):
+        raise RuntimeError("failing on purpose")
+    if payload.get("stall") and not retried:
+        await asyncio.sleep(60)
+    record("done", n)
+
+
+@on_event("cache:*", every_process=True)
+async def refresh(payload):
+    record("cache", payload["n"])
+
+
+async def execute(data: dict) -> dict:
+    action = data.get("action")
+    if action == "send":
+        message = {"type": "relay", "n": data.get("n")}
+        return {"seq": await websocket_manager.send_to_user(data["user_id"], message)}
+    if action == "publish":
+        event_bus.publish(data["event"], {key: data.get(key) for key in ("n", "stall", "fail")})
+        return {"published": True}
+    if action == "pid":
+        return {"pid": os.getpid()}
+    return {"error": f"Unknown action: {action}"}

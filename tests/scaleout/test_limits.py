@@ -1,0 +1,87 @@
+"""Rate limits and concurrency caps hold across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from tessera.auth.identity import Identity
+from tessera.cluster.link import Cluster as RedisLink
+from tessera.governance import Limits, TooManyConcurrentCalls, parse_rate
+from tessera.governance.cluster import ClusterGovernor
+from tessera.governance.errors import LimitsUnavailable
+from tessera.settings import Settings
+from tests.scaleout.conftest import Cluster, RedisServer
+
+
+def test_a_rate_limit_holds_across_processes(pair: Cluster):
+    a, b = pair.nodes
+    # metered allows 4 calls a minute per user, whichever process answers them.
+    statuses = [(a, b)[n % 2].call("hank", "metered").status_code for n in range(6)]
+    assert statuses == [200, 200, 200, 200, 429, 429]
+    refused = b.call("hank", "metered")
+    assert refused.json()["error_code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) >= 1
+    # Another user has a bucket of their own.
+    assert a.call("ivan", "metered").status_code == 200
+
+
+def test_a_concurrency_cap_holds_across_processes(pair: Cluster):
+    a, b = pair.nodes
+    statuses: list[int] = []
+
+    def slow_call() -> None:
+        while not statuses or statuses[-1] == 429:
+            statuses.append(a.call("judy", "capped", sleep=1.5).status_code)
+
+    slow = threading.Thread(target=slow_call)
+    slow.start()
+    try:
+        # capped runs one call at a time in the whole cluster.
+        while slow.is_alive():
+            refused = b.call("kate", "capped", sleep=0)
+            if refused.status_code == 429:
+                break
+        assert refused.status_code == 429
+        assert refused.json()["error_code"] == "too_many_concurrent_calls"
+    finally:
+        slow.join()
+    assert statuses[-1] == 200
+    assert b.call("kate", "capped", sleep=0).status_code == 200
+
+
+async def test_slots_of_a_process_that_died_free_themselves(redis_server: RedisServer):
+    settings = Settings.load({}, environ={})
+    limits = Limits(timeout=0.3, max_concurrency=1)
+    alice = Identity("alice", "alice", "default")
+    dead, alive = RedisLink(redis_server.url), RedisLink(redis_server.url)
+    try:
+        # The first process takes the only slot and dies without releasing it.
+        await ClusterGovernor(settings, dead, lease_margin=0.2).admit("job", alice, limits)
+        survivor = ClusterGovernor(settings, alive, lease_margin=0.2)
+        with pytest.raises(TooManyConcurrentCalls):
+            await survivor.admit("job", alice, limits)
+        await asyncio.sleep(0.6)
+        await survivor.admit("job", alice, limits)
+        await survivor.release("job")
+    finally:
+        await dead.close()
+        await alive.close()
+
+
+async def test_limits_refuse_clearly_while_redis_is_down(redis_server: RedisServer):
+    governor_cluster = RedisLink(redis_server.url)
+    governor = ClusterGovernor(Settings.load({}, environ={}), governor_cluster)
+    limits = Limits(timeout=1, rate=parse_rate("5/second"))
+    alice = Identity("alice", "alice", "default")
+    try:
+        redis_server.stop()
+        with pytest.raises(LimitsUnavailable, match="Redis"):
+            await governor.admit("job", alice, limits)
+        redis_server.start()
+        await governor.admit("job", alice, limits)
+        await governor.release("job")
+    finally:
+        await governor_cluster.close()
