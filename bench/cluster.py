@@ -25,6 +25,7 @@ from pathlib import Path
 # Run as a script, this file's folder comes first on sys.path, where bench/http.py would
 # hide the standard library's `http` package from everything imported below.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
 import asyncio
@@ -39,6 +40,7 @@ import tempfile
 import time
 
 import httpx
+from bench.loadgen import free_port, wait_ready, wrk_script
 from websockets.asyncio.client import connect
 
 from tessera.runtime import local_tokens
@@ -54,36 +56,6 @@ PLUGINS = {
         "    return {'seq': await websocket_manager.send_to_user(data['user_id'], message)}\n"
     ),
 }
-WRK_SCRIPT = """
-local tokens = {}
-for line in io.lines("%(tokens)s") do tokens[#tokens + 1] = line end
-wrk.method = "POST"
-wrk.body = '{}'
-request = function()
-  local token = tokens[math.random(#tokens)]
-  return wrk.format(nil, nil, {["Authorization"] = "Bearer " .. token,
-                               ["Content-Type"] = "application/json"})
-end
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not start")
 
 
 def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -122,7 +94,9 @@ def start_nodes(
         log = (folder / f"node-{port}.log").open("wb")
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
-        wait_for(url, process)  # one at a time: the first creates the secret and the store
+        wait_ready(
+            f"{url}/health", process
+        )  # one at a time: the first creates the secret and the store
         nodes.append((url, process))
     return nodes
 
@@ -194,7 +168,7 @@ def main() -> None:
             tokens = folder / "tokens.txt"
             tokens.write_text("\n".join(issuer.issue(f"user{i}") for i in range(100)))
             script = folder / "bench.lua"
-            script.write_text(WRK_SCRIPT % {"tokens": tokens})
+            script.write_text(wrk_script(str(tokens), "{}"))
             urls = [url for url, _ in nodes]
 
             latencies = asyncio.run(delivery(urls, issuer.issue("watcher"), args.messages))

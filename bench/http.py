@@ -22,6 +22,7 @@ from pathlib import Path
 # Run as a script, this file's folder comes first on sys.path, where this module's name
 # would hide the standard library's `http` package from everything imported below.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
 import asyncio
@@ -30,12 +31,11 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
-import httpx
+from bench.loadgen import free_port, wait_ready, wrk_script
 
 from tessera.runtime import local_tokens
 from tessera.settings import Settings
@@ -53,23 +53,6 @@ PLUGINS = {
         "    return {'items': items, 'count': len(items)}\n"
     ),
 }
-WRK_SCRIPT = """
-local tokens = {}
-for line in io.lines("%(tokens)s") do tokens[#tokens + 1] = line end
-wrk.method = "POST"
-wrk.body = '{"action": "list"}'
-request = function()
-  local token = tokens[math.random(#tokens)]
-  return wrk.format(nil, nil, {["Authorization"] = "Bearer " .. token,
-                               ["Content-Type"] = "application/json"})
-end
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def fill_store(data: Path, users: int, per_user: int) -> None:
@@ -123,19 +106,6 @@ def prepare(data: Path, users: int, per_user: int) -> Path:
     )
     tokens.write_text(minted)
     return tokens
-
-
-def wait_ready(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stdout.read() if process.stdout else ''}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
 
 
 def run_wrk(url: str, script: Path, duration: int, connections: int) -> dict[str, float]:
@@ -209,7 +179,7 @@ def main() -> None:
         sys.exit("wrk is needed: apt-get install wrk")
     tokens = prepare(args.data, args.users, args.per_user)
     script = args.data / "bench.lua"
-    script.write_text(WRK_SCRIPT % {"tokens": tokens})
+    script.write_text(wrk_script(str(tokens), '{"action": "list"}'))
     env = {**os.environ, "BENCH_DATA": str(args.data), "PYTHONPATH": str(ROOT)}
     uvicorn = [PYTHON, "-m", "uvicorn", "--log-level", "warning", "--no-access-log"]
     results = {}
