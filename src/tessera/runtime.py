@@ -101,8 +101,7 @@ class Runtime:
     def _count_call(
         self, plugin: Plugin, action: str, identity: Identity, outcome: Outcome
     ) -> None:
-        self.metrics.calls.labels(plugin.name, outcome.status.value).inc()
-        self.metrics.duration.labels(plugin.name).observe(outcome.duration)
+        self.metrics.record_call(plugin.name, outcome.status.value, outcome.duration)
 
     def _loop_blocked(self, package: str, action: str, seconds: float) -> None:
         name = next(

@@ -136,6 +136,17 @@ def test_unknown_plugin_is_404_and_a_failed_one_too(live):
         assert call(alice, "no_entry").status_code == 404
 
 
+def test_other_methods_are_405_and_other_paths_404(live):
+    with live.client("alice") as alice:
+        response = alice.get("/api/execute/echo")
+        assert response.status_code == 405
+        assert response.headers["allow"] == "POST"
+        assert response.json()["error_code"] == "method_not_allowed"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert alice.post("/api/execute/echo/extra", json={}).status_code == 404
+        assert alice.post("/api/execute/", json={}).status_code == 404
+
+
 def test_body_over_the_limit_is_413(serve, corpus):
     server = serve(corpus, max_body_bytes=1000)
     with server.client("alice") as alice:

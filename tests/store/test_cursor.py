@@ -29,6 +29,29 @@ async def test_to_list_with_and_without_length(items):
     assert await cursor.to_list(5) == []
 
 
+async def test_to_list_in_batches_keeps_skip_and_limit(items):
+    cursor = items.find().sort("_id", -1).skip(2).limit(5)
+    assert [d["_id"] for d in await cursor.to_list(2)] == [7, 6]
+    assert (await cursor.next())["_id"] == 5
+    assert [d["_id"] for d in await cursor.to_list(10)] == [4, 3]
+    assert not cursor.alive
+    assert await cursor.to_list() == []
+
+
+async def test_to_list_in_batches_then_iteration_sees_each_document_once(items):
+    cursor = items.find({"n": {"$lt": 3}}).sort("_id")
+    first = [d["_id"] for d in await cursor.to_list(4)]
+    rest = [d["_id"] async for d in cursor]
+    assert first + rest == [0, 1, 2, 4, 5, 6, 8, 9]
+
+
+async def test_aggregate_cursor_in_batches(items):
+    cursor = items.aggregate([{"$match": {"n": 1}}, {"$sort": {"_id": 1}}])
+    assert [d["_id"] for d in await cursor.to_list(2)] == [1, 5]
+    assert [d["_id"] for d in await cursor.to_list(2)] == [9]
+    assert await cursor.to_list(2) == []
+
+
 async def test_async_for_and_next(items):
     cursor = items.find({"n": 0}).sort("_id")
     assert (await cursor.next())["_id"] == 0

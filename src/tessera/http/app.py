@@ -18,7 +18,7 @@ from tessera.http.admin import admin_routes
 from tessera.http.auth import auth_routes
 from tessera.http.console import console
 from tessera.http.errors import HTTPError
-from tessera.http.execute import execute_plugin
+from tessera.http.execute import ExecuteRoute
 from tessera.http.health import health, metrics
 from tessera.http.middleware import RequestContextMiddleware
 from tessera.http.notifications import notification_routes
@@ -27,7 +27,6 @@ from tessera.http.plugin_settings import plugin_settings_routes
 from tessera.http.plugins import list_plugins
 from tessera.http.websocket import websocket_routes
 from tessera.runtime import Runtime
-from tessera.settings import Settings
 
 
 def error_body(message: str, code: str) -> dict[str, str]:
@@ -36,8 +35,7 @@ def error_body(message: str, code: str) -> dict[str, str]:
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPError)
-    body = {**exc.body(), "request_id": current_request_id.get()}
-    return JSONResponse(body, exc.status_code, headers=exc.headers)
+    return Response(exc.encoded(), exc.status_code, exc.headers, media_type="application/json")
 
 
 async def on_starlette_error(request: Request, exc: Exception) -> Response:
@@ -46,8 +44,10 @@ async def on_starlette_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body(str(exc.detail), code), exc.status_code, headers=exc.headers)
 
 
-def middleware(settings: Settings) -> list[Middleware]:
-    """Request context and security headers always; CORS only for configured origins."""
+def middleware(runtime: Runtime) -> list[Middleware]:
+    """Request context and security headers always; CORS only for configured origins; then
+    the execute route, ahead of the router."""
+    settings = runtime.settings
     stack = [Middleware(RequestContextMiddleware)]
     if settings.cors_origins:
         stack.append(
@@ -60,6 +60,7 @@ def middleware(settings: Settings) -> list[Middleware]:
                 max_age=600,
             )
         )
+    stack.append(Middleware(ExecuteRoute, runtime=runtime))
     return stack
 
 
@@ -75,7 +76,6 @@ def create_app(runtime: Runtime) -> Starlette:
             await runtime.stop()
 
     routes = [
-        Route("/api/execute/{plugin}", execute_plugin, methods=["POST"]),
         Route("/api/plugins", list_plugins, methods=["GET"]),
         Route("/api/available-plugins", list_plugins, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
@@ -90,7 +90,7 @@ def create_app(runtime: Runtime) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=middleware(runtime.settings),
+        middleware=middleware(runtime),
         exception_handlers={
             HTTPError: on_http_error,
             HTTPException: on_starlette_error,

@@ -5,24 +5,36 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 from tessera.http.errors import BadRequest, PayloadTooLarge
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The raw body, refused with 413 as soon as it passes ``max_bytes``."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+async def receive_body(receive: Receive, declared_length: str | None, max_bytes: int) -> bytes:
+    """The raw body from an ASGI ``receive``, refused with 413 as soon as it passes
+    ``max_bytes``; ClientDisconnect when the client leaves first."""
+    declared = int(declared_length) if declared_length and declared_length.isdigit() else 0
+    if declared > max_bytes:
         raise PayloadTooLarge(f"Request body is larger than the limit of {max_bytes} bytes.")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
             raise PayloadTooLarge(f"Request body is larger than the limit of {max_bytes} bytes.")
+        if not message.get("more_body", False):
+            return b"".join([*chunks, chunk]) if chunks else chunk
         chunks.append(chunk)
-    return b"".join(chunks)
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body of a Starlette request (see :func:`receive_body`)."""
+    return await receive_body(request.receive, request.headers.get("content-length"), max_bytes)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

@@ -9,6 +9,7 @@ request id, with the HTTP status carried by the exception class.
     ├── Unauthorized        401  no token, or a token that does not verify
     ├── Forbidden           403  the caller lacks a role or plan
     ├── NotFound            404  unknown route, plugin, notification...
+    ├── MethodNotAllowed    405  a route called with the wrong method
     ├── Conflict            409  the request clashes with existing data (a taken username)
     ├── PayloadTooLarge     413  body over the configured limit
     ├── Unprocessable       422  well-formed input that fails validation
@@ -21,6 +22,9 @@ request id, with the HTTP status carried by the exception class.
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+from tessera.context import current_request_id
+from tessera.encoding import encode_json
 
 
 class HTTPError(Exception):
@@ -48,6 +52,10 @@ class HTTPError(Exception):
         """The JSON body: message, code and any extra fields (e.g. the failing field)."""
         return {"error": self.message, "error_code": self.error_code, **self.extra}
 
+    def encoded(self) -> bytes:
+        """The JSON body as sent, with the id of the request it answers."""
+        return encode_json({**self.body(), "request_id": current_request_id.get()})
+
 
 class BadRequest(HTTPError):
     status_code = 400
@@ -67,6 +75,11 @@ class Forbidden(HTTPError):
 class NotFound(HTTPError):
     status_code = 404
     error_code = "not_found"
+
+
+class MethodNotAllowed(HTTPError):
+    status_code = 405
+    error_code = "method_not_allowed"
 
 
 class Conflict(HTTPError):

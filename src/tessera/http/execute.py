@@ -1,4 +1,9 @@
-"""``POST /api/execute/{plugin}``: the one route every front-end interaction goes through."""
+"""``POST /api/execute/{plugin}``: the one route every front-end interaction goes through.
+
+Being that route, it is served as bare ASGI ahead of Starlette's router and its request
+and response objects: the request needs only two headers and the body, and skipping those
+layers roughly halves the framework's share of a call (see the README's performance notes).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tessera.auth.identity import Identity
 from tessera.context import current_request_id
@@ -15,13 +20,14 @@ from tessera.encoding import EncodingError, encode_json
 from tessera.governance import GovernanceError, RateLimited, RoleRequired
 from tessera.governance.errors import LimitsUnavailable
 from tessera.governance.governor import Limits
-from tessera.http.body import read_json_object
-from tessera.http.caller import caller
+from tessera.http.body import parse_json_object, receive_body
+from tessera.http.caller import identify
 from tessera.http.errors import (
     Forbidden,
     GatewayTimeout,
     HTTPError,
     InternalError,
+    MethodNotAllowed,
     NotFound,
     ServiceUnavailable,
     TooManyRequests,
@@ -139,11 +145,56 @@ async def call_plugin(
     return encode_outcome(outcome, runtime.settings.error_mode, limits)
 
 
-async def execute_plugin(request: Request) -> Response:
-    runtime = request.app.state.runtime
-    identity = await caller(request)
-    plugin = callable_plugin(runtime, request.path_params["plugin"])
-    limits = runtime.executor.limits(plugin)
-    payload = await read_json_object(request, limits.max_request_bytes)
-    status, body = await call_plugin(runtime, plugin, payload, identity)
-    return Response(body, status, media_type="application/json")
+EXECUTE_PREFIX = "/api/execute/"
+JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+class ExecuteRoute:
+    """ASGI middleware answering ``/api/execute/{plugin}``; anything else goes to ``app``."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path.startswith(EXECUTE_PREFIX):
+                name = path[len(EXECUTE_PREFIX) :]
+                if name and "/" not in name:
+                    await self.answer(name, scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    async def answer(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [JSON_CONTENT_TYPE]
+        try:
+            status, body = await self.execute(name, scope, receive)
+        except HTTPError as exc:
+            status, body = exc.status_code, exc.encoded()
+            headers.extend((k.lower().encode(), v.encode()) for k, v in exc.headers.items())
+        except ClientDisconnect:
+            return
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def execute(self, name: str, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+        """Authenticate, find the plugin, read the body, call: each step's error in turn."""
+        if scope["method"] != "POST":
+            raise MethodNotAllowed(
+                f"Method {scope['method']} is not allowed here; use POST.",
+                headers={"Allow": "POST"},
+            )
+        authorization = content_length = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                authorization = value.decode("latin-1")
+            elif key == b"content-length":
+                content_length = value.decode("latin-1")
+        runtime = self.runtime
+        identity = await identify(runtime.auth, authorization)
+        plugin = callable_plugin(runtime, name)
+        limits = runtime.executor.limits(plugin)
+        raw = await receive_body(receive, content_length, limits.max_request_bytes)
+        return await call_plugin(runtime, plugin, parse_json_object(raw), identity)

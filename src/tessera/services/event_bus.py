@@ -179,14 +179,16 @@ class EventBus:
         """
         if not isinstance(event, str) or not event:
             raise ValueError(f"event name must be a non-empty string, got {event!r}")
-        with contextlib.suppress(Exception):  # an uncopyable payload is delivered shared
-            payload = copy.deepcopy(payload)
-        published = Event(event, payload, contextvars.copy_context())
-        handlers = len(self.subscriptions(event))
         loop = self._loop
         if loop is None:
             logger.warning("event %r dropped: the event bus is not running", event)
             return Published(event, 0)
+        handlers = len(self.subscriptions(event))
+        if handlers == 0 and self._backend.local:
+            return Published(event, 0)  # nobody listens: skip the copy (every call publishes)
+        with contextlib.suppress(Exception):  # an uncopyable payload is delivered shared
+            payload = copy.deepcopy(payload)
+        published = Event(event, payload, contextvars.copy_context())
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:

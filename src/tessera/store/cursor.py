@@ -1,7 +1,7 @@
 """Cursors: a lazy find with PyMongo's chainable modifiers, and a cursor over ready results.
 
-A `Cursor` runs its query on first use (``to_list``, ``async for``, ``next``) and holds the
-results; modifiers are refused after that, as PyMongo refuses them. `ListCursor` serves
+A `Cursor` runs its query on first use (``to_list``, ``async for``, ``next``); modifiers are
+refused after that, as PyMongo refuses them. `ListCursor` serves
 results computed elsewhere (aggregate, list_indexes) and can be awaited, which returns
 itself, so Motor's and PyMongo's async styles both work.
 """
@@ -31,25 +31,40 @@ def normalize_projection(projection: Any) -> Mapping[str, Any] | None:
 
 
 class _ResultCursor:
-    """Shared iteration over a list fetched on first use."""
+    """Iteration over results fetched when first needed.
+
+    ``to_list(n)`` fetches only the ``n`` documents it returns (for ``find``, the query runs
+    with that limit), so the common ``find(...).to_list(100)`` reads 100 documents, not
+    every match. Iterating fetches everything that remains at once.
+    """
 
     def __init__(self) -> None:
-        self._buffer: deque[dict[str, Any]] | None = None
-        self._closed = False
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._taken = 0  # documents fetched so far
+        self._started = False
+        self._exhausted = False
 
-    async def _fetch(self) -> list[dict[str, Any]]:
+    async def _fetch(self, offset: int, count: int | None) -> list[dict[str, Any]]:
+        """At least ``count`` results (None: all) after the first ``offset``, unless fewer
+        remain."""
         raise NotImplementedError
 
-    async def _ensure(self) -> deque[dict[str, Any]]:
-        if self._buffer is None:
-            self._buffer = deque() if self._closed else deque(await self._fetch())
+    async def _fill(self, want: int | None) -> deque[dict[str, Any]]:
+        """The buffer, holding at least ``want`` documents (None: all) unless fewer remain."""
+        self._started = True
+        if not self._exhausted and (want is None or len(self._buffer) < want):
+            count = None if want is None else want - len(self._buffer)
+            batch = await self._fetch(self._taken, count)
+            self._taken += len(batch)
+            self._buffer.extend(batch)
+            self._exhausted = count is None or len(batch) < count
         return self._buffer
 
     def __aiter__(self) -> "_ResultCursor":
         return self
 
     async def __anext__(self) -> dict[str, Any]:
-        buffer = await self._ensure()
+        buffer = self._buffer or await self._fill(None)
         if not buffer:
             raise StopAsyncIteration
         return buffer.popleft()
@@ -62,18 +77,18 @@ class _ResultCursor:
         """The remaining documents, or at most `length` of them (None or 0: all)."""
         if length is not None and length < 0:
             raise ValueError("to_list length must be non-negative")
-        buffer = await self._ensure()
+        buffer = await self._fill(length or None)
         count = len(buffer) if not length else min(length, len(buffer))
         return [buffer.popleft() for _ in range(count)]
 
     @property
     def alive(self) -> bool:
-        return not self._closed and (self._buffer is None or bool(self._buffer))
+        return not self._exhausted or bool(self._buffer)
 
     def close(self) -> "_Done":
         """Drop the remaining results; awaiting the return value is optional."""
-        self._closed = True
-        self._buffer = deque()
+        self._started = self._exhausted = True
+        self._buffer.clear()
         return _Done()
 
 
@@ -111,7 +126,7 @@ class Cursor(_ResultCursor):
         self.limit(limit)
 
     def _check_fresh(self) -> None:
-        if self._buffer is not None:
+        if self._started:
             raise InvalidOperation("cannot set options after executing query")
 
     def sort(self, key_or_list: Any, direction: Any = None) -> "Cursor":
@@ -150,8 +165,9 @@ class Cursor(_ResultCursor):
 
     def rewind(self) -> "Cursor":
         """Forget fetched results so the query runs again on next use."""
-        self._buffer = None
-        self._closed = False
+        self._buffer.clear()
+        self._taken = 0
+        self._started = self._exhausted = False
         return self
 
     async def explain(self) -> dict[str, Any]:
@@ -159,9 +175,17 @@ class Cursor(_ResultCursor):
         plan = self.collection._plan(self._filter, self._sort)
         return {"queryPlanner": {"winningPlan": plan.explain()}}
 
-    async def _fetch(self) -> list[dict[str, Any]]:
+    async def _fetch(self, offset: int, count: int | None) -> list[dict[str, Any]]:
+        # A later batch runs the query again past what was taken: like a MongoDB cursor,
+        # it is not isolated from writes made in between.
+        limit = count or 0
+        if self._limit:
+            remaining = self._limit - offset
+            if remaining <= 0:
+                return []
+            limit = min(remaining, limit) if limit else remaining
         return await self.collection._find(
-            self._filter, self._projection, self._sort, self._skip, self._limit
+            self._filter, self._projection, self._sort, self._skip + offset, limit
         )
 
 
@@ -172,9 +196,10 @@ class ListCursor(_ResultCursor):
         super().__init__()
         self._compute = compute
 
-    async def _fetch(self) -> list[dict[str, Any]]:
-        return await self._compute()
+    async def _fetch(self, offset: int, count: int | None) -> list[dict[str, Any]]:
+        # Computed whole on first use, whatever ``count`` asks; nothing remains after that.
+        return await self._compute() if offset == 0 else []
 
     def __await__(self) -> Generator[Any, None, "ListCursor"]:
-        yield from self._ensure().__await__()
+        yield from self._fill(None).__await__()
         return self

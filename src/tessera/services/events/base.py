@@ -29,6 +29,10 @@ Deliver = Callable[[Event], None]
 class EventBackend(Protocol):
     """Carries events from ``publish`` to ``deliver``; called on the runtime's loop only."""
 
+    #: True when events are handled only in this process, so an event that no
+    #: subscription here matches can be dropped before it is copied.
+    local: bool
+
     def start(self, deliver: Deliver) -> None:
         """Begin delivering events to ``deliver`` (which schedules the handlers)."""
 

@@ -12,6 +12,8 @@ logger = logging.getLogger("tessera.events")
 class LocalEventBackend:
     """Delivers each event straight to this process's subscriptions."""
 
+    local = True
+
     def __init__(self) -> None:
         self._deliver: Deliver | None = None
 

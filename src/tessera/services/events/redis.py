@@ -104,6 +104,8 @@ def _decode(fields: dict[bytes, bytes]) -> Event:
 class RedisEventBackend:
     """Delivers each event once per subscription across the cluster, through Redis."""
 
+    local = False
+
     def __init__(self, cluster: Cluster, bus: EventBus, *, handler_timeout: float) -> None:
         self._cluster = cluster
         self._bus = bus
