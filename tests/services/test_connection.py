@@ -67,3 +67,31 @@ async def test_a_blocked_send_or_a_full_queue_drops_the_connection(system):
         conn.offer(seq, json.dumps({"seq": seq}))
     await asyncio.wait_for(task, 2)
     assert conn.close_code == CLOSE_TOO_SLOW
+
+
+def test_heartbeats_keep_their_order_on_uvloop():
+    """The heartbeats share one timer; uvloop answers a due time already past with a
+    plain Handle (no when()), which the schedule must cope with."""
+    import uvloop
+
+    from tessera.services.connection import _Heartbeats
+
+    class Beating:
+        def __init__(self, name: str, beats: list[str]) -> None:
+            self.name, self.beats = name, beats
+
+        def _beat(self) -> None:
+            self.beats.append(self.name)
+
+    async def main() -> list[str]:
+        beats: list[str] = []
+        heartbeats = _Heartbeats()
+        heartbeats.schedule(Beating("late", beats), 0.06)  # type: ignore[arg-type]
+        heartbeats.schedule(Beating("past", beats), -1.0)  # type: ignore[arg-type]
+        closed = heartbeats.schedule(Beating("closed", beats), 0.01)  # type: ignore[arg-type]
+        closed[2] = None
+        heartbeats.schedule(Beating("soon", beats), 0.03)  # type: ignore[arg-type]
+        await asyncio.sleep(0.15)
+        return beats
+
+    assert uvloop.run(main()) == ["past", "soon", "late"]

@@ -10,8 +10,11 @@ resume log first. The same mechanism replays what a reconnecting client missed.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import time
+import weakref
 from collections.abc import MutableMapping
 from typing import Any, Protocol
 
@@ -46,6 +49,60 @@ class Socket(Protocol):
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
 
 
+class _Heartbeats:
+    """Every connection's heartbeat on one timer of the loop, earliest first: a timer
+    per connection would cost about 0.7 KB each."""
+
+    def __init__(self) -> None:
+        # Not the loop itself: _heartbeats maps it weakly, and a value may not hold its key.
+        # [due time, tie-breaker, connection or None once it closed]
+        self._due: list[list[Any]] = []
+        self._order = itertools.count()
+        self._timer: asyncio.Handle | None = None
+        self._timer_at = 0.0  # uvloop gives a past time a plain Handle, without when()
+
+    def schedule(self, connection: Connection, delay: float) -> list[Any]:
+        """Call ``connection._beat()`` in ``delay`` seconds, unless the returned entry's
+        last item is set to None first (the connection closed)."""
+        entry = [asyncio.get_running_loop().time() + delay, next(self._order), connection]
+        heapq.heappush(self._due, entry)
+        self._arm()
+        return entry
+
+    def _arm(self) -> None:
+        """One timer, at the earliest due time."""
+        if not self._due:
+            return
+        when = self._due[0][0]
+        if self._timer is not None:
+            if self._timer_at <= when:
+                return
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_at(when, self._fire)
+        self._timer_at = when
+
+    def _fire(self) -> None:
+        self._timer = None
+        now = asyncio.get_running_loop().time()
+        while self._due and self._due[0][0] <= now:
+            connection = heapq.heappop(self._due)[2]
+            if connection is not None:
+                connection._beat()
+        self._arm()
+
+
+_heartbeats: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Heartbeats] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _heartbeats_of(loop: asyncio.AbstractEventLoop) -> _Heartbeats:
+    heartbeats = _heartbeats.get(loop)
+    if heartbeats is None:
+        heartbeats = _heartbeats[loop] = _Heartbeats()
+    return heartbeats
+
+
 def with_seq(body: str, seq: int) -> str:
     """The JSON object ``body`` (encoded without a ``seq`` key) with ``"seq": seq`` added."""
     return f'{body[:-1]}{"," if body != "{}" else ""}"seq":{seq}}}'
@@ -53,6 +110,10 @@ def with_seq(body: str, seq: int) -> str:
 
 class Connection:
     """A user's socket with its outbox, writer, heartbeat and reader.
+
+    An idle connection costs no task of its own: ``serve`` reads in the caller's task, the
+    writer task runs only while messages wait, and the heartbeat is a place in the loop's
+    schedule, so many thousands of idle sockets stay cheap.
 
     :param last_seq: the last message the client has; later ones kept in ``log`` are sent
         first, then live ones.
@@ -62,6 +123,31 @@ class Connection:
         has answered one with ``{"type": "pong"}`` must keep answering within
         ``ping_timeout`` seconds, or it is disconnected.
     """
+
+    __slots__ = (
+        "_answered_at",
+        "_catching_up",
+        "_closing",
+        "_greeting",
+        "_heartbeat",
+        "_heartbeats",
+        "_interrupted",
+        "_log",
+        "_outbox",
+        "_ping_interval",
+        "_ping_timeout",
+        "_queue_size",
+        "_reading",
+        "_reason",
+        "_task",
+        "_unknown_seq",
+        "_writer",
+        "app_id",
+        "close_code",
+        "last_seq",
+        "socket",
+        "user_id",
+    )
 
     def __init__(
         self,
@@ -83,54 +169,78 @@ class Connection:
         self._unknown_seq = unknown_seq
         self.close_code: int | None = None
         self._log = log
-        self._outbox: asyncio.Queue[tuple[int | None, str]] = asyncio.Queue(queue_size)
+        # A list, not an asyncio.Queue: an empty Queue holds four deques (about 3 KB).
+        self._outbox: list[tuple[int | None, str]] = []
+        self._queue_size = queue_size
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._answered_at: float | None = None
-        self._closed = asyncio.Event()
+        self._task: asyncio.Task[Any] | None = None  # the one running serve
+        self._reading = False  # serve waits for the client's next message
+        self._interrupted = False  # close cancelled that wait
+        self._closing = False
         self._reason = ""
+        self._writer: asyncio.Task[None] | None = None
+        self._heartbeats: _Heartbeats | None = None
+        self._heartbeat: list[Any] | None = None  # this connection's entry in _heartbeats
+        self._greeting: str | None = None
+        self._catching_up = True  # the greeting and the replay come before live messages
 
     @property
     def closed(self) -> bool:
-        return self._closed.is_set()
+        return self._closing
 
     def offer(self, seq: int | None, text: str) -> None:
         """Queue a message (``seq`` None for control messages); never waits."""
-        if self.closed:
+        if self._closing:
             return
-        try:
-            self._outbox.put_nowait((seq, text))
-        except asyncio.QueueFull:
+        if len(self._outbox) >= self._queue_size:
             logger.warning(
                 "WebSocket of user %s (app %s) dropped: %d messages waiting, client too slow",
                 self.user_id,
                 self.app_id,
-                self._outbox.qsize(),
+                len(self._outbox),
             )
             self.close(CLOSE_TOO_SLOW, "client too slow: message queue overflowed")
+            return
+        self._outbox.append((seq, text))
+        self._start_writer()
 
     def close(self, code: int, reason: str = "") -> None:
         """Ask the connection to end with ``code``; ``serve`` sends the close frame."""
-        if not self.closed:
+        if not self._closing:
             self.close_code, self._reason = code, reason
-            self._closed.set()
+            self._end()
+
+    def _end(self) -> None:
+        self._closing = True
+        if self._reading and not self._interrupted and self._task is not None:
+            # serve waits for the client: cancel that wait (see _read), then it closes.
+            self._interrupted = True
+            self._task.cancel()
 
     async def serve(self, greeting: dict[str, Any]) -> None:
         """Send ``greeting``, replay what the client missed, then run until either side
         closes."""
-        tasks = [
-            asyncio.create_task(self._write(orjson.dumps(greeting).decode())),
-            asyncio.create_task(self._heartbeat()),
-            asyncio.create_task(self._read()),
-        ]
+        self._task = asyncio.current_task()
+        self._greeting = orjson.dumps(greeting).decode()
+        self._start_writer()
+        self._heartbeats = _heartbeats_of(asyncio.get_running_loop())
+        self._heartbeat = self._heartbeats.schedule(self, self._ping_interval)
         try:
-            await self._closed.wait()
+            await self._read()
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            self._closing = True  # also when cancelled: no writer starts again
+            self._heartbeat[2] = None  # and no heartbeat: the schedule lets go of us
+            if self._writer is not None:
+                self._writer.cancel()
+                await asyncio.gather(self._writer, return_exceptions=True)
             if self.close_code is not None:
                 await self._send_close()
+
+    def _start_writer(self) -> None:
+        if self._writer is None and self._task is not None and not self._closing:
+            self._writer = asyncio.create_task(self._write())
 
     async def _send_close(self) -> None:
         assert self.close_code is not None
@@ -141,19 +251,26 @@ class Connection:
 
     async def _send(self, text: str) -> None:
         try:
-            await asyncio.wait_for(self.socket.send_text(text), self._ping_timeout)
+            # asyncio.timeout rather than wait_for: no task per message.
+            async with asyncio.timeout(self._ping_timeout):
+                await self.socket.send_text(text)
         except TimeoutError:
             self.close(CLOSE_TOO_SLOW, "client too slow: a send did not complete")
             raise
 
-    async def _write(self, greeting: str) -> None:
+    async def _write(self) -> None:
+        """Send what waits in the outbox, then end; ``offer`` starts it again."""
         try:
-            await self._send(greeting)
-            if self._unknown_seq is not None:
-                await self._send_resync(self._unknown_seq, self.last_seq + 1)
-            await self._catch_up(None)
-            while True:
-                seq, text = await self._outbox.get()
+            if self._catching_up:
+                assert self._greeting is not None
+                await self._send(self._greeting)
+                self._greeting = None
+                if self._unknown_seq is not None:
+                    await self._send_resync(self._unknown_seq, self.last_seq + 1)
+                await self._catch_up(None)
+                self._catching_up = False
+            while self._outbox:
+                seq, text = self._outbox.pop(0)
                 if seq is None:
                     await self._send(text)
                     continue
@@ -165,10 +282,14 @@ class Connection:
                 self.last_seq = seq
         except (OSError, RuntimeError, TimeoutError, WebSocketDisconnect):  # socket gone, or slow
             logger.debug("WebSocket writer of user %s ended", self.user_id, exc_info=True)
+            self._end()
+        except asyncio.CancelledError:
+            raise
         except Exception:
             logger.exception("WebSocket writer of user %s failed", self.user_id)
+            self._end()
         finally:
-            self._closed.set()
+            self._writer = None
 
     async def _catch_up(self, until: int | None) -> None:
         """Send the kept messages after ``last_seq`` (up to ``until``), in order."""
@@ -185,30 +306,42 @@ class Connection:
         notice = {"type": "resync", "last_seq": last_seq, "first_seq": first_seq}
         await self._send(orjson.dumps(notice).decode())
 
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(self._ping_interval)
-            answered = self._answered_at
-            silent = answered is not None and (
-                time.monotonic() - answered > self._ping_interval + self._ping_timeout
-            )
-            if silent:
-                logger.info("WebSocket of user %s dropped: heartbeat not answered", self.user_id)
-                self.close(CLOSE_NO_HEARTBEAT, "heartbeat not answered")
-                return
-            self.offer(None, PING)
+    def _beat(self) -> None:
+        """The heartbeat: ping, or drop a client that stopped answering."""
+        answered = self._answered_at
+        silent = answered is not None and (
+            time.monotonic() - answered > self._ping_interval + self._ping_timeout
+        )
+        if silent:
+            logger.info("WebSocket of user %s dropped: heartbeat not answered", self.user_id)
+            self.close(CLOSE_NO_HEARTBEAT, "heartbeat not answered")
+            return
+        self.offer(None, PING)
+        if self._heartbeats is not None and not self._closing:
+            self._heartbeat = self._heartbeats.schedule(self, self._ping_interval)
 
     async def _read(self) -> None:
+        """Read the client's messages until it leaves or ``close`` interrupts."""
         try:
-            while True:
-                message = await self.socket.receive()
+            while not self._closing:
+                self._reading = True
+                try:
+                    message = await self.socket.receive()
+                finally:
+                    self._reading = False
                 if message["type"] == "websocket.disconnect":
                     return
                 self._on_client_message(message.get("text") or message.get("bytes") or b"")
+        except asyncio.CancelledError:
+            # Ours, from _end: carry on closing. Anyone else's (a server shutting down)
+            # goes on up.
+            task = asyncio.current_task()
+            if not self._interrupted or task is None or task.uncancel() > 0:
+                raise
         except Exception:
             logger.debug("WebSocket reader of user %s ended", self.user_id, exc_info=True)
         finally:
-            self._closed.set()
+            self._closing = True
 
     def _on_client_message(self, raw: str | bytes) -> None:
         try:

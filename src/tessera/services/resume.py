@@ -5,20 +5,23 @@ Every message to a user gets the next number of that user's sequence (``seq``) a
 written to the store before it is delivered, so whatever a client missed while away is
 there to replay. The window keeps the last ``max_messages`` messages of each user that are
 younger than ``max_age`` seconds; older ones are trimmed as new ones arrive. Because it
-lives in the store it survives a restart, and processes sharing a store share it.
+lives in the store it survives a restart.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any, Protocol
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 
 DEFAULT_MAX_MESSAGES = 1000
 DEFAULT_MAX_AGE = 24 * 3600.0
 # Trimming on every message would double the writes; every few dozen keeps the window close.
 TRIM_EVERY = 32
+# Users whose sequence is counted in memory; beyond, the oldest are forgotten.
+MAX_COUNTED_USERS = 100_000
 
 
 class ResumeLog(Protocol):
@@ -39,7 +42,13 @@ class ResumeLog(Protocol):
 class StoredResumeLog:
     """The resume window in two collections of the system database.
 
-    ``ws_sequences`` holds one counter per user; ``ws_messages`` the numbered messages.
+    ``ws_messages`` holds the numbered messages. Each user's sequence is counted in
+    memory, from the store's highest number for the user: one write per message rather
+    than two (a counter, then the message). So one process writes a store's window
+    (several processes number in Redis: see fanout/redis.py); the unique index on
+    ``seq`` refuses a number given twice. ``ws_sequences`` keeps each user's highest
+    number from before a trim, so a user whose every message has aged out does not start
+    again at 1.
     """
 
     def __init__(
@@ -53,6 +62,7 @@ class StoredResumeLog:
         self._messages = database["ws_messages"]
         self.max_messages = max_messages
         self.max_age = max_age
+        self._last: dict[tuple[str, str], int] = {}
 
     async def ensure_indexes(self) -> None:
         await self._sequences.create_index(
@@ -63,21 +73,35 @@ class StoredResumeLog:
         )
 
     async def last_seq(self, app_id: str, user_id: str) -> int:
-        counter = await self._sequences.find_one({"app_id": app_id, "user_id": user_id})
-        return int(counter["seq"]) if counter else 0
+        last = self._last.get((app_id, user_id))
+        return last if last is not None else await self._stored_last_seq(app_id, user_id)
+
+    async def _stored_last_seq(self, app_id: str, user_id: str) -> int:
+        user = {"app_id": app_id, "user_id": user_id}
+        # Trimming keeps the newest message: the counter matters once all have aged out.
+        newest = await self._messages.find_one(user, {"seq": 1}, sort=[("seq", DESCENDING)])
+        if newest is None:
+            newest = await self._sequences.find_one(user)
+        return int(newest["seq"]) if newest else 0
 
     async def append(self, app_id: str, user_id: str, text: str) -> int:
-        counter = await self._sequences.find_one_and_update(
-            {"app_id": app_id, "user_id": user_id},
-            {"$inc": {"seq": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        seq = int(counter["seq"])
+        key = (app_id, user_id)
+        if key not in self._last:
+            stored = await self._stored_last_seq(app_id, user_id)
+            self._last.setdefault(key, stored)  # an append may have numbered meanwhile
+            if len(self._last) > MAX_COUNTED_USERS:
+                # The oldest counted users are read from the store again when they need it.
+                for old in list(itertools.islice(self._last, MAX_COUNTED_USERS // 10)):
+                    del self._last[old]
+        seq = self._last[key] = self._last.get(key, 0) + 1
         now = time.time()
-        await self._messages.insert_one(
-            {"app_id": app_id, "user_id": user_id, "seq": seq, "text": text, "at": now}
-        )
+        try:
+            await self._messages.insert_one(
+                {"app_id": app_id, "user_id": user_id, "seq": seq, "text": text, "at": now}
+            )
+        except BaseException:
+            self._last.pop(key, None)  # count again from the store
+            raise
         if seq % TRIM_EVERY == 0:
             await self._trim(app_id, user_id, seq, now)
         return seq
@@ -102,5 +126,7 @@ class StoredResumeLog:
 
     async def _trim(self, app_id: str, user_id: str, seq: int, now: float) -> None:
         user = {"app_id": app_id, "user_id": user_id}
+        # The number outlives the messages: written before any of them is deleted.
+        await self._sequences.update_one(user, {"$max": {"seq": seq}}, upsert=True)
         await self._messages.delete_many({**user, "seq": {"$lte": seq - self.max_messages}})
         await self._messages.delete_many({**user, "at": {"$lt": now - self.max_age}})

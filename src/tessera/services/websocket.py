@@ -34,7 +34,8 @@ class WebSocketManager:
     """The open connections of this process, and the way messages reach them."""
 
     def __init__(self) -> None:
-        self._connections: dict[tuple[str, str], set[Connection]] = {}
+        # A tuple per user: most have one tab, and a set costs four times a 1-tuple.
+        self._connections: dict[tuple[str, str], tuple[Connection, ...]] = {}
         self._log: ResumeLog | None = None
         self._fanout: Fanout = LocalFanout()
         self._default_app = "default"
@@ -117,7 +118,7 @@ class WebSocketManager:
         connections = self._connections.get((message.app_id, message.user_id))
         if connections:
             text = with_seq(message.text, message.seq)
-            for connection in list(connections):
+            for connection in connections:
                 connection.offer(message.seq, text)
 
     async def replay_missed(self) -> None:
@@ -149,16 +150,18 @@ class WebSocketManager:
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
         )
-        self._connections.setdefault(key, set()).add(connection)
+        self._connections[key] = (*self._connections.get(key, ()), connection)
         return connection
 
     def discard(self, connection: Connection) -> None:
         """Forget a connection that has ended."""
         key = (connection.app_id, connection.user_id)
-        connections = self._connections.get(key)
-        if connections is not None:
-            connections.discard(connection)
-            if not connections:
+        connections = self._connections.get(key, ())
+        if connection in connections:
+            remaining = tuple(c for c in connections if c is not connection)
+            if remaining:
+                self._connections[key] = remaining
+            else:
                 del self._connections[key]
 
     def connection_count(self, app_id: str | None = None, user_id: str | None = None) -> int:
