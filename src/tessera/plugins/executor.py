@@ -20,6 +20,7 @@ from tessera.cluster.errors import ClusterUnavailable
 from tessera.context import CallContext, current_call
 from tessera.governance import Governor, Limits
 from tessera.isolation import IsolationError
+from tessera.plugins.deadlines import Deadlines
 from tessera.plugins.registry import Plugin
 
 logger = logging.getLogger("tessera.execute")
@@ -66,6 +67,7 @@ class Executor:
         self.governor = governor
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="plugin")
         self._listeners: list[Listener] = []
+        self._deadlines = Deadlines()
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(plugin, action, identity, outcome)`` after every call."""
@@ -111,8 +113,10 @@ class Executor:
     ) -> Outcome:
         code = plugin.code
         assert code is not None
+        deadline = self._deadlines.watch(timeout)
+        expired = False
         try:
-            async with asyncio.timeout(timeout):
+            try:
                 if code.is_async:
                     result = await code.entry(data)
                 else:
@@ -122,7 +126,13 @@ class Executor:
                     )
                 if asyncio.iscoroutine(result):  # a sync wrapper that returned a coroutine
                     result = await result
-        except TimeoutError:
+            finally:
+                expired = self._deadlines.forget(deadline)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                if not expired:
+                    raise  # cancelled from outside: the caller went away
+                deadline.task.uncancel()
             logger.error("plugin %s timed out after %.1fs", plugin.name, timeout)
             return Outcome(Status.TIMEOUT, {}, time.perf_counter() - started)
         except IsolationError as exc:
@@ -137,6 +147,8 @@ class Executor:
         except Exception:
             logger.exception("plugin %s raised", plugin.name)
             return Outcome(Status.CRASH, {}, time.perf_counter() - started)
+        if expired:  # the plugin swallowed the cancellation and answered anyway
+            deadline.task.uncancel()
         duration = time.perf_counter() - started
         if not isinstance(result, dict):
             logger.error(
