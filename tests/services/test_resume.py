@@ -59,3 +59,15 @@ async def test_the_window_survives_reopening_the_store(tmp_path):
         assert await log.append("app", "alice", "{}") == 2
     finally:
         await client.close()
+
+
+async def test_numbering_goes_on_for_users_no_longer_counted_in_memory(system, monkeypatch):
+    monkeypatch.setattr("tessera.services.resume.MAX_COUNTED_USERS", 10)
+    log = StoredResumeLog(system)
+    await log.ensure_indexes()
+    assert await log.append("app", "alice", "{}") == 1
+    for n in range(20):  # alice is the oldest counted user: forgotten, then read again
+        await log.append("app", f"user{n}", "{}")
+    assert ("app", "alice") not in log._last
+    assert await log.last_seq("app", "alice") == 1
+    assert await log.append("app", "alice", "{}") == 2

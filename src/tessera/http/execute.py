@@ -2,7 +2,7 @@
 
 Being that route, it is served as bare ASGI ahead of Starlette's router and its request
 and response objects: the request needs only two headers and the body, and skipping those
-layers roughly halves the framework's share of a call (see the README's performance notes).
+layers halved the in-process cost of a no-op call (docs/performance.md).
 """
 
 from __future__ import annotations
