@@ -1,8 +1,8 @@
 """``POST /api/execute/{plugin}``: the one route every front-end interaction goes through.
 
 Being that route, it is served as bare ASGI ahead of Starlette's router and its request
-and response objects: the request needs only two headers and the body, and skipping those
-layers halved the in-process cost of a no-op call (docs/performance.md).
+and response objects: the request needs only two headers and the body. Skipping those
+layers is part of what halved the cost of a no-op call (docs/performance.md).
 """
 
 from __future__ import annotations
