@@ -1,8 +1,8 @@
 """HTTP benchmark of the execute path, against baselines measured in the same run.
 
-Run ``.venv/bin/python bench/http.py`` (``--users 100 --per-user 100 --duration 5`` for a
-quick run). It starts, one at a time, each server pinned to CPU 0 with the load generator
-(wrk, from Debian's package) pinned to CPU 1, all called with real bearer tokens:
+Run ``.venv/bin/python bench/http.py`` (``--users 100 --per-user 100 --rounds 1`` for a
+quick run). It starts four servers pinned to CPU 0, with the load generator (wrk, from
+Debian's package) pinned to CPU 1, all called with real bearer tokens:
 
 - ``bare``: a bare ASGI app answering a fixed JSON body (the ceiling);
 - ``plain``: a plain Starlette route verifying the token and running the per-user query
@@ -11,7 +11,10 @@ quick run). It starts, one at a time, each server pinned to CPU 0 with the load 
 - ``tessera list``: Tessera, a plugin running the same per-user query (sort, limit 100),
   isolation enforced.
 
-It prints requests/s, p50 and p99 for each, and the ratios the performance targets use.
+The servers take turns under load, round after round, and each is reported by its median
+round: this machine's speed drifts by tens of percent over a minute, and turns spread the
+drift over all four. It prints requests/s, p50 and p99 for each, and the ratios the
+performance targets use.
 """
 
 from __future__ import annotations
@@ -142,36 +145,30 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def measure(name: str, command: list[str], url: str, env: dict[str, str], args, script) -> dict:
+def start_server(command: list[str], url: str, env: dict[str, str]) -> subprocess.Popen:
+    """Start a server pinned to CPU 0 and return once ``url``'s origin answers."""
     process = subprocess.Popen(
         ["taskset", "-c", "0", *command],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
-        text=True,
     )
-    try:
-        origin = url.split("/", 3)
-        wait_ready("/".join(origin[:3]) + "/", process)
-        run_wrk(url, script, 2, args.connections)  # warm-up
-        result = run_wrk(url, script, args.duration, args.connections)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-    print(
-        f"  {name:14} {result['rps']:9.0f} req/s  p50 {result['p50']:7.2f} ms  "
-        f"p99 {result['p99']:7.2f} ms  non-2xx {result['errors']:.0f}",
-        flush=True,
-    )
-    return result
+    wait_ready("/".join(url.split("/", 3)[:3]) + "/", process)
+    return process
+
+
+def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run with the median requests/s (its own p50 and p99 with it)."""
+    return sorted(runs, key=lambda run: run["rps"])[len(runs) // 2]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--per-user", type=int, default=1000)
-    parser.add_argument("--duration", type=int, default=10, help="seconds of load per server")
+    parser.add_argument("--duration", type=int, default=5, help="seconds of load per round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all four servers")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "tessera-bench")
     args = parser.parse_args()
@@ -182,44 +179,46 @@ def main() -> None:
     script.write_text(wrk_script(str(tokens), '{"action": "list"}'))
     env = {**os.environ, "BENCH_DATA": str(args.data), "PYTHONPATH": str(ROOT)}
     uvicorn = [PYTHON, "-m", "uvicorn", "--log-level", "warning", "--no-access-log"]
-    results = {}
-    print(f"wrk -t1 -c{args.connections} -d{args.duration}s, server on CPU 0, load on CPU 1")
+    tessera = [PYTHON, "-m", "tessera", "serve", "--plugins", str(args.data / "plugins")]
+    tessera += ["--data", str(args.data), "--log-level", "warning"]
+    servers: dict[str, tuple[list[str], str]] = {}
     for name, module, path in [
         ("bare", "bench.apps.bare:app", "/"),
         ("plain", "bench.apps.plain:app", "/list"),
     ]:
         port = free_port()
-        results[name] = measure(
-            name,
-            [*uvicorn, "--port", str(port), module],
-            f"http://127.0.0.1:{port}{path}",
-            env,
-            args,
-            script,
-        )
+        servers[name] = ([*uvicorn, "--port", str(port), module], f"http://127.0.0.1:{port}{path}")
     for plugin in ("noop", "list"):
         port = free_port()
-        command = [
-            PYTHON,
-            "-m",
-            "tessera",
-            "serve",
-            "--plugins",
-            str(args.data / "plugins"),
-            "--data",
-            str(args.data),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ]
-        results[f"tessera {plugin}"] = measure(
-            f"tessera {plugin}",
-            command,
-            f"http://127.0.0.1:{port}/api/execute/{plugin}",
-            env,
-            args,
-            script,
+        url = f"http://127.0.0.1:{port}/api/execute/{plugin}"
+        servers[f"tessera {plugin}"] = ([*tessera, "--port", str(port)], url)
+    print(
+        f"wrk -t1 -c{args.connections}, {args.rounds} rounds of {args.duration} s per server, "
+        "servers on CPU 0, load on CPU 1; the median round of each"
+    )
+    # All four run at once (idle but the one under load) and take turns in each round,
+    # so a drift in the machine's speed during the run touches every server alike.
+    processes = {name: start_server(command, url, env) for name, (command, url) in servers.items()}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+    try:
+        for _, url in servers.values():
+            run_wrk(url, script, 2, args.connections)  # warm-up
+        for _ in range(args.rounds):
+            for name, (_, url) in servers.items():
+                runs[name].append(run_wrk(url, script, args.duration, args.connections))
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            process.wait(timeout=30)
+    results = {name: median_run(name_runs) for name, name_runs in runs.items()}
+    for name, result in results.items():
+        spread = [f"{rps:.0f}" for rps in sorted(run["rps"] for run in runs[name])]
+        print(
+            f"  {name:14} {result['rps']:9.0f} req/s  p50 {result['p50']:7.2f} ms  "
+            f"p99 {result['p99']:7.2f} ms  non-2xx {result['errors']:.0f}  "
+            f"(rounds: {', '.join(spread)})",
+            flush=True,
         )
     noop = results["tessera noop"]["rps"] / results["bare"]["rps"]
     listing = results["tessera list"]["rps"] / results["plain"]["rps"]

@@ -67,6 +67,7 @@ def serve(**overrides: Any) -> None:
         "port": settings.port,
         "log_config": None,
         "access_log": False,
+        "server_header": False,  # no "server: uvicorn": nothing to fingerprint, one header less
         "lifespan": "on",
         "ws_ping_interval": settings.ws_ping_interval,
         "ws_ping_timeout": settings.ws_ping_timeout,

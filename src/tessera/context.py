@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tessera.auth.identity import Identity
 
 
-@dataclass(frozen=True, slots=True)
-class CallContext:
-    """The caller and the plugin of the call in progress."""
+class CallContext(NamedTuple):
+    """The caller and the plugin of the call in progress (a tuple: made on every call)."""
 
     identity: Identity
     plugin: str

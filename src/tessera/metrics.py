@@ -6,9 +6,59 @@ never collide.
 
 from __future__ import annotations
 
-from typing import Any
+import bisect
+import enum
+from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.metrics import Histogram
+
+CALL_BUCKETS = Histogram.DEFAULT_BUCKETS[:-1]  # without +Inf, which is the total
+
+
+class CallStats:
+    """Plugin call counts and durations, in plain numbers turned into metrics when scraped.
+
+    Every call is counted, on the event loop: plain integers cost a fraction of
+    prometheus-client's locked values (docs/performance.md).
+    """
+
+    def __init__(self) -> None:
+        self._calls: dict[tuple[str, enum.Enum], int] = {}
+        # Per plugin: the count in each bucket (the last one past every bound), and the sum.
+        self._buckets: dict[str, list[int]] = {}
+        self._seconds: dict[str, float] = {}
+
+    def record(self, plugin: str, status: enum.Enum, seconds: float) -> None:
+        key = (plugin, status)
+        self._calls[key] = self._calls.get(key, 0) + 1
+        buckets = self._buckets.get(plugin)
+        if buckets is None:
+            buckets = self._buckets[plugin] = [0] * (len(CALL_BUCKETS) + 1)
+            self._seconds[plugin] = 0.0
+        buckets[bisect.bisect_left(CALL_BUCKETS, seconds)] += 1
+        self._seconds[plugin] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        calls = CounterMetricFamily(
+            "tessera_plugin_calls",
+            "Plugin calls, by plugin and outcome (ok, error, crash, timeout).",
+            labels=["plugin", "status"],
+        )
+        for (plugin, status), count in list(self._calls.items()):
+            calls.add_metric([plugin, str(status.value)], count)
+        yield calls
+        duration = HistogramMetricFamily(
+            "tessera_plugin_call_seconds", "Time spent in plugin calls.", labels=["plugin"]
+        )
+        for plugin, buckets in list(self._buckets.items()):
+            cumulative, total = [], 0
+            for bound, count in zip([*CALL_BUCKETS, float("inf")], buckets, strict=True):
+                total += count
+                cumulative.append((str(bound) if bound != float("inf") else "+Inf", total))
+            duration.add_metric([plugin], cumulative, self._seconds[plugin])
+        yield duration
 
 
 class Metrics:
@@ -16,18 +66,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.calls = Counter(
-            "tessera_plugin_calls",
-            "Plugin calls, by plugin and outcome (ok, error, crash, timeout).",
-            ["plugin", "status"],
-            registry=self.registry,
-        )
-        self.duration = Histogram(
-            "tessera_plugin_call_seconds",
-            "Time spent in plugin calls.",
-            ["plugin"],
-            registry=self.registry,
-        )
+        self._calls = CallStats()
+        self.registry.register(self._calls)
         self.refusals = Counter(
             "tessera_plugin_refusals",
             "Calls refused before the plugin ran, by plugin and reason.",
@@ -41,18 +81,9 @@ class Metrics:
             registry=self.registry,
         )
 
-        # The labelled children of each (plugin, status): looking them up is the costly part
-        # of counting a call, and every call is counted.
-        self._call_children: dict[tuple[str, str], tuple[Any, Any]] = {}
-
-    def record_call(self, plugin: str, status: str, seconds: float) -> None:
-        """Count one finished plugin call and its duration."""
-        children = self._call_children.get((plugin, status))
-        if children is None:
-            children = (self.calls.labels(plugin, status), self.duration.labels(plugin))
-            self._call_children[(plugin, status)] = children
-        children[0].inc()
-        children[1].observe(seconds)
+    def record_call(self, plugin: str, status: enum.Enum, seconds: float) -> None:
+        """Count one finished plugin call, by its outcome's status, and its duration."""
+        self._calls.record(plugin, status, seconds)
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""

@@ -101,7 +101,7 @@ class Runtime:
     def _count_call(
         self, plugin: Plugin, action: str, identity: Identity, outcome: Outcome
     ) -> None:
-        self.metrics.record_call(plugin.name, outcome.status.value, outcome.duration)
+        self.metrics.record_call(plugin.name, outcome.status, outcome.duration)
 
     def _loop_blocked(self, package: str, action: str, seconds: float) -> None:
         name = next(

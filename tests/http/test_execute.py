@@ -168,6 +168,20 @@ def test_a_crash_is_500_without_the_exception_text(live, caplog):
     assert any("hunter2" in (r.exc_text or "") or r.exc_info for r in caplog.records)
 
 
+def test_a_fault_of_the_runtime_itself_is_a_json_500_with_the_usual_headers(live, monkeypatch):
+    async def broken(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(live.runtime.executor, "call", broken)
+    with live.client("alice") as alice:
+        response = call(alice, "echo", {})
+    assert response.status_code == 500
+    assert "secret internals" not in response.text
+    assert response.json()["error_code"] == "internal_error"
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
 def test_a_result_that_is_not_a_dict_is_500(live):
     with live.client("alice") as alice:
         response = call(alice, "not_a_dict")

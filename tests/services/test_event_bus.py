@@ -12,7 +12,7 @@ import pytest
 from tessera.auth.identity import Identity
 from tessera.context import CallContext, callerless_plugin, current_call
 from tessera.plugins.registry import PluginRegistry
-from tessera.services.event_bus import EventBus, event_bus, on_event
+from tessera.services.event_bus import MATCHING_MEMO_SIZE, EventBus, event_bus, on_event
 from tests.http.test_websocket import call
 
 
@@ -133,6 +133,18 @@ async def test_unsubscribe_and_duplicate_subscribe(bus):
     bus.publish("e", 2)
     await settle()
     assert seen == [1]
+
+
+async def test_a_subscription_made_after_publishing_gets_the_next_event(bus):
+    seen = []
+    assert await bus.publish("late", 1) == 0  # nobody listened: remembered as such
+    bus.subscribe("late", seen.append)
+    assert await bus.publish("late", 2) == 1
+    for n in range(MATCHING_MEMO_SIZE + 1):  # names made up per call do not pile up
+        bus.publish(f"made-up-{n}", n)
+    assert await bus.publish("late", 3) == 1
+    await settle()
+    assert seen == [2, 3]
 
 
 async def test_subscriptions_belong_to_the_plugin_that_made_them(bus):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -12,13 +13,14 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tessera.context import current_request_id
 from tessera.http.admin import admin_routes
 from tessera.http.auth import auth_routes
 from tessera.http.console import console
 from tessera.http.errors import HTTPError
-from tessera.http.execute import ExecuteRoute
+from tessera.http.execute import ExecuteEndpoint, execute_target
 from tessera.http.health import health, metrics
 from tessera.http.middleware import RequestContextMiddleware
 from tessera.http.notifications import notification_routes
@@ -44,28 +46,49 @@ async def on_starlette_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body(str(exc.detail), code), exc.status_code, headers=exc.headers)
 
 
-def middleware(runtime: Runtime) -> list[Middleware]:
-    """Request context and security headers always; CORS only for configured origins; then
-    the execute route, ahead of the router."""
-    settings = runtime.settings
-    stack = [Middleware(RequestContextMiddleware)]
-    if settings.cors_origins:
-        stack.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.cors_origins),
-                allow_methods=["GET", "POST", "DELETE"],
-                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-                expose_headers=["X-Request-ID", "Retry-After"],
-                max_age=600,
-            )
-        )
-    stack.append(Middleware(ExecuteRoute, runtime=runtime))
-    return stack
+def cors_options(runtime: Runtime) -> dict[str, Any] | None:
+    """The CORS middleware's options; None when no origin is configured."""
+    origins = runtime.settings.cors_origins
+    if not origins:
+        return None
+    return {
+        "allow_origins": list(origins),
+        "allow_methods": ["GET", "POST", "DELETE"],
+        "allow_headers": ["Authorization", "Content-Type", "X-Request-ID"],
+        "expose_headers": ["X-Request-ID", "Retry-After"],
+        "max_age": 600,
+    }
 
 
-def create_app(runtime: Runtime) -> Starlette:
-    """The HTTP and WebSocket application serving ``runtime``; starts and stops it."""
+class Application:
+    """Tessera's ASGI application.
+
+    ``POST /api/execute/{plugin}`` carries every front-end interaction, so it goes straight
+    to its endpoint (through CORS when origins are configured, whose preflight requests
+    take the other way); every other request goes through Starlette: its router, its
+    error handling and the request context middleware.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        cors = cors_options(runtime)
+        execute: ASGIApp = ExecuteEndpoint(runtime)
+        if cors is not None:
+            execute = CORSMiddleware(execute, **cors)
+        self.execute = execute
+        self.cors = cors is not None
+        self.routes = routes_app(runtime, cors)
+        self.state = self.routes.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if execute_target(scope) is not None and not (self.cors and scope["method"] == "OPTIONS"):
+            await self.execute(scope, receive, send)
+        else:
+            await self.routes(scope, receive, send)
+
+
+def routes_app(runtime: Runtime, cors: dict[str, Any] | None) -> Starlette:
+    """Every route but the execute one; starts and stops the runtime."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -88,9 +111,12 @@ def create_app(runtime: Runtime) -> Starlette:
         *plugin_settings_routes(),
         *websocket_routes(),
     ]
+    middleware = [Middleware(RequestContextMiddleware)]
+    if cors is not None:
+        middleware.append(Middleware(CORSMiddleware, **cors))
     app = Starlette(
         routes=routes,
-        middleware=middleware(runtime),
+        middleware=middleware,
         exception_handlers={
             HTTPError: on_http_error,
             HTTPException: on_starlette_error,
@@ -99,3 +125,8 @@ def create_app(runtime: Runtime) -> Starlette:
     )
     app.state.runtime = runtime
     return app
+
+
+def create_app(runtime: Runtime) -> Application:
+    """The HTTP and WebSocket application serving ``runtime``; starts and stops it."""
+    return Application(runtime)

@@ -1,7 +1,7 @@
 """``POST /api/execute/{plugin}``: the one route every front-end interaction goes through.
 
-Being that route, it is served as bare ASGI ahead of Starlette's router and its request
-and response objects: the request needs only two headers and the body. Skipping those
+Being that route, it is served as bare ASGI beside Starlette rather than inside it (see
+``tessera.http.app``): the request needs only two headers and the body. Skipping those
 layers is part of what halved the cost of a no-op call (docs/performance.md).
 """
 
@@ -12,7 +12,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from tessera.auth.identity import Identity
 from tessera.context import current_request_id
@@ -32,6 +32,12 @@ from tessera.http.errors import (
     ServiceUnavailable,
     TooManyRequests,
     Unprocessable,
+)
+from tessera.http.middleware import (
+    REQUEST_ID_HEADER,
+    SECURITY_HEADERS,
+    crash_body,
+    request_id_of,
 )
 from tessera.plugins.actions import InvalidInput
 from tessera.plugins.errors import PluginNotFound
@@ -149,32 +155,44 @@ EXECUTE_PREFIX = "/api/execute/"
 JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 
 
-class ExecuteRoute:
-    """ASGI middleware answering ``/api/execute/{plugin}``; anything else goes to ``app``."""
+def execute_target(scope: Scope) -> str | None:
+    """The plugin name when ``scope`` is an HTTP request to ``/api/execute/{plugin}``."""
+    if scope["type"] != "http":
+        return None
+    path: str = scope["path"]
+    if not path.startswith(EXECUTE_PREFIX):
+        return None
+    name = path[len(EXECUTE_PREFIX) :]
+    return name if name and "/" not in name else None
 
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
-        self.app = app
+
+class ExecuteEndpoint:
+    """The ASGI app answering the requests :func:`execute_target` names a plugin for.
+
+    It is its own request context (the id, the security headers, the generic 500; see
+    ``RequestContextMiddleware``): wrapping ``send`` for that cost more than the rest of
+    the response.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            if path.startswith(EXECUTE_PREFIX):
-                name = path[len(EXECUTE_PREFIX) :]
-                if name and "/" not in name:
-                    await self.answer(name, scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
-
-    async def answer(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = [JSON_CONTENT_TYPE]
+        request_id = request_id_of(scope)
+        token = current_request_id.set(request_id.decode())
+        headers = [JSON_CONTENT_TYPE, *SECURITY_HEADERS, (REQUEST_ID_HEADER, request_id)]
         try:
-            status, body = await self.execute(name, scope, receive)
+            status, body = await self.execute(scope["path"][len(EXECUTE_PREFIX) :], scope, receive)
         except HTTPError as exc:
             status, body = exc.status_code, exc.encoded()
             headers.extend((k.lower().encode(), v.encode()) for k, v in exc.headers.items())
         except ClientDisconnect:
             return
+        except Exception:
+            logger.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            status, body = 500, crash_body(request_id)
+        finally:
+            current_request_id.reset(token)
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

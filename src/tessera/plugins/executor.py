@@ -12,8 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tessera.auth.identity import Identity
 from tessera.cluster.errors import ClusterUnavailable
@@ -38,9 +37,8 @@ class Status(enum.Enum):
     UNAVAILABLE = "unavailable"  # a service it used, shared by the cluster, was unreachable
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The result of one plugin call."""
+class Outcome(NamedTuple):
+    """The result of one plugin call (a tuple: made on every call)."""
 
     status: Status
     body: dict[str, Any]
@@ -49,12 +47,13 @@ class Outcome:
 
 def inject_identity(payload: dict[str, Any], identity: Identity) -> dict[str, Any]:
     """The data a plugin receives: the client's keys, with identity keys overwritten."""
-    data = dict(payload)
-    data["user_id"] = identity.user_id
-    data["app_id"] = identity.app_id
-    data["_context"] = identity.context()
-    data["_entitlements"] = dict(identity.entitlements)
-    return data
+    return {
+        **payload,
+        "user_id": identity.user_id,
+        "app_id": identity.app_id,
+        "_context": identity.context(),
+        "_entitlements": dict(identity.entitlements),
+    }
 
 
 Listener = Callable[[Plugin, str, Identity, Outcome], Awaitable[None] | None]

@@ -63,8 +63,14 @@ def _ensure_root() -> None:
         sys.modules[PACKAGE_ROOT] = root
 
 
+#: Counts unloads: what caches plugin code (the event bus's matching handlers) compares.
+unloads = 0
+
+
 def unload(package: str) -> None:
     """Forget every module of a plugin package, so the next import reads the files again."""
+    global unloads
+    unloads += 1
     for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
         del sys.modules[name]
 

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import contextvars
 import copy
-import dataclasses
 import inspect
 import logging
 import sys
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tessera.context import callerless_plugin, current_call, current_event, owning_plugin
+from tessera.plugins import loader
 from tessera.plugins.loader import PACKAGE_ROOT
 from tessera.services.events import Event, EventBackend, LocalEventBackend
 
@@ -33,6 +33,9 @@ Handler = Callable[[Any], Any]
 H = TypeVar("H", bound=Handler)
 
 DEFAULT_HANDLER_TIMEOUT = 30.0
+# Event names whose matching subscriptions are remembered; past that the memo starts over
+# (plugins may publish under names made up per call).
+MATCHING_MEMO_SIZE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,10 @@ class EventBus:
         self._subscriptions: list[Subscription] = []
         # Sync plugins subscribe from worker threads while the loop publishes.
         self._lock = threading.Lock()
+        # Every plugin call publishes: the subscriptions each event name matches are
+        # remembered until subscriptions change or a plugin module is unloaded.
+        self._matching: dict[str, tuple[Subscription, ...]] = {}
+        self._matching_unloads = loader.unloads
         self._backend: EventBackend = backend or LocalEventBackend()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -138,6 +145,7 @@ class EventBus:
             if any(s.event == event and s.handler == handler for s in self._subscriptions):
                 return
             self._subscriptions.append(Subscription(event, handler, owning_plugin(), every_process))
+            self._matching = {}
 
     def unsubscribe(self, event: str, handler: Handler) -> None:
         """Remove ``handler`` from ``event``; nothing happens when it was not subscribed."""
@@ -145,6 +153,7 @@ class EventBus:
             self._subscriptions = [
                 s for s in self._subscriptions if not (s.event == event and s.handler == handler)
             ]
+            self._matching = {}
 
     def forget(self, plugin: str) -> int:
         """Drop every subscription ``plugin`` made; returns how many were dropped."""
@@ -152,24 +161,40 @@ class EventBus:
             kept = [s for s in self._subscriptions if s.owner != plugin]
             dropped = len(self._subscriptions) - len(kept)
             self._subscriptions = kept
+            self._matching = {}
         if dropped:
             logger.debug("dropped %d event subscriptions of plugin %s", dropped, plugin)
         return dropped
 
-    def subscriptions(self, event: str) -> list[Subscription]:
+    def subscriptions(self, event: str) -> tuple[Subscription, ...]:
         """The subscriptions an event named ``event`` reaches, in subscription order."""
+        matching = self._matching.get(event)
+        if matching is not None and self._matching_unloads == loader.unloads:
+            return matching
         with self._lock:
+            if self._matching_unloads != loader.unloads:
+                self._matching = {}
+                self._matching_unloads = loader.unloads
             stale = [s for s in self._subscriptions if _from_replaced_module(s.handler)]
             if stale:
                 # A plugin module imported again without an unload notice (a registry
                 # used outside a runtime): its old handlers must not run a second time.
                 self._subscriptions = [s for s in self._subscriptions if s not in stale]
-            return [s for s in self._subscriptions if s.matches(event)]
+            matching = tuple(s for s in self._subscriptions if s.matches(event))
+            if len(self._matching) >= MATCHING_MEMO_SIZE:
+                self._matching = {}
+            self._matching[event] = matching
+        return matching
 
     def all_subscriptions(self) -> list[Subscription]:
         """Every subscription of this process (for cluster backends)."""
         with self._lock:
             return [s for s in self._subscriptions if not _from_replaced_module(s.handler)]
+
+    def listened(self, event: str) -> bool:
+        """Whether publishing ``event`` reaches anyone: a subscription here, or, with a
+        cluster backend, the other processes. Lets a publisher skip building a payload."""
+        return not self._backend.local or bool(self.subscriptions(event))
 
     def publish(self, event: str, payload: Any = None) -> Published:
         """Schedule the handlers of ``event`` with ``payload``; works awaited or not.
@@ -269,7 +294,7 @@ def _enter_handler(subscription: Subscription, event: str) -> None:
         # plugin code at import, it may not use the database.
         callerless_plugin.set(subscription.owner)
     if call is not None and subscription.owner is not None:
-        current_call.set(dataclasses.replace(call, plugin=subscription.owner))
+        current_call.set(call._replace(plugin=subscription.owner))
 
 
 event_bus = EventBus()

@@ -17,6 +17,9 @@ PLUGIN_EXECUTION_ERROR = "plugin_execution_error"
 
 def publish_plugin_call(plugin: Plugin, action: str, identity: Identity, outcome: Outcome) -> None:
     """Executor listener: publish what happened in one plugin call."""
+    failed = outcome.status in (Status.CRASH, Status.TIMEOUT)
+    if not failed and not event_bus.listened(PLUGIN_EXECUTED):
+        return
     payload = {
         "plugin": plugin.name,
         "action": action,
@@ -26,5 +29,5 @@ def publish_plugin_call(plugin: Plugin, action: str, identity: Identity, outcome
         "status": outcome.status.value,
     }
     event_bus.publish(PLUGIN_EXECUTED, payload)
-    if outcome.status in (Status.CRASH, Status.TIMEOUT):
+    if failed:
         event_bus.publish(PLUGIN_EXECUTION_ERROR, payload)
