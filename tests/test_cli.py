@@ -75,6 +75,7 @@ def test_serve_and_token_share_the_data_folder(tmp_path: Path) -> None:
             json={"action": "create", "title": "from the CLI"},
         )
         assert created.status_code == 200, created.text
+        assert "server" not in created.headers  # nothing to fingerprint
         me = httpx.get(f"{url}/api/auth/me", headers=headers).json()
         assert me["user_id"] == "carol"
         assert me["roles"] == ["editor"]

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import bisect
 import enum
+import itertools
+import math
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.metrics import Histogram
+from prometheus_client.utils import floatToGoString
 
 CALL_BUCKETS = Histogram.DEFAULT_BUCKETS[:-1]  # without +Inf, which is the total
+BUCKET_LABELS = [floatToGoString(bound) for bound in (*CALL_BUCKETS, math.inf)]
 
 
 class CallStats:
@@ -53,11 +57,8 @@ class CallStats:
             "tessera_plugin_call_seconds", "Time spent in plugin calls.", labels=["plugin"]
         )
         for plugin, buckets in list(self._buckets.items()):
-            cumulative, total = [], 0
-            for bound, count in zip([*CALL_BUCKETS, float("inf")], buckets, strict=True):
-                total += count
-                cumulative.append((str(bound) if bound != float("inf") else "+Inf", total))
-            duration.add_metric([plugin], cumulative, self._seconds[plugin])
+            cumulative = zip(BUCKET_LABELS, itertools.accumulate(buckets), strict=True)
+            duration.add_metric([plugin], list(cumulative), self._seconds[plugin])
         yield duration
 
 

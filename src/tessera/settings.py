@@ -190,11 +190,8 @@ class Settings:
         # Plain attributes: read on every request, where __getattr__ alone cost 0.7 µs.
         self.__dict__.update(self.values)
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(f"no setting named {name!r}") from None
+    def __getattr__(self, name: str) -> Any:  # only for names that are not settings
+        raise AttributeError(f"no setting named {name!r}")
 
     @property
     def store(self) -> str:

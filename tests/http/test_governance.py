@@ -100,7 +100,11 @@ def test_failure_details_are_for_superadmins_only(live):
 
 
 def test_security_headers_on_every_response(live):
-    for response in (httpx.get(f"{live.url}/health"), httpx.get(f"{live.url}/nope")):
+    for response in (
+        httpx.get(f"{live.url}/health"),
+        httpx.get(f"{live.url}/nope"),
+        httpx.post(f"{live.url}/api/execute/echo", json={}),  # 401: the execute endpoint
+    ):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"
         assert "default-src 'none'" in response.headers["content-security-policy"]
@@ -120,6 +124,13 @@ def test_cors_allows_only_configured_origins(live):
         f"{live.url}/api/execute/echo", headers={"Origin": "https://evil.example", **preflight}
     )
     assert "access-control-allow-origin" not in refused.headers
+    with live.client("alice") as alice:
+        response = alice.post(
+            "/api/execute/echo", json={}, headers={"Origin": "https://app.example"}
+        )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "https://app.example"
+    assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
 
 
 def test_no_cors_headers_when_no_origin_is_configured(serve, corpus):

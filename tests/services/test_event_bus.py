@@ -260,3 +260,34 @@ async def test_a_plugin_imported_again_without_unload_keeps_one_handler(tmp_path
         await event_bus.stop()
     assert target.read_text() == "x"
     assert [s for s in event_bus.subscriptions("count") if s.owner == "counter"] == []
+
+
+async def test_a_handler_dropped_from_a_plugins_new_version_stops_running(tmp_path):
+    folder = tmp_path / "plugins" / "listener"
+    folder.mkdir(parents=True)
+    subscribing = (
+        "from core.event_bus import event_bus\n\n\n"
+        "def record(payload):\n"
+        "    with open(payload['path'], 'a') as f:\n"
+        "        f.write('x')\n\n\n"
+        "event_bus.subscribe('ping', record)\n\n\n"
+        "async def execute(data):\n"
+        "    return {}\n"
+    )
+    (folder / "logic.py").write_text(subscribing)
+    target = tmp_path / "calls.txt"
+    target.write_text("")
+    registry = PluginRegistry(tmp_path / "plugins")  # no runtime: nobody calls forget()
+    registry.load("listener")
+    event_bus.start()
+    try:
+        event_bus.publish("ping", {"path": str(target)})  # its subscriptions now remembered
+        await settle(0.1)
+        (folder / "logic.py").write_text("async def execute(data):\n    return {'v': 2}\n")
+        registry.load("listener")
+        event_bus.publish("ping", {"path": str(target)})
+        await settle(0.1)
+    finally:
+        registry.unload("listener")
+        await event_bus.stop()
+    assert target.read_text() == "x"

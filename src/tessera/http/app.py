@@ -20,7 +20,7 @@ from tessera.http.admin import admin_routes
 from tessera.http.auth import auth_routes
 from tessera.http.console import console
 from tessera.http.errors import HTTPError
-from tessera.http.execute import ExecuteEndpoint, execute_target
+from tessera.http.execute import ExecuteEndpoint, is_execute
 from tessera.http.health import health, metrics
 from tessera.http.middleware import RequestContextMiddleware
 from tessera.http.notifications import notification_routes
@@ -63,25 +63,20 @@ def cors_options(runtime: Runtime) -> dict[str, Any] | None:
 class Application:
     """Tessera's ASGI application.
 
-    ``POST /api/execute/{plugin}`` carries every front-end interaction, so it goes straight
-    to its endpoint (through CORS when origins are configured, whose preflight requests
-    take the other way); every other request goes through Starlette: its router, its
-    error handling and the request context middleware.
+    ``/api/execute/{plugin}`` carries every front-end interaction, so it goes straight to
+    its endpoint (through CORS when origins are configured); every other request goes
+    through Starlette: its router, its error handling and the request context middleware.
     """
 
     def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
         cors = cors_options(runtime)
         execute: ASGIApp = ExecuteEndpoint(runtime)
-        if cors is not None:
-            execute = CORSMiddleware(execute, **cors)
-        self.execute = execute
-        self.cors = cors is not None
+        self.execute = CORSMiddleware(execute, **cors) if cors is not None else execute
         self.routes = routes_app(runtime, cors)
         self.state = self.routes.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if execute_target(scope) is not None and not (self.cors and scope["method"] == "OPTIONS"):
+        if is_execute(scope):
             await self.execute(scope, receive, send)
         else:
             await self.routes(scope, receive, send)

@@ -155,19 +155,20 @@ EXECUTE_PREFIX = "/api/execute/"
 JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 
 
-def execute_target(scope: Scope) -> str | None:
-    """The plugin name when ``scope`` is an HTTP request to ``/api/execute/{plugin}``."""
+def is_execute(scope: Scope) -> bool:
+    """Whether ``scope`` is an HTTP request to ``/api/execute/{plugin}``."""
     if scope["type"] != "http":
-        return None
+        return False
     path: str = scope["path"]
-    if not path.startswith(EXECUTE_PREFIX):
-        return None
-    name = path[len(EXECUTE_PREFIX) :]
-    return name if name and "/" not in name else None
+    return (
+        path.startswith(EXECUTE_PREFIX)
+        and len(path) > len(EXECUTE_PREFIX)
+        and "/" not in path[len(EXECUTE_PREFIX) :]
+    )
 
 
 class ExecuteEndpoint:
-    """The ASGI app answering the requests :func:`execute_target` names a plugin for.
+    """The ASGI app answering the requests :func:`is_execute` picks out.
 
     It is its own request context (the id, the security headers, the generic 500; see
     ``RequestContextMiddleware``): wrapping ``send`` for that cost more than the rest of

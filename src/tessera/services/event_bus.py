@@ -208,9 +208,9 @@ class EventBus:
         if loop is None:
             logger.warning("event %r dropped: the event bus is not running", event)
             return Published(event, 0)
+        if not self.listened(event):
+            return Published(event, 0)  # skip the copy: every plugin call publishes
         handlers = len(self.subscriptions(event))
-        if handlers == 0 and self._backend.local:
-            return Published(event, 0)  # nobody listens: skip the copy (every call publishes)
         with contextlib.suppress(Exception):  # an uncopyable payload is delivered shared
             payload = copy.deepcopy(payload)
         published = Event(event, payload, contextvars.copy_context())
