@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import httpx
 from click.testing import CliRunner
 
-from tessera.cli import main
+from tessera.cli import FULL_COLLECTION_EVERY, cluster_app, main
 from tests.conftest import EXAMPLES
 
 TESSERA = [sys.executable, "-m", "tessera"]
@@ -100,3 +101,22 @@ def test_a_bad_setting_is_a_one_line_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["serve", "--port", "eighty", "--data", str(tmp_path)])
     assert result.exit_code == 2
     assert "--port: invalid literal" in result.output
+
+
+def test_serving_processes_space_out_full_garbage_collections(monkeypatch, tmp_path):
+    import uvicorn
+
+    before = gc.get_threshold()
+    seen = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.append(gc.get_threshold()))
+    monkeypatch.setenv("TESSERA_DATA", str(tmp_path))
+    try:
+        gc.set_threshold(700, 10, 10)  # Python's defaults
+        result = CliRunner().invoke(main, ["serve", "--plugins", str(EXAMPLES)])
+        assert result.exit_code == 0, result.output
+        gc.set_threshold(700, 10, 10)
+        cluster_app()  # each process of `serve --workers`
+        seen.append(gc.get_threshold())
+    finally:
+        gc.set_threshold(*before)
+    assert seen == [(700, 10, FULL_COLLECTION_EVERY)] * 2

@@ -20,7 +20,7 @@ from tessera.auth.secret import load_or_create_secret
 from tessera.auth.tokens import LocalTokens
 from tessera.governance import Governor
 from tessera.governance.rates import TokenBuckets
-from tessera.governance.watchdog import LoopWatchdog
+from tessera.governance.watchdog import LoopWatchdog, describe_block
 from tessera.metrics import Metrics
 from tessera.plugins.executor import Executor, Outcome
 from tessera.plugins.manifest import Manifest
@@ -103,19 +103,13 @@ class Runtime:
     ) -> None:
         self.metrics.record_call(plugin.name, outcome.status, outcome.duration)
 
-    def _loop_blocked(self, package: str, action: str, seconds: float) -> None:
+    def _loop_blocked(self, package: str, action: str, seconds: float, collecting: float) -> None:
         name = next(
             (p.name for p in self.plugins if p.code and p.code.package.endswith("." + package)),
             package,
         )
         self.metrics.loop_blocked.labels(name).inc()
-        logger.warning(
-            "event loop blocked for %.2fs by plugin %s (action %r): use await, or a sync "
-            "execute, which runs in a worker thread",
-            seconds,
-            name,
-            action,
-        )
+        logger.warning(describe_block(name, action, seconds, collecting))
 
     async def start(self) -> None:
         """Open the store, bind the plugin services, load every plugin."""

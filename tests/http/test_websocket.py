@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tessera.services.websocket import websocket_manager
 from tessera.settings import Settings
@@ -133,6 +133,27 @@ async def test_hint_of_another_user_closes_with_4003(live):
         assert await close_code(ws) == 4003
     async with open_socket(live, "alice", "/ws/notifications/alice") as ws:
         assert (await receive(ws))["type"] == "connected"
+
+
+@pytest.mark.parametrize("path", ["/ws/notifications/", "/ws/notifications/a/b", "/ws/other"])
+async def test_other_socket_paths_are_refused(live, path):
+    with pytest.raises(InvalidStatus) as refused:
+        async with open_socket(live, "alice", path):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_a_fault_of_the_runtime_closes_the_socket_with_1011_and_logs_it(
+    live, monkeypatch, caplog
+):
+    async def broken_open(*args: Any) -> None:
+        raise RuntimeError("store on fire")
+
+    monkeypatch.setattr(websocket_manager, "open", broken_open)
+    async with open_socket(live, "alice") as ws:
+        assert await close_code(ws) == 1011
+    (record,) = [r for r in caplog.records if r.exc_info and "store on fire" in str(r.exc_info[1])]
+    assert record.getMessage() == "unhandled error in WebSocket /ws/notifications/_"
 
 
 async def test_reconnect_with_last_seq_receives_exactly_the_missed_messages(live):

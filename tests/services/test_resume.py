@@ -71,3 +71,31 @@ async def test_numbering_goes_on_for_users_no_longer_counted_in_memory(system, m
     assert ("app", "alice") not in log._last
     assert await log.last_seq("app", "alice") == 1
     assert await log.append("app", "alice", "{}") == 2
+
+
+class CountingReads:
+    """A real collection whose ``find_one`` calls are counted."""
+
+    def __init__(self, collection):
+        self.collection = collection
+        self.reads = 0
+
+    def __getattr__(self, name):
+        return getattr(self.collection, name)
+
+    async def find_one(self, *args, **kwargs):
+        self.reads += 1
+        return await self.collection.find_one(*args, **kwargs)
+
+
+async def test_a_users_number_is_read_from_the_store_once_then_counted(system):
+    writer = StoredResumeLog(system)
+    await writer.ensure_indexes()
+    await writer.append("app", "alice", "{}")
+    log = StoredResumeLog(system)  # a restarted process: alice's number is in the store
+    log._messages = messages = CountingReads(system["ws_messages"])
+    assert await log.last_seq("app", "alice") == 1  # a socket opening
+    assert messages.reads == 1
+    assert [await log.append("app", "alice", "{}") for _ in range(3)] == [2, 3, 4]
+    assert await log.last_seq("app", "alice") == 4
+    assert messages.reads == 1

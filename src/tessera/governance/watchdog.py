@@ -3,11 +3,16 @@
 A heartbeat task stamps the time on the loop; a thread checks the stamp. When it is older
 than the threshold, the loop is blocked, and the thread looks at the loop thread's stack
 for a frame of a plugin module to name the plugin (and its action) in the log.
+
+The other common blocker is the garbage collector: a full collection walks every object of
+the process while holding the GIL, so the thread sees the block only once it is over, with
+no plugin on the stack. The watchdog times collections to say so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import threading
@@ -19,7 +24,8 @@ from tessera.plugins.loader import PACKAGE_ROOT
 
 logger = logging.getLogger("tessera.watchdog")
 
-OnBlock = Callable[[str, str, float], None]
+# (plugin package or "-", action, seconds blocked, seconds of it spent collecting garbage)
+OnBlock = Callable[[str, str, float, float], None]
 
 
 def find_blocker(frame: FrameType | None) -> tuple[str, str]:
@@ -36,8 +42,22 @@ def find_blocker(frame: FrameType | None) -> tuple[str, str]:
     return plugin, action
 
 
+def describe_block(plugin: str, action: str, seconds: float, collecting: float) -> str:
+    """The log line for a block: the garbage collector's when it took most of the time."""
+    if collecting >= seconds / 2:
+        return (
+            f"event loop blocked for {seconds:.2f}s, {collecting:.2f}s of it by a garbage "
+            "collection, which walks every object the process holds (no plugin is at fault)"
+        )
+    return (
+        f"event loop blocked for {seconds:.2f}s by plugin {plugin} (action {action!r}): use "
+        "await, or a sync execute, which runs in a worker thread"
+    )
+
+
 class LoopWatchdog:
-    """Watches one event loop; calls ``on_block(plugin, action, seconds)`` once per block."""
+    """Watches one event loop; calls ``on_block(plugin, action, seconds, collecting)``
+    once per block."""
 
     def __init__(self, threshold: float, on_block: OnBlock) -> None:
         self.threshold = threshold
@@ -47,20 +67,36 @@ class LoopWatchdog:
         self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
         self._loop_thread = 0
+        # The last garbage collection: (started, ended), ended None while it runs.
+        self._collection: tuple[float, float | None] = (0.0, 0.0)
 
     async def start(self) -> None:
         self._loop_thread = threading.get_ident()
         self._beat = time.monotonic()
+        gc.callbacks.append(self._time_collection)
         self._task = asyncio.get_running_loop().create_task(self._heartbeat())
         self._thread = threading.Thread(target=self._watch, name="tessera-watchdog", daemon=True)
         self._thread.start()
 
     async def stop(self) -> None:
+        if self._time_collection in gc.callbacks:
+            gc.callbacks.remove(self._time_collection)
         self._stop.set()
         if self._task is not None:
             self._task.cancel()
         if self._thread is not None:
             self._thread.join(timeout=1)
+
+    def _time_collection(self, phase: str, info: dict[str, int]) -> None:
+        now = time.monotonic()
+        self._collection = (now, None) if phase == "start" else (self._collection[0], now)
+
+    def _collecting(self, since: float) -> float:
+        """Seconds spent collecting garbage since ``since``."""
+        started, ended = self._collection
+        if ended is None:  # this thread got the GIL before the callback marking the end ran
+            ended = time.monotonic()
+        return max(0.0, ended - max(started, since))
 
     async def _heartbeat(self) -> None:
         interval = self.threshold / 4
@@ -77,4 +113,4 @@ class LoopWatchdog:
                 continue
             reported_beat = beat
             plugin, action = find_blocker(sys._current_frames().get(self._loop_thread))
-            self.on_block(plugin, action, lag)
+            self.on_block(plugin, action, lag, self._collecting(beat))

@@ -27,7 +27,7 @@ from tessera.http.notifications import notification_routes
 from tessera.http.openapi import openapi_json
 from tessera.http.plugin_settings import plugin_settings_routes
 from tessera.http.plugins import list_plugins
-from tessera.http.websocket import websocket_routes
+from tessera.http.websocket import SocketEndpoint, socket_hint
 from tessera.runtime import Runtime
 
 
@@ -64,20 +64,24 @@ class Application:
     """Tessera's ASGI application.
 
     ``/api/execute/{plugin}`` carries every front-end interaction, so it goes straight to
-    its endpoint (through CORS when origins are configured); every other request goes
-    through Starlette: its router, its error handling and the request context middleware.
+    its endpoint (through CORS when origins are configured); the WebSockets go straight to
+    theirs, which they hold for hours. Every other request goes through Starlette: its
+    router, its error handling and the request context middleware.
     """
 
     def __init__(self, runtime: Runtime) -> None:
         cors = cors_options(runtime)
         execute: ASGIApp = ExecuteEndpoint(runtime)
         self.execute = CORSMiddleware(execute, **cors) if cors is not None else execute
+        self.sockets = SocketEndpoint(runtime)
         self.routes = routes_app(runtime, cors)
         self.state = self.routes.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if is_execute(scope):
             await self.execute(scope, receive, send)
+        elif socket_hint(scope) is not None:
+            await self.sockets(scope, receive, send)
         else:
             await self.routes(scope, receive, send)
 
@@ -104,7 +108,6 @@ def routes_app(runtime: Runtime, cors: dict[str, Any] | None) -> Starlette:
         *admin_routes(),
         *notification_routes(),
         *plugin_settings_routes(),
-        *websocket_routes(),
     ]
     middleware = [Middleware(RequestContextMiddleware)]
     if cors is not None:

@@ -28,6 +28,7 @@ logger = logging.getLogger("tessera.websocket")
 # Close codes: 4001/4003 mirror HTTP 401/403; the others are RFC 6455's.
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
+CLOSE_INTERNAL_ERROR = 1011
 CLOSE_NO_HEARTBEAT = 1011
 CLOSE_TOO_SLOW = 1013
 # The same code (RFC 6455's "try again later"), when the cluster's Redis is away.

@@ -73,8 +73,18 @@ class StoredResumeLog:
         )
 
     async def last_seq(self, app_id: str, user_id: str) -> int:
-        last = self._last.get((app_id, user_id))
-        return last if last is not None else await self._stored_last_seq(app_id, user_id)
+        # Counted in memory from the first time a user's number is needed.
+        key = (app_id, user_id)
+        last = self._last.get(key)
+        if last is not None:
+            return last
+        stored = await self._stored_last_seq(app_id, user_id)
+        last = self._last.setdefault(key, stored)  # an append may have numbered meanwhile
+        if len(self._last) > MAX_COUNTED_USERS:
+            # The oldest counted users are read from the store again when they need it.
+            for old in list(itertools.islice(self._last, MAX_COUNTED_USERS // 10)):
+                del self._last[old]
+        return last
 
     async def _stored_last_seq(self, app_id: str, user_id: str) -> int:
         user = {"app_id": app_id, "user_id": user_id}
@@ -86,14 +96,10 @@ class StoredResumeLog:
 
     async def append(self, app_id: str, user_id: str, text: str) -> int:
         key = (app_id, user_id)
-        if key not in self._last:
-            stored = await self._stored_last_seq(app_id, user_id)
-            self._last.setdefault(key, stored)  # an append may have numbered meanwhile
-            if len(self._last) > MAX_COUNTED_USERS:
-                # The oldest counted users are read from the store again when they need it.
-                for old in list(itertools.islice(self._last, MAX_COUNTED_USERS // 10)):
-                    del self._last[old]
-        seq = self._last[key] = self._last.get(key, 0) + 1
+        last = self._last.get(key)
+        if last is None:
+            last = await self.last_seq(app_id, user_id)
+        seq = self._last[key] = last + 1
         now = time.time()
         try:
             await self._messages.insert_one(
