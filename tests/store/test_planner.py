@@ -89,3 +89,56 @@ async def test_null_equality_is_left_to_the_matcher(coll):
     await coll.insert_one({"user_id": None, "created_at": 0})
     await coll.insert_one({"created_at": 0})
     assert await coll.count_documents({"user_id": None}) == 2
+
+
+# A filter of plain equalities is planned once per shape; later queries bind their values.
+
+
+async def test_queries_of_one_shape_each_read_their_own_values(coll):
+    for user in ("u1", "u3", "u1", "nobody"):
+        found = await coll.find({"user_id": user}).sort("created_at", -1).to_list(None)
+        expected = [i for i in range(49, -1, -1) if f"u{i % 5}" == user]
+        assert [d["created_at"] for d in found] == expected
+    assert await coll.count_documents({"user_id": "u2", "status": "open"}) == 10
+    assert await coll.count_documents({"user_id": "u2", "status": "done"}) == 0
+    assert await coll.find_one({"user_id": "u4", "created_at": 9}) is not None
+    assert await coll.find_one({"user_id": "u4", "created_at": 8}) is None
+
+
+async def test_an_index_made_after_a_shape_was_planned_is_used(coll):
+    assert (await winning(coll.find({"status": "open"})))["stage"] == "COLLSCAN"
+    await coll.create_index("status")
+    plan = await winning(coll.find({"status": "open"}))
+    assert plan["indexName"] == "status_1"
+    assert await coll.count_documents({"status": "open"}) == 50
+
+
+async def test_an_index_that_becomes_multikey_is_planned_again(coll):
+    await coll.create_index([("user_id", 1), ("score", 1)])
+    query = {"user_id": "u1"}
+    assert [d["created_at"] for d in await coll.find(query).sort("score", 1).to_list(None)]
+    assert (await winning(coll.find(query).sort("score", 1)))["providesSort"] is True
+    await coll.insert_one({"user_id": "u1", "created_at": 99, "score": [5, -5]})
+    plan = await winning(coll.find(query).sort("score", 1))
+    assert plan["providesSort"] is False  # sorting a multikey index's order is not the sort
+    found = await coll.find(query).sort("score", 1).to_list(None)
+    assert [d["created_at"] for d in found][-1] == 99  # a missing score sorts as null, first
+    assert len(found) == 11
+
+
+async def test_values_of_other_kinds_are_planned_on_their_own(coll):
+    await coll.insert_many([{"user_id": None, "created_at": 100}, {"created_at": 101}])
+    assert await coll.count_documents({"user_id": "u1"}) == 10
+    # null matches a missing field too: not an equality the index decides
+    assert await coll.count_documents({"user_id": None}) == 2
+    assert await coll.count_documents({"user_id": ["u1"]}) == 0
+    assert await coll.count_documents({"created_at": 1.0}) == 1
+    assert await coll.count_documents({"created_at": 1}) == 1
+
+
+async def test_many_shapes_on_one_collection_stay_correct(coll):
+    for n in range(300):  # past the number of shapes remembered
+        doc = {f"field{n}": n, "user_id": "u1"}
+        await coll.insert_one(doc)
+        assert await coll.count_documents({f"field{n}": n, "user_id": "u1"}) == 1
+    assert await coll.count_documents({"user_id": "u1"}) == 310

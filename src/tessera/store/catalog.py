@@ -109,6 +109,8 @@ class CollectionInfo:
     db: str
     name: str
     indexes: dict[str, IndexInfo] = field(default_factory=dict)
+    #: The planner's plans for query shapes seen on this collection (see planner.py).
+    plans: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def table(self) -> str:
@@ -152,7 +154,10 @@ class Catalog:
         conn.executescript(_SCHEMA)
 
     def copy(self) -> "Catalog":
-        return Catalog(copy.deepcopy(self.collections))
+        collections = copy.deepcopy(self.collections)
+        for info in collections.values():
+            info.plans = {}
+        return Catalog(collections)
 
     def get(self, db: str, name: str) -> CollectionInfo | None:
         return self.collections.get((db, name))
