@@ -20,30 +20,37 @@ class Tracked:
 async def watched(block) -> tuple[list[tuple[str, str, float, float]], float]:
     """The blocks a watchdog reports while ``block()`` runs on the loop, and how long it ran."""
     blocks: list[tuple[str, str, float, float]] = []
+    callbacks = len(gc.callbacks)
     watchdog = LoopWatchdog(THRESHOLD, lambda *report: blocks.append(report))
     await watchdog.start()
     try:
         await asyncio.sleep(THRESHOLD * 2)
+        blocks.clear()  # only what the block causes
         started = time.perf_counter()
         block()
         took = time.perf_counter() - started
         await asyncio.sleep(THRESHOLD * 5)  # the watchdog thread looks
     finally:
         await watchdog.stop()
+    assert len(gc.callbacks) == callbacks  # stop took its callback away
     return blocks, took
+
+
+def full_then_young_collection() -> None:
+    gc.collect()
+    gc.collect(0)  # a short one after the long one must not hide it
 
 
 async def test_a_full_garbage_collection_is_reported_as_such():
     hoard = [Tracked() for _ in range(3_000_000)]  # enough to make a collection long
     try:
-        blocks, took = await watched(gc.collect)
+        blocks, took = await watched(full_then_young_collection)
     finally:
         del hoard
     assert took > THRESHOLD
-    assert len(blocks) == 1
-    plugin, _, seconds, collecting = blocks[0]
-    assert plugin == "-"
-    assert collecting >= seconds / 2
+    assert any(
+        plugin == "-" and collecting >= seconds / 2 for plugin, _, seconds, collecting in blocks
+    ), blocks
 
 
 async def test_a_block_without_a_collection_is_not_blamed_on_the_collector():
@@ -53,7 +60,8 @@ async def test_a_block_without_a_collection_is_not_blamed_on_the_collector():
     finally:
         gc.enable()
     assert took > THRESHOLD
-    assert [collecting for *_, collecting in blocks] == [0.0]
+    assert blocks
+    assert all(collecting == 0.0 for *_, collecting in blocks)
 
 
 def test_the_log_line_blames_the_collector_only_for_most_of_a_block():

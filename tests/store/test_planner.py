@@ -142,3 +142,21 @@ async def test_many_shapes_on_one_collection_stay_correct(coll):
         await coll.insert_one(doc)
         assert await coll.count_documents({f"field{n}": n, "user_id": "u1"}) == 1
     assert await coll.count_documents({"user_id": "u1"}) == 310
+
+
+async def test_writes_plan_again_after_an_index_is_dropped_and_made_anew(tmp_path):
+    client = open_client(str(tmp_path / "again.db"))
+    try:
+        coll = client["app"]["items"]
+        await coll.insert_many([{"a": a, "b": b} for a, b in ["xy", "xy", "xy", "yx", "yx", "yx"]])
+        await coll.create_index("a", name="ix")
+        await coll.delete_many({"a": "nothing"})  # the writer plans this shape on "ix"
+        await coll.drop_index("ix")
+        await coll.create_index("b", name="ix")  # same name, same table id, other field
+        assert (await coll.delete_many({"a": "x"})).deleted_count == 3
+        assert await coll.count_documents({"a": "y"}) == 3
+        await coll.update_many({"b": "nothing"}, {"$set": {"c": 1}})
+        await coll.insert_one({"b": ["x", "z"], "a": "z"})  # "ix" becomes multikey
+        assert (await coll.update_many({"b": "x"}, {"$set": {"c": 1}})).modified_count == 4
+    finally:
+        await client.close()

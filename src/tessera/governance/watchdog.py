@@ -62,17 +62,17 @@ class LoopWatchdog:
     def __init__(self, threshold: float, on_block: OnBlock) -> None:
         self.threshold = threshold
         self.on_block = on_block
-        self._beat = time.monotonic()
         self._stop = threading.Event()
         self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
         self._loop_thread = 0
-        # The last garbage collection: (started, ended), ended None while it runs.
-        self._collection: tuple[float, float | None] = (0.0, 0.0)
+        self._collected = 0.0  # seconds spent collecting garbage since start
+        self._collecting_since: float | None = None  # while a collection runs
+        self._beat = (time.monotonic(), 0.0)  # (when, seconds collected by then)
 
     async def start(self) -> None:
         self._loop_thread = threading.get_ident()
-        self._beat = time.monotonic()
+        self._beat = (time.monotonic(), self._collected)
         gc.callbacks.append(self._time_collection)
         self._task = asyncio.get_running_loop().create_task(self._heartbeat())
         self._thread = threading.Thread(target=self._watch, name="tessera-watchdog", daemon=True)
@@ -89,28 +89,33 @@ class LoopWatchdog:
 
     def _time_collection(self, phase: str, info: dict[str, int]) -> None:
         now = time.monotonic()
-        self._collection = (now, None) if phase == "start" else (self._collection[0], now)
+        if phase == "start":
+            self._collecting_since = now
+        elif self._collecting_since is not None:
+            self._collected += now - self._collecting_since
+            self._collecting_since = None
 
-    def _collecting(self, since: float) -> float:
-        """Seconds spent collecting garbage since ``since``."""
-        started, ended = self._collection
-        if ended is None:  # this thread got the GIL before the callback marking the end ran
-            ended = time.monotonic()
-        return max(0.0, ended - max(started, since))
+    def _collecting(self, beat: float, collected_then: float) -> float:
+        """Seconds spent collecting garbage since the beat."""
+        collecting = self._collected - collected_then
+        since = self._collecting_since
+        if since is not None:  # this thread got the GIL before the callback ending it ran
+            collecting += time.monotonic() - max(since, beat)
+        return collecting
 
     async def _heartbeat(self) -> None:
         interval = self.threshold / 4
         while True:
-            self._beat = time.monotonic()
+            self._beat = (time.monotonic(), self._collected)
             await asyncio.sleep(interval)
 
     def _watch(self) -> None:
         reported_beat = None
         while not self._stop.wait(self.threshold / 4):
-            beat = self._beat
+            beat, collected_then = self._beat
             lag = time.monotonic() - beat
             if lag <= self.threshold or beat == reported_beat:
                 continue
             reported_beat = beat
             plugin, action = find_blocker(sys._current_frames().get(self._loop_thread))
-            self.on_block(plugin, action, lag, self._collecting(beat))
+            self.on_block(plugin, action, lag, self._collecting(beat, collected_then))

@@ -103,13 +103,17 @@ class WebSocketManager:
             await self._send(app_id, user_id, body)
         return len(users)
 
-    async def _send(self, app_id: str, user_id: str, body: str) -> int:
-        log = self._running_log()
-        key = (app_id, user_id)
+    def _lock(self, key: tuple[str, str]) -> asyncio.Lock:
+        """The user's lock: numbering and publishing a message, and reading the number a
+        new connection starts from, happen one at a time for each user."""
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
-        async with lock:
+        return lock
+
+    async def _send(self, app_id: str, user_id: str, body: str) -> int:
+        log = self._running_log()
+        async with self._lock((app_id, user_id)):
             seq = await log.append(app_id, user_id, body)
             await self._fanout.publish(UserMessage(app_id, user_id, seq, body))
         return seq
@@ -135,8 +139,10 @@ class WebSocketManager:
         after ``last_seq`` (none when the client gives no ``last_seq``)."""
         log = self._running_log()
         key = (identity.app_id, identity.user_id)
-        # Read before registering: anything numbered in between is replayed, not lost.
-        current = await log.last_seq(*key)
+        # Not while a message is numbered but not yet published: its number would be
+        # current, and the new connection would skip it as already had.
+        async with self._lock(key):
+            current = await log.last_seq(*key)
         # A last_seq beyond the sequence comes from another store: start afresh, and say so.
         unknown = last_seq if last_seq is not None and last_seq > current else None
         connection = Connection(

@@ -109,7 +109,8 @@ class CollectionInfo:
     db: str
     name: str
     indexes: dict[str, IndexInfo] = field(default_factory=dict)
-    #: The planner's plans for query shapes seen on this collection (see planner.py).
+    #: The planner's plans for query shapes seen on this collection (see planner.py);
+    #: whatever changes the indexes in place clears them.
     plans: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -154,10 +155,9 @@ class Catalog:
         conn.executescript(_SCHEMA)
 
     def copy(self) -> "Catalog":
-        collections = copy.deepcopy(self.collections)
-        for info in collections.values():
-            info.plans = {}
-        return Catalog(collections)
+        # Each collection's remembered plans become an empty dict, rather than copied.
+        memo: dict[int, Any] = {id(info.plans): {} for info in self.collections.values()}
+        return Catalog(copy.deepcopy(self.collections, memo))
 
     def get(self, db: str, name: str) -> CollectionInfo | None:
         return self.collections.get((db, name))
@@ -221,12 +221,14 @@ class Catalog:
         )
         conn.execute(f"CREATE INDEX {index.table}_rid ON {index.table} (rid)")
         info.indexes[index.name] = index
+        info.plans.clear()
         self.version += 1
 
     def drop_index(self, conn: sqlite3.Connection, info: CollectionInfo, index: IndexInfo) -> None:
         conn.execute(f"DROP TABLE {index.table}")
         conn.execute("DELETE FROM tessera_indexes WHERE id = ?", (index.id,))
         del info.indexes[index.name]
+        info.plans.clear()
         self.version += 1
 
     def mark_multikey(
@@ -234,10 +236,12 @@ class Catalog:
     ) -> None:
         conn.execute("UPDATE tessera_indexes SET multikey = 1 WHERE id = ?", (index.id,))
         index.multikey = True
+        info.plans.clear()
         self.version += 1
         published = self.shadow.get(info.db, info.name) if self.shadow else None
         if published is not None and index.name in published.indexes:
             published.indexes[index.name].multikey = True
+            published.plans.clear()
 
 
 def normalize_index_keys(keys_spec: Any) -> tuple[tuple[str, int], ...]:

@@ -79,7 +79,7 @@ def plan_query(
     """The cheapest plan this simple cost model finds for `filter` and `sort`."""
     if coll is None:
         return Plan(None)
-    shape = _equality_shape(coll, filter, sort)
+    shape = _equality_shape(filter, sort)
     if shape is None:
         return _choose(coll, filter, sort)
     try:
@@ -96,18 +96,16 @@ def plan_query(
 
 
 def _equality_shape(
-    coll: CollectionInfo, filter: Mapping[str, Any], sort: Sequence[tuple[str, int]] | None
+    filter: Mapping[str, Any], sort: Sequence[tuple[str, int]] | None
 ) -> tuple[Any, ...] | None:
-    """What the plan of a filter of plain equalities depends on; None for other filters."""
+    """What the plan of a filter of plain equalities depends on, besides the collection's
+    indexes (changing those clears the collection's plans); None for other filters."""
     for name, value in filter.items():
         kind = type(value)
-        if not (kind in (str, ObjectId, bool) or (kind is int and abs(value) < _EXACT_INT)) or not (
-            type(name) is str and name[:1] != "$"
-        ):
+        plain = kind in (str, ObjectId, bool) or (kind is int and abs(value) < _EXACT_INT)
+        if not plain or type(name) is not str or name[:1] == "$":
             return None
-    # A new index, or a multikey flag set in place, makes a new shape.
-    indexes = tuple((name, index.multikey) for name, index in coll.indexes.items())
-    return (tuple(filter), tuple(sort or ()), indexes)
+    return (tuple(filter), tuple(sort or ()))
 
 
 def _bind(plan: Plan, filter: Mapping[str, Any]) -> Plan:

@@ -146,6 +146,7 @@ def build_index(conn: sqlite3.Connection, coll: CollectionInfo, index: IndexInfo
     if multikey:
         conn.execute("UPDATE tessera_indexes SET multikey = 1 WHERE id = ?", (index.id,))
         index.multikey = True
+        coll.plans.clear()
 
 
 def update(
