@@ -59,7 +59,8 @@ class RequestContextMiddleware:
     context, echoes it and the security headers in the response, and turns an unhandled
     exception into a generic 500 that carries the id but never the exception text.
 
-    The execute endpoint does the same itself, for speed (``tessera.http.execute``).
+    The execute and WebSocket endpoints do the same themselves, for speed
+    (``tessera.http.execute``, ``tessera.http.websocket``).
     """
 
     def __init__(self, app: ASGIApp) -> None:
