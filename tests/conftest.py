@@ -56,7 +56,12 @@ def start_server(settings: Settings) -> tuple[LiveServer, _Running]:
 
     runtime = Runtime(settings)
     config = uvicorn.Config(
-        create_app(runtime), host="127.0.0.1", port=0, log_config=None, lifespan="on"
+        create_app(runtime),
+        host="127.0.0.1",
+        port=0,
+        log_config=None,
+        lifespan="on",
+        server_header=False,  # as `tessera serve`
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
