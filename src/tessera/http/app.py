@@ -87,7 +87,7 @@ class Application:
 
 
 def routes_app(runtime: Runtime, cors: dict[str, Any] | None) -> Starlette:
-    """Every route but the execute one; starts and stops the runtime."""
+    """Every route but the execute and WebSocket ones; starts and stops the runtime."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

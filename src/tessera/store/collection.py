@@ -475,7 +475,7 @@ class Collection:
                         code=85 if same_keys else 86,
                     )
             catalog.add_index(conn, coll, index)
-            writes.build_index(conn, coll, index)
+            writes.build_index(conn, coll, catalog, index)
             return index.name
 
         return await self._engine.write(job)

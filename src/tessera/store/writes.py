@@ -136,7 +136,9 @@ def remove(conn: sqlite3.Connection, coll: CollectionInfo, rid: int) -> None:
     conn.execute(f"DELETE FROM {coll.table} WHERE rid = ?", (rid,))
 
 
-def build_index(conn: sqlite3.Connection, coll: CollectionInfo, index: IndexInfo) -> None:
+def build_index(
+    conn: sqlite3.Connection, coll: CollectionInfo, catalog: Catalog, index: IndexInfo
+) -> None:
     """Fill a new index from the existing documents (DuplicateKeyError if unique fails)."""
     multikey = False
     for rid, data in conn.execute(f"SELECT rid, doc FROM {coll.table}").fetchall():
@@ -144,9 +146,7 @@ def build_index(conn: sqlite3.Connection, coll: CollectionInfo, index: IndexInfo
         multikey = multikey or is_multi
         _add_keys(conn, coll, index, rid, keys)
     if multikey:
-        conn.execute("UPDATE tessera_indexes SET multikey = 1 WHERE id = ?", (index.id,))
-        index.multikey = True
-        coll.plans.clear()
+        catalog.mark_multikey(conn, coll, index)
 
 
 def update(
