@@ -82,6 +82,7 @@ def serve(**overrides: Any) -> None:
         "log_config": None,
         "access_log": False,
         "server_header": False,  # no "server: uvicorn": nothing to fingerprint, one header less
+        "proxy_headers": False,  # resolved by the routes that read the client's address
         "lifespan": "on",
         "ws_ping_interval": settings.ws_ping_interval,
         "ws_ping_timeout": settings.ws_ping_timeout,

@@ -7,7 +7,6 @@ never collide.
 from __future__ import annotations
 
 import bisect
-import enum
 import itertools
 import math
 from collections.abc import Iterator
@@ -29,12 +28,12 @@ class CallStats:
     """
 
     def __init__(self) -> None:
-        self._calls: dict[tuple[str, enum.Enum], int] = {}
+        self._calls: dict[tuple[str, str], int] = {}
         # Per plugin: the count in each bucket (the last one past every bound), and the sum.
         self._buckets: dict[str, list[int]] = {}
         self._seconds: dict[str, float] = {}
 
-    def record(self, plugin: str, status: enum.Enum, seconds: float) -> None:
+    def record(self, plugin: str, status: str, seconds: float) -> None:
         key = (plugin, status)
         self._calls[key] = self._calls.get(key, 0) + 1
         buckets = self._buckets.get(plugin)
@@ -51,7 +50,7 @@ class CallStats:
             labels=["plugin", "status"],
         )
         for (plugin, status), count in list(self._calls.items()):
-            calls.add_metric([plugin, str(status.value)], count)
+            calls.add_metric([plugin, status], count)
         yield calls
         duration = HistogramMetricFamily(
             "tessera_plugin_call_seconds", "Time spent in plugin calls.", labels=["plugin"]
@@ -82,7 +81,7 @@ class Metrics:
             registry=self.registry,
         )
 
-    def record_call(self, plugin: str, status: enum.Enum, seconds: float) -> None:
+    def record_call(self, plugin: str, status: str, seconds: float) -> None:
         """Count one finished plugin call, by its outcome's status, and its duration."""
         self._calls.record(plugin, status, seconds)
 

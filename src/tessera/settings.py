@@ -75,6 +75,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", "Interface to listen on."),
     Setting("port", 8000, "TCP port to listen on.", int),
     Setting(
+        "forwarded_allow_ips",
+        ("127.0.0.1",),
+        "Addresses of reverse proxies trusted to name the client in X-Forwarded-For "
+        "(login rate limits), comma-separated.",
+        _csv,
+    ),
+    Setting(
         "store_uri",
         "",
         "Document store: a file path or sqlite:///abs/path.db (embedded), sqlite://:memory:, "

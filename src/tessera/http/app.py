@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tessera.context import current_request_id
 from tessera.http.admin import admin_routes
@@ -109,7 +110,13 @@ def routes_app(runtime: Runtime, cors: dict[str, Any] | None) -> Starlette:
         *notification_routes(),
         *plugin_settings_routes(),
     ]
-    middleware = [Middleware(RequestContextMiddleware)]
+    # The client's address matters only here (login rate limits): the server leaves
+    # X-Forwarded-For alone (see `tessera serve`), and this resolves it for these routes.
+    proxies = list(runtime.settings.forwarded_allow_ips)
+    middleware = [
+        Middleware(ProxyHeadersMiddleware, trusted_hosts=proxies),
+        Middleware(RequestContextMiddleware),
+    ]
     if cors is not None:
         middleware.append(Middleware(CORSMiddleware, **cors))
     app = Starlette(

@@ -41,7 +41,7 @@ from tessera.http.middleware import (
 )
 from tessera.plugins.actions import InvalidInput
 from tessera.plugins.errors import PluginNotFound
-from tessera.plugins.executor import Outcome, Status
+from tessera.plugins.executor import Outcome
 from tessera.plugins.registry import Plugin
 
 if TYPE_CHECKING:
@@ -88,23 +88,23 @@ def refusal(exc: GovernanceError) -> HTTPError:
 def encode_outcome(outcome: Outcome, error_mode: str, limits: Limits) -> tuple[int, bytes]:
     """The status and JSON body answering a plugin call's outcome (SPEC section 2); an
     HTTPError for a crash, a timeout or a result that cannot be sent."""
-    if outcome.status is Status.TIMEOUT:
+    if outcome.status == "timeout":
         raise GatewayTimeout("The plugin did not answer in time.")
-    if outcome.status is Status.UNAVAILABLE:
+    if outcome.status == "unavailable":
         raise ServiceUnavailable(
             "A service the cluster shares (Redis) is unreachable; retry shortly.",
             headers={"Retry-After": "5"},
         )
-    if outcome.status is Status.CRASH:
+    if outcome.status == "crash":
         if error_mode == "reference":
             return 500, encode_json({"detail": "Plugin execution failed."})
         raise InternalError(
             "The plugin failed; the server log has the details under this request id.",
             error_code="plugin_failed",
         )
-    if outcome.status is Status.ERROR and error_mode == "reference":
+    if outcome.status == "error" and error_mode == "reference":
         return 500, encode_json({"detail": str(outcome.body["error"])})
-    status = error_status(outcome.body) if outcome.status is Status.ERROR else 200
+    status = error_status(outcome.body) if outcome.status == "error" else 200
     try:
         encoded = encode_json(outcome.body)
     except EncodingError as exc:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from tessera.auth.identity import Identity
 from tessera.cluster.errors import ClusterUnavailable
@@ -27,14 +26,15 @@ logger = logging.getLogger("tessera.execute")
 INJECTED_KEYS = ("user_id", "app_id", "_context", "_entitlements")
 
 
-class Status(enum.Enum):
-    """How a plugin call ended."""
-
-    OK = "ok"  # returned a dict without "error"
-    ERROR = "error"  # returned a dict with "error": the client's fault, body passed through
-    CRASH = "crash"  # raised, or returned something that is not a dict
-    TIMEOUT = "timeout"  # ran past its timeout
-    UNAVAILABLE = "unavailable"  # a service it used, shared by the cluster, was unreachable
+# How a plugin call ended. Plain strings, not an Enum: on Python 3.11 reading an Enum
+# member costs about 100 ns, and each call read eight of them.
+Status = Literal[
+    "ok",  # returned a dict without "error"
+    "error",  # returned a dict with "error": the client's fault, body passed through
+    "crash",  # raised, or returned something that is not a dict
+    "timeout",  # ran past its timeout
+    "unavailable",  # a service it used, shared by the cluster, was unreachable
+]
 
 
 class Outcome(NamedTuple):
@@ -52,7 +52,8 @@ def inject_identity(payload: dict[str, Any], identity: Identity) -> dict[str, An
         "user_id": identity.user_id,
         "app_id": identity.app_id,
         "_context": identity.context(),
-        "_entitlements": dict(identity.entitlements),
+        # Usually empty: {} is several times cheaper than copying an empty mapping.
+        "_entitlements": dict(identity.entitlements) if identity.entitlements else {},
     }
 
 
@@ -123,7 +124,7 @@ class Executor:
                     result = await asyncio.get_running_loop().run_in_executor(
                         self._pool, ctx.run, code.entry, data
                     )
-                if asyncio.iscoroutine(result):  # a sync wrapper that returned a coroutine
+                if type(result) is not dict and asyncio.iscoroutine(result):  # from a sync wrapper
                     result = await result
             finally:
                 expired = self._deadlines.forget(deadline)
@@ -133,19 +134,19 @@ class Executor:
                     raise  # cancelled from outside: the caller went away
                 deadline.task.uncancel()
             logger.error("plugin %s timed out after %.1fs", plugin.name, timeout)
-            return Outcome(Status.TIMEOUT, {}, time.perf_counter() - started)
+            return Outcome("timeout", {}, time.perf_counter() - started)
         except IsolationError as exc:
             # The plugin's own mistake, refused before anything was read or written: the
             # caller gets the explanation, as a 403.
             logger.error("plugin %s: %s", plugin.name, exc)
             body = {"error": str(exc), "error_code": "forbidden"}
-            return Outcome(Status.ERROR, body, time.perf_counter() - started)
+            return Outcome("error", body, time.perf_counter() - started)
         except ClusterUnavailable as exc:
             logger.error("plugin %s: %s", plugin.name, exc)
-            return Outcome(Status.UNAVAILABLE, {}, time.perf_counter() - started)
+            return Outcome("unavailable", {}, time.perf_counter() - started)
         except Exception:
             logger.exception("plugin %s raised", plugin.name)
-            return Outcome(Status.CRASH, {}, time.perf_counter() - started)
+            return Outcome("crash", {}, time.perf_counter() - started)
         if expired:  # the plugin swallowed the cancellation and answered anyway
             deadline.task.uncancel()
         duration = time.perf_counter() - started
@@ -153,8 +154,8 @@ class Executor:
             logger.error(
                 "plugin %s returned %s instead of a dict", plugin.name, type(result).__name__
             )
-            return Outcome(Status.CRASH, {}, duration)
-        status = Status.ERROR if "error" in result else Status.OK
+            return Outcome("crash", {}, duration)
+        status = "error" if "error" in result else "ok"
         return Outcome(status, result, duration)
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ crashed or timed out (a plugin's own ``{"error": ...}`` answer is not a runtime 
 from __future__ import annotations
 
 from tessera.auth.identity import Identity
-from tessera.plugins.executor import Outcome, Status
+from tessera.plugins.executor import Outcome
 from tessera.plugins.registry import Plugin
 from tessera.services.event_bus import event_bus
 
@@ -17,7 +17,7 @@ PLUGIN_EXECUTION_ERROR = "plugin_execution_error"
 
 def publish_plugin_call(plugin: Plugin, action: str, identity: Identity, outcome: Outcome) -> None:
     """Executor listener: publish what happened in one plugin call."""
-    failed = outcome.status in (Status.CRASH, Status.TIMEOUT)
+    failed = outcome.status == "crash" or outcome.status == "timeout"
     if not failed and not event_bus.listened(PLUGIN_EXECUTED):
         return
     payload = {
@@ -26,7 +26,7 @@ def publish_plugin_call(plugin: Plugin, action: str, identity: Identity, outcome
         "user_id": identity.user_id,
         "app_id": identity.app_id,
         "duration": round(outcome.duration, 6),
-        "status": outcome.status.value,
+        "status": outcome.status,
     }
     event_bus.publish(PLUGIN_EXECUTED, payload)
     if failed:

@@ -1,0 +1,40 @@
+"""The client's address behind a reverse proxy, through a real server socket.
+
+`tessera serve` leaves X-Forwarded-For to the routes that read the address: login's rate
+limit, per client and username. These tests run the server as `tessera serve` does.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from tessera.http.auth import LOGIN_RATE
+
+
+def guess(base_url: str, forwarded_for: str) -> httpx.Response:
+    return httpx.post(
+        f"{base_url}/api/auth/login",
+        json={"username": "alice", "password": "wrong guess"},
+        headers={"X-Forwarded-For": forwarded_for},
+    )
+
+
+def exhaust_budget(base_url: str, forwarded_for: str) -> None:
+    httpx.post(
+        f"{base_url}/api/auth/register", json={"username": "alice", "password": "correct horse"}
+    ).raise_for_status()
+    statuses = {guess(base_url, forwarded_for).status_code for _ in range(LOGIN_RATE.requests)}
+    assert statuses == {401}
+    assert guess(base_url, forwarded_for).status_code == 429
+
+
+def test_a_trusted_proxy_names_the_client_so_each_client_has_its_own_login_budget(serve):
+    live = serve()  # the test client connects from 127.0.0.1, trusted by default
+    exhaust_budget(live.url, "203.0.113.5")
+    assert guess(live.url, "198.51.100.7").status_code == 401
+
+
+def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(serve):
+    live = serve(forwarded_allow_ips="10.9.9.9")
+    exhaust_budget(live.url, "203.0.113.5")
+    assert guess(live.url, "198.51.100.7").status_code == 429
