@@ -185,7 +185,10 @@ def main() -> None:
     script = args.data / "bench.lua"
     script.write_text(wrk_script(str(tokens), '{"action": "list"}'))
     env = {**os.environ, "BENCH_DATA": str(args.data), "PYTHONPATH": str(ROOT)}
+    # The baselines do no more per request than `tessera serve` does: no access log, no
+    # proxy-headers pass.
     uvicorn = [PYTHON, "-m", "uvicorn", "--log-level", "warning", "--no-access-log"]
+    uvicorn += ["--no-proxy-headers"]
     tessera = [PYTHON, "-m", "tessera", "serve", "--plugins", str(args.data / "plugins")]
     tessera += ["--data", str(args.data), "--log-level", "warning"]
     servers: dict[str, tuple[list[str], str]] = {}

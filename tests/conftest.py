@@ -61,8 +61,8 @@ def start_server(settings: Settings) -> tuple[LiveServer, _Running]:
         port=0,
         log_config=None,
         lifespan="on",
-        server_header=False,  # both as `tessera serve`
-        proxy_headers=False,
+        server_header=False,  # as `tessera serve`
+        proxy_headers=False,  # as `tessera serve`: the routes resolve X-Forwarded-For
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)

@@ -120,3 +120,16 @@ def test_serving_processes_space_out_full_garbage_collections(monkeypatch, tmp_p
     finally:
         gc.set_threshold(*before)
     assert seen == [(700, 10, FULL_COLLECTION_EVERY)] * 2
+
+
+def test_serve_leaves_forwarded_headers_to_the_routes_that_read_them(monkeypatch, tmp_path):
+    import uvicorn
+
+    options = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: options.update(kwargs))
+    monkeypatch.setenv("TESSERA_DATA", str(tmp_path))
+    result = CliRunner().invoke(main, ["serve", "--plugins", str(EXAMPLES)])
+    assert result.exit_code == 0, result.output
+    # uvicorn's own pass would rewrite every request; http/app.py does it for its routes.
+    assert options["proxy_headers"] is False
+    assert options["server_header"] is False

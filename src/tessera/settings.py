@@ -76,7 +76,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", 8000, "TCP port to listen on.", int),
     Setting(
         "forwarded_allow_ips",
-        ("127.0.0.1",),
+        ("127.0.0.1", "::1"),
         "Addresses of reverse proxies trusted to name the client in X-Forwarded-For "
         "(login rate limits), comma-separated.",
         _csv,

@@ -155,7 +155,7 @@ class Executor:
                 "plugin %s returned %s instead of a dict", plugin.name, type(result).__name__
             )
             return Outcome("crash", {}, duration)
-        status = "error" if "error" in result else "ok"
+        status: Status = "error" if "error" in result else "ok"
         return Outcome(status, result, duration)
 
     def close(self) -> None:
