@@ -69,3 +69,9 @@ def test_the_log_line_blames_the_collector_only_for_most_of_a_block():
     collector = describe_block("-", "", 0.6, 0.5)
     assert "0.50s of it by a garbage collection" in collector
     assert "plugin" not in collector.replace("no plugin", "")
+
+
+def test_a_block_with_no_plugin_on_the_stack_names_no_plugin():
+    line = describe_block("-", "", 0.6, 0.0)
+    assert "no plugin running when checked" in line
+    assert "by plugin" not in line

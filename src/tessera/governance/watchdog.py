@@ -43,11 +43,18 @@ def find_blocker(frame: FrameType | None) -> tuple[str, str]:
 
 
 def describe_block(plugin: str, action: str, seconds: float, collecting: float) -> str:
-    """The log line for a block: the garbage collector's when it took most of the time."""
+    """The log line for a block: the garbage collector's when it took most of the time;
+    the plugin's when one was on the loop's stack."""
     if collecting >= seconds / 2:
         return (
             f"event loop blocked for {seconds:.2f}s, {collecting:.2f}s of it by a garbage "
             "collection, which walks every object the process holds (no plugin is at fault)"
+        )
+    if plugin == "-":
+        return (
+            f"event loop blocked for {seconds:.2f}s with no plugin running when checked: "
+            "a burst of work (many connections or requests at once), or a plugin call "
+            "that had ended by then"
         )
     return (
         f"event loop blocked for {seconds:.2f}s by plugin {plugin} (action {action!r}): use "
