@@ -1,47 +1,95 @@
-"""Call deadlines on one shared timer: late calls are cancelled, others never."""
+"""Call deadlines on one shared timer: late calls time out, others never."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
 from tessera.plugins.deadlines import Deadlines
 
 
-async def test_a_call_past_its_deadline_is_cancelled_and_says_so() -> None:
+async def test_a_call_past_its_deadline_times_out_and_its_task_goes_on() -> None:
     deadlines = Deadlines(tick=0.01)
-    deadline = deadlines.watch(0.03)
-    with pytest.raises(asyncio.CancelledError):
+    with pytest.raises(TimeoutError), deadlines.watch(0.03):
         await asyncio.sleep(5)
-    assert deadlines.forget(deadline)
-    assert deadline.task.uncancel() == 0
+    assert asyncio.current_task().cancelling() == 0  # the task is not left cancelled
+    await asyncio.sleep(0)
 
 
 async def test_calls_that_finish_in_time_are_left_alone() -> None:
     deadlines = Deadlines(tick=0.01)
 
-    async def call(seconds: float) -> bool:
-        deadline = deadlines.watch(0.2)
-        await asyncio.sleep(seconds)
-        return deadlines.forget(deadline)
+    async def call(seconds: float) -> str:
+        with deadlines.watch(0.2):
+            await asyncio.sleep(seconds)
+        return "done"
 
-    assert await asyncio.gather(call(0.02), call(0.05)) == [False, False]
+    assert await asyncio.gather(call(0.02), call(0.05)) == ["done", "done"]
     await asyncio.sleep(0.05)
     assert deadlines._sweeping is None  # no timer left running once nothing is watched
 
 
-async def test_only_the_late_call_of_several_is_cancelled() -> None:
+async def test_only_the_late_call_of_several_times_out() -> None:
     deadlines = Deadlines(tick=0.01)
 
     async def call(limit: float) -> str:
-        deadline = deadlines.watch(limit)
         try:
-            await asyncio.sleep(0.1)
-        except asyncio.CancelledError:
-            assert deadlines.forget(deadline)
+            with deadlines.watch(limit):
+                await asyncio.sleep(0.1)
+        except TimeoutError:
             return "timed out"
-        deadlines.forget(deadline)
         return "done"
 
     assert await asyncio.gather(call(0.02), call(1.0)) == ["timed out", "done"]
+
+
+async def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
+    deadlines = Deadlines(tick=0.01)
+    started = asyncio.Event()
+
+    async def call() -> None:
+        with deadlines.watch(5):
+            started.set()
+            await asyncio.sleep(5)
+
+    task = asyncio.create_task(call())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_call_that_swallows_the_cancellation_keeps_its_answer() -> None:
+    deadlines = Deadlines(tick=0.01)
+
+    async def stubborn() -> str:
+        with deadlines.watch(0.02):
+            with contextlib.suppress(asyncio.CancelledError):  # the plugin's mistake
+                await asyncio.sleep(5)
+            return "answered anyway"
+
+    task = asyncio.create_task(stubborn())
+    assert await task == "answered anyway"
+    assert task.cancelling() == 0
+
+
+async def test_a_plugin_that_fails_after_its_deadline_leaves_its_caller_uncancelled(tmp_path):
+    from tessera.testing import Harness
+
+    folder = tmp_path / "plugins" / "stubborn"
+    folder.mkdir(parents=True)
+    (folder / "logic.py").write_text(
+        "import asyncio\n\n\n"
+        "async def execute(data):\n"
+        "    try:\n"
+        "        await asyncio.sleep(5)\n"
+        "    except asyncio.CancelledError:\n"
+        "        raise ValueError('tidying up went wrong') from None\n"
+    )
+    async with Harness(tmp_path / "plugins", plugin_timeout=0.05) as harness:
+        result = await harness.execute("stubborn", {}, user="alice")
+        assert result.status == 500  # the plugin raised: a crash, not a timeout
+        assert asyncio.current_task().cancelling() == 0
+        await asyncio.sleep(0)  # and the caller's task runs on

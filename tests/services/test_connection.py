@@ -69,6 +69,16 @@ async def test_a_blocked_send_or_a_full_queue_drops_the_connection(system):
     assert conn.close_code == CLOSE_TOO_SLOW
 
 
+async def test_a_send_blocked_past_the_ping_timeout_drops_the_connection(system):
+    socket = LoopbackSocket(stuck=True)
+    conn = connection(socket, StoredResumeLog(system), queue_size=100, ping_timeout=0.2)
+    task = asyncio.create_task(conn.serve({"type": "connected"}))
+    await asyncio.sleep(0.05)  # the greeting goes; the socket then takes nothing more
+    conn.offer(1, json.dumps({"seq": 1}))  # one message: the queue is far from full
+    await asyncio.wait_for(task, 2)
+    assert conn.close_code == CLOSE_TOO_SLOW
+
+
 def test_heartbeats_keep_their_order_on_uvloop():
     """The heartbeats share one timer; uvloop answers a due time already past with a
     plain Handle (no when()), which the schedule must cope with."""

@@ -9,18 +9,43 @@ the tasks past their deadline, so a timeout fires up to ``tick`` late.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import TracebackType
 
 DEFAULT_TICK = 0.05
 
 
 @dataclass(slots=True, eq=False)
 class Deadline:
-    """One running call: its task, when it must end, whether it was cancelled for that."""
+    """One running call: its task, when it must end, whether it was cancelled for that.
+
+    A context manager, as ``asyncio.timeout`` is: leaving it ends the watch, and the
+    cancellation it caused leaves as TimeoutError, the task no longer counted cancelled.
+    """
 
     task: asyncio.Task[object]
     at: float
+    watched: set[Deadline] = field(repr=False)
+    cancelling: int  # the task's pending cancellations before the watch: not ours
     expired: bool = False
+
+    def __enter__(self) -> Deadline:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.watched.discard(self)
+        # As asyncio.timeout: a cancellation from elsewhere as well stays a cancellation.
+        if (
+            self.expired
+            and self.task.uncancel() <= self.cancelling
+            and exc_type is asyncio.CancelledError
+        ):
+            raise TimeoutError from exc
 
 
 class Deadlines:
@@ -36,16 +61,11 @@ class Deadlines:
         task = asyncio.current_task()
         assert task is not None, "deadlines apply to tasks"
         loop = task.get_loop()
-        deadline = Deadline(task, loop.time() + seconds)
+        deadline = Deadline(task, loop.time() + seconds, self._running, task.cancelling())
         self._running.add(deadline)
         if self._sweeping is None:
             self._sweeping = loop.call_later(self.tick, self._sweep, loop)
         return deadline
-
-    def forget(self, deadline: Deadline) -> bool:
-        """Stop watching; whether the task was cancelled for running past its deadline."""
-        self._running.discard(deadline)
-        return deadline.expired
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         self._sweeping = None

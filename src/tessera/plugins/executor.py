@@ -113,10 +113,8 @@ class Executor:
     ) -> Outcome:
         code = plugin.code
         assert code is not None
-        deadline = self._deadlines.watch(timeout)
-        expired = False
         try:
-            try:
+            with self._deadlines.watch(timeout):
                 if code.is_async:
                     result = await code.entry(data)
                 else:
@@ -126,13 +124,7 @@ class Executor:
                     )
                 if type(result) is not dict and asyncio.iscoroutine(result):  # from a sync wrapper
                     result = await result
-            finally:
-                expired = self._deadlines.forget(deadline)
-        except (TimeoutError, asyncio.CancelledError) as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                if not expired:
-                    raise  # cancelled from outside: the caller went away
-                deadline.task.uncancel()
+        except TimeoutError:  # the deadline's, or the plugin's own
             logger.error("plugin %s timed out after %.1fs", plugin.name, timeout)
             return Outcome("timeout", {}, time.perf_counter() - started)
         except IsolationError as exc:
@@ -147,8 +139,6 @@ class Executor:
         except Exception:
             logger.exception("plugin %s raised", plugin.name)
             return Outcome("crash", {}, time.perf_counter() - started)
-        if expired:  # the plugin swallowed the cancellation and answered anyway
-            deadline.task.uncancel()
         duration = time.perf_counter() - started
         if not isinstance(result, dict):
             logger.error(
