@@ -102,6 +102,16 @@ def test_malformed_query_parameters_are_400(live, params):
         assert alice.get("/api/notifications", params=params).status_code == 400
 
 
+def test_an_offset_past_what_a_store_takes_is_400_and_the_largest_is_an_empty_page(live):
+    with live.client("alice") as alice:
+        too_far = alice.get("/api/notifications", params={"offset": str(2**63)})
+        assert too_far.status_code == 400
+        assert "between 0 and 9223372036854775807" in too_far.json()["error"]
+        last = alice.get("/api/notifications", params={"offset": str(2**63 - 1)})
+        assert last.status_code == 200
+        assert last.json()["notifications"] == []
+
+
 def test_routes_need_a_token(live):
     with live.client() as anonymous:
         assert anonymous.get("/api/notifications").status_code == 401

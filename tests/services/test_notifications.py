@@ -86,3 +86,8 @@ async def test_listing_and_counting_use_an_index_that_provides_the_order(manager
 async def test_used_outside_a_runtime_it_says_so():
     with pytest.raises(RuntimeError, match="outside a running Tessera runtime"):
         await NotificationsManager(WebSocketManager()).unread_count("alice")
+
+
+async def test_an_offset_past_what_a_store_takes_lists_nothing(manager):
+    page = await manager.list_notifications("alice", offset=2**70)
+    assert page["notifications"] == []

@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute, Route
 from tessera.http.body import read_json_object
 from tessera.http.caller import caller
 from tessera.http.errors import BadRequest, NotFound, Unprocessable
-from tessera.services.notifications import MAX_PAGE, notifications_manager
+from tessera.services.notifications import MAX_OFFSET, MAX_PAGE, notifications_manager
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -38,7 +38,7 @@ async def list_notifications(request: Request) -> JSONResponse:
         identity.user_id,
         unread_only=_flag(params.get("unread_only", ""), "unread_only"),
         limit=_integer(params.get("limit"), "limit", 50, MAX_PAGE),
-        offset=_integer(params.get("offset"), "offset", 0, None),
+        offset=_integer(params.get("offset"), "offset", 0, MAX_OFFSET),
         app_id=identity.app_id,
     )
     return JSONResponse(page)
@@ -123,14 +123,13 @@ def _flag(value: str, name: str) -> bool:
     raise BadRequest(f"Query parameter {name!r} must be true or false, not {value!r}.")
 
 
-def _integer(value: str | None, name: str, default: int, most: int | None) -> int:
+def _integer(value: str | None, name: str, default: int, most: int) -> int:
     if value is None or value == "":
         return default
     try:
         number = int(value)
     except ValueError:
         raise BadRequest(f"Query parameter {name!r} must be an integer, not {value!r}.") from None
-    if number < 0 or (most is not None and number > most):
-        upper = f" and {most}" if most is not None else " or more"
-        raise BadRequest(f"Query parameter {name!r} must be between 0{upper}, not {number}.")
+    if not 0 <= number <= most:
+        raise BadRequest(f"Query parameter {name!r} must be between 0 and {most}, not {number}.")
     return number

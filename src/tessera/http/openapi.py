@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from tessera import __version__
 from tessera.http.caller import caller
 from tessera.plugins.registry import Plugin
+from tessera.services.notifications import MAX_OFFSET, MAX_PAGE
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 OBJECT: dict[str, Any] = {"type": "object"}
@@ -29,6 +30,10 @@ def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
     for status in (401, *errors):
         answers[str(status)] = {"description": "Error", **_json(ERROR)}
     return answers
+
+
+def _bounded(most: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 0, "maximum": most}
 
 
 def _operation(summary: str, ok: dict[str, Any], *errors: int, **extra: Any) -> dict[str, Any]:
@@ -102,8 +107,8 @@ def _static_paths() -> dict[str, Any]:
                 400,
                 parameters=[
                     {"name": "unread_only", "in": "query", "schema": {"type": "boolean"}},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
-                    {"name": "offset", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "limit", "in": "query", "schema": _bounded(MAX_PAGE)},
+                    {"name": "offset", "in": "query", "schema": _bounded(MAX_OFFSET)},
                 ],
             )
         },

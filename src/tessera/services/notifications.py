@@ -27,6 +27,8 @@ logger = logging.getLogger("tessera.notifications")
 NOTIFICATION_CREATED = "notification_created"
 NEWEST_FIRST = [("created_at", DESCENDING), ("_id", DESCENDING)]
 MAX_PAGE = 500
+# The largest skip a store takes: MongoDB's and SQLite's are signed 64-bit integers.
+MAX_OFFSET = 2**63 - 1
 
 
 class NotificationsManager:
@@ -123,7 +125,9 @@ class NotificationsManager:
         scope = {"app_id": self._app(user_id, app_id), "user_id": user_id}
         query = {**scope, "read": False} if unread_only else scope
         limit = max(0, min(limit, MAX_PAGE))
-        cursor = self._collection().find(query).sort(NEWEST_FIRST).skip(max(0, offset))
+        cursor = (
+            self._collection().find(query).sort(NEWEST_FIRST).skip(min(max(0, offset), MAX_OFFSET))
+        )
         documents = await cursor.limit(limit).to_list(None) if limit else []
         return {
             "notifications": [present(d) for d in documents],
