@@ -32,6 +32,7 @@ from tessera.services.connection import (
     CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHORIZED,
 )
+from tessera.services.resume import MAX_SEQ
 from tessera.services.websocket import websocket_manager
 
 if TYPE_CHECKING:
@@ -105,8 +106,9 @@ async def serve_socket(runtime: Runtime, websocket: WebSocket, hint: str) -> Non
     raw_seq = websocket.query_params.get("last_seq")
     last_seq = None
     if raw_seq is not None:
-        if not raw_seq.isdigit():
-            await websocket.close(CLOSE_POLICY, "last_seq must be a non-negative integer")
+        # ASCII digits only: str.isdigit also takes "²", which int() refuses.
+        if not (raw_seq.isascii() and raw_seq.isdigit()) or int(raw_seq) > MAX_SEQ:
+            await websocket.close(CLOSE_POLICY, f"last_seq must be an integer from 0 to {MAX_SEQ}")
             return
         last_seq = int(raw_seq)
     try:

@@ -20,6 +20,8 @@ DEFAULT_MAX_MESSAGES = 1000
 DEFAULT_MAX_AGE = 24 * 3600.0
 # Trimming on every message would double the writes; every few dozen keeps the window close.
 TRIM_EVERY = 32
+# Sequences are stored as signed 64-bit integers (BSON, SQLite, Redis).
+MAX_SEQ = 2**63 - 1
 # Users whose sequence is counted in memory; beyond, the oldest are forgotten.
 MAX_COUNTED_USERS = 100_000
 
