@@ -234,7 +234,7 @@ async def test_resume_window_is_bounded_and_says_when_messages_were_lost(serve, 
         assert [(await receive(ws))["seq"] for _ in range(3)] == seqs[3:]
 
 
-@pytest.mark.parametrize("last_seq", ["abc", "\u00b2", str(2**63), "-1"])
+@pytest.mark.parametrize("last_seq", ["abc", "\u00b2", str(2**63), "-1", "1" * 4301])
 async def test_invalid_last_seq_is_refused(live, last_seq):
     async with open_socket(live, "alice", last_seq=last_seq) as ws:
         assert await close_code(ws) == 1008

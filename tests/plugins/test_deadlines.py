@@ -15,7 +15,6 @@ async def test_a_call_past_its_deadline_times_out_and_its_task_goes_on() -> None
     with pytest.raises(TimeoutError), deadlines.watch(0.03):
         await asyncio.sleep(5)
     assert asyncio.current_task().cancelling() == 0  # the task is not left cancelled
-    await asyncio.sleep(0)
 
 
 async def test_calls_that_finish_in_time_are_left_alone() -> None:
@@ -92,4 +91,26 @@ async def test_a_plugin_that_fails_after_its_deadline_leaves_its_caller_uncancel
         result = await harness.execute("stubborn", {}, user="alice")
         assert result.status == 500  # the plugin raised: a crash, not a timeout
         assert asyncio.current_task().cancelling() == 0
-        await asyncio.sleep(0)  # and the caller's task runs on
+
+
+async def test_a_plugins_own_timeout_error_is_a_crash_not_a_timeout(tmp_path):
+    from tessera.testing import Harness
+
+    folder = tmp_path / "plugins" / "impatient"
+    folder.mkdir(parents=True)
+    (folder / "logic.py").write_text(
+        "async def execute(data):\n    raise TimeoutError('the API it called was slow')\n"
+    )
+    async with Harness(tmp_path / "plugins", plugin_timeout=30) as harness:
+        result = await harness.execute("impatient", {}, user="alice")
+    assert result.status == 500
+    assert result["error_code"] == "plugin_failed"
+
+
+async def test_a_deadline_starts_when_entered() -> None:
+    deadlines = Deadlines(tick=0.01)
+    deadline = deadlines.watch(0.02)
+    await asyncio.sleep(0.05)  # made, not entered: nothing is watched or cancelled
+    with deadline:
+        await asyncio.sleep(0)
+    assert not deadline.expired

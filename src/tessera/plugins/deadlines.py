@@ -17,19 +17,21 @@ DEFAULT_TICK = 0.05
 
 @dataclass(slots=True, eq=False)
 class Deadline:
-    """One running call: its task, when it must end, whether it was cancelled for that.
+    """One call's deadline: entering it starts the watch on the current task.
 
     A context manager, as ``asyncio.timeout`` is: leaving it ends the watch, and the
     cancellation it caused leaves as TimeoutError, the task no longer counted cancelled.
     """
 
-    task: asyncio.Task[object]
-    at: float
-    watched: set[Deadline] = field(repr=False)
-    cancelling: int  # the task's pending cancellations before the watch: not ours
+    owner: Deadlines = field(repr=False)
+    seconds: float
+    task: asyncio.Task[object] | None = None
+    at: float = 0.0
+    cancelling: int = 0  # the task's pending cancellations before the watch: not ours
     expired: bool = False
 
     def __enter__(self) -> Deadline:
+        self.owner._start(self)
         return self
 
     def __exit__(
@@ -38,10 +40,11 @@ class Deadline:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.watched.discard(self)
+        self.owner._running.discard(self)
         # As asyncio.timeout: a cancellation from elsewhere as well stays a cancellation.
         if (
             self.expired
+            and self.task is not None
             and self.task.uncancel() <= self.cancelling
             and exc_type is asyncio.CancelledError
         ):
@@ -57,21 +60,25 @@ class Deadlines:
         self._sweeping: asyncio.TimerHandle | None = None
 
     def watch(self, seconds: float) -> Deadline:
-        """Cancel the current task if it is still watched ``seconds`` from now."""
+        """``with deadlines.watch(s):`` cancels the task inside if still there ``s`` later."""
+        return Deadline(self, seconds)
+
+    def _start(self, deadline: Deadline) -> None:
         task = asyncio.current_task()
         assert task is not None, "deadlines apply to tasks"
         loop = task.get_loop()
-        deadline = Deadline(task, loop.time() + seconds, self._running, task.cancelling())
+        deadline.task, deadline.at = task, loop.time() + deadline.seconds
+        deadline.cancelling = task.cancelling()
         self._running.add(deadline)
         if self._sweeping is None:
             self._sweeping = loop.call_later(self.tick, self._sweep, loop)
-        return deadline
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         self._sweeping = None
         now = loop.time()
         for deadline in self._running:
             if not deadline.expired and deadline.at <= now:
+                assert deadline.task is not None
                 deadline.expired = True
                 deadline.task.cancel()
         if self._running:

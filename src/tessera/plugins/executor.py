@@ -113,8 +113,9 @@ class Executor:
     ) -> Outcome:
         code = plugin.code
         assert code is not None
+        deadline = self._deadlines.watch(timeout)
         try:
-            with self._deadlines.watch(timeout):
+            with deadline:
                 if code.is_async:
                     result = await code.entry(data)
                 else:
@@ -124,7 +125,10 @@ class Executor:
                     )
                 if type(result) is not dict and asyncio.iscoroutine(result):  # from a sync wrapper
                     result = await result
-        except TimeoutError:  # the deadline's, or the plugin's own
+        except TimeoutError:
+            if not deadline.expired:  # the plugin's own, raised as any other error is
+                logger.exception("plugin %s raised", plugin.name)
+                return Outcome("crash", {}, time.perf_counter() - started)
             logger.error("plugin %s timed out after %.1fs", plugin.name, timeout)
             return Outcome("timeout", {}, time.perf_counter() - started)
         except IsolationError as exc:
