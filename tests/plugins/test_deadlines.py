@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 import pytest
 
-from tessera.plugins.deadlines import Deadlines
+from tessera.plugins.deadlines import DeadlinePassed, Deadlines
+from tessera.testing import Harness
 
 
 async def test_a_call_past_its_deadline_times_out_and_its_task_goes_on() -> None:
     deadlines = Deadlines(tick=0.01)
-    with pytest.raises(TimeoutError), deadlines.watch(0.03):
+    with pytest.raises(DeadlinePassed), deadlines.watch(0.03):
         await asyncio.sleep(5)
     assert asyncio.current_task().cancelling() == 0  # the task is not left cancelled
 
@@ -37,7 +39,7 @@ async def test_only_the_late_call_of_several_times_out() -> None:
         try:
             with deadlines.watch(limit):
                 await asyncio.sleep(0.1)
-        except TimeoutError:
+        except DeadlinePassed:
             return "timed out"
         return "done"
 
@@ -74,35 +76,36 @@ async def test_a_call_that_swallows_the_cancellation_keeps_its_answer() -> None:
     assert task.cancelling() == 0
 
 
-async def test_a_plugin_that_fails_after_its_deadline_leaves_its_caller_uncancelled(tmp_path):
-    from tessera.testing import Harness
-
-    folder = tmp_path / "plugins" / "stubborn"
+def one_plugin(tmp_path: Path, source: str) -> Path:
+    """A plugins folder holding plugin ``one`` with ``source`` as its logic.py."""
+    folder = tmp_path / "plugins" / "one"
     folder.mkdir(parents=True)
-    (folder / "logic.py").write_text(
+    (folder / "logic.py").write_text(source)
+    return folder.parent
+
+
+async def test_a_plugin_that_fails_after_its_deadline_leaves_its_caller_uncancelled(tmp_path):
+    plugins = one_plugin(
+        tmp_path,
         "import asyncio\n\n\n"
         "async def execute(data):\n"
         "    try:\n"
         "        await asyncio.sleep(5)\n"
         "    except asyncio.CancelledError:\n"
-        "        raise ValueError('tidying up went wrong') from None\n"
+        "        raise ValueError('tidying up went wrong') from None\n",
     )
-    async with Harness(tmp_path / "plugins", plugin_timeout=0.05) as harness:
-        result = await harness.execute("stubborn", {}, user="alice")
+    async with Harness(plugins, plugin_timeout=0.05) as harness:
+        result = await harness.execute("one", {}, user="alice")
         assert result.status == 500  # the plugin raised: a crash, not a timeout
         assert asyncio.current_task().cancelling() == 0
 
 
 async def test_a_plugins_own_timeout_error_is_a_crash_not_a_timeout(tmp_path):
-    from tessera.testing import Harness
-
-    folder = tmp_path / "plugins" / "impatient"
-    folder.mkdir(parents=True)
-    (folder / "logic.py").write_text(
-        "async def execute(data):\n    raise TimeoutError('the API it called was slow')\n"
+    plugins = one_plugin(
+        tmp_path, "async def execute(data):\n    raise TimeoutError('the API it called was slow')\n"
     )
-    async with Harness(tmp_path / "plugins", plugin_timeout=30) as harness:
-        result = await harness.execute("impatient", {}, user="alice")
+    async with Harness(plugins, plugin_timeout=30) as harness:
+        result = await harness.execute("one", {}, user="alice")
     assert result.status == 500
     assert result["error_code"] == "plugin_failed"
 

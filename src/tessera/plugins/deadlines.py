@@ -15,12 +15,17 @@ from types import TracebackType
 DEFAULT_TICK = 0.05
 
 
+class DeadlinePassed(TimeoutError):
+    """A watched call ran past its deadline (a TimeoutError the call raised itself is not
+    one of these)."""
+
+
 @dataclass(slots=True, eq=False)
 class Deadline:
     """One call's deadline: entering it starts the watch on the current task.
 
     A context manager, as ``asyncio.timeout`` is: leaving it ends the watch, and the
-    cancellation it caused leaves as TimeoutError, the task no longer counted cancelled.
+    cancellation it caused leaves as DeadlinePassed, the task no longer counted cancelled.
     """
 
     owner: Deadlines = field(repr=False)
@@ -48,7 +53,7 @@ class Deadline:
             and self.task.uncancel() <= self.cancelling
             and exc_type is asyncio.CancelledError
         ):
-            raise TimeoutError from exc
+            raise DeadlinePassed from exc
 
 
 class Deadlines:

@@ -18,7 +18,7 @@ from tessera.cluster.errors import ClusterUnavailable
 from tessera.context import CallContext, current_call
 from tessera.governance import Governor, Limits
 from tessera.isolation import IsolationError
-from tessera.plugins.deadlines import Deadlines
+from tessera.plugins.deadlines import DeadlinePassed, Deadlines
 from tessera.plugins.registry import Plugin
 
 logger = logging.getLogger("tessera.execute")
@@ -113,9 +113,8 @@ class Executor:
     ) -> Outcome:
         code = plugin.code
         assert code is not None
-        deadline = self._deadlines.watch(timeout)
         try:
-            with deadline:
+            with self._deadlines.watch(timeout):
                 if code.is_async:
                     result = await code.entry(data)
                 else:
@@ -125,10 +124,7 @@ class Executor:
                     )
                 if type(result) is not dict and asyncio.iscoroutine(result):  # from a sync wrapper
                     result = await result
-        except TimeoutError:
-            if not deadline.expired:  # the plugin's own, raised as any other error is
-                logger.exception("plugin %s raised", plugin.name)
-                return Outcome("crash", {}, time.perf_counter() - started)
+        except DeadlinePassed:  # a TimeoutError of the plugin's own is a crash, below
             logger.error("plugin %s timed out after %.1fs", plugin.name, timeout)
             return Outcome("timeout", {}, time.perf_counter() - started)
         except IsolationError as exc:

@@ -125,9 +125,8 @@ class NotificationsManager:
         scope = {"app_id": self._app(user_id, app_id), "user_id": user_id}
         query = {**scope, "read": False} if unread_only else scope
         limit = max(0, min(limit, MAX_PAGE))
-        cursor = (
-            self._collection().find(query).sort(NEWEST_FIRST).skip(min(max(0, offset), MAX_OFFSET))
-        )
+        skip = min(max(0, offset), MAX_OFFSET)
+        cursor = self._collection().find(query).sort(NEWEST_FIRST).skip(skip)
         documents = await cursor.limit(limit).to_list(None) if limit else []
         return {
             "notifications": [present(d) for d in documents],

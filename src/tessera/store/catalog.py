@@ -221,14 +221,16 @@ class Catalog:
         )
         conn.execute(f"CREATE INDEX {index.table}_rid ON {index.table} (rid)")
         info.indexes[index.name] = index
-        info.plans.clear()
-        self.version += 1
+        self._indexes_changed(info)
 
     def drop_index(self, conn: sqlite3.Connection, info: CollectionInfo, index: IndexInfo) -> None:
         conn.execute(f"DROP TABLE {index.table}")
         conn.execute("DELETE FROM tessera_indexes WHERE id = ?", (index.id,))
         del info.indexes[index.name]
-        info.plans.clear()
+        self._indexes_changed(info)
+
+    def _indexes_changed(self, info: CollectionInfo) -> None:
+        info.plans.clear()  # planned for the indexes as they were
         self.version += 1
 
     def mark_multikey(
@@ -236,8 +238,7 @@ class Catalog:
     ) -> None:
         conn.execute("UPDATE tessera_indexes SET multikey = 1 WHERE id = ?", (index.id,))
         index.multikey = True
-        info.plans.clear()
-        self.version += 1
+        self._indexes_changed(info)
         published = self.shadow.get(info.db, info.name) if self.shadow else None
         if published is not None and index.name in published.indexes:
             published.indexes[index.name].multikey = True
