@@ -38,3 +38,17 @@ def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(serve):
     live = serve(forwarded_allow_ips="10.9.9.9")
     exhaust_budget(live.url, "203.0.113.5")
     assert guess(live.url, "198.51.100.7").status_code == 429
+
+
+def test_a_trusted_network_names_the_client_like_a_trusted_address(serve):
+    live = serve(forwarded_allow_ips="127.0.0.0/8")
+    exhaust_budget(live.url, "203.0.113.5")
+    assert guess(live.url, "198.51.100.7").status_code == 401
+
+
+def test_addresses_a_client_forges_before_the_proxys_entry_do_not_buy_a_new_budget(serve):
+    # nginx appends the peer it saw ($proxy_add_x_forwarded_for): the last entry is the
+    # client, whatever the client wrote in front of it.
+    live = serve()
+    exhaust_budget(live.url, "203.0.113.5")
+    assert guess(live.url, "192.0.2.1, 203.0.113.5").status_code == 429
