@@ -113,7 +113,10 @@ class Harness:
         caller = self.identity(user, **identity)
         try:
             target = callable_plugin(self.runtime, plugin)
-            status, encoded = await call_plugin(self.runtime, target, dict(body or {}), caller)
+            limits = self.runtime.executor.limits(target)
+            status, encoded = await call_plugin(
+                self.runtime, target, dict(body or {}), caller, limits
+            )
         except HTTPError as error:
             return Result(error.status_code, error.body())
         return Result(status, orjson.loads(encoded))

@@ -55,6 +55,26 @@ def test_a_manifest_sets_what_the_server_leaves_open() -> None:
     assert limits_for(parse_manifest({}, "p"), settings(max_concurrency=2)).max_concurrency == 2
 
 
+@pytest.mark.parametrize(
+    ("server", "manifest"),
+    [
+        ({}, {"roles": ["admin"]}),
+        ({"rate_limit": "5/second"}, {}),
+        ({}, {"rate_limit": "5/second"}),
+        ({"max_concurrency": 2}, {}),
+        ({}, {"max_concurrency": 2}),
+    ],
+)
+def test_a_role_a_rate_or_a_cap_from_either_side_sends_calls_through_the_governor(
+    server: dict[str, object], manifest: dict[str, object]
+) -> None:
+    assert limits_for(parse_manifest(manifest, "p"), settings(**server)).governed
+
+
+def test_calls_with_nothing_to_check_skip_the_governor() -> None:
+    assert not limits_for(parse_manifest({}, "p"), settings()).governed
+
+
 def test_a_bucket_allows_a_burst_then_asks_to_wait() -> None:
     buckets = TokenBuckets()
     rate = Rate(3, 60.0)

@@ -38,6 +38,12 @@ def test_rate_limit_is_per_user_and_answers_429_with_retry_after(live):
         assert call(bob, "limited").status_code == 200
 
 
+def test_a_server_wide_rate_limit_governs_plugins_that_set_none(serve, corpus):
+    live = serve(corpus, rate_limit="2/minute")
+    with live.client("alice") as alice:
+        assert [call(alice, "echo").status_code for _ in range(3)] == [200, 200, 429]
+
+
 def test_concurrency_cap_refuses_the_extra_call(live):
     statuses: list[int] = []
 

@@ -135,13 +135,13 @@ def callable_plugin(runtime: Runtime, name: str) -> Plugin:
 
 
 async def call_plugin(
-    runtime: Runtime, plugin: Plugin, payload: dict[str, Any], identity: Identity
+    runtime: Runtime, plugin: Plugin, payload: dict[str, Any], identity: Identity, limits: Limits
 ) -> tuple[int, bytes]:
     """Run one call exactly as ``POST /api/execute`` does once the body is read: input
     validation, governance, the call, the status mapping and encoding."""
-    limits = runtime.executor.limits(plugin)
+    request_id = current_request_id.get()
     try:
-        outcome = await runtime.executor.call(plugin, payload, identity, current_request_id.get())
+        outcome = await runtime.executor.call(plugin, payload, identity, limits, request_id)
     except InvalidInput as exc:
         raise Unprocessable(str(exc), extra={"field": exc.field}) from None
     except GovernanceError as exc:
@@ -216,4 +216,4 @@ class ExecuteEndpoint:
         plugin = callable_plugin(runtime, name)
         limits = runtime.executor.limits(plugin)
         raw = await receive_body(receive, content_length, limits.max_request_bytes)
-        return await call_plugin(runtime, plugin, parse_json_object(raw), identity)
+        return await call_plugin(runtime, plugin, parse_json_object(raw), identity, limits)

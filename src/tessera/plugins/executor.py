@@ -78,9 +78,15 @@ class Executor:
         return self.governor.limits(plugin.name, plugin.generation, plugin.manifest)
 
     async def call(
-        self, plugin: Plugin, payload: dict[str, Any], identity: Identity, request_id: str = "-"
+        self,
+        plugin: Plugin,
+        payload: dict[str, Any],
+        identity: Identity,
+        limits: Limits,
+        request_id: str = "-",
     ) -> Outcome:
-        """Call ``plugin`` with ``payload`` as ``identity``; never raises for plugin faults.
+        """Call ``plugin`` with ``payload`` as ``identity`` under ``limits`` (its
+        :meth:`limits`, which the caller has already needed); never raises for plugin faults.
 
         Raises, before the plugin runs, InvalidInput when the input does not match the
         action's schema and a GovernanceError when the plugin's limits refuse the call.
@@ -91,8 +97,8 @@ class Executor:
         declared = plugin.manifest.actions.get(action)
         if declared is not None:
             declared.validate(payload)
-        limits = self.limits(plugin)
-        await self.governor.admit(plugin.name, identity, limits)
+        if limits.governed:
+            await self.governor.admit(plugin.name, identity, limits)
         token = current_call.set(CallContext(identity, plugin.name, request_id, action))
         started = time.perf_counter()
         try:
@@ -105,7 +111,8 @@ class Executor:
                     await result
         finally:
             current_call.reset(token)
-            await self.governor.release(plugin.name)
+            if limits.governed:
+                await self.governor.release(plugin.name)
         return outcome
 
     async def _run(
