@@ -186,9 +186,9 @@ def main() -> None:
     script.write_text(wrk_script(str(tokens), '{"action": "list"}'))
     env = {**os.environ, "BENCH_DATA": str(args.data), "PYTHONPATH": str(ROOT)}
     # The baselines do no more per request than `tessera serve` does: no access log, no
-    # proxy-headers pass.
+    # proxy-headers pass, no `server` header.
     uvicorn = [PYTHON, "-m", "uvicorn", "--log-level", "warning", "--no-access-log"]
-    uvicorn += ["--no-proxy-headers"]
+    uvicorn += ["--no-proxy-headers", "--no-server-header"]
     tessera = [PYTHON, "-m", "tessera", "serve", "--plugins", str(args.data / "plugins")]
     tessera += ["--data", str(args.data), "--log-level", "warning"]
     servers: dict[str, tuple[list[str], str]] = {}
