@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -148,3 +150,19 @@ def test_admin_reload_picks_up_changes_without_the_watcher(serve, plugins):
         assert root.post("/api/admin/plugins/live/reload").json()["generation"] == 1
         assert version(alice) == 5
         assert root.post("/api/admin/plugins/..%2F..%2Fetc/reload").status_code == 404
+
+
+def test_a_plugin_removed_and_added_again_gets_the_new_manifests_limits(serve, plugins):
+    server = serve(plugins)
+    with server.client("root", superadmin=True) as root, server.client("alice") as alice:
+        assert version(alice) == 1
+        shutil.rmtree(plugins / "live")
+        root.post("/api/admin/plugins/live/reload")
+        assert alice.post("/api/execute/live", json={}).status_code == 404
+        write_plugin(plugins / "live", 2)
+        (plugins / "live" / "manifest.json").write_text(json.dumps({"roles": ["admin"]}))
+        reloaded = root.post("/api/admin/plugins/live/reload").json()
+        refused = alice.post("/api/execute/live", json={})
+        assert refused.status_code == 403
+        assert refused.json()["error_code"] == "role_required"
+        assert reloaded["generation"] == 1  # a generation of its own, not the first one's

@@ -78,6 +78,18 @@ def test_reloading_reads_the_files_again(tmp_path: Path) -> None:
     assert reloaded.generation == 1
 
 
+def test_a_plugin_removed_and_added_again_never_repeats_a_generation(tmp_path: Path) -> None:
+    plugin = tmp_path / "comeback"
+    plugin.mkdir()
+    (plugin / "logic.py").write_text("async def execute(d): return {}\n")
+    registry = PluginRegistry(tmp_path)
+    registry.load_all()
+    (plugin / "logic.py").unlink()
+    assert registry.reload("comeback") is None
+    (plugin / "logic.py").write_text("async def execute(d): return {}\n")
+    assert registry.reload("comeback").generation == 1
+
+
 def test_manifest_defaults_without_a_file(tmp_path: Path) -> None:
     manifest = read_manifest(tmp_path, "my_plugin")
     assert manifest.display_name == "My Plugin"

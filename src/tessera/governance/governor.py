@@ -73,16 +73,17 @@ class Governor:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._limits: dict[tuple[str, int], Limits] = {}
+        self._limits: dict[str, tuple[int, Limits]] = {}  # per plugin, its latest generation
         self._buckets = TokenBuckets()
         self._running: dict[str, int] = {}
 
     def limits(self, name: str, generation: int, manifest: Manifest) -> Limits:
         """The limits of a plugin version, computed once per (re)load."""
-        key = (name, generation)
-        limits = self._limits.get(key)
-        if limits is None:
-            limits = self._limits[key] = limits_for(manifest, self.settings)
+        cached = self._limits.get(name)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        limits = limits_for(manifest, self.settings)
+        self._limits[name] = (generation, limits)
         return limits
 
     async def admit(self, plugin: str, identity: Identity, limits: Limits) -> None:

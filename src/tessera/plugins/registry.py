@@ -57,6 +57,9 @@ class PluginRegistry:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._plugins: dict[str, Plugin] = {}
+        # The last generation of each name, kept when a plugin is removed: a name's
+        # generation never repeats, so what is cached per (name, generation) stays true.
+        self._generations: dict[str, int] = {}
         self._unload_listeners: list[Callable[[str], None]] = []
         # Enable/disable decisions of an operator; they outlive reloads and manifests.
         self.overrides: dict[str, bool] = {}
@@ -119,8 +122,9 @@ class PluginRegistry:
                 plugin.error = str(exc)
             finally:
                 callerless_plugin.reset(token)
-        if previous is not None:
-            plugin.generation = previous.generation + 1
+        if name in self._generations:
+            plugin.generation = self._generations[name] + 1
+        self._generations[name] = plugin.generation
         if plugin.error:
             logger.error("plugin %s failed to load: %s", name, plugin.error)
         self._plugins[name] = plugin
