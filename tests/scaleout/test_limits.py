@@ -65,10 +65,30 @@ async def test_slots_of_a_process_that_died_free_themselves(redis_server: RedisS
             await survivor.admit("job", alice, limits)
         await asyncio.sleep(0.6)
         await survivor.admit("job", alice, limits)
-        await survivor.release("job")
+        await survivor.release("job", limits)
     finally:
         await dead.close()
         await alive.close()
+
+
+async def test_a_capped_call_gives_back_its_slot_while_an_uncapped_one_runs(
+    redis_server: RedisServer,
+):
+    # Across a reload that drops a plugin's cap, calls of both versions run side by side.
+    capped = Limits(timeout=1, max_concurrency=1)
+    uncapped = Limits(timeout=1, rate=parse_rate("100/second"))
+    alice = Identity("alice", "alice", "default")
+    link = RedisLink(redis_server.url)
+    governor = ClusterGovernor(Settings.load({}, environ={}), link)
+    try:
+        await governor.admit("job", alice, capped)
+        await governor.admit("job", alice, uncapped)
+        await governor.release("job", capped)
+        await governor.admit("job", alice, capped)  # the only slot is free again
+        await governor.release("job", capped)
+        await governor.release("job", uncapped)
+    finally:
+        await link.close()
 
 
 async def test_limits_refuse_clearly_while_redis_is_down(redis_server: RedisServer):
@@ -82,6 +102,6 @@ async def test_limits_refuse_clearly_while_redis_is_down(redis_server: RedisServ
             await governor.admit("job", alice, limits)
         redis_server.start()
         await governor.admit("job", alice, limits)
-        await governor.release("job")
+        await governor.release("job", limits)
     finally:
         await governor_cluster.close()

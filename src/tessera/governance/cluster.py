@@ -65,8 +65,9 @@ class ClusterGovernor(Governor):
         self._lease_margin = lease_margin
         self._take = cluster.redis.register_script(_TAKE)
         self._occupy_slot = cluster.redis.register_script(_OCCUPY)
-        # The slots this process holds, per plugin; None for a call with no cap.
-        self._slots: dict[str, list[str | None]] = {}
+        # The slots this process holds, per plugin (any of a plugin's slots can be given
+        # back for any of its calls: they count the same calls in the same set).
+        self._slots: dict[str, list[str]] = {}
 
     def _unavailable(self, plugin: str) -> LimitsUnavailable:
         return LimitsUnavailable(
@@ -83,27 +84,26 @@ class ClusterGovernor(Governor):
         return float(wait)
 
     async def _occupy(self, plugin: str, limits: Limits) -> bool:
-        slot: str | None = None
-        if limits.max_concurrency is not None:
-            slot = f"{self._cluster.node}-{uuid.uuid4().hex}"
-            lease = (limits.timeout or _LEASE_WITHOUT_TIMEOUT) + self._lease_margin
-            try:
-                taken = await self._occupy_slot(
-                    keys=[self._slots_key(plugin)], args=[limits.max_concurrency, slot, lease]
-                )
-            except UNREACHABLE:
-                raise self._unavailable(plugin) from None
-            if not taken:
-                return False
+        slot = f"{self._cluster.node}-{uuid.uuid4().hex}"
+        lease = (limits.timeout or _LEASE_WITHOUT_TIMEOUT) + self._lease_margin
+        try:
+            taken = await self._occupy_slot(
+                keys=[self._slots_key(plugin)], args=[limits.max_concurrency, slot, lease]
+            )
+        except UNREACHABLE:
+            raise self._unavailable(plugin) from None
+        if not taken:
+            return False
         self._slots.setdefault(plugin, []).append(slot)
         return True
 
-    async def release(self, plugin: str) -> None:
+    async def release(self, plugin: str, limits: Limits) -> None:
+        if limits.max_concurrency is None:
+            return
         slot = self._slots[plugin].pop()
-        if slot is not None:
-            # Unreachable: the lease frees the slot once Redis is back.
-            with contextlib.suppress(*UNREACHABLE):
-                await self._cluster.redis.zrem(self._slots_key(plugin), slot)
+        # Unreachable: the lease frees the slot once Redis is back.
+        with contextlib.suppress(*UNREACHABLE):
+            await self._cluster.redis.zrem(self._slots_key(plugin), slot)
 
     def _slots_key(self, plugin: str) -> str:
         return self._cluster.key("running", plugin)

@@ -87,9 +87,10 @@ class Governor:
         return limits
 
     async def admit(self, plugin: str, identity: Identity, limits: Limits) -> None:
-        """Raise a GovernanceError when the call may not run; else count it as running.
+        """Raise a GovernanceError when the call may not run; else count it as running
+        when ``limits`` cap its plugin's calls.
 
-        Every successful ``admit`` must be paired with a ``release``.
+        Every successful ``admit`` must be paired with a ``release`` of the same limits.
         """
         if (
             limits.roles
@@ -107,7 +108,7 @@ class Governor:
                     f"{limits.rate.period:g} s.",
                     retry_after=wait,
                 )
-        if not await self._occupy(plugin, limits):
+        if limits.max_concurrency is not None and not await self._occupy(plugin, limits):
             raise TooManyConcurrentCalls(
                 f"Plugin {plugin!r} is already running its maximum of "
                 f"{limits.max_concurrency} calls; retry shortly."
@@ -125,6 +126,7 @@ class Governor:
         self._running[plugin] = running + 1
         return True
 
-    async def release(self, plugin: str) -> None:
-        """Count a call admitted by ``admit`` as finished."""
-        self._running[plugin] -= 1
+    async def release(self, plugin: str, limits: Limits) -> None:
+        """Count a call that ``admit`` admitted under ``limits`` as finished."""
+        if limits.max_concurrency is not None:
+            self._running[plugin] -= 1

@@ -112,7 +112,7 @@ class Executor:
         finally:
             current_call.reset(token)
             if limits.governed:
-                await self.governor.release(plugin.name)
+                await self.governor.release(plugin.name, limits)
         return outcome
 
     async def _run(
