@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import socket
+import time
 
 import httpx
 import jwt
@@ -69,6 +72,35 @@ def test_pathological_bodies_are_refused_or_served_without_a_crash(live, content
     with live.client("fuzz") as client:
         response = client.post("/api/execute/notes", content=content)
     assert response.status_code in (200, 400, 413)
+
+
+@pytest.mark.parametrize(
+    ("path", "levels"),
+    [("/api/execute/notes", 101), ("/api/plugin-settings/notes", 256)],
+)
+def test_bodies_nested_deeper_than_the_store_holds_are_400(live, path, levels):
+    body = b'{"a":' * levels + b"1" + b"}" * levels
+    with live.client("fuzz") as client:
+        refused = client.post(path, content=body)
+        assert refused.status_code == 400
+        assert "100 levels" in refused.json()["error"]
+        inner = b'{"a":' * 99 + b"1" + b"}" * 99
+        assert (
+            client.post(path, content=b'{"action": "list", "x":' + inner + b"}").status_code < 500
+        )
+
+
+@pytest.mark.parametrize("path", ["/api/auth/login", "/api/execute/notes"])
+def test_a_client_leaving_mid_body_is_no_server_error(live, caplog, path):
+    host, port = httpx.URL(live.url).host, httpx.URL(live.url).port
+    with caplog.at_level(logging.ERROR), socket.create_connection((host, port)) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100\r\n\r\n{".encode()
+        )
+    time.sleep(0.5)  # the server notices the disconnect while waiting for the body
+    assert httpx.get(f"{live.url}/health").status_code == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_an_invalid_objectid_is_the_plugins_own_crash_and_the_server_keeps_serving(live):

@@ -152,6 +152,15 @@ def test_admin_reload_picks_up_changes_without_the_watcher(serve, plugins):
         assert root.post("/api/admin/plugins/..%2F..%2Fetc/reload").status_code == 404
 
 
+@pytest.mark.parametrize("name", ["_private", ".hidden", "%2E%2E", "x" * 300])
+def test_reloading_a_name_no_plugin_can_have_answers_404(serve, plugins, name):
+    server = serve(plugins)
+    with server.client("root", superadmin=True) as root:
+        response = root.post(f"/api/admin/plugins/{name}/reload")
+    assert response.status_code == 404
+    assert response.json()["error_code"] == "plugin_not_found"
+
+
 def test_a_plugin_removed_and_added_again_gets_the_new_manifests_limits(serve, plugins):
     server = serve(plugins)
     with server.client("root", superadmin=True) as root, server.client("alice") as alice:

@@ -53,6 +53,9 @@ async def test_todo_uses_database_websocket_notifications_events_and_settings(se
             )
             assert bad.status_code == 422
             assert bad.json()["field"] == "max_items"
+            # JSON Schema's "integer" admits 1.0: the list must still work with it.
+            call(alice, "todo", {"action": "save_settings", "settings": {"max_items": 1.0}})
+            assert call(alice, "todo", {"action": "list"})["count"] == 1
 
             call(alice, "todo", {"action": "delete", "item_id": item_id})
             assert (await receive(ws))["action"] == "deleted"

@@ -57,6 +57,27 @@ async def test_dollar_prefixed_id_fields_are_refused_and_nothing_is_written(db):
     assert await db.items.count_documents({}) == 0
 
 
+def nested(levels: int) -> dict:
+    """A document ``levels`` deep, itself counted (MongoDB's makeNestObj)."""
+    doc: dict = {"s": 1}
+    for _ in range(levels - 1):
+        doc = {"s": doc}
+    return doc
+
+
+async def test_documents_nest_up_to_100_levels_as_in_mongodb(db):
+    await db.items.insert_one({"_id": 1, **nested(100)})
+    assert await db.items.find_one({"_id": 1}) == {"_id": 1, **nested(100)}
+    with pytest.raises(WriteError):
+        await db.items.insert_one({"_id": 2, **nested(101)})
+    with pytest.raises(WriteError):
+        await db.items.update_one({"_id": 1}, {"$set": {"deeper": nested(100)}})
+    with pytest.raises(WriteError):
+        await db.items.insert_one({"_id": 3, "list": [[[[nested(97)]]]]})  # arrays count too
+    assert [d["_id"] for d in await db.items.find({}).to_list(None)] == [1]
+    assert await db.items.find_one({"_id": 1}) == {"_id": 1, **nested(100)}
+
+
 async def test_dollar_prefixed_fields_are_stored_as_mongodb_5_does(db):
     await db.items.insert_one({"_id": 1, "$a": 1, "b": {"$c": 2}})
     assert await db.items.find_one({"_id": 1}) == {"_id": 1, "$a": 1, "b": {"$c": 2}}

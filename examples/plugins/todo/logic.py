@@ -75,7 +75,8 @@ async def handle_list(user_id: str, data: dict) -> dict:
     query = {"user_id": user_id}
     if "done" in data:
         query["done"] = bool(data["done"])
-    items = await db[ITEMS].find(query).sort("created_at", -1).to_list(settings["max_items"])
+    limit = int(settings["max_items"])  # JSON Schema's "integer" admits 5.0 as well
+    items = await db[ITEMS].find(query).sort("created_at", -1).to_list(limit)
     return {"items": [public(i) for i in items], "count": len(items)}
 
 

@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 from tessera.auth.identity import Identity
 from tessera.http.caller import caller
 from tessera.http.errors import Forbidden, NotFound
+from tessera.plugins.errors import PluginNotFound
 from tessera.plugins.registry import Plugin
 
 logger = logging.getLogger("tessera.admin")
@@ -79,7 +80,10 @@ async def disable(request: Request) -> JSONResponse:
 async def reload(request: Request) -> JSONResponse:
     identity = await superadmin(request)
     name = request.path_params["plugin"]
-    plugin = await request.app.state.runtime.reload_plugin(name)
+    try:
+        plugin = await request.app.state.runtime.reload_plugin(name)
+    except PluginNotFound:
+        plugin = None
     if plugin is None:
         raise NotFound(f"Plugin {name!r} not found.", error_code="plugin_not_found")
     logger.info("%s reloaded plugin %s", identity.user_id, name)

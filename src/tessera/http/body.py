@@ -9,6 +9,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive
 
 from tessera.http.errors import BadRequest, PayloadTooLarge
+from tessera.store.documents import MAX_NESTING, nested_deeper_than
 
 
 async def receive_body(receive: Receive, declared_length: str | None, max_bytes: int) -> bytes:
@@ -38,7 +39,8 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """Decode ``raw`` as a JSON object; an empty body is ``{}``."""
+    """Decode ``raw`` as a JSON object; an empty body is ``{}``. Nesting deeper than the
+    store holds is refused: such a body could be neither stored nor sent back as JSON."""
     if not raw.strip():
         return {}
     try:
@@ -47,6 +49,12 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise BadRequest(f"Request body is not valid JSON: {exc.msg}.") from None
     if not isinstance(value, dict):
         raise BadRequest(f"Request body must be a JSON object, not {type(value).__name__}.")
+    # Fewer brackets than levels allowed cannot nest too deep: most bodies skip the walk.
+    brackets = raw.count(b"{") + raw.count(b"[")
+    if brackets > MAX_NESTING and nested_deeper_than(value, MAX_NESTING):
+        raise BadRequest(
+            f"Request body nests objects and arrays more than {MAX_NESTING} levels deep."
+        )
     return value
 
 

@@ -8,6 +8,7 @@ import re
 import secrets
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tessera.context import current_request_id
@@ -87,6 +88,8 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            return  # the client left before its body arrived: no one to answer
         except Exception:
             logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if scope["type"] != "http" or started:

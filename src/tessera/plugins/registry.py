@@ -137,7 +137,11 @@ class PluginRegistry:
             raise PluginNotFound(f"Plugin {name!r} not found.")
         previous = self._plugins.get(name)
         folder = self.folder / name
-        if find_logic(folder) is None:
+        try:
+            logic = find_logic(folder)
+        except OSError:  # a name too long for a folder
+            raise PluginNotFound(f"Plugin {name!r} not found.") from None
+        if logic is None:
             self.unload(name)
             logger.info("plugin %s removed", name)
             return None

@@ -5,7 +5,8 @@ precision and come back naive UTC, tz-aware ones are converted to UTC, and every
 returns a fresh dict.
 """
 
-from collections.abc import Mapping
+import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import bson
@@ -16,18 +17,54 @@ from pymongo.errors import WriteError
 
 from tessera.store import keys
 
-__all__ = ["decode", "encode", "id_key", "prepare_insert", "validate_stored"]
+__all__ = [
+    "MAX_NESTING",
+    "decode",
+    "encode",
+    "id_key",
+    "nested_deeper_than",
+    "prepare_insert",
+    "validate_stored",
+]
 
+#: Levels of documents and arrays MongoDB stores, the document itself counted as one.
+MAX_NESTING = 100
+# Values that hold no documents, skipped without the slower `Mapping` check.
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes, datetime.datetime, ObjectId})
 _INVALID_ID_CODE = 2
+_OVERFLOW_CODE = 15
 _DOLLAR_FIELD_CODE = 52
 
 
 def encode(doc: Mapping[str, Any]) -> bytes:
-    """BSON bytes of `doc`; a value BSON cannot hold raises WriteError (code 2)."""
+    """BSON bytes of `doc`; a value BSON cannot hold raises WriteError (code 2), and so
+    does nesting deeper than MongoDB stores (code 15)."""
+    if nested_deeper_than(doc, MAX_NESTING):
+        raise WriteError(
+            f"cannot store document: it nests documents and arrays more than {MAX_NESTING} "
+            "levels deep",
+            code=_OVERFLOW_CODE,
+        )
     try:
         return bson.encode(doc)
     except (InvalidDocument, TypeError, OverflowError) as exc:
         raise WriteError(f"cannot store document: {exc}", code=2) from exc
+
+
+def nested_deeper_than(value: Mapping[str, Any] | Sequence[Any], levels: int) -> bool:
+    """Whether `value`, a mapping or a list, nests mappings and lists more than `levels`
+    deep, itself counted."""
+    if levels == 0:
+        return True
+    mapping = type(value) is dict or isinstance(value, Mapping)
+    for child in value.values() if mapping else value:
+        if type(child) in _SCALARS:
+            continue
+        if isinstance(child, dict | list | tuple | Mapping) and nested_deeper_than(
+            child, levels - 1
+        ):
+            return True
+    return False
 
 
 def decode(data: bytes) -> dict[str, Any]:
