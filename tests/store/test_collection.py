@@ -74,7 +74,12 @@ async def test_documents_nest_up_to_100_levels_as_in_mongodb(db):
         await db.items.update_one({"_id": 1}, {"$set": {"deeper": nested(100)}})
     with pytest.raises(WriteError):
         await db.items.insert_one({"_id": 3, "list": [[[[nested(97)]]]]})  # arrays count too
-    assert [d["_id"] for d in await db.items.find({}).to_list(None)] == [1]
+    for _id, empty in ((2, {}), (3, [])):  # empty at level 101: no level added
+        deep: object = empty
+        for _ in range(100):
+            deep = {"s": deep}
+        await db.items.insert_one({"_id": _id, **deep})  # type: ignore[dict-item]
+    assert [d["_id"] for d in await db.items.find({}).to_list(None)] == [1, 2, 3]
     assert await db.items.find_one({"_id": 1}) == {"_id": 1, **nested(100)}
 
 

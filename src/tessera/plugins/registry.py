@@ -7,6 +7,7 @@ stopping the server or the other plugins.
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,7 +140,9 @@ class PluginRegistry:
         folder = self.folder / name
         try:
             logic = find_logic(folder)
-        except OSError:  # a name too long for a folder
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
             raise PluginNotFound(f"Plugin {name!r} not found.") from None
         if logic is None:
             self.unload(name)

@@ -19,6 +19,7 @@ from tessera.store import keys
 
 __all__ = [
     "MAX_NESTING",
+    "copy",
     "decode",
     "encode",
     "id_key",
@@ -53,9 +54,9 @@ def encode(doc: Mapping[str, Any]) -> bytes:
 
 def nested_deeper_than(value: Mapping[str, Any] | Sequence[Any], levels: int) -> bool:
     """Whether `value`, a mapping or a list, nests mappings and lists more than `levels`
-    deep, itself counted."""
+    deep, itself counted. An empty one adds no level, as in MongoDB."""
     if levels == 0:
-        return True
+        return len(value) > 0
     mapping = type(value) is dict or isinstance(value, Mapping)
     for child in value.values() if mapping else value:
         if type(child) in _SCALARS:
@@ -65,6 +66,12 @@ def nested_deeper_than(value: Mapping[str, Any] | Sequence[Any], levels: int) ->
         ):
             return True
     return False
+
+
+def copy(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a stored document, as a read would return it (no checks: it is
+    already stored)."""
+    return bson.decode(bson.encode(doc))
 
 
 def decode(data: bytes) -> dict[str, Any]:

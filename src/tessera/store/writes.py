@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import bson
 from bson.objectid import ObjectId
 from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
 
@@ -231,7 +232,7 @@ def find_and_modify(
     if kind == "delete":
         remove(conn, coll, rid)
         return doc
-    before = documents.decode(documents.encode(doc))
+    before = documents.copy(doc)
     _modify(conn, coll, catalog, rid, doc, change, apply)
     return doc if return_after else before
 
@@ -309,10 +310,10 @@ def _modify(
 ) -> bool:
     """Apply the update (or replacement when `apply` is None) to `doc` in place and store
     it; False when nothing changed."""
-    old = documents.decode(documents.encode(doc))
+    old = documents.copy(doc)
     if apply is None:
         new = apply_replacement(old, change)
-        if documents.encode(new) == documents.encode(old):
+        if bson.encode(new) == bson.encode(old):
             return False
         doc.clear()
         doc.update(new)
