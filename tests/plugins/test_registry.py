@@ -43,50 +43,49 @@ def test_folders_without_logic_and_hidden_folders_are_not_plugins(tmp_path: Path
     assert PluginRegistry(tmp_path / "missing").discover() == []
 
 
-def test_an_import_error_names_the_file_and_line(tmp_path: Path) -> None:
-    plugin = tmp_path / "bad"
+NOOP = "async def execute(d): return {}\n"
+
+
+def loaded(folder: Path, name: str, logic: str, manifest: dict | None = None) -> PluginRegistry:
+    """A registry of ``folder`` with every plugin loaded, after writing plugin ``name``."""
+    plugin = folder / name
     plugin.mkdir()
-    (plugin / "logic.py").write_text("import json\n\nraise ValueError('boom at import')\n")
-    registry = PluginRegistry(tmp_path)
+    (plugin / "logic.py").write_text(logic)
+    if manifest is not None:
+        (plugin / "manifest.json").write_text(json.dumps(manifest))
+    registry = PluginRegistry(folder)
     registry.load_all()
+    return registry
+
+
+def test_an_import_error_names_the_file_and_line(tmp_path: Path) -> None:
+    registry = loaded(tmp_path, "bad", "import json\n\nraise ValueError('boom at import')\n")
     error = registry.failures["bad"]
     assert "logic.py line 3" in error
     assert "ValueError: boom at import" in error
 
 
 def test_a_disabled_plugin_is_listed_but_not_callable(tmp_path: Path) -> None:
-    plugin = tmp_path / "off"
-    plugin.mkdir()
-    (plugin / "logic.py").write_text("async def execute(d): return {}\n")
-    (plugin / "manifest.json").write_text(json.dumps({"enabled": False}))
-    registry = PluginRegistry(tmp_path)
-    registry.load_all()
+    registry = loaded(tmp_path, "off", NOOP, {"enabled": False})
     assert registry.get("off").public()["enabled"] is False
     with pytest.raises(PluginNotFound):
         registry.callable("off")
 
 
 def test_reloading_reads_the_files_again(tmp_path: Path) -> None:
-    plugin = tmp_path / "counter"
-    plugin.mkdir()
-    (plugin / "logic.py").write_text("VERSION = 1\nasync def execute(d): return {}\n")
-    registry = PluginRegistry(tmp_path)
-    registry.load_all()
-    (plugin / "logic.py").write_text("VERSION = 2\nasync def execute(d): return {}\n")
+    registry = loaded(tmp_path, "counter", "VERSION = 1\n" + NOOP)
+    (tmp_path / "counter" / "logic.py").write_text("VERSION = 2\n" + NOOP)
     reloaded = registry.load("counter")
     assert reloaded.code.module.VERSION == 2
     assert reloaded.generation == 1
 
 
 def test_a_plugin_removed_and_added_again_never_repeats_a_generation(tmp_path: Path) -> None:
-    plugin = tmp_path / "comeback"
-    plugin.mkdir()
-    (plugin / "logic.py").write_text("async def execute(d): return {}\n")
-    registry = PluginRegistry(tmp_path)
-    registry.load_all()
-    (plugin / "logic.py").unlink()
+    registry = loaded(tmp_path, "comeback", NOOP)
+    logic = tmp_path / "comeback" / "logic.py"
+    logic.unlink()
     assert registry.reload("comeback") is None
-    (plugin / "logic.py").write_text("async def execute(d): return {}\n")
+    logic.write_text(NOOP)
     assert registry.reload("comeback").generation == 1
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "id_key",
     "nested_deeper_than",
     "prepare_insert",
+    "same",
     "validate_stored",
 ]
 
@@ -72,6 +73,11 @@ def copy(doc: Mapping[str, Any]) -> dict[str, Any]:
     """A deep copy of a stored document, as a read would return it (no checks: it is
     already stored)."""
     return bson.decode(bson.encode(doc))
+
+
+def same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two documents store as the same bytes (field order and types included)."""
+    return bson.encode(a) == bson.encode(b)
 
 
 def decode(data: bytes) -> dict[str, Any]:

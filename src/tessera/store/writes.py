@@ -10,7 +10,6 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import bson
 from bson.objectid import ObjectId
 from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
 
@@ -313,7 +312,7 @@ def _modify(
     old = documents.copy(doc)
     if apply is None:
         new = apply_replacement(old, change)
-        if bson.encode(new) == bson.encode(old):
+        if documents.same(new, old):
             return False
         doc.clear()
         doc.update(new)
