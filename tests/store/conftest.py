@@ -32,3 +32,12 @@ async def db(client: Any) -> AsyncIterator[Any]:
     yield client[name]
     if MONGODB_URI:
         await client.drop_database(name)
+
+
+@pytest.fixture
+async def embedded_db(tmp_path: Any) -> AsyncIterator[Any]:
+    """A database on a fresh embedded file only, for behaviour MongoDB does not share
+    (the embedded store's own limits and threads): tests using it are embedded-only."""
+    c = open_client(str(tmp_path / "store.db"))
+    yield c["t"]
+    await c.close()

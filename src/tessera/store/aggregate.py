@@ -10,7 +10,9 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import bson
 from bson.decimal128 import Decimal128
+from bson.errors import InvalidDocument
 from bson.int64 import Int64
 
 from tessera.store.expressions import (
@@ -22,9 +24,24 @@ from tessera.store.expressions import (
     type_name,
 )
 from tessera.store.group import bucket_stage, group_stage
+from tessera.store.limits import (
+    BLOCKING_BYTES,
+    DOCUMENT_BYTES,
+    INTERNAL_DOCUMENT_BYTES,
+    approximate_size,
+    document_error,
+    sort_error,
+)
 from tessera.store.ordering import hash_key
 from tessera.store.paths import MISSING, path_values, split_path
-from tessera.store.pipeline import Documents, Resolve, Run, sort_spec_key, with_value
+from tessera.store.pipeline import (
+    Documents,
+    Footprint,
+    Resolve,
+    Run,
+    sort_spec_key,
+    with_value,
+)
 from tessera.store.query import compile_filter
 from tessera.store.window import window_stage
 
@@ -66,15 +83,39 @@ def _stage(name: str) -> Callable[[_Stage], _Stage]:
 
 
 def run_pipeline(
-    docs: Iterable[dict[str, Any]], pipeline: Sequence[Mapping[str, Any]], *, resolve: Resolve
+    docs: Iterable[dict[str, Any]],
+    pipeline: Sequence[Mapping[str, Any]],
+    *,
+    resolve: Resolve,
+    stored_bytes: int | None = None,
 ) -> Documents:
     """The documents that `pipeline` produces from `docs`.
 
     `resolve(name)` yields the documents of another collection of the same database, for
-    `$lookup` and `$unionWith`. Raises `OperationFailure` with MongoDB's code for an
-    unknown stage or a malformed one.
+    `$lookup` and `$unionWith`. `stored_bytes`, the BSON size of `docs` as stored, lets
+    the memory limits skip estimating sizes (see `pipeline.Footprint`). Raises
+    `OperationFailure` with MongoDB's code for an unknown stage or a malformed one, and
+    for a stage or a result over MongoDB's memory limits (see `limits`).
     """
-    return _run(list(docs), pipeline, Run(resolve, {}, {}))
+    run = Run(resolve, {}, {}, Footprint(stored_bytes))
+    out = _run(list(docs), pipeline, run)
+    if run.footprint.stored is None:
+        for doc in out:
+            _check_document_size(doc)
+    return out
+
+
+def _check_document_size(doc: Mapping[str, Any]) -> None:
+    """Refuse a result larger than MongoDB builds, measured exactly unless the estimate is
+    far below (it counts a character as a byte, which UTF-8 may take four for)."""
+    if approximate_size(doc) <= DOCUMENT_BYTES // 4:
+        return
+    try:
+        size = len(bson.encode(doc))
+    except (InvalidDocument, TypeError, OverflowError):
+        return  # not BSON: the caller receives it as it is
+    if size > INTERNAL_DOCUMENT_BYTES:
+        raise document_error(size, doc)
 
 
 # The stages an update may use as its pipeline (MongoDB 4.2+ "updates with aggregation").
@@ -126,6 +167,8 @@ def _run(docs: Documents, pipeline: Any, run: Run) -> Documents:
             # A sort feeding a limit keeps only the first documents: no need to sort them all.
             limit = _limit_argument(stages[i + 1][1])
             docs = heapq.nsmallest(limit, docs, key=sort_spec_key(arg))
+            if run.footprint.exceeds(docs, BLOCKING_BYTES):
+                raise sort_error()
             i += 2
             continue
         docs = _STAGES[name](docs, arg, run)
@@ -235,7 +278,10 @@ def _bind_variables(query: Mapping[str, Any], variables: Mapping[str, Any]) -> d
 
 @_stage("$sort")
 def _sort(docs: Documents, arg: Any, run: Run) -> Documents:
-    return sorted(docs, key=sort_spec_key(arg))
+    key = sort_spec_key(arg)
+    if run.footprint.exceeds(docs, BLOCKING_BYTES):
+        raise sort_error()
+    return sorted(docs, key=key)
 
 
 def _count_argument(stage: str, arg: Any, codes: tuple[int, int]) -> int:
@@ -400,6 +446,8 @@ def _project(docs: Documents, arg: Any, run: Run) -> Documents:
     tree.setdefault("_id", _INCLUDE)
     if tree["_id"] == _EXCLUDE:
         del tree["_id"]
+    if "computed" in kinds:
+        run.footprint.forget()
     return [_id_first(_include(doc, tree, run, doc)) for doc in docs]
 
 
@@ -477,6 +525,7 @@ def _add_fields(docs: Documents, arg: Any, run: Run) -> Documents:
     if not isinstance(arg, Mapping):
         raise failure(40272, "$addFields specification stage must be an object")
     tree = _field_tree("$addFields", arg, flags=False)
+    run.footprint.forget()
     return [_set_fields(doc, tree, run, doc) for doc in docs]
 
 
@@ -508,6 +557,7 @@ def _set_value(value: Any, tree: _Tree, run: Run, root: Mapping[str, Any]) -> An
 
 
 def _new_root(docs: Documents, expr: Any, run: Run) -> Documents:
+    run.footprint.forget()
     out = []
     for doc in docs:
         value = run.evaluate(expr, doc)
@@ -591,6 +641,7 @@ def _get(doc: Any, parts: list[str]) -> Any:
 def _unwind(docs: Documents, arg: Any, run: Run) -> Documents:
     parts, index_field, preserve = _unwind_spec(arg)
     index_parts = index_field.split(".") if index_field else None
+    run.footprint.forget()  # each element takes a copy of the rest of its document
     out = []
     for doc in docs:
         value = _get(doc, parts)
@@ -765,4 +816,5 @@ def _facet(docs: Documents, arg: Any, run: Run) -> Documents:
                     40600, f"{stage_name} is not allowed to be used within a $facet stage"
                 )
         out[name] = _run(docs, stages, run)
+    run.footprint.forget()  # one document holding them all
     return [out]

@@ -352,8 +352,8 @@ def index_entries(
         return {}, False
     directions = index.directions
     if not array_fields:
-        combo = tuple(values[0] for values in per_field)
-        return {keys.encode_key(combo, directions): combo}, False
+        first = tuple(field_values[0] for field_values in per_field)
+        return {keys.encode_key(first, directions): first}, False
     roots = {name.split(".", 1)[0] for name in array_fields}
     if len(roots) > 1:
         raise WriteError(
@@ -361,6 +361,6 @@ def index_entries(
             code=171,
         )
     out: dict[bytes, tuple[Any, ...]] = {}
-    for combo in itertools.product(*per_field):
-        out.setdefault(keys.encode_key(combo, directions), combo)
+    for entry in itertools.product(*per_field):
+        out.setdefault(keys.encode_key(entry, directions), entry)
     return out, True

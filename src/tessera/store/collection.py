@@ -37,6 +37,7 @@ from tessera.store.ordering import hash_key
 from tessera.store.paths import MISSING, path_values, split_path
 from tessera.store.planner import Plan, exact_id_key, plan_query
 from tessera.store.projection import compile_projection
+from tessera.store.query import evaluates
 from tessera.store.sorting import SortSpec, normalize_sort
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ class Collection:
             lambda conn, catalog: reads.count(
                 conn, catalog.get(self._db, self.name), filter, skip=skip, limit=limit
             ),
-            inline=self._plan(filter, None).point,
+            inline=self._plan(filter, None).point and not evaluates(filter),
         )
 
     async def estimated_document_count(self, **options: Any) -> int:
@@ -202,12 +203,15 @@ class Collection:
             if isinstance(size, int) and not isinstance(size, bool) and size > 0:
                 limit = size
                 rest = rest[1:]
-        found = reads.find(conn, self._info(catalog), filter or {}, sort=sort, limit=limit)
+        sizes: list[int] = []
+        found = reads.find(
+            conn, self._info(catalog), filter or {}, sort=sort, limit=limit, sizes=sizes
+        )
 
         def resolve(name: str) -> list[dict[str, Any]]:
             return reads.find(conn, catalog.get(self._db, name), {})
 
-        return run_pipeline(found, rest, resolve=resolve)
+        return run_pipeline(found, rest, resolve=resolve, stored_bytes=sum(sizes))
 
     # Writes
 
@@ -396,7 +400,10 @@ class Collection:
     ) -> dict[str, Any] | None:
         _check_options(options)
         check_filter(filter)
-        project = compile_projection(normalize_projection(projection))
+        projection = normalize_projection(projection)
+        # A projection that matches patterns is compiled and applied off the event loop.
+        off_loop = projection is not None and evaluates(projection)
+        project = None if off_loop else compile_projection(projection)
         order = normalize_sort(sort) or None
 
         def job(conn: sqlite3.Connection, catalog: Catalog) -> dict[str, Any] | None:
@@ -415,9 +422,13 @@ class Collection:
             )
 
         doc = await self._engine.write(job)
-        if doc is None or project is None:
+        if doc is None or projection is None:
             return doc
-        return project(doc)
+        if off_loop:
+            return await self._engine.read(
+                lambda conn, catalog: _project(projection, doc), snapshot=False
+            )
+        return doc if project is None else project(doc)
 
     async def bulk_write(
         self, requests: Sequence[Any], ordered: bool = True, **options: Any
@@ -585,16 +596,20 @@ class Collection:
         skip: int,
         limit: int,
     ) -> list[dict[str, Any]]:
-        project = compile_projection(projection)
+        # A projection that matches patterns is compiled, like the filter, off the loop.
+        off_loop = projection is not None and evaluates(projection)
+        project = None if off_loop else compile_projection(projection)
         plan: Plan | None = None
         planned_on = self._info(self._engine.catalog)
         if exact_id_key(filter) is not None:
-            inline, snapshot = True, False  # one primary-key lookup
+            inline, snapshot = not off_loop, False  # one primary-key lookup
         else:
             plan = plan_query(planned_on, filter, sort)
             inline = plan.point or (
                 plan.exact and plan.sorted and limit > 0 and skip + limit <= _INLINE_LIMIT
             )
+            # An exact plan's filter is plain equalities; any other may run patterns.
+            inline = inline and not off_loop and (plan.exact or not evaluates(filter))
             snapshot = len(plan.ranges) > 1
 
         def fn(conn: sqlite3.Connection, catalog: Catalog) -> list[dict[str, Any]]:
@@ -602,6 +617,12 @@ class Collection:
             # A plan made on an older catalog (a new index, a new multikey flag) is redone.
             plan_now = None if coll is not planned_on else plan
             found = reads.find(conn, coll, filter, sort=sort, skip=skip, limit=limit, plan=plan_now)
-            return found if project is None else [project(doc) for doc in found]
+            project_now = compile_projection(projection) if off_loop else project
+            return found if project_now is None else [project_now(doc) for doc in found]
 
         return await self._read(fn, inline=inline, snapshot=snapshot)
+
+
+def _project(projection: Mapping[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    project = compile_projection(projection)
+    return doc if project is None else project(doc)

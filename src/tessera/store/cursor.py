@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo.errors import InvalidOperation
 
 from tessera.store.projection import compile_projection
+from tessera.store.query import evaluates
 from tessera.store.sorting import SortSpec, normalize_sort
 
 if TYPE_CHECKING:
@@ -118,7 +119,8 @@ class Cursor(_ResultCursor):
         self.collection = collection
         self._filter: Mapping[str, Any] = filter or {}
         self._projection = normalize_projection(projection)
-        compile_projection(self._projection)  # refuse a bad projection now
+        if not evaluates(self._projection):  # patterns compile off the event loop, later
+            compile_projection(self._projection)  # refuse a bad projection now
         self._sort: SortSpec = normalize_sort(sort)
         self._skip = 0
         self._limit = 0

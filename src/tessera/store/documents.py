@@ -58,8 +58,8 @@ def nested_deeper_than(value: Mapping[str, Any] | Sequence[Any], levels: int) ->
     deep, itself counted. An empty one adds no level, as in MongoDB."""
     if levels == 0:
         return len(value) > 0
-    mapping = type(value) is dict or isinstance(value, Mapping)
-    for child in value.values() if mapping else value:
+    children = value.values() if type(value) is dict or isinstance(value, Mapping) else value
+    for child in children:
         if type(child) in _SCALARS:
             continue
         if isinstance(child, dict | list | tuple | Mapping) and nested_deeper_than(

@@ -6,7 +6,11 @@ its own SAVEPOINT so a failing write leaves the others intact; concurrent caller
 share one fsync. Reads run on two reader threads (WAL lets them proceed while the
 writer commits), so a slow query never stalls the event loop; a short read (a point
 lookup, or a bounded slice of an index range) may run inline on the calling thread,
-where a thread hop would cost more than the read.
+where a thread hop would cost more than the read, unless it would match a pattern or
+evaluate an expression (see `Collection`).
+
+Queued reads are served in turns across callers, as `caller` names them (see
+`FairQueue`): one caller's many slow reads delay another's by at most one read.
 """
 
 import asyncio
@@ -18,13 +22,20 @@ import shutil
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tessera.store.catalog import Catalog
+from tessera.store.fair_queue import FairQueue
 
-__all__ = ["Engine", "WriteJob"]
+__all__ = ["Engine", "WriteJob", "caller"]
+
+#: Who is asking, for fair reads: any hashable, None (the default) being one caller like
+#: any other. The runtime sets it for each plugin call (to the calling user's id); reads
+#: queued for the reader threads are served in turns across its values.
+caller: ContextVar[Hashable] = ContextVar("tessera_store_caller", default=None)
 
 T = TypeVar("T")
 WriteJob = Callable[[sqlite3.Connection, Catalog], T]
@@ -89,7 +100,7 @@ class Engine:
         self._writer = threading.Thread(target=self._write_loop, name="tessera-writer")
         self._writer.daemon = True
         self._writer.start()
-        self._reads: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._reads: FairQueue[_Pending] = FairQueue()
         self._readers = [
             threading.Thread(target=self._read_loop, name=f"tessera-read-{i}", daemon=True)
             for i in range(_READERS)
@@ -124,7 +135,9 @@ class Engine:
     def read_now(self, fn: ReadJob[T], *, snapshot: bool = True) -> T:
         """Run `fn` on the calling thread, in one read snapshot.
 
-        `snapshot=False` skips the explicit transaction, for a read of one statement.
+        `snapshot=False` skips the explicit transaction, for a read of one statement. On
+        the event loop, only for short reads that match no pattern and evaluate no
+        expression (`query.evaluates`): those go to `read`, off the loop.
         """
         self._check_open()
         conn = self._reader()
@@ -141,14 +154,13 @@ class Engine:
         self._check_open()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._reads.put(
-            _Pending(functools.partial(self.read_now, fn, snapshot=snapshot), loop, future)
-        )
+        job = _Pending(functools.partial(self.read_now, fn, snapshot=snapshot), loop, future)
+        self._reads.put(caller.get(), job)
         return await future
 
     def _read_loop(self) -> None:
-        # A plain queue and call_soon_threadsafe: about half the cost of run_in_executor.
-        while (job := self._reads.get()) is not _STOP:
+        # A queue of our own and call_soon_threadsafe: about half the cost of run_in_executor.
+        while (job := self._reads.get()) is not None:
             try:
                 result, error = job.fn(), None
             except BaseException as exc:  # handed to the caller's future
@@ -283,8 +295,7 @@ class Engine:
         self._closed = True
         self._queue.put(_STOP)
         self._writer.join()
-        for _ in self._readers:
-            self._reads.put(_STOP)
+        self._reads.stop(len(self._readers))
         for reader in self._readers:
             reader.join()
         with self._lock:

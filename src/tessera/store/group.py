@@ -20,6 +20,13 @@ from tessera.store.expressions import (
     std_dev,
     sum_numbers,
 )
+from tessera.store.limits import (
+    ACCUMULATOR_BYTES,
+    BLOCKING_BYTES,
+    accumulator_error,
+    approximate_size,
+    group_error,
+)
 from tessera.store.ordering import hash_key, sort_value
 from tessera.store.paths import MISSING
 from tessera.store.pipeline import Documents, Run
@@ -138,6 +145,10 @@ def _sorted_accumulator(name: str, spec: Any) -> tuple[Evaluator, _Fold]:
 
 def group_stage(docs: Documents, arg: Any, run: Run) -> Documents:
     """`$group`: one document per distinct `_id` value, its fields the accumulators' folds."""
+    return _group(docs, arg, run, None)
+
+
+def _group(docs: Documents, arg: Any, run: Run, memory: "_Memory | None") -> Documents:
     if not isinstance(arg, Mapping):
         raise failure(15947, "a group's fields must be specified in an object")
     if "_id" not in arg:
@@ -145,6 +156,8 @@ def group_stage(docs: Documents, arg: Any, run: Run) -> Documents:
     accumulators = {f: accumulator(f, spec) for f, spec in arg.items() if f != "_id"}
     group_key = compile_expression(arg["_id"])
     variables = run.variables
+    memory = memory or _Memory()
+    kept = _kept_fields(arg, run)
     groups: dict[Any, tuple[Any, dict[str, list[Any]]]] = {}
     for doc in docs:
         key = group_key(doc, variables)
@@ -153,13 +166,81 @@ def group_stage(docs: Documents, arg: Any, run: Run) -> Documents:
         hashed = hash_key(key)
         if hashed not in groups:
             groups[hashed] = (key, {f: [] for f in accumulators})
+            memory.add_group(key, len(accumulators))
         readings = groups[hashed][1]
         for field, (read, _) in accumulators.items():
-            readings[field].append(read(doc, variables))
+            value = read(doc, variables)
+            if field not in kept or memory.keep(hashed, field, kept[field], value):
+                readings[field].append(value)
+    run.footprint.forget()
     return [
         {"_id": key, **{f: accumulators[f][1](values) for f, values in readings.items()}}
         for key, readings in groups.values()
     ]
+
+
+def _kept_fields(arg: Mapping[str, Any], run: Run) -> dict[str, str]:
+    """The fields whose accumulator keeps every value ($push, $addToSet), by accumulator
+    name; none when their values are parts of stored documents of fewer bytes than the
+    limit, which then cannot be reached."""
+    kept = {
+        field: next(iter(spec))
+        for field, spec in arg.items()
+        if field != "_id" and isinstance(spec, Mapping) and next(iter(spec), None) in _KEEPING
+    }
+    stored = run.footprint.stored
+    if stored is not None and stored < ACCUMULATOR_BYTES:
+        parts = all(_is_path(arg[field][name]) for field, name in kept.items())
+        if parts:
+            return {}
+    return kept
+
+
+def _is_path(expr: Any) -> bool:
+    return isinstance(expr, str) and expr.startswith("$")
+
+
+_KEEPING = ("$push", "$addToSet")
+_STATE_BYTES = 64  # an accumulator's own state in a group, as MongoDB reckons it
+
+
+class _Memory:
+    """The memory a `$group` holds as MongoDB reckons it: each group's key and the
+    accumulators' states, with the values `$push` and `$addToSet` keep. Past
+    `BLOCKING_BYTES` in all, or `ACCUMULATOR_BYTES` in one accumulator, the group fails."""
+
+    __slots__ = ("distinct", "kept", "total")
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.kept: dict[tuple[Any, str], int] = {}
+        self.distinct: dict[tuple[Any, str], set[Any]] = {}
+
+    def add_group(self, key: Any, accumulators: int) -> None:
+        self._charge(approximate_size(key) + _STATE_BYTES * accumulators)
+
+    def keep(self, group: Any, field: str, name: str, value: Any) -> bool:
+        """Charge a value an accumulator keeps; False for one `$addToSet` holds already."""
+        if value is MISSING:
+            return True
+        slot = (group, field)
+        if name == "$addToSet":
+            seen = self.distinct.setdefault(slot, set())
+            marker = hash_key(value)
+            if marker in seen:
+                return False
+            seen.add(marker)
+        size = approximate_size(value)
+        used = self.kept[slot] = self.kept.get(slot, 0) + size
+        if used >= ACCUMULATOR_BYTES:
+            raise accumulator_error(name, used)
+        self._charge(size)
+        return True
+
+    def _charge(self, size: int) -> None:
+        self.total += size
+        if self.total > BLOCKING_BYTES:
+            raise group_error()
 
 
 def bucket_stage(docs: Documents, arg: Any, run: Run) -> Documents:
@@ -173,6 +254,7 @@ def bucket_stage(docs: Documents, arg: Any, run: Run) -> Documents:
     if keys != sorted(keys) or len(set(keys)) != len(keys):
         raise failure(40194, "The 'boundaries' option to $bucket must be sorted in ascending order")
     output = arg.get("output") or {"count": {"$sum": 1}}
+    memory = _Memory()  # one $group, as MongoDB runs $bucket
     buckets: dict[int, Documents] = {}
     for doc in docs:
         value = run.evaluate(arg["groupBy"], doc)
@@ -189,6 +271,7 @@ def bucket_stage(docs: Documents, arg: Any, run: Run) -> Documents:
     for index in [*range(len(keys) - 1), -1]:
         if index in buckets:
             bucket_id = boundaries[index] if index >= 0 else arg["default"]
-            (result,) = group_stage(buckets[index], {"_id": {"$literal": bucket_id}, **output}, run)
+            spec = {"_id": {"$literal": bucket_id}, **output}
+            (result,) = _group(buckets[index], spec, run, memory)
             out.append(result)
     return out

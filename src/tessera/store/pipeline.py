@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tessera.store.expressions import evaluate, failure
+from tessera.store.limits import approximate_size
 from tessera.store.paths import MISSING
 from tessera.store.sorting import normalize_sort, sort_key
 
@@ -12,22 +13,60 @@ Resolve = Callable[[str], Iterable[dict[str, Any]]]
 Documents = list[dict[str, Any]]
 
 
-class Run:
-    """What every stage of one pipeline run shares: other collections and variables."""
+class Footprint:
+    """What a run knows of its documents' size, to enforce the memory limits cheaply.
 
-    __slots__ = ("cache", "resolve", "variables")
+    `stored` is the BSON size of the documents read, while every document in the run is
+    a stored one or a part of one: then no set of them is larger. A stage that computes
+    values, multiplies documents or reads another collection sets it to None, and sizes
+    are then estimated document by document.
+    """
+
+    __slots__ = ("stored",)
+
+    def __init__(self, stored: int | None) -> None:
+        self.stored = stored
+
+    def forget(self) -> None:
+        """Documents are no longer parts of the stored ones."""
+        self.stored = None
+
+    def exceeds(self, docs: Iterable[Mapping[str, Any]], limit: int) -> bool:
+        """Whether `docs` together may be larger than `limit` bytes: never while they are
+        parts of fewer stored bytes, else by estimate, stopping once over."""
+        if self.stored is not None and self.stored <= limit:
+            return False
+        used = 0
+        for doc in docs:
+            used += approximate_size(doc)
+            if used > limit:
+                return True
+        return False
+
+
+class Run:
+    """What every stage of one pipeline run shares: other collections, variables, and
+    what is known of the documents' size."""
+
+    __slots__ = ("cache", "footprint", "resolve", "variables")
 
     def __init__(
-        self, resolve: Resolve, variables: Mapping[str, Any], cache: dict[str, Documents]
+        self,
+        resolve: Resolve,
+        variables: Mapping[str, Any],
+        cache: dict[str, Documents],
+        footprint: Footprint | None = None,
     ) -> None:
         self.resolve = resolve
         self.variables = variables
         self.cache = cache
+        self.footprint = footprint or Footprint(None)
 
     def collection(self, name: Any) -> Documents:
         """The documents of collection `name`, read once per run."""
         if not isinstance(name, str) or not name:
             raise failure(2, f"collection name must be a non-empty string, not {name!r}")
+        self.footprint.forget()
         if name not in self.cache:
             self.cache[name] = list(self.resolve(name))
         return self.cache[name]
@@ -38,7 +77,7 @@ class Run:
 
     def with_variables(self, variables: Mapping[str, Any]) -> "Run":
         """This run with `variables` added (as `$lookup` binds its ``let``)."""
-        return Run(self.resolve, {**self.variables, **variables}, self.cache)
+        return Run(self.resolve, {**self.variables, **variables}, self.cache, self.footprint)
 
 
 def sort_spec_key(arg: Any) -> Callable[[Mapping[str, Any]], Any]:

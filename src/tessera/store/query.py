@@ -23,6 +23,7 @@ from pymongo.errors import OperationFailure
 
 from tessera.store.ordering import MAXKEY, MINKEY, NUMBER, regex_flags, sort_value, type_rank
 from tessera.store.paths import MISSING, path_values, split_path
+from tessera.store.patterns import Pattern, PatternError, compile_pattern
 
 Matcher = Callable[[Any], bool]
 BAD_VALUE = 2
@@ -163,6 +164,21 @@ def _expr_matcher(expression: Any) -> Matcher:
         return truthy(evaluate(expression, doc))
 
     return match
+
+
+# Operators whose evaluation runs a client's pattern or expression.
+_EVALUATING = frozenset({"$regex", "$expr", "$where", "$function", "$accumulator"})
+
+
+def evaluates(spec: Any) -> bool:
+    """Whether matching with `spec`, a filter or a projection, may run a regular expression
+    or an aggregation expression: such a read must not run on the event loop, where a
+    slow one would stall every other request."""
+    if isinstance(spec, Mapping):
+        return any(key in _EVALUATING or evaluates(value) for key, value in spec.items())
+    if isinstance(spec, list | tuple):
+        return any(evaluates(item) for item in spec)
+    return is_regex(spec)
 
 
 def is_operator_document(value: Any) -> bool:
@@ -495,6 +511,7 @@ def _type(arg: Any) -> Condition:
     return _condition(lambda value: value is not MISSING and type_name(value) in wanted)
 
 
+_INVALID_REGEX = 51091
 _OPTION_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "u": 0}
 
 
@@ -503,8 +520,9 @@ def is_regex(value: Any) -> bool:
     return isinstance(value, (Regex, re.Pattern))
 
 
-def compile_regex(pattern: Any, options: Any) -> re.Pattern[str]:
-    """A Python pattern for a ``$regex`` value and its ``$options`` letters."""
+def compile_regex(pattern: Any, options: Any) -> Pattern:
+    """The compiled pattern of a ``$regex`` value and its ``$options`` letters; its matches
+    have a time limit (see `patterns`)."""
     if options is not None and not isinstance(options, str):
         raise _fail("$options has to be a string")
     if is_regex(pattern):
@@ -525,15 +543,18 @@ def compile_regex(pattern: Any, options: Any) -> re.Pattern[str]:
     if not isinstance(source, str):
         raise _fail("$regex has to be a string")
     try:
-        return re.compile(source, flags)
-    except re.error as exc:
-        raise _fail(f"Regular expression is invalid: {exc}", 51091) from None
+        return compile_pattern(source, flags)
+    except PatternError as exc:
+        message = str(exc)
+        if exc.code == _INVALID_REGEX:
+            message = f"Regular expression is invalid: {message}"
+        raise _fail(message, exc.code) from None
 
 
-def regex_test(regex: re.Pattern[str]) -> Matcher:
+def regex_test(regex: Pattern) -> Matcher:
     """A test matching strings the regex finds, and regex values equal to it."""
     search = regex.search
-    key = sort_value(regex)
+    key = regex.key
 
     def test(value: Any) -> bool:
         if value.__class__ is str:

@@ -5,16 +5,18 @@ thread, the writer thread (for the read half of an update), or the event loop fo
 reads.
 """
 
+import contextlib
 import heapq
 import itertools
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 import bson
 
 from tessera.store import documents
 from tessera.store.catalog import ID_INDEX, CollectionInfo
+from tessera.store.limits import BLOCKING_BYTES, sort_error
 from tessera.store.planner import Plan, exact_id_key, plan_query
 from tessera.store.query import compile_filter
 from tessera.store.sorting import sort_key
@@ -22,23 +24,37 @@ from tessera.store.sorting import sort_key
 __all__ = ["by_id", "count", "find", "matches", "rows"]
 
 Row = tuple[int, dict[str, Any]]
+SizedRow = tuple[int, dict[str, Any], int]  # with the document's BSON size
+# Sorting with a limit keeps this many rows at least before it prunes to the limit.
+_PRUNE_ROWS = 1024
 
 
-def rows(conn: sqlite3.Connection, coll: CollectionInfo, plan: Plan) -> Iterator[Row]:
-    """(rid, document) for every candidate of `plan`, each document once."""
+def rows(
+    conn: sqlite3.Connection, coll: CollectionInfo, plan: Plan
+) -> Generator[SizedRow, None, None]:
+    """(rid, document, BSON size) for every candidate of `plan`, each document once.
+
+    Close it when stopping on an error (`contextlib.closing`): until then its statement
+    holds the connection's read snapshot, and the connection's next reads see no newer
+    commit.
+    """
     if plan.index is None:
-        for rid, data in conn.execute(f"SELECT rid, doc FROM {coll.table} ORDER BY rid"):
-            yield rid, documents.decode(data)
+        with contextlib.closing(
+            conn.execute(f"SELECT rid, doc FROM {coll.table} ORDER BY rid")
+        ) as cur:
+            for rid, data in cur:
+                yield rid, documents.decode(data), len(data)
         return
     seen: set[int] | None = set() if plan.index.multikey or len(plan.ranges) > 1 else None
     for low, high in reversed(plan.ranges) if plan.reverse else plan.ranges:
         sql, args = _range_sql(coll, plan, low, high)
-        for rid, data in conn.execute(sql, args):
-            if seen is not None:
-                if rid in seen:
-                    continue
-                seen.add(rid)
-            yield rid, documents.decode(data)
+        with contextlib.closing(conn.execute(sql, args)) as cur:
+            for rid, data in cur:
+                if seen is not None:
+                    if rid in seen:
+                        continue
+                    seen.add(rid)
+                yield rid, documents.decode(data), len(data)
 
 
 def _range_sql(
@@ -65,21 +81,33 @@ def _range_sql(
 
 
 def _exact_slice(
-    conn: sqlite3.Connection, coll: CollectionInfo, plan: Plan, skip: int, limit: int
+    conn: sqlite3.Connection,
+    coll: CollectionInfo,
+    plan: Plan,
+    skip: int,
+    limit: int,
+    sizes: list[int] | None,
 ) -> list[Row]:
     """The rows of a plan that decides the filter alone: SQLite does skip and limit."""
     sql, args = _range_sql(coll, plan, *plan.ranges[0])
     found = conn.execute(f"{sql} LIMIT ? OFFSET ?", [*args, limit or -1, skip]).fetchall()
     docs = bson.decode_all(b"".join(data for _, data in found))
+    if sizes is not None:
+        sizes.extend(len(data) for _, data in found)
     return [(rid, doc) for (rid, _), doc in zip(found, docs, strict=True)]
 
 
 def by_id(conn: sqlite3.Connection, coll: CollectionInfo | None, key: bytes) -> Row | None:
     """The document whose `_id` key is `key` (see `planner.exact_id_key`), if any."""
+    row = _by_id(conn, coll, key)
+    return None if row is None else (row[0], row[1])
+
+
+def _by_id(conn: sqlite3.Connection, coll: CollectionInfo | None, key: bytes) -> SizedRow | None:
     if coll is None:
         return None
     row = conn.execute(f"SELECT rid, doc FROM {coll.table} WHERE id = ?", (key,)).fetchone()
-    return None if row is None else (row[0], documents.decode(row[1]))
+    return None if row is None else (row[0], documents.decode(row[1]), len(row[1]))
 
 
 def matches(
@@ -91,13 +119,18 @@ def matches(
     skip: int = 0,
     limit: int = 0,
     plan: Plan | None = None,
+    sizes: list[int] | None = None,
 ) -> list[Row]:
-    """The matching (rid, document) rows in `sort` order, after `skip`, at most `limit`."""
+    """The matching (rid, document) rows in `sort` order, after `skip`, at most `limit`.
+
+    `sizes`, if given, gets the BSON size of each row returned. A sort no index gives
+    holds at most `limits.BLOCKING_BYTES` of documents, or fails with MongoDB's error.
+    """
     filter = filter or {}
     key = exact_id_key(filter)
     if key is not None:
-        row = by_id(conn, coll, key)
-        return [] if row is None or skip else [row]
+        row = _by_id(conn, coll, key)
+        return [] if row is None or skip else _strip([row], sizes)
     if coll is None:
         compile_filter(filter)  # a bad filter is an error even on a missing collection
         return []
@@ -110,16 +143,49 @@ def matches(
         and len(plan.ranges) == 1
         and (plan.sorted or not sort)
     ):
-        return _exact_slice(conn, coll, plan, skip, limit)
+        return _exact_slice(conn, coll, plan, skip, limit, sizes)
     matcher = compile_filter(filter)
-    found = ((rid, doc) for rid, doc in rows(conn, coll, plan) if matcher(doc))
-    if sort and not plan.sorted:
-        order = _row_key(sort_key(list(sort)))
-        ordered = (
-            heapq.nsmallest(skip + limit, found, key=order) if limit else sorted(found, key=order)
-        )
-        return ordered[skip : skip + limit] if limit else ordered[skip:]
-    return list(itertools.islice(found, skip, skip + limit if limit else None))
+    end = skip + limit if limit else None
+    with contextlib.closing(rows(conn, coll, plan)) as candidates:
+        if sort and not plan.sorted:
+            matching = (row for row in candidates if matcher(row[1]))
+            ordered = _sort_rows(matching, _row_key(sort_key(list(sort))), skip + limit)
+            return _strip(ordered[skip:end], sizes)
+        if sizes is not None:
+            sized = (row for row in candidates if matcher(row[1]))
+            return _strip(list(itertools.islice(sized, skip, end)), sizes)
+        found = ((rid, doc) for rid, doc, _ in candidates if matcher(doc))
+        return list(itertools.islice(found, skip, end))
+
+
+def _sort_rows(
+    found: Iterable[SizedRow], order: Callable[[SizedRow], Any], keep: int
+) -> list[SizedRow]:
+    """`found` sorted by `order`, only the first `keep` rows if `keep` (0: all).
+
+    The rows held may total `limits.BLOCKING_BYTES`, as MongoDB bounds a blocking sort:
+    with a limit, the rows beyond it are dropped whenever enough have gathered, and the
+    sort fails only if the rows it must keep are over the limit.
+    """
+    held: list[SizedRow] = []
+    used = 0
+    for row in found:
+        held.append(row)
+        used += row[2]
+        if used > BLOCKING_BYTES or (keep and len(held) >= max(2 * keep, _PRUNE_ROWS)):
+            if not keep:
+                raise sort_error()
+            held = heapq.nsmallest(keep, held, key=order)
+            used = sum(size for _, _, size in held)
+            if used > BLOCKING_BYTES:
+                raise sort_error()
+    return heapq.nsmallest(keep, held, key=order) if keep else sorted(held, key=order)
+
+
+def _strip(found: list[SizedRow], sizes: list[int] | None) -> list[Row]:
+    if sizes is not None:
+        sizes.extend(size for _, _, size in found)
+    return [(rid, doc) for rid, doc, _ in found]
 
 
 def find(
@@ -131,9 +197,10 @@ def find(
     skip: int = 0,
     limit: int = 0,
     plan: Plan | None = None,
+    sizes: list[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """The matching documents, as `matches` orders and slices them."""
-    found = matches(conn, coll, filter, sort=sort, skip=skip, limit=limit, plan=plan)
+    """The matching documents, as `matches` orders and slices them (and sizes them)."""
+    found = matches(conn, coll, filter, sort=sort, skip=skip, limit=limit, plan=plan, sizes=sizes)
     return [doc for _, doc in found]
 
 
@@ -156,7 +223,8 @@ def count(
     elif plan.exact and plan.index is not None and len(plan.ranges) == 1:
         total = _count_range(conn, coll, plan)
     else:
-        total = sum(1 for _, doc in rows(conn, coll, plan) if matcher(doc))
+        with contextlib.closing(rows(conn, coll, plan)) as candidates:
+            total = sum(1 for _, doc, _ in candidates if matcher(doc))
     total = max(0, total - skip)
     return min(total, limit) if limit else total
 
@@ -180,5 +248,5 @@ def _count_range(conn: sqlite3.Connection, coll: CollectionInfo, plan: Plan) -> 
     return int(conn.execute(sql, args).fetchone()[0])
 
 
-def _row_key(key: Callable[[Any], Any]) -> Callable[[Row], Any]:
+def _row_key(key: Callable[[Any], Any]) -> Callable[[SizedRow], Any]:
     return lambda row: key(row[1])

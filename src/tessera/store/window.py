@@ -5,6 +5,7 @@ from typing import Any
 
 from tessera.store.expressions import compile_expression, failure, is_number
 from tessera.store.group import accumulator
+from tessera.store.limits import ACCUMULATOR_BYTES, accumulator_error, approximate_size
 from tessera.store.ordering import hash_key
 from tessera.store.paths import MISSING
 from tessera.store.pipeline import Documents, Run, sort_spec_key, with_value
@@ -26,6 +27,7 @@ def window_stage(docs: Documents, arg: Any, run: Run) -> Documents:
         partitions.setdefault(hash_key(None if value is MISSING else value), []).append(doc)
     sort_by = arg.get("sortBy")
     order = sort_spec_key(sort_by) if sort_by is not None else None
+    run.footprint.forget()
     out: Documents = []
     for members in partitions.values():
         ordered = sorted(members, key=order) if order else members
@@ -59,7 +61,24 @@ def _window_column(field: str, spec: Any, docs: Documents, order: Any, run: Run)
     read, fold = accumulator(field, {name: expr})
     readings = [read(doc, run.variables) for doc in docs]
     low, high = _document_bounds(window, len(docs))
-    return [fold(readings[max(0, low(i)) : max(0, high(i) + 1)]) for i in range(len(docs))]
+    bounds = [(max(0, low(i)), max(0, high(i) + 1)) for i in range(len(docs))]
+    if name in ("$push", "$addToSet"):
+        _check_windows(name, readings, bounds)
+    return [fold(readings[start:end]) for start, end in bounds]
+
+
+def _check_windows(name: str, readings: list[Any], bounds: list[tuple[int, int]]) -> None:
+    """Refuse a window whose values take `ACCUMULATOR_BYTES` or more, as MongoDB refuses a
+    ``$push`` or ``$addToSet`` over its limit (repeated values count each time)."""
+    total = 0
+    running = [0]
+    for value in readings:
+        total += 0 if value is MISSING else approximate_size(value)
+        running.append(total)
+    for start, end in bounds:
+        used = running[max(start, end)] - running[start]
+        if used >= ACCUMULATOR_BYTES:
+            raise accumulator_error(name, used)
 
 
 def _ranks(name: str, keys: list[Any]) -> list[int]:

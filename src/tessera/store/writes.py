@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
 from tessera.store import documents
 from tessera.store.catalog import ID_INDEX, Catalog, CollectionInfo, IndexInfo, index_entries
 from tessera.store.keys import EMPTY_ARRAY
+from tessera.store.limits import DOCUMENT_BYTES, OBJECT_TOO_LARGE
 from tessera.store.ordering import equal
 from tessera.store.reads import Row, matches
 from tessera.store.update import Apply, apply_replacement, compile_update, upsert_seed
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 _IMMUTABLE_ID = 66
+_BAD_VALUE = 2
 
 
 @contextlib.contextmanager
@@ -58,7 +60,7 @@ def collection(conn: sqlite3.Connection, catalog: Catalog, db: str, name: str) -
 def insert(conn: sqlite3.Connection, coll: CollectionInfo, catalog: Catalog, doc: dict) -> None:
     """Store a prepared document (see `documents.prepare_insert`)."""
     entries = _entries(conn, coll, catalog, doc)
-    data = documents.encode(doc)
+    data = _encode_insert(doc)
     try:
         cur = conn.execute(
             f"INSERT INTO {coll.table} (id, doc) VALUES (?, ?)",
@@ -87,7 +89,7 @@ def insert_batch(
     for rid, doc in enumerate(docs, start=top + 1):
         for index, keys in _entries(conn, coll, catalog, doc):
             entries.setdefault(index.table or "", []).extend((k, rid) for k in keys)
-        rows.append((rid, documents.id_key(doc["_id"]), documents.encode(doc)))
+        rows.append((rid, documents.id_key(doc["_id"]), _encode_insert(doc)))
     try:
         conn.executemany(f"INSERT INTO {coll.table} (rid, id, doc) VALUES (?, ?, ?)", rows)
         for table, pairs in entries.items():
@@ -117,6 +119,10 @@ def replace(
     documents.validate_stored(new)
     new_entries = _entries(conn, coll, catalog, new)
     data = documents.encode(new)
+    if len(data) > DOCUMENT_BYTES:
+        raise WriteError(
+            f"Resulting document after update is larger than {DOCUMENT_BYTES}", OBJECT_TOO_LARGE
+        )
     for index, keys in new_entries:
         old_keys, _ = index_entries(index, old)
         gone = [k for k in old_keys if k not in keys]
@@ -127,6 +133,17 @@ def replace(
         added = {k: v for k, v in keys.items() if k not in old_keys}
         _add_keys(conn, coll, index, rid, added)
     conn.execute(f"UPDATE {coll.table} SET doc = ? WHERE rid = ?", (data, rid))
+
+
+def _encode_insert(doc: Mapping[str, Any]) -> bytes:
+    """The BSON of a document to insert; over 16 MB it is refused, as MongoDB refuses it."""
+    data = documents.encode(doc)
+    if len(data) > DOCUMENT_BYTES:
+        raise WriteError(
+            f"object to insert too large. size in bytes: {len(data)}, max size: {DOCUMENT_BYTES}",
+            _BAD_VALUE,
+        )
+    return data
 
 
 def remove(conn: sqlite3.Connection, coll: CollectionInfo, rid: int) -> None:

@@ -21,8 +21,13 @@ from tessera.store.expressions.core import (
     type_name,
 )
 from tessera.store.expressions.strings import search_range
+from tessera.store.limits import RANGE_BYTES, range_error
 from tessera.store.ordering import hash_key, sort_value
 from tessera.store.paths import MISSING
+
+# sizeof(std::vector<Value>) and sizeof(Value) in MongoDB's estimate of a $range.
+_VECTOR_BYTES = 24
+_VALUE_BYTES = 16
 
 
 def _array_or_null(name: str, value: Any, code: int, what: str = "argument") -> list[Any] | None:
@@ -160,7 +165,18 @@ def _range(start: Any, end: Any, step: Any = 1) -> list[int]:
     increment = integer_arg("$range", "step value", step, 34447)
     if increment == 0:
         raise failure(34449, "$range requires a non-zero step value")
+    needed = _range_bytes(first, last, increment)
+    if needed >= RANGE_BYTES:
+        raise range_error(needed)
     return list(range(first, last, increment))
+
+
+def _range_bytes(first: int, last: int, step: int) -> int:
+    """The memory MongoDB reckons a $range needs (a 24-byte vector and 16 bytes a value),
+    with its length rounded as C++ divides: up to one more than the array holds."""
+    span = last - first
+    steps = abs(span) // abs(step) * (1 if (span >= 0) == (step > 0) else -1)
+    return _VECTOR_BYTES + (steps + 1 if steps >= 0 else 0) * _VALUE_BYTES
 
 
 def _item_scope(name: str, spec: Mapping[str, Any], scope: Scope) -> tuple[list[Any] | None, str]:

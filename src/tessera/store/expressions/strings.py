@@ -20,6 +20,9 @@ from tessera.store.expressions.core import (
     special,
     type_name,
 )
+from tessera.store.limits import approximate_size
+from tessera.store.ordering import regex_flags
+from tessera.store.patterns import Pattern, PatternError, compile_pattern
 
 # MongoDB's default $trim set: the null byte, ASCII whitespace and Unicode spaces.
 _WHITESPACE = (
@@ -209,9 +212,11 @@ _REGEX_OPTION_FLAGS = {
     "x": re.VERBOSE,
     "u": 0,
 }
+# $regexFindAll's output, as MongoDB bounds it (BufferMaxSize).
+_FIND_ALL_BYTES = 64 * 1024 * 1024
 
 
-def _regex_input(name: str, raw: Any, scope: Scope) -> tuple[str | None, re.Pattern[str]]:
+def _regex_input(name: str, raw: Any, scope: Scope) -> tuple[str | None, Pattern | None]:
     spec = named_args(name, raw, ("input", "regex"), ("options",))
     value = scope.eval(spec["input"])
     regex = scope.eval(spec["regex"])
@@ -224,45 +229,64 @@ def _regex_input(name: str, raw: Any, scope: Scope) -> tuple[str | None, re.Patt
                 51075,
                 f"{name}: regex options cannot be specified in both BSON regex and 'options' field",
             )
-        pattern, flags = regex.pattern, regex.flags
+        pattern, letters = regex.pattern, regex_flags(regex)
     elif isinstance(regex, str):
-        pattern, flags = regex, 0
+        pattern, letters = regex, ""
     elif nullish(regex):
-        return None, re.compile("")
+        return None, None
     else:
         raise failure(51105, f"{name} needs 'regex' to be of type string or regex")
-    for letter in options or "":
+    flags = 0
+    for letter in letters + (options or ""):
         if letter not in _REGEX_OPTION_FLAGS:
             raise failure(51108, f"{name} invalid flag in regex options: {letter}")
         flags |= _REGEX_OPTION_FLAGS[letter]
+    if not isinstance(pattern, str):
+        raise failure(51105, f"{name} needs 'regex' to be of type string or regex")
     try:
-        compiled = re.compile(pattern, flags & ~re.UNICODE if isinstance(pattern, bytes) else flags)
-    except re.error as error:
+        compiled = compile_pattern(pattern, flags)
+    except PatternError as error:
         raise failure(51111, f"Invalid Regex in {name}: {error}") from None
-    return (None if nullish(value) or nullish(regex) else value), compiled
+    return (None if nullish(value) else value), compiled
 
 
-def _match_document(match: re.Match[str]) -> dict[str, Any]:
+def _match_document(match: Any) -> dict[str, Any]:
     return {"match": match.group(0), "idx": match.start(), "captures": list(match.groups())}
 
 
 @special("$regexMatch")
 def _regex_match(raw: Any, scope: Scope) -> bool:
     value, pattern = _regex_input("$regexMatch", raw, scope)
-    return value is not None and pattern.search(value) is not None
+    if value is None or pattern is None:
+        return False
+    return pattern.search(value, operator="$regexMatch") is not None
 
 
 @special("$regexFind")
 def _regex_find(raw: Any, scope: Scope) -> Any:
     value, pattern = _regex_input("$regexFind", raw, scope)
-    match = pattern.search(value) if value is not None else None
+    if value is None or pattern is None:
+        return None
+    match = pattern.search(value, operator="$regexFind")
     return _match_document(match) if match else None
 
 
 @special("$regexFindAll")
 def _regex_find_all(raw: Any, scope: Scope) -> list[Any]:
     value, pattern = _regex_input("$regexFindAll", raw, scope)
-    return [_match_document(m) for m in pattern.finditer(value)] if value is not None else []
+    if value is None or pattern is None:
+        return []
+    found = []
+    used = 0
+    for match in pattern.find_all(value, "$regexFindAll"):
+        document = _match_document(match)
+        used += approximate_size(document)
+        if used > _FIND_ALL_BYTES:
+            raise failure(
+                51151, "$regexFindAll: the size of buffer to store output exceeded the 64MB limit"
+            )
+        found.append(document)
+    return found
 
 
 def _replacer(name: str, count: int) -> None:
