@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -133,3 +134,26 @@ def test_serve_leaves_forwarded_headers_to_the_routes_that_read_them(monkeypatch
     # uvicorn's own pass would rewrite every request; http/app.py does it for its routes.
     assert options["proxy_headers"] is False
     assert options["server_header"] is False
+
+
+def test_token_creates_the_data_folder_private(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = CliRunner().invoke(main, ["token", "erin", "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in data.iterdir()} == {
+        "token_secret": 0o600
+    }
+
+
+def test_token_tightens_a_loose_data_folder(tmp_path: Path, caplog) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o755)
+    (data / "token_secret").write_text("s" * 64)
+    (data / "token_secret").chmod(0o644)
+    result = CliRunner().invoke(main, ["token", "erin", "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "token_secret").stat().st_mode) == 0o600
+    assert any(r.name == "tessera.data" for r in caplog.records)

@@ -146,9 +146,13 @@ def token(
     data: str | None,
 ) -> None:
     """Print a token for USER_ID, accepted by a server using the same data folder."""
+    from pathlib import Path
+
+    from tessera.datafolder import private_data_folder
     from tessera.runtime import local_tokens
 
     settings = _settings({"data": data})
+    private_data_folder(Path(settings.data))  # as the server leaves it
     issued = local_tokens(settings).issue(
         user_id,
         username=username,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
-from typing import NamedTuple
+from typing import NamedTuple, TextIO
 
 from tessera.auth.identity import Identity
+from tessera.redaction import RedactSecrets
 
 
 class CallContext(NamedTuple):
@@ -55,11 +56,23 @@ class RequestContextFilter(logging.Filter):
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s plugin=%(plugin)s] %(message)s"
 
 
-def configure_logging(level: str = "info") -> None:
-    """Log to stderr with the request context on every line, plugins' loggers included."""
-    handler = logging.StreamHandler()
+# uvicorn's own loggers: they write URLs with their query, and an operator's logging
+# configuration may give them handlers of their own that the root's filters never see.
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
+    """Log to ``stream`` (stderr) with the request context on every line, plugins' loggers
+    included, and no token of a URL's query on any line (:mod:`tessera.redaction`)."""
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactSecrets())
     handler.addFilter(RequestContextFilter())
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in UVICORN_LOGGERS:
+        # On the logger too: its records are redacted before any handler sees them.
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())

@@ -18,6 +18,7 @@ from tessera.auth.identity import Identity
 from tessera.auth.oidc import OIDCVerifier
 from tessera.auth.secret import load_or_create_secret
 from tessera.auth.tokens import LocalTokens
+from tessera.datafolder import prepare_data_folder
 from tessera.governance import Governor
 from tessera.governance.rates import TokenBuckets
 from tessera.governance.watchdog import LoopWatchdog, describe_block
@@ -113,7 +114,7 @@ class Runtime:
 
     async def start(self) -> None:
         """Open the store, bind the plugin services, load every plugin."""
-        Path(self.settings.data).mkdir(parents=True, exist_ok=True)
+        prepare_data_folder(self.settings)
         self.store = open_client(self.settings.store)
         if self.settings.redis_url:
             # Here: the redis package is needed only by a cluster.

@@ -92,3 +92,14 @@ def test_buckets_forget_the_oldest_keys_past_their_bound() -> None:
     buckets.take("c", rate)
     assert buckets.take("a", rate) == 0.0  # forgotten, so a fresh bucket
     assert buckets.take("c", rate) > 0
+
+
+def test_taking_from_several_buckets_takes_from_all_or_none() -> None:
+    buckets = TokenBuckets()
+    per_name, per_address = Rate(1, 3600), Rate(3, 3600)
+    assert buckets.take_all([("alice", per_name), ("addr", per_address)]) == 0
+    # alice's bucket is empty: refused, and the address's budget is left as it was.
+    assert buckets.take_all([("alice", per_name), ("addr", per_address)]) > 0
+    assert buckets.take_all([("bob", per_name), ("addr", per_address)]) == 0
+    assert buckets.take_all([("carol", per_name), ("addr", per_address)]) == 0
+    assert buckets.take_all([("dave", per_name), ("addr", per_address)]) > 0

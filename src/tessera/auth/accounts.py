@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from tessera.auth.errors import InvalidAccount, LoginFailed, UsernameTaken
+from tessera.auth.errors import HashingBusy, InvalidAccount, LoginFailed, UsernameTaken
 from tessera.auth.passwords import hash_password, needs_rehash, verify_password
 
 MIN_PASSWORD_LENGTH = 8
@@ -85,10 +86,12 @@ class AccountStore:
         if not await verify_password(account["password_hash"], password):
             raise LoginFailed(_LOGIN_FAILED)
         if needs_rehash(account["password_hash"]):
-            await self._collection.update_one(
-                {"user_id": account["user_id"]},
-                {"$set": {"password_hash": await hash_password(password)}},
-            )
+            # A chance, not a duty: when hashing is busy, the next login upgrades it.
+            with contextlib.suppress(HashingBusy):
+                await self._collection.update_one(
+                    {"user_id": account["user_id"]},
+                    {"$set": {"password_hash": await hash_password(password)}},
+                )
         return _public(account)
 
     async def get(self, user_id: str) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ AccountError            a registration was refused
 ├── InvalidAccount      username, password or email fails validation
 └── UsernameTaken       another account already has this username
 SecretFileError         the token secret file in the data folder is unusable
+HashingBusy             too many password hashes running and waiting (the HTTP layer: 503)
 """
 
 from __future__ import annotations
@@ -62,3 +63,13 @@ class UsernameTaken(AccountError):
 
 class SecretFileError(Exception):
     """Raised when the token secret file exists but cannot be used."""
+
+
+class HashingBusy(Exception):
+    """Every password-hashing thread is busy and the line behind them is full; the caller
+    may retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after

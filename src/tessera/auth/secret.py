@@ -11,6 +11,7 @@ import stat
 from pathlib import Path
 
 from tessera.auth.errors import SecretFileError
+from tessera.datafolder import private_folder
 
 logger = logging.getLogger("tessera.auth")
 
@@ -29,7 +30,7 @@ def load_or_create_secret(data_dir: Path) -> bytes:
     into place, so a concurrent start never sees a partial file and two processes
     starting together end up with the same secret.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(data_dir)  # the server makes what is inside private as it starts
     path = data_dir / SECRET_FILENAME
     if not path.exists():
         _create(path)

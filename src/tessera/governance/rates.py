@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
@@ -55,5 +56,26 @@ class TokenBuckets:
             self._buckets[key] = (tokens, now)
             wait = (1.0 - tokens) / rate.per_second
         if len(self._buckets) > self._max_keys:
+            self._buckets.popitem(last=False)
+        return wait
+
+    def take_all(self, limits: Iterable[tuple[object, Rate]]) -> float:
+        """One token from each ``(key, rate)`` bucket, or from none when any is empty.
+
+        Answers 0 when the call may go ahead, else the seconds until every bucket has a
+        token. Taking from none keeps a refused call from spending the budgets that did
+        allow it (an address's own budget, say, when only a username's is empty).
+        """
+        now = time.monotonic()
+        filled = []
+        for key, rate in limits:
+            tokens, last = self._buckets.pop(key, (float(rate.requests), now))
+            tokens = min(float(rate.requests), tokens + (now - last) * rate.per_second)
+            filled.append((key, rate, tokens))
+        wait = max(((1.0 - t) / r.per_second for _, r, t in filled if t < 1.0), default=0.0)
+        spent = 1.0 if wait == 0.0 else 0.0
+        for key, _, tokens in filled:
+            self._buckets[key] = (tokens - spent, now)
+        while len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)
         return wait

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -10,7 +11,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from tessera.auth import AccountError, AccountStore, Authenticator, AuthError, UsernameTaken
+from tessera.auth import (
+    AccountError,
+    AccountStore,
+    Authenticator,
+    AuthError,
+    HashingBusy,
+    UsernameTaken,
+)
 from tessera.governance.rates import Rate
 from tessera.http.body import read_body, read_json_object
 from tessera.http.errors import (
@@ -18,6 +26,7 @@ from tessera.http.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
     Unprocessable,
@@ -28,6 +37,12 @@ _FORM = "application/x-www-form-urlencoded"
 
 # Per client address and username: slows password guessing without locking anyone out.
 LOGIN_RATE = Rate(10, 60.0)
+# Per client address, whatever the username: a spray of logins across usernames, each
+# costing a password hash, stops here. Bursts of 60, then one a second: an office behind
+# one address signs in without waiting, since tokens last a day.
+LOGIN_ADDRESS_RATE = Rate(60, 60.0)
+# Per client address: accounts are made once, so bursts of 20, then one every 3 minutes.
+REGISTER_RATE = Rate(20, 3600.0)
 
 
 def auth_routes() -> list[BaseRoute]:
@@ -45,6 +60,7 @@ async def register(request: Request) -> JSONResponse:
     accounts = _local_accounts(auth, "Registration")
     if not auth.allow_registration:
         raise Forbidden("Registration is disabled on this server; ask an operator for an account.")
+    _throttle(request, [(("register", _client(request)), REGISTER_RATE)], "registrations")
     body = await read_json_object(request, request.app.state.runtime.settings.max_body_bytes)
     username = _text(body, "username")
     password = _text(body, "password")
@@ -57,6 +73,8 @@ async def register(request: Request) -> JSONResponse:
         ) from None
     except AccountError as exc:
         raise Unprocessable(exc.message, extra={"field": exc.field}) from None
+    except HashingBusy as exc:
+        raise _busy(exc) from None
     return JSONResponse(
         {
             "user_id": account["user_id"],
@@ -76,17 +94,15 @@ async def login(request: Request) -> JSONResponse:
     body = await _credentials(request)
     username = _text(body, "username")
     password = _text(body, "password")
-    client = request.client.host if request.client else "-"
-    wait = request.app.state.runtime.login_attempts.take((client, username.lower()), LOGIN_RATE)
-    if wait > 0:
-        raise TooManyRequests(
-            "Too many login attempts; wait before trying again.",
-            headers={"Retry-After": str(math.ceil(wait))},
-        )
+    client = _client(request)
+    limits = [((client, username.lower()), LOGIN_RATE), (("login", client), LOGIN_ADDRESS_RATE)]
+    _throttle(request, limits, "login attempts")
     try:
         account = await accounts.authenticate(username, password)
     except AuthError as exc:
         raise Unauthorized(exc.message, error_code="login_failed") from None
+    except HashingBusy as exc:
+        raise _busy(exc) from None
     return JSONResponse(
         {
             "access_token": auth.token_for(account),
@@ -104,6 +120,32 @@ async def me(request: Request) -> JSONResponse:
     except AuthError as exc:
         raise Unauthorized(exc.message, headers={"WWW-Authenticate": "Bearer"}) from None
     return JSONResponse(identity.context())
+
+
+def _client(request: Request) -> str:
+    """The client's address: the peer's, or the one a trusted proxy named (see app.py)."""
+    return request.client.host if request.client else "-"
+
+
+def _throttle(request: Request, limits: Sequence[tuple[object, Rate]], what: str) -> None:
+    """429 with Retry-After unless every ``(key, rate)`` budget allows one more call.
+
+    The buckets are the process's own: with several workers each counts its share.
+    """
+    wait = request.app.state.runtime.login_attempts.take_all(limits)
+    if wait > 0:
+        raise TooManyRequests(
+            f"Too many {what} from this address; wait before trying again.",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+
+
+def _busy(exc: HashingBusy) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        exc.message,
+        error_code="busy",
+        headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))},
+    )
 
 
 def _authenticator(request: Request) -> Authenticator:

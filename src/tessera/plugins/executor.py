@@ -6,11 +6,9 @@ Knows nothing of HTTP: the HTTP layer turns an :class:`Outcome` into a status co
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, NamedTuple
 
 from tessera.auth.identity import Identity
@@ -20,6 +18,8 @@ from tessera.governance import Governor, Limits
 from tessera.isolation import IsolationError
 from tessera.plugins.deadlines import DeadlinePassed, Deadlines
 from tessera.plugins.registry import Plugin
+from tessera.plugins.threads import PluginThreads
+from tessera.store.engine import caller as store_caller
 
 logger = logging.getLogger("tessera.execute")
 
@@ -61,11 +61,12 @@ Listener = Callable[[Plugin, str, Identity, Outcome], Awaitable[None] | None]
 
 
 class Executor:
-    """Runs plugin entry points: async ones on the loop, sync ones in worker threads."""
+    """Runs plugin entry points: async ones on the loop, sync ones in worker threads, of
+    which one user and one plugin hold at most a share (:class:`PluginThreads`)."""
 
     def __init__(self, governor: Governor, *, threads: int) -> None:
         self.governor = governor
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="plugin")
+        self.threads = PluginThreads(threads)
         self._listeners: list[Listener] = []
         self._deadlines = Deadlines()
 
@@ -100,6 +101,9 @@ class Executor:
         if limits.governed:
             await self.governor.admit(plugin.name, identity, limits)
         token = current_call.set(CallContext(identity, plugin.name, request_id, action))
+        # The store's reader threads serve callers in turn: one user's slow reads wait
+        # behind everyone else's, not the other way round.
+        reader_turn = store_caller.set((identity.app_id, identity.user_id))
         started = time.perf_counter()
         try:
             data = inject_identity(payload, identity)
@@ -110,6 +114,7 @@ class Executor:
                 if result is not None:
                     await result
         finally:
+            store_caller.reset(reader_turn)
             current_call.reset(token)
             if limits.governed:
                 await self.governor.release(plugin.name, limits)
@@ -125,10 +130,9 @@ class Executor:
                 if code.is_async:
                     result = await code.entry(data)
                 else:
-                    ctx = contextvars.copy_context()
-                    result = await asyncio.get_running_loop().run_in_executor(
-                        self._pool, ctx.run, code.entry, data
-                    )
+                    # The caller as injected (the async path reads nothing more).
+                    user = (data["app_id"], data["user_id"])
+                    result = await self.threads.run(user, plugin.name, code.entry, data)
                 if type(result) is not dict and asyncio.iscoroutine(result):  # from a sync wrapper
                     result = await result
         except DeadlinePassed:  # a TimeoutError of the plugin's own is a crash, below
@@ -157,4 +161,4 @@ class Executor:
 
     def close(self) -> None:
         """Stop the worker threads (waiting for none: a stuck sync plugin cannot be killed)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.threads.close()
