@@ -22,13 +22,16 @@ from tessera.datafolder import prepare_data_folder
 from tessera.governance import Governor
 from tessera.governance.rates import TokenBuckets
 from tessera.governance.watchdog import LoopWatchdog, describe_block
+from tessera.isolation.modes import CollectionModes
 from tessera.metrics import Metrics
 from tessera.plugins.executor import Executor, Outcome
 from tessera.plugins.manifest import Manifest
 from tessera.plugins.registry import Plugin, PluginRegistry
 from tessera.plugins.state import PluginStates
 from tessera.plugins.watcher import watch
-from tessera.services.database import SYSTEM_DATABASE, db
+from tessera.services.database import SYSTEM_DATABASE, Databases
+from tessera.services.database import bind as bind_databases
+from tessera.services.database import unbind as unbind_databases
 from tessera.services.wiring import start_services, stop_services
 from tessera.settings import Settings
 from tessera.store import open_client
@@ -40,8 +43,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tessera")
 
 
-def build_authenticator(settings: Settings, store: Any) -> Authenticator:
-    """Local accounts and HS256 tokens, or an OIDC verifier, as the settings say."""
+ACCOUNTS_DATABASE = "_tessera_accounts"
+
+
+def build_authenticator(settings: Settings, accounts_store: Any) -> Authenticator:
+    """Local accounts and HS256 tokens, or an OIDC verifier, as the settings say.
+
+    ``accounts_store`` is a store client of its own (see the ``accounts_store_uri``
+    setting): no handle on the app data leads to password hashes.
+    """
     if settings.auth_mode == "oidc":
         missing = [
             s for s in ("oidc_jwks_url", "oidc_issuer", "oidc_audience") if not settings.values[s]
@@ -63,7 +73,7 @@ def build_authenticator(settings: Settings, store: Any) -> Authenticator:
         )
         return Authenticator(oidc=verifier)
     tokens = local_tokens(settings)
-    accounts = AccountStore(store[SYSTEM_DATABASE]["accounts"])
+    accounts = AccountStore(accounts_store[ACCOUNTS_DATABASE]["accounts"])
     return Authenticator(
         tokens=tokens, accounts=accounts, allow_registration=settings.allow_registration
     )
@@ -75,12 +85,28 @@ def local_tokens(settings: Settings) -> LocalTokens:
     return LocalTokens(secret, default_app_id=settings.app_id, ttl_seconds=settings.token_ttl)
 
 
+async def move_accounts(store: Any, accounts: AccountStore) -> None:
+    """Accounts of an earlier version lived in the app store's system database: move them
+    to the accounts store once (copied first, then deleted), so none is lost."""
+    old = store[SYSTEM_DATABASE]["accounts"]
+    moved = 0
+    for account in await old.find({}).to_list(None):
+        moved += await accounts.adopt(account)
+        await old.delete_one({"_id": account["_id"]})
+    if moved:
+        logger.info("moved %d local accounts to the accounts store", moved)
+
+
 class Runtime:
     """Everything one Tessera process serves, started and stopped as a unit."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store: Any = None
+        #: Local accounts, in a store of their own (None in OIDC mode).
+        self.accounts_store: Any = None
+        #: What ``db`` uses: the store, isolation mode and manifests (set at start).
+        self.databases: Databases | None = None
         #: The link to the cluster's Redis, when ``redis_url`` is set.
         self.cluster: Cluster | None = None
         self.switches: PluginSwitches | None = None
@@ -123,15 +149,22 @@ class Runtime:
 
             self.cluster = Cluster(self.settings.redis_url)
             self.executor.governor = ClusterGovernor(self.settings, self.cluster)
-        self.auth = build_authenticator(self.settings, self.store)
+        if self.settings.auth_mode == "local":
+            self.accounts_store = open_client(self.settings.accounts_store)
+        self.auth = build_authenticator(self.settings, self.accounts_store)
         if self.auth.accounts is not None:
             await self.auth.accounts.ensure_indexes()
-        db.bind(
+            await move_accounts(self.store, self.auth.accounts)
+        modes = CollectionModes(self.store[SYSTEM_DATABASE]["collection_modes"])
+        await modes.ensure_indexes()
+        self.databases = Databases(
             self.store,
             default_app=self.settings.app_id,
             isolation=self.settings.isolation,
             manifest_of=self._manifest_of,
+            modes=modes,
         )
+        bind_databases(self.databases)
         await start_services(self)
         self.plugin_states = PluginStates(self.store[SYSTEM_DATABASE]["plugin_states"])
         await self.plugin_states.ensure_indexes()
@@ -181,10 +214,14 @@ class Runtime:
         for plugin in list(self.plugins):
             self.plugins.unload(plugin.name)
         await stop_services()
-        db.unbind(self.store)
+        if self.databases is not None:
+            unbind_databases(self.databases)
         self.executor.close()
         if self.store is not None:
             await self.store.close()
+        if self.accounts_store is not None:
+            await self.accounts_store.close()
+            self.accounts_store = None
         if self.cluster is not None:
             await self.cluster.close()
             self.cluster = None

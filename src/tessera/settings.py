@@ -89,6 +89,14 @@ SETTINGS: tuple[Setting, ...] = (
         flag="--store",
     ),
     Setting(
+        "accounts_store_uri",
+        "",
+        "Store of local accounts, kept apart from app data: same forms as --store. Empty "
+        "means DATA/accounts.db, or with a mongodb:// store the same server's "
+        "_tessera_accounts database.",
+        flag="--accounts-store",
+    ),
+    Setting(
         "redis_url",
         "",
         "Redis shared by every process of a cluster (redis://host:6379/0): WebSocket fan-out, "
@@ -204,6 +212,16 @@ class Settings:
     def store(self) -> str:
         """The store URI, defaulting to a file in the data folder."""
         return self.values["store_uri"] or str(Path(self.values["data"]) / "store.db")
+
+    @property
+    def accounts_store(self) -> str:
+        """The accounts store URI: given, or beside the app store (see the setting)."""
+        given = self.values["accounts_store_uri"]
+        if given:
+            return str(given)
+        if self.store.startswith(("mongodb://", "mongodb+srv://", "sqlite://:memory:")):
+            return self.store
+        return str(Path(self.values["data"]) / "accounts.db")
 
     @classmethod
     def load(

@@ -29,9 +29,9 @@ from tessera.http.errors import HTTPError
 from tessera.http.execute import call_plugin, callable_plugin
 from tessera.runtime import Runtime
 from tessera.services.database import SYSTEM_DATABASE
-from tessera.services.event_bus import event_bus
-from tessera.services.notifications import notifications_manager
-from tessera.services.plugin_settings import settings_manager
+from tessera.services.event_bus import bus
+from tessera.services.notifications import notifications
+from tessera.services.plugin_settings import plugin_settings
 from tessera.services.resume import StoredResumeLog
 from tessera.settings import Settings
 
@@ -71,7 +71,7 @@ class Harness:
 
     async def __aenter__(self) -> Harness:
         await self.runtime.start()
-        event_bus.subscribe("*", self._record)
+        bus.subscribe("*", self._record)
         return self
 
     async def __aexit__(
@@ -80,7 +80,7 @@ class Harness:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        event_bus.unsubscribe("*", self._record)
+        bus.unsubscribe("*", self._record)
         await self.runtime.stop()
         self._data.cleanup()
 
@@ -121,9 +121,15 @@ class Harness:
             return Result(error.status_code, error.body())
         return Result(status, orjson.loads(encoded))
 
+    def database(self, app: str | None = None) -> Any:
+        """The plain store database of ``app`` (the default app's when None), to seed or
+        inspect data in a test; plugins' ``db`` is always scoped to a caller."""
+        assert self.runtime.databases is not None, "the harness is not started"
+        return self.runtime.databases.app(app)
+
     async def settle(self) -> None:
         """Wait until every event handler started so far has finished."""
-        await event_bus.drain()
+        await bus.drain()
 
     async def messages(self, user: str, *, app: str | None = None) -> list[dict[str, Any]]:
         """Every WebSocket message sent to ``user`` (with its ``seq``), oldest first."""
@@ -133,12 +139,10 @@ class Harness:
 
     async def notifications(self, user: str, *, app: str | None = None) -> list[dict[str, Any]]:
         """``user``'s notifications, newest first."""
-        page = await notifications_manager.list_notifications(
-            user, limit=1000, app_id=app or self.runtime.settings.app_id
-        )
+        page = await notifications.page(app or self.runtime.settings.app_id, user, limit=1000)
         return list(page["notifications"])
 
     async def settings(self, user: str, plugin: str, *, app: str | None = None) -> dict[str, Any]:
         """``user``'s settings of ``plugin``, merged over the plugin's defaults."""
-        del app  # settings follow the app of the call in progress; tests use the default
-        return dict(await settings_manager.get_plugin_settings(user, plugin))
+        app_id = app or self.runtime.settings.app_id
+        return dict(await plugin_settings.get(app_id, user, plugin))

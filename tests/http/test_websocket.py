@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tessera.services.websocket import websocket_manager
+from tessera.services.websocket import websockets
 from tessera.settings import Settings
 from tests.conftest import start_server, stop_server
 
@@ -149,7 +149,7 @@ async def test_a_fault_of_the_runtime_closes_the_socket_with_1011_and_logs_it(
     async def broken_open(*args: Any) -> None:
         raise RuntimeError("store on fire")
 
-    monkeypatch.setattr(websocket_manager, "open", broken_open)
+    monkeypatch.setattr(websockets, "open", broken_open)
     async with open_socket(live, "alice") as ws:
         assert await close_code(ws) == 1011
     (record,) = [r for r in caplog.records if r.exc_info and "store on fire" in str(r.exc_info[1])]
@@ -277,13 +277,13 @@ async def test_a_slow_client_is_disconnected_without_slowing_others(serve, corpu
             for n in range(80):
                 call(alice, "svc_sender", {"action": "send", "n": n, "blob": blob})
                 assert (await receive(fast))["n"] == n
-                if websocket_manager.connection_count("default", "alice") == 1:
+                if websockets.connection_count("default", "alice") == 1:
                     break
         for _ in range(100):  # a blocked send gives up after ws_ping_timeout
-            if websocket_manager.connection_count("default", "alice") == 1:
+            if websockets.connection_count("default", "alice") == 1:
                 break
             await asyncio.sleep(0.05)
-        assert websocket_manager.connection_count("default", "alice") == 1
+        assert websockets.connection_count("default", "alice") == 1
         # The slow tab, which never read, finds its connection ended once it catches up.
         with pytest.raises(ConnectionClosed):
             while True:

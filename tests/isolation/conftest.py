@@ -10,8 +10,11 @@ import pytest
 
 from tessera.auth.identity import Identity
 from tessera.context import CallContext, current_call
+from tessera.isolation.modes import CollectionModes
 from tessera.plugins.manifest import parse_manifest
-from tessera.services.database import db
+from tessera.services.database import Databases
+from tessera.services.database import bind as bind_databases
+from tessera.services.database import unbind as unbind_databases
 from tessera.store import open_client
 
 APP = "shop"
@@ -21,7 +24,7 @@ APP = "shop"
 async def store() -> AsyncIterator[Any]:
     client = open_client("sqlite://:memory:")
     yield client
-    db.unbind()
+    unbind_databases()
     await client.close()
 
 
@@ -32,13 +35,15 @@ def bind(store: Any) -> Callable[..., Any]:
 
     def _bind(isolation: str = "enforce", **manifest: Any) -> Any:
         parsed = parse_manifest(manifest, "p")
-        db.bind(
+        databases = Databases(
             store,
             default_app=APP,
             isolation=isolation,
             manifest_of=lambda name: parsed if name == "p" else None,
+            modes=CollectionModes(store["_tessera"]["collection_modes"]),
         )
-        return store[APP]
+        bind_databases(databases)
+        return databases.app()
 
     return _bind
 

@@ -9,7 +9,8 @@ from pymongo import InsertOne, ReplaceOne, UpdateOne
 from pymongo.errors import OperationFailure
 
 from tessera.isolation.errors import IsolationError
-from tessera.services.database import db
+from tessera.services.database import NotBound, db
+from tessera.services.recipients import recipient_app
 from tests.isolation.conftest import caller
 
 ALICE, BOB = "alice", "bob"
@@ -295,8 +296,11 @@ async def test_off_mode_hands_out_the_plain_database(bind):
         assert await db["notes"].count_documents({}) == 1
 
 
-async def test_outside_a_call_db_is_the_plain_app_database(raw):
-    assert await db["notes"].count_documents({}) == 2
+async def test_outside_a_call_db_refuses_every_operation(raw):
+    with pytest.raises(NotBound, match="no caller"):
+        await db["notes"].count_documents({})
+    with pytest.raises(NotBound, match="no caller"):
+        db.current()
 
 
 @pytest.mark.parametrize(
@@ -336,8 +340,10 @@ async def test_the_servers_own_collections_are_refused(raw, name):
 
 
 async def test_plugins_cannot_rebind_db(raw):
-    with caller(ALICE), pytest.raises(RuntimeError):
-        db.unbind()
+    with caller(ALICE):
+        for name in ("bind", "unbind"):
+            with pytest.raises(TypeError, match="not callable"):
+                getattr(db, name)(None)
 
 
 async def test_every_touched_collection_gets_a_user_id_index_once(raw, caplog):
@@ -356,13 +362,14 @@ async def test_every_touched_collection_gets_a_user_id_index_once(raw, caplog):
 async def test_messages_to_other_users_need_the_escalation_right(bind, caplog):
     bind(escalation_roles=["support"])
     caplog.set_level(logging.INFO, "tessera.isolation")
-    db.check_recipient(BOB, "send_to_user")  # outside a call: the runtime's own messages
+    with pytest.raises(NotBound, match="no caller"):  # plugin code with no caller
+        recipient_app(BOB, "send_to_user")
     with caller(ALICE):
-        db.check_recipient(ALICE, "send_to_user")
+        assert recipient_app(ALICE, "send_to_user") == "shop"
         with pytest.raises(IsolationError, match=r"^send_to_user\(user_id='bob'\): "):
-            db.check_recipient(BOB, "send_to_user")
+            recipient_app(BOB, "send_to_user")
     with caller(ALICE, roles=("support",)):
-        db.check_recipient(BOB, "create_notification")
+        assert recipient_app(BOB, "create_notification") == "shop"
     assert any(
         "escalation (plugin=p user=alice) create_notification(user_id='bob')" in r.getMessage()
         for r in caplog.records

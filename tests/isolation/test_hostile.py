@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tessera.services.database import db
-
 PLUGINS = Path(__file__).resolve().parent / "plugins"
 
 SCOPE_ATTACKS = [
@@ -56,14 +54,6 @@ def start(serve):
 
     def _start(isolation: str = "enforce"):
         live = serve(PLUGINS, isolation=isolation)
-        plugins = live.runtime.plugins
-        # Until the runtime passes these itself: the mode and the manifests of the plugins.
-        db.bind(
-            live.runtime.store,
-            default_app=live.settings.app_id,
-            isolation=isolation,
-            manifest_of=lambda name: p.manifest if (p := plugins.get(name)) else None,
-        )
         with live.client("bob") as bob, live.client("alice") as alice:
             target = run(bob, "seed", action="add", secret="bob-secret-1", score=5).json()["id"]
             run(alice, "seed", action="add", secret="alice-note", score=3)

@@ -12,7 +12,8 @@ import pytest
 from tessera.auth.identity import Identity
 from tessera.context import CallContext, callerless_plugin, current_call
 from tessera.plugins.registry import PluginRegistry
-from tessera.services.event_bus import MATCHING_MEMO_SIZE, EventBus, event_bus, on_event
+from tessera.services.event_bus import MATCHING_MEMO_SIZE, EventBus, on_event
+from tessera.services.event_bus import bus as shared_bus
 from tests.http.test_websocket import call
 
 
@@ -179,9 +180,9 @@ def test_on_event_subscribes_to_the_shared_bus():
         return None
 
     try:
-        assert any(s.handler is handler for s in event_bus.subscriptions("test:decorated"))
+        assert any(s.handler is handler for s in shared_bus.subscriptions("test:decorated"))
     finally:
-        event_bus.unsubscribe("test:decorated", handler)
+        shared_bus.unsubscribe("test:decorated", handler)
 
 
 def wait_for_seen(client, expected, timeout=5.0):
@@ -215,7 +216,7 @@ def test_a_plugin_handler_sees_another_plugins_publish_and_reload_does_not_doubl
 def test_the_runtime_publishes_plugin_executed(serve, corpus):
     live = serve(corpus)
     seen = []
-    event_bus.subscribe("plugin_execut*", seen.append)
+    shared_bus.subscribe("plugin_execut*", seen.append)
     try:
         with live.client("alice") as alice:
             call(alice, "echo", {"action": "hello"})
@@ -224,7 +225,7 @@ def test_the_runtime_publishes_plugin_executed(serve, corpus):
         while len(seen) < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
-        event_bus.unsubscribe("plugin_execut*", seen.append)
+        shared_bus.unsubscribe("plugin_execut*", seen.append)
     executed = [p for p in seen if p["plugin"] == "echo"]
     assert executed[0]["action"] == "hello"
     assert executed[0]["user_id"] == "alice"
@@ -250,16 +251,16 @@ async def test_a_plugin_imported_again_without_unload_keeps_one_handler(tmp_path
     registry = PluginRegistry(tmp_path / "plugins")  # no runtime: nobody calls forget()
     for _ in range(3):
         registry.load("counter")
-    assert len([s for s in event_bus.subscriptions("count") if s.owner == "counter"]) == 1
-    event_bus.start()
+    assert len([s for s in shared_bus.subscriptions("count") if s.owner == "counter"]) == 1
+    shared_bus.start()
     try:
-        event_bus.publish("count", {"path": str(target)})
+        shared_bus.publish("count", {"path": str(target)})
         await settle(0.1)
     finally:
         registry.unload("counter")
-        await event_bus.stop()
+        await shared_bus.stop()
     assert target.read_text() == "x"
-    assert [s for s in event_bus.subscriptions("count") if s.owner == "counter"] == []
+    assert [s for s in shared_bus.subscriptions("count") if s.owner == "counter"] == []
 
 
 async def test_a_handler_dropped_from_a_plugins_new_version_stops_running(tmp_path):
@@ -279,15 +280,115 @@ async def test_a_handler_dropped_from_a_plugins_new_version_stops_running(tmp_pa
     target.write_text("")
     registry = PluginRegistry(tmp_path / "plugins")  # no runtime: nobody calls forget()
     registry.load("listener")
-    event_bus.start()
+    shared_bus.start()
     try:
-        event_bus.publish("ping", {"path": str(target)})  # its subscriptions now remembered
+        shared_bus.publish("ping", {"path": str(target)})  # its subscriptions now remembered
         await settle(0.1)
         (folder / "logic.py").write_text("async def execute(data):\n    return {'v': 2}\n")
         registry.load("listener")
-        event_bus.publish("ping", {"path": str(target)})
+        shared_bus.publish("ping", {"path": str(target)})
         await settle(0.1)
     finally:
         registry.unload("listener")
-        await event_bus.stop()
+        await shared_bus.stop()
     assert target.read_text() == "x"
+
+
+def test_a_plugin_unsubscribes_only_its_own_handlers():
+    from core.event_bus import event_bus
+
+    def handler(payload):
+        return None
+
+    for plugin in ("owner", "intruder"):
+        token = callerless_plugin.set(plugin)
+        try:
+            if plugin == "owner":
+                event_bus.subscribe("test:owned", handler)
+            else:
+                event_bus.unsubscribe("test:owned", handler)
+        finally:
+            callerless_plugin.reset(token)
+    try:
+        owners = [s.owner for s in shared_bus.subscriptions("test:owned")]
+        assert owners == ["owner"]
+    finally:
+        shared_bus.forget("owner")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "plugin_executed",
+        "plugin_execution_error",
+        "plugin_settings_updated",
+        "notification_created",
+    ],
+)
+def test_plugins_cannot_forge_the_runtimes_events(name):
+    from core.event_bus import event_bus
+
+    with pytest.raises(ValueError, match="published by the runtime"):
+        event_bus.publish(name, {"user_id": "bob"})
+
+
+HANGER = """
+import os
+import time
+
+from core.event_bus import on_event
+
+
+@on_event("hang")
+def hang(payload):
+    while not os.path.exists(payload["release"]):
+        time.sleep(0.01)
+
+
+async def execute(data):
+    from core.event_bus import event_bus
+
+    for _ in range(data["times"]):
+        event_bus.publish("hang", {"release": data["release"]})
+    return {}
+"""
+PINGED = """
+from core.event_bus import on_event
+
+seen = []
+
+
+@on_event("ping")
+def record(payload):
+    seen.append(payload["n"])
+
+
+async def execute(data):
+    from core.event_bus import event_bus
+
+    if data.get("action") == "ping":
+        event_bus.publish("ping", {"n": data["n"]})
+    return {"seen": seen}
+"""
+
+
+async def test_one_plugins_hanging_sync_handlers_leave_threads_for_the_others(tmp_path):
+    from tessera.testing import Harness
+
+    for name, code in (("hanger", HANGER), ("pinged", PINGED)):
+        (tmp_path / "plugins" / name).mkdir(parents=True)
+        (tmp_path / "plugins" / name / "logic.py").write_text(code)
+    release = tmp_path / "release"
+    async with Harness(tmp_path / "plugins", handler_timeout=30) as harness:
+        try:
+            body = {"times": 40, "release": str(release)}
+            assert (await harness.execute("hanger", body, user="mallory")).status == 200
+            await asyncio.sleep(0.2)  # every hanging handler has taken what it can
+            await harness.execute("pinged", {"action": "ping", "n": 1}, user="alice")
+            for _ in range(100):
+                if (await harness.execute("pinged", {}, user="alice"))["seen"] == [1]:
+                    break
+                await asyncio.sleep(0.05)
+            assert (await harness.execute("pinged", {}, user="alice"))["seen"] == [1]
+        finally:
+            release.touch()

@@ -5,70 +5,60 @@ from __future__ import annotations
 import pytest
 from bson import ObjectId
 
-from tessera.auth.identity import Identity
-from tessera.context import CallContext, current_call
-from tessera.services.notifications import NotificationsManager
+from tessera.services.notifications import NotificationService
 from tessera.services.resume import StoredResumeLog
-from tessera.services.websocket import WebSocketManager
+from tessera.services.websocket import WebSocketHub
 
 
 @pytest.fixture
 async def manager(system):
-    websockets = WebSocketManager()
+    websockets = WebSocketHub()
     log = StoredResumeLog(system)
     await log.ensure_indexes()
-    websockets.start(log, default_app="default")
-    manager = NotificationsManager(websockets)
-    await manager.start(system, default_app="default")
+    websockets.start(log)
+    manager = NotificationService(websockets)
+    await manager.start(system)
     yield manager
     await websockets.stop()
 
 
 async def test_create_returns_the_id_of_a_stored_document(manager, system):
-    notification_id = await manager.create_notification(
-        user_id="alice", notification_type="todo", title="T", message="M", metadata={"k": 1}
-    )
+    notification_id = await manager.create("default", "alice", "todo", "T", "M", {"k": 1})
     stored = await system["notifications"].find_one({"_id": ObjectId(notification_id)})
     assert stored["user_id"] == "alice"
     assert stored["app_id"] == "default"
     assert (stored["type"], stored["metadata"], stored["read"]) == ("todo", {"k": 1}, False)
 
 
-async def test_a_notification_goes_to_the_callers_app(manager):
-    token = current_call.set(CallContext(Identity("alice", "alice", "shop"), "p"))
-    try:
-        await manager.create_notification(
-            user_id="alice", notification_type="t", title="T", message="M"
-        )
-    finally:
-        current_call.reset(token)
-    assert (await manager.list_notifications("alice", app_id="shop"))["count"] == 1
-    assert (await manager.list_notifications("alice", app_id="default"))["count"] == 0
+async def test_a_notification_belongs_to_one_app(manager):
+    await manager.create("shop", "alice", "t", "T", "M")
+    assert (await manager.page("shop", "alice"))["count"] == 1
+    assert (await manager.page("default", "alice"))["count"] == 0
 
 
 async def test_pushes_are_numbered_messages_unless_the_type_is_muted(manager, system):
-    await manager.create_notification(user_id="alice", notification_type="a", title="", message="")
-    await manager.set_preferences("alice", {"b": {"enabled": False}})
-    await manager.create_notification(user_id="alice", notification_type="b", title="", message="")
+    await manager.create("default", "alice", "a", "", "")
+    await manager.set_preferences("default", "alice", {"b": {"enabled": False}})
+    await manager.create("default", "alice", "b", "", "")
     pushed = await system["ws_messages"].find({"user_id": "alice"}).to_list(None)
     assert len(pushed) == 1
     assert '"subtype":"new"' in pushed[0]["text"]
-    assert (await manager.list_notifications("alice"))["count"] == 2
+    assert (await manager.page("default", "alice"))["count"] == 2
 
 
 async def test_unknown_and_malformed_ids_are_not_found(manager):
-    assert await manager.mark_read("alice", "nope") is False
-    assert await manager.delete_notification("alice", str(ObjectId())) is False
+    assert await manager.mark_read("default", "alice", "nope") is False
+    assert await manager.delete("default", "alice", str(ObjectId())) is False
 
 
 async def test_preferences_merge_and_reject_malformed_choices(manager):
-    await manager.set_preferences("alice", {"a": {"enabled": False}})
-    chosen = await manager.set_preferences("alice", {"b": {"enabled": True}})
+    await manager.set_preferences("default", "alice", {"a": {"enabled": False}})
+    chosen = await manager.set_preferences("default", "alice", {"b": {"enabled": True}})
     assert chosen == {"a": {"enabled": False}, "b": {"enabled": True}}
-    await manager.set_preferences("alice", {"a": {"enabled": True}})
-    assert await manager.type_enabled("alice", "a") is True
+    await manager.set_preferences("default", "alice", {"a": {"enabled": True}})
+    assert await manager.type_enabled("default", "alice", "a") is True
     with pytest.raises(ValueError, match="a:"):
-        await manager.set_preferences("alice", {"a": {"enabled": "no"}})
+        await manager.set_preferences("default", "alice", {"a": {"enabled": "no"}})
 
 
 async def test_listing_and_counting_use_an_index_that_provides_the_order(manager, system):
@@ -85,9 +75,9 @@ async def test_listing_and_counting_use_an_index_that_provides_the_order(manager
 
 async def test_used_outside_a_runtime_it_says_so():
     with pytest.raises(RuntimeError, match="outside a running Tessera runtime"):
-        await NotificationsManager(WebSocketManager()).unread_count("alice")
+        await NotificationService(WebSocketHub()).unread_count("default", "alice")
 
 
 async def test_an_offset_past_what_a_store_takes_lists_nothing(manager):
-    page = await manager.list_notifications("alice", offset=2**70)
+    page = await manager.page("default", "alice", offset=2**70)
     assert page["notifications"] == []

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from tessera.plugins.registry import PluginRegistry
-from tessera.services.event_bus import event_bus
-from tessera.services.plugin_settings import PluginSettingsManager, SettingsSchemaError
+from tessera.services.event_bus import bus
+from tessera.services.plugin_settings import SettingsSchemaError, SettingsService
 
 SCHEMA = {
     "type": "object",
@@ -40,25 +40,25 @@ async def manager(system, tmp_path):
     write_plugin(tmp_path, "plain", None)
     registry = PluginRegistry(tmp_path)
     registry.load_all()
-    manager = PluginSettingsManager()
-    await manager.start(system, registry, default_app="default")
+    manager = SettingsService()
+    await manager.start(system, registry)
     yield manager
     for name in ("styled", "broken", "plain"):
         registry.unload(name)
 
 
 async def test_defaults_then_saved_values_over_them(manager):
-    assert await manager.get_plugin_settings("alice", "styled") == {
+    assert await manager.get("default", "alice", "styled") == {
         "theme": "dark",
         "limits": {"max": 10},
     }
-    result = await manager.save_plugin_settings("alice", "styled", {"email": "a@example.org"})
+    result = await manager.save("default", "alice", "styled", {"email": "a@example.org"})
     assert result == {
         "success": True,
         "settings": {"theme": "dark", "limits": {"max": 10}, "email": "a@example.org"},
     }
-    assert (await manager.get_plugin_settings("alice", "styled"))["email"] == "a@example.org"
-    assert "email" not in await manager.get_plugin_settings("bob", "styled")
+    assert (await manager.get("default", "alice", "styled"))["email"] == "a@example.org"
+    assert "email" not in await manager.get("default", "bob", "styled")
 
 
 @pytest.mark.parametrize(
@@ -70,30 +70,30 @@ async def test_defaults_then_saved_values_over_them(manager):
     ],
 )
 async def test_invalid_values_name_the_failing_field_and_are_not_stored(manager, values, field):
-    result = await manager.save_plugin_settings("alice", "styled", values)
+    result = await manager.save("default", "alice", "styled", values)
     assert result["success"] is False
     assert result["field"] == field
     assert result["error"]
-    assert "email" not in await manager.get_plugin_settings("alice", "styled")
+    assert "email" not in await manager.get("default", "alice", "styled")
 
 
 async def test_an_invalid_schema_is_reported_as_the_plugins_fault(manager):
     with pytest.raises(SettingsSchemaError, match="broken"):
-        await manager.save_plugin_settings("alice", "broken", {})
+        await manager.save("default", "alice", "broken", {})
 
 
 async def test_saving_publishes_plugin_settings_updated(manager):
     seen = []
-    event_bus.start()
-    event_bus.subscribe("plugin_settings_updated", seen.append)
+    bus.start()
+    bus.subscribe("plugin_settings_updated", seen.append)
     try:
-        await manager.save_plugin_settings("alice", "plain", {"x": 1})
+        await manager.save("default", "alice", "plain", {"x": 1})
         await asyncio.sleep(0.05)
     finally:
-        event_bus.unsubscribe("plugin_settings_updated", seen.append)
-        await event_bus.stop()
+        bus.unsubscribe("plugin_settings_updated", seen.append)
+        await bus.stop()
     assert seen == [{"app_id": "default", "user_id": "alice", "plugin": "plain"}]
 
 
 async def test_a_non_object_is_refused(manager):
-    assert (await manager.save_plugin_settings("alice", "plain", [1]))["success"] is False
+    assert (await manager.save("default", "alice", "plain", [1]))["success"] is False

@@ -1,4 +1,4 @@
-"""The WebSocket manager's contract with plugins, without a socket."""
+"""The WebSocket hub: numbering, keeping and delivering messages, without a socket."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from tessera.auth.identity import Identity
 from tessera.services.connection import with_seq
 from tessera.services.resume import StoredResumeLog
-from tessera.services.websocket import NotRunning, WebSocketManager
+from tessera.services.websocket import NotRunning, WebSocketHub
 
 
 @pytest.mark.parametrize("body", ["{}", '{"a":1}', '{"a":{"b":[1,2]}}'])
@@ -19,33 +19,31 @@ def test_with_seq_adds_the_sequence_number(body):
 
 
 async def test_messages_are_kept_for_resume_even_without_a_connection(system):
-    manager = WebSocketManager()
+    manager = WebSocketHub()
     log = StoredResumeLog(system)
-    manager.start(log, default_app="default")
+    manager.start(log)
     try:
-        assert await manager.send_to_user("alice", {"type": "x", "seq": 99}) == 1
-        assert await manager.send_to_user("alice", {"type": "y"}) == 2
+        assert await manager.send_in_app("default", "alice", {"type": "x", "seq": 99}) == 1
+        assert await manager.send_in_app("default", "alice", {"type": "y"}) == 2
         assert await log.since("default", "alice", 0) == [(1, '{"type":"x"}'), (2, '{"type":"y"}')]
-        assert await manager.broadcast({"type": "z"}) == 0
+        assert await manager.broadcast_in_app("default", {"type": "z"}) == 0
     finally:
         await manager.stop()
 
 
 async def test_a_message_must_be_a_json_object(system):
-    manager = WebSocketManager()
-    manager.start(StoredResumeLog(system), default_app="default")
+    manager = WebSocketHub()
+    manager.start(StoredResumeLog(system))
     try:
         with pytest.raises(TypeError, match="dicts"):
-            await manager.send_to_user("alice", ["not", "a", "dict"])
-        with pytest.raises(ValueError, match="user_id"):
-            await manager.send_to_user("", {})
+            await manager.send_in_app("default", "alice", ["not", "a", "dict"])
     finally:
         await manager.stop()
 
 
 async def test_used_outside_a_runtime_it_says_so():
     with pytest.raises(NotRunning, match="outside a running Tessera runtime"):
-        await WebSocketManager().send_to_user("alice", {})
+        await WebSocketHub().send_in_app("default", "alice", {})
 
 
 class Socket:
@@ -86,16 +84,16 @@ async def test_a_socket_opening_while_a_message_is_written_does_not_number_it_tw
     system, monkeypatch
 ):
     monkeypatch.setattr("tessera.services.resume.MAX_COUNTED_USERS", 10)
-    manager = WebSocketManager()
+    manager = WebSocketHub()
     log = StoredResumeLog(system)
     await log.ensure_indexes()
     log._messages = inserts = GatedInserts(system["ws_messages"])
-    manager.start(log, default_app="default")
+    manager.start(log)
     try:
-        sending = asyncio.create_task(manager.send_to_user("alice", {"n": 1}))
+        sending = asyncio.create_task(manager.send_in_app("default", "alice", {"n": 1}))
         await asyncio.sleep(0.05)  # alice's message 1 is numbered; its write waits
         for n in range(11):  # alice, counted first, is forgotten meanwhile
-            await manager.send_to_user(f"user{n}", {})
+            await manager.send_in_app("default", f"user{n}", {})
         opening = asyncio.create_task(
             manager.open(socket := Socket(), Identity("alice", "alice", "default"), None)
         )
@@ -103,7 +101,7 @@ async def test_a_socket_opening_while_a_message_is_written_does_not_number_it_tw
         inserts.gate.set()
         assert await sending == 1
         connection = await opening
-        assert await manager.send_to_user("alice", {"n": 2}) == 2
+        assert await manager.send_in_app("default", "alice", {"n": 2}) == 2
         assert [seq for seq, _ in await log.since("default", "alice", 0)] == [1, 2]
         serving = asyncio.create_task(connection.serve({"type": "connected"}))
         await asyncio.sleep(0.1)

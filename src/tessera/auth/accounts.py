@@ -99,6 +99,15 @@ class AccountStore:
         account = await self._collection.find_one({"user_id": user_id})
         return None if account is None else _public(account)
 
+    async def adopt(self, account: dict[str, Any]) -> int:
+        """Store an account document as it is (one moved from another store); 1 if stored,
+        0 if this store already holds its user id or username."""
+        try:
+            await self._collection.insert_one(account)
+        except DuplicateKeyError:
+            return 0
+        return 1
+
     async def _decoy(self) -> str:
         if self._decoy_hash is None:
             self._decoy_hash = await hash_password(str(ObjectId()))

@@ -11,9 +11,10 @@ from tessera.http.errors import Unauthorized
 from tessera.services.database import valid_app_id
 
 
-async def identify(auth: Authenticator, credentials: str | None) -> Identity:
+async def identify(auth: Authenticator | None, credentials: str | None) -> Identity:
     """The identity behind an ``Authorization`` value or raw token; 401 when it does not
     verify or names an app id the store cannot hold."""
+    assert auth is not None, "requests are served once the runtime has started"
     try:
         identity = await auth.authenticate(credentials)
     except AuthError as exc:

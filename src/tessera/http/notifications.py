@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute, Route
 from tessera.http.body import read_json_object
 from tessera.http.caller import caller
 from tessera.http.errors import BadRequest, NotFound, Unprocessable
-from tessera.services.notifications import MAX_OFFSET, MAX_PAGE, notifications_manager
+from tessera.services.notifications import MAX_OFFSET, MAX_PAGE, notifications
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -34,25 +34,25 @@ async def list_notifications(request: Request) -> JSONResponse:
     ``offset``)."""
     identity = await caller(request)
     params = request.query_params
-    page = await notifications_manager.list_notifications(
+    page = await notifications.page(
+        identity.app_id,
         identity.user_id,
         unread_only=_flag(params.get("unread_only", ""), "unread_only"),
         limit=_integer(params.get("limit"), "limit", 50, MAX_PAGE),
         offset=_integer(params.get("offset"), "offset", 0, MAX_OFFSET),
-        app_id=identity.app_id,
     )
     return JSONResponse(page)
 
 
 async def count_unread(request: Request) -> JSONResponse:
     identity = await caller(request)
-    unread = await notifications_manager.unread_count(identity.user_id, app_id=identity.app_id)
+    unread = await notifications.unread_count(identity.app_id, identity.user_id)
     return JSONResponse({"count": unread, "unread_count": unread})
 
 
 async def mark_all_read(request: Request) -> JSONResponse:
     identity = await caller(request)
-    changed = await notifications_manager.mark_all_read(identity.user_id, app_id=identity.app_id)
+    changed = await notifications.mark_all_read(identity.app_id, identity.user_id)
     return JSONResponse({"success": True, "updated": changed})
 
 
@@ -67,9 +67,7 @@ async def mark_unread(request: Request) -> JSONResponse:
 async def _mark(request: Request, *, read: bool) -> JSONResponse:
     identity = await caller(request)
     notification_id = request.path_params["id"]
-    found = await notifications_manager.mark_read(
-        identity.user_id, notification_id, read, app_id=identity.app_id
-    )
+    found = await notifications.mark_read(identity.app_id, identity.user_id, notification_id, read)
     if not found:
         raise _not_found(notification_id)
     return JSONResponse({"success": True, "id": notification_id, "read": read})
@@ -78,9 +76,7 @@ async def _mark(request: Request, *, read: bool) -> JSONResponse:
 async def delete_notification(request: Request) -> JSONResponse:
     identity = await caller(request)
     notification_id = request.path_params["id"]
-    deleted = await notifications_manager.delete_notification(
-        identity.user_id, notification_id, app_id=identity.app_id
-    )
+    deleted = await notifications.delete(identity.app_id, identity.user_id, notification_id)
     if not deleted:
         raise _not_found(notification_id)
     return JSONResponse({"success": True, "id": notification_id})
@@ -89,7 +85,7 @@ async def delete_notification(request: Request) -> JSONResponse:
 async def get_preferences(request: Request) -> JSONResponse:
     """``{type: {"enabled": bool}}`` for each type the caller has chosen for."""
     identity = await caller(request)
-    chosen = await notifications_manager.get_preferences(identity.user_id, app_id=identity.app_id)
+    chosen = await notifications.preferences(identity.app_id, identity.user_id)
     return JSONResponse(chosen)
 
 
@@ -98,9 +94,7 @@ async def set_preferences(request: Request) -> JSONResponse:
     identity = await caller(request)
     body = await read_json_object(request, request.app.state.runtime.settings.max_body_bytes)
     try:
-        chosen = await notifications_manager.set_preferences(
-            identity.user_id, body, app_id=identity.app_id
-        )
+        chosen = await notifications.set_preferences(identity.app_id, identity.user_id, body)
     except ValueError as exc:
         field = str(exc).partition(":")[0]
         raise Unprocessable(str(exc), extra={"field": field}) from None

@@ -75,7 +75,7 @@ def _static_paths() -> dict[str, Any]:
     }
     item = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
     plugin = {"name": "plugin", "in": "path", "required": True, "schema": {"type": "string"}}
-    public = {"security": []}
+    public: dict[str, Any] = {"security": []}
     return {
         "/api/auth/register": {
             "post": _operation(

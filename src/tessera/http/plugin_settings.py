@@ -16,7 +16,7 @@ from tessera.encoding import encode_json
 from tessera.http.body import read_json_object
 from tessera.http.caller import caller
 from tessera.http.errors import InternalError, NotFound, Unprocessable
-from tessera.services.plugin_settings import SettingsSchemaError, settings_manager
+from tessera.services.plugin_settings import SettingsSchemaError, plugin_settings
 
 logger = logging.getLogger("tessera.settings")
 
@@ -40,9 +40,7 @@ async def _known_plugin(request: Request) -> tuple[Identity, str]:
 async def get_settings(request: Request) -> Response:
     """The caller's settings for the plugin, over the plugin's defaults."""
     identity, name = await _known_plugin(request)
-    values = await settings_manager.get_plugin_settings(
-        identity.user_id, name, app_id=identity.app_id
-    )
+    values = await plugin_settings.get(identity.app_id, identity.user_id, name)
     return Response(encode_json(values), media_type="application/json")
 
 
@@ -51,9 +49,7 @@ async def save_settings(request: Request) -> Response:
     identity, name = await _known_plugin(request)
     body = await read_json_object(request, request.app.state.runtime.settings.max_body_bytes)
     try:
-        result = await settings_manager.save_plugin_settings(
-            identity.user_id, name, body, app_id=identity.app_id
-        )
+        result = await plugin_settings.save(identity.app_id, identity.user_id, name, body)
     except SettingsSchemaError as exc:
         logger.error("%s", exc)
         raise InternalError(

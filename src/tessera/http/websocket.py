@@ -34,7 +34,7 @@ from tessera.services.connection import (
     CLOSE_UNAUTHORIZED,
 )
 from tessera.services.resume import MAX_SEQ
-from tessera.services.websocket import websocket_manager
+from tessera.services.websocket import websockets
 
 if TYPE_CHECKING:
     from tessera.runtime import Runtime
@@ -114,7 +114,7 @@ async def serve_socket(runtime: Runtime, websocket: WebSocket, hint: str) -> Non
             return
         last_seq = int(raw_seq)
     try:
-        connection = await websocket_manager.open(websocket, identity, last_seq)
+        connection = await websockets.open(websocket, identity, last_seq)
     except ClusterUnavailable as exc:
         logger.warning("WebSocket of user %s refused: %s", identity.user_id, exc)
         await websocket.close(CLOSE_TRY_AGAIN_LATER, "Redis unreachable: reconnect shortly")
@@ -122,7 +122,7 @@ async def serve_socket(runtime: Runtime, websocket: WebSocket, hint: str) -> Non
     try:
         await connection.serve({"type": "connected", "last_seq": connection.last_seq})
     finally:
-        websocket_manager.discard(connection)
+        websockets.discard(connection)
 
 
 def _reason(message: str) -> str:

@@ -1,69 +1,81 @@
 """The collection handed to plugins during a call: PyMongo's async collection API, with
-every operation checked against the caller's scope before it reaches the store."""
+every operation checked against the caller's scope before it reaches the store.
+
+Each operation first takes a private copy of its arguments (:mod:`.snapshot`), checks the
+copy (:mod:`.rules`) and runs the copy, so nothing the plugin changes afterwards, or
+meanwhile, reaches the store unchecked. The store handle and the caller's policy are
+sealed (:mod:`.sealed`): no attribute of the collection leads to them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
+from pymongo.errors import OperationFailure
 
+from tessera.isolation import rules
 from tessera.isolation.cursor import ScopedCursor
 from tessera.isolation.indexes import UserIndexes
-from tessera.isolation.ownership import claim, document_problem, update_problem
+from tessera.isolation.modes import CollectionModes
+from tessera.isolation.ownership import claim
 from tessera.isolation.pipeline import boundary_problem, collection_problem, pipeline_problem
+from tessera.isolation.pipeline import targets as pipeline_targets
 from tessera.isolation.policy import Policy
-from tessera.isolation.scope import (
-    SERVER_CODE_PROBLEM,
-    pins_by_equality,
-    pins_user,
-    runs_server_code,
+from tessera.isolation.sealed import Sealed, seal, unseal
+from tessera.isolation.snapshot import (
+    snapshot,
+    snapshot_index,
+    snapshot_insert,
+    snapshot_model,
+    snapshot_request,
 )
 
 if TYPE_CHECKING:
     from tessera.isolation.database import ScopedDatabase
 
-PIN = "the filter must include {'user_id': user_id}"
-UPSERT_PIN = "an upsert's filter must pin user_id by equality: {'user_id': user_id}"
-COLLATION = "collation is not allowed: it could make {'user_id': ...} match other users"
-WHOLE = "{op}() acts on every user's documents; use {fix} or db.as_admin(reason=...)"
+
+class Scope(NamedTuple):
+    """What a scoped collection acts with: its store collection and the call's rules."""
+
+    inner: Any
+    policy: Policy
+    indexes: UserIndexes
+    modes: CollectionModes
+    database: ScopedDatabase
 
 
 class ScopedCollection:
     """A collection of the caller's app database, limited to the caller's documents unless
     the manifest shares it or the call escalated."""
 
-    __slots__ = ("__database", "__indexes", "__inner", "__policy")
+    __slots__ = ("__name", "__scope")
 
-    def __init__(
-        self, inner: Any, policy: Policy, indexes: UserIndexes, database: ScopedDatabase
-    ) -> None:
-        self.__inner = inner
-        self.__policy = policy
-        self.__indexes = indexes
-        self.__database = database
+    def __init__(self, name: str, scope: Scope) -> None:
+        self.__name = name
+        self.__scope: Sealed[Scope] = seal(scope)
 
     # What the collection is
 
     @property
     def name(self) -> str:
-        return str(self.__inner.name)
+        return self.__name
 
     @property
     def full_name(self) -> str:
-        return str(self.__inner.full_name)
+        return f"{self.database.name}.{self.__name}"
 
     @property
     def database(self) -> ScopedDatabase:
         """The app database, scoped as this collection is."""
-        return self.__database
+        return unseal(self.__scope).database
 
     def __getitem__(self, name: str) -> ScopedCollection:
-        return self.__database[f"{self.name}.{name}"]
+        return self.database[f"{self.__name}.{name}"]
 
     def __getattr__(self, name: str) -> Any:
         raise AttributeError(
-            f"db[{self.name!r}].{name} is not available to plugins: isolation exposes the "
+            f"db[{self.__name!r}].{name} is not available to plugins: isolation exposes the "
             "collection API only (find, insert_one, update_one, aggregate, ...; see "
             "docs/isolation.md)"
         )
@@ -71,166 +83,208 @@ class ScopedCollection:
     def __repr__(self) -> str:
         return f"<collection {self.full_name}, scoped to the caller>"
 
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        raise TypeError("scoped collections cannot be copied or pickled")
+
     def with_options(self, **options: Any) -> ScopedCollection:
         """The same collection with other read or write options."""
+        scope = unseal(self.__scope)
         return ScopedCollection(
-            self.__inner.with_options(**options), self.__policy, self.__indexes, self.__database
+            self.__name, scope._replace(inner=scope.inner.with_options(**options))
         )
 
     # Reads
 
     def find(self, filter: Any = None, *args: Any, **kwargs: Any) -> ScopedCursor:
         """Matching documents (PyMongo's ``find``); the filter must pin ``user_id``."""
-        self.__check("find", self.__filter_problem(filter, kwargs))
-        return ScopedCursor(self.__inner.find(filter, *args, **kwargs), self.__ready)
+        filter = snapshot(filter)
+        self.__check("find", rules.filter_problem(self.__policy, self.__name, filter, kwargs))
+        return ScopedCursor(self.__inner.find(filter, *args, **kwargs), self.__ready("find"))
 
     async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> Any:
         """The first matching document, or None."""
-        self.__check("find_one", self.__filter_problem(filter, kwargs))
-        await self.__ready()
+        filter = snapshot(filter)
+        self.__check("find_one", rules.filter_problem(self.__policy, self.__name, filter, kwargs))
+        await self.__ready("find_one")()
         return await self.__inner.find_one(filter, *args, **kwargs)
 
     async def count_documents(self, filter: Any, *args: Any, **kwargs: Any) -> int:
         """How many documents match."""
-        self.__check("count_documents", self.__filter_problem(filter, kwargs))
-        await self.__ready()
+        filter = snapshot(filter)
+        self.__check(
+            "count_documents", rules.filter_problem(self.__policy, self.__name, filter, kwargs)
+        )
+        await self.__ready("count_documents")()
         return int(await self.__inner.count_documents(filter, *args, **kwargs))
 
     async def estimated_document_count(self, **kwargs: Any) -> int:
         """The size of the collection: shared collections only (it counts every user)."""
         problem = None
-        if self.__scoped:
-            problem = WHOLE.format(
+        if self.__policy.scoped(self.__name):
+            problem = rules.WHOLE.format(
                 op="estimated_document_count", fix="count_documents({'user_id': user_id})"
             )
         self.__check("estimated_document_count", problem)
+        await self.__ready("estimated_document_count")()
         return int(await self.__inner.estimated_document_count(**kwargs))
 
     async def distinct(self, key: str, filter: Any = None, *args: Any, **kwargs: Any) -> list[Any]:
         """Distinct values of ``key`` among matching documents."""
-        self.__check("distinct", self.__filter_problem(filter, kwargs))
-        await self.__ready()
-        return list(await self.__inner.distinct(key, filter, *args, **kwargs))
+        filter = snapshot(filter)
+        self.__check("distinct", rules.filter_problem(self.__policy, self.__name, filter, kwargs))
+        await self.__ready("distinct")()
+        return list(await self.__inner.distinct(str(key), filter, *args, **kwargs))
 
     def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> ScopedCursor:
         """Run a pipeline; it must start with a ``$match`` pinning ``user_id``."""
+        pipeline = snapshot(pipeline)
+        policy = self.__policy
         boundary = boundary_problem(pipeline)
         if boundary is not None:
-            self.__policy.refuse(self.__label("aggregate"), boundary)
-        problem = self.__collation_problem(kwargs) or pipeline_problem(
-            pipeline, self.name, self.__policy
+            policy.refuse(self.__label("aggregate"), boundary)
+        problem = rules.collation_problem(policy, self.__name, kwargs) or pipeline_problem(
+            pipeline, self.__name, policy
         )
         self.__check("aggregate", problem)
-        return ScopedCursor(self.__inner.aggregate(pipeline, *args, **kwargs), self.__ready)
+        others = [t for _, t in pipeline_targets(pipeline) if isinstance(t, str)]
+        ready = self.__ready("aggregate", others)
+        return ScopedCursor(self.__inner.aggregate(pipeline, *args, **kwargs), ready)
 
     # Writes
 
     async def insert_one(self, document: Any, *args: Any, **kwargs: Any) -> Any:
         """Insert a document; it gets the caller's ``user_id`` if it has none."""
-        self.__check("insert_one", self.__document_problem(document))
         self.__claim(document)
-        await self.__ready()
-        return await self.__inner.insert_one(document, *args, **kwargs)
+        copy = snapshot_insert(document)
+        self.__check("insert_one", rules.insert_problem(self.__policy, self.__name, copy))
+        await self.__ready("insert_one")()
+        return await self.__inner.insert_one(copy, *args, **kwargs)
 
     async def insert_many(self, documents: Iterable[Any], *args: Any, **kwargs: Any) -> Any:
         """Insert documents; each gets the caller's ``user_id`` if it has none."""
-        documents = list(documents)
-        problems = (self.__document_problem(d) for d in documents)
-        self.__check("insert_many", next((p for p in problems if p), None))
-        for document in documents:
+        originals = list(documents)
+        for document in originals:
             self.__claim(document)
-        await self.__ready()
-        return await self.__inner.insert_many(documents, *args, **kwargs)
+        copies = [snapshot_insert(d) for d in originals]
+        problems = (rules.insert_problem(self.__policy, self.__name, d) for d in copies)
+        self.__check("insert_many", next((p for p in problems if p), None))
+        await self.__ready("insert_many")()
+        return await self.__inner.insert_many(copies, *args, **kwargs)
 
     async def update_one(
         self, filter: Any, update: Any, upsert: bool = False, **kwargs: Any
     ) -> Any:
         """Update the first matching document; ``user_id`` may not change."""
-        self.__check("update_one", self.__update_problem(filter, update, upsert, kwargs))
-        await self.__ready()
+        filter, update, upsert = snapshot(filter), snapshot(update), bool(upsert)
+        self.__check("update_one", self.__change_problem(filter, update, upsert, kwargs))
+        await self.__ready("update_one")()
         return await self.__inner.update_one(filter, update, upsert=upsert, **kwargs)
 
     async def update_many(
         self, filter: Any, update: Any, upsert: bool = False, **kwargs: Any
     ) -> Any:
         """Update every matching document; ``user_id`` may not change."""
-        self.__check("update_many", self.__update_problem(filter, update, upsert, kwargs))
-        await self.__ready()
+        filter, update, upsert = snapshot(filter), snapshot(update), bool(upsert)
+        self.__check("update_many", self.__change_problem(filter, update, upsert, kwargs))
+        await self.__ready("update_many")()
         return await self.__inner.update_many(filter, update, upsert=upsert, **kwargs)
 
     async def replace_one(
         self, filter: Any, replacement: Any, upsert: bool = False, **kwargs: Any
     ) -> Any:
         """Replace the first matching document; the replacement stays the caller's."""
-        problem = self.__replace_problem(filter, replacement, upsert, kwargs)
-        self.__check("replace_one", problem)
         self.__claim(replacement)
-        await self.__ready()
+        filter, replacement, upsert = snapshot(filter), snapshot(replacement), bool(upsert)
+        problem = rules.replace_problem(
+            self.__policy, self.__name, filter, replacement, upsert, kwargs
+        )
+        self.__check("replace_one", problem)
+        await self.__ready("replace_one")()
         return await self.__inner.replace_one(filter, replacement, upsert=upsert, **kwargs)
 
     async def delete_one(self, filter: Any, *args: Any, **kwargs: Any) -> Any:
         """Delete the first matching document."""
-        self.__check("delete_one", self.__filter_problem(filter, kwargs))
-        await self.__ready()
+        filter = snapshot(filter)
+        self.__check("delete_one", rules.filter_problem(self.__policy, self.__name, filter, kwargs))
+        await self.__ready("delete_one")()
         return await self.__inner.delete_one(filter, *args, **kwargs)
 
     async def delete_many(self, filter: Any, *args: Any, **kwargs: Any) -> Any:
         """Delete every matching document."""
-        self.__check("delete_many", self.__filter_problem(filter, kwargs))
-        await self.__ready()
+        filter = snapshot(filter)
+        self.__check(
+            "delete_many", rules.filter_problem(self.__policy, self.__name, filter, kwargs)
+        )
+        await self.__ready("delete_many")()
         return await self.__inner.delete_many(filter, *args, **kwargs)
 
     async def find_one_and_delete(self, filter: Any, *args: Any, **kwargs: Any) -> Any:
         """Delete the first matching document and return it."""
-        self.__check("find_one_and_delete", self.__filter_problem(filter, kwargs))
-        await self.__ready()
+        filter = snapshot(filter)
+        problem = rules.filter_problem(self.__policy, self.__name, filter, kwargs)
+        self.__check("find_one_and_delete", problem)
+        await self.__ready("find_one_and_delete")()
         return await self.__inner.find_one_and_delete(filter, *args, **kwargs)
 
     async def find_one_and_update(self, filter: Any, update: Any, *args: Any, **kwargs: Any) -> Any:
         """Update the first matching document and return it; ``user_id`` may not change."""
-        upsert = _upsert_argument(args, kwargs)
-        problem = self.__update_problem(filter, update, upsert, kwargs)
-        self.__check("find_one_and_update", problem)
-        await self.__ready()
-        return await self.__inner.find_one_and_update(filter, update, *args, **kwargs)
+        filter, update = snapshot(filter), snapshot(update)
+        upsert, options = _find_and_modify_options(args, kwargs, _AFTER_UPDATE)
+        self.__check("find_one_and_update", self.__change_problem(filter, update, upsert, options))
+        await self.__ready("find_one_and_update")()
+        return await self.__inner.find_one_and_update(filter, update, **options)
 
     async def find_one_and_replace(
         self, filter: Any, replacement: Any, *args: Any, **kwargs: Any
     ) -> Any:
         """Replace the first matching document and return it."""
-        upsert = _upsert_argument(args, kwargs)
-        problem = self.__replace_problem(filter, replacement, upsert, kwargs)
-        self.__check("find_one_and_replace", problem)
         self.__claim(replacement)
-        await self.__ready()
-        return await self.__inner.find_one_and_replace(filter, replacement, *args, **kwargs)
+        filter, replacement = snapshot(filter), snapshot(replacement)
+        upsert, options = _find_and_modify_options(args, kwargs, _AFTER_REPLACEMENT)
+        problem = rules.replace_problem(
+            self.__policy, self.__name, filter, replacement, upsert, options
+        )
+        self.__check("find_one_and_replace", problem)
+        await self.__ready("find_one_and_replace")()
+        return await self.__inner.find_one_and_replace(filter, replacement, **options)
 
     async def bulk_write(self, requests: Iterable[Any], *args: Any, **kwargs: Any) -> Any:
         """Run PyMongo write requests, each checked as its own method would be."""
-        requests = list(requests)
-        if any(getattr(r, "_namespace", None) is not None for r in requests):
+        originals = list(requests)
+        if any(getattr(r, "_namespace", None) is not None for r in originals):
             self.__policy.refuse(
                 self.__label("bulk_write"), "requests may not name another namespace"
             )
-        problems = (self.__request_problem(r) for r in requests)
+        for request in originals:
+            if type(request).__name__ in ("InsertOne", "ReplaceOne"):
+                self.__claim(getattr(request, "_doc", None))
+        copies = [snapshot_request(r) for r in originals]
+        problems = (rules.request_problem(self.__policy, self.__name, r) for r in copies)
         self.__check("bulk_write", next((p for p in problems if p), None))
-        for request in requests:
-            if isinstance(request, InsertOne | ReplaceOne):
-                self.__claim(request._doc)
-        await self.__ready()
-        return await self.__inner.bulk_write(requests, *args, **kwargs)
+        await self.__ready("bulk_write")()
+        return await self.__inner.bulk_write(copies, *args, **kwargs)
 
     # Indexes and the collection itself
 
     async def create_index(self, keys: Any, **kwargs: Any) -> str:
-        """Create an index; returns its name."""
-        self.__check("create_index", None)
-        return str(await self.__inner.create_index(keys, **kwargs))
+        """Create an index; returns its name. A unique one on a per-user collection must
+        lead with ``user_id``."""
+        keys = snapshot_index(keys)
+        if "unique" in kwargs:
+            kwargs["unique"] = bool(kwargs["unique"])
+        self.__check("create_index", rules.index_problem(self.__policy, self.__name, keys, kwargs))
+        await self.__ready("create_index")()
+        async with self.__quiet("create_index"):
+            return str(await self.__inner.create_index(keys, **kwargs))
 
     async def create_indexes(self, indexes: Any, **kwargs: Any) -> list[str]:
         """Create several indexes (``IndexModel`` list)."""
-        self.__check("create_indexes", None)
-        return list(await self.__inner.create_indexes(indexes, **kwargs))
+        models = [snapshot_model(m) for m in indexes]
+        problems = (rules.model_problem(self.__policy, self.__name, m) for m in models)
+        self.__check("create_indexes", next((p for p in problems if p), None))
+        await self.__ready("create_indexes")()
+        async with self.__quiet("create_indexes"):
+            return list(await self.__inner.create_indexes(models, **kwargs))
 
     async def drop_index(self, index_or_name: Any, **kwargs: Any) -> None:
         """Drop one index."""
@@ -255,13 +309,15 @@ class ScopedCollection:
     async def drop(self, **kwargs: Any) -> None:
         """Drop the collection: shared collections only (it holds every user's documents)."""
         problem = None
-        if self.__scoped:
-            problem = WHOLE.format(op="drop", fix="delete_many({'user_id': user_id})")
+        if self.__policy.scoped(self.__name):
+            problem = rules.WHOLE.format(op="drop", fix="delete_many({'user_id': user_id})")
         self.__check("drop", problem)
+        await self.__ready("drop")()
         await self.__inner.drop(**kwargs)
 
     async def rename(self, new_name: str, *args: Any, **kwargs: Any) -> None:
         """Rename the collection: only under escalation (it moves every user's documents)."""
+        new_name = str(new_name)
         named = collection_problem(new_name)
         if named is not None:
             self.__policy.refuse(self.__label("rename"), named)
@@ -274,84 +330,94 @@ class ScopedCollection:
     # The checks
 
     @property
-    def __scoped(self) -> bool:
-        return self.__policy.scoped(self.name)
+    def __inner(self) -> Any:
+        return unseal(self.__scope).inner
+
+    @property
+    def __policy(self) -> Policy:
+        return unseal(self.__scope).policy
 
     def __label(self, operation: str) -> str:
-        return f"db[{self.name!r}].{operation}()"
+        return f"db[{self.__name!r}].{operation}()"
 
     def __check(self, operation: str, problem: str | None) -> None:
         label = self.__label(operation)
-        self.__policy.escalated(label)
+        policy = self.__policy
+        policy.escalated(label)
         if problem is not None:
-            self.__policy.violation(label, problem)
+            policy.violation(label, problem)
 
-    async def __ready(self) -> None:
-        if self.__scoped:
-            await self.__indexes.ensure(self.__inner)
+    def __change_problem(
+        self, filter: Any, update: Any, upsert: bool, kwargs: dict[str, Any]
+    ) -> str | None:
+        return rules.change_problem(self.__policy, self.__name, filter, update, upsert, kwargs)
 
     def __claim(self, document: Any) -> None:
-        if self.__scoped:
-            claim(document, self.__policy.user_id)
+        policy = self.__policy
+        if policy.scoped(self.__name):
+            claim(document, policy.user_id)
 
-    def __collation_problem(self, kwargs: Mapping[str, Any]) -> str | None:
-        return COLLATION if self.__scoped and kwargs.get("collation") is not None else None
+    def __ready(self, operation: str, others: Iterable[str] = ()) -> Ready:
+        """What must hold before the operation runs: the collections it names are used as
+        their recorded mode says, and a per-user collection has its ``user_id`` index."""
+        scope = unseal(self.__scope)
+        label = self.__label(operation)
+        name = self.__name
 
-    def __filter_problem(self, filter: Any, kwargs: Mapping[str, Any]) -> str | None:
-        if runs_server_code(filter):
-            return SERVER_CODE_PROBLEM
-        if not self.__scoped:
-            return None
-        if not pins_user(filter, self.__policy.user_id):
-            return PIN
-        return self.__collation_problem(kwargs)
+        async def ready() -> None:
+            policy = scope.policy
+            if not policy.per_user:
+                return
+            database = scope.inner.database.name
+            for collection in (name, *others):
+                problem = await scope.modes.problem(database, collection, policy)
+                if problem is not None:
+                    policy.violation(label, problem)
+            if policy.scoped(name):
+                await scope.indexes.ensure(scope.inner)
 
-    def __document_problem(self, document: Any) -> str | None:
-        return document_problem(document, self.__policy.user_id) if self.__scoped else None
+        return ready
 
-    def __update_problem(
-        self, filter: Any, update: Any, upsert: bool, kwargs: Mapping[str, Any]
-    ) -> str | None:
-        problem = self.__filter_problem(filter, kwargs)
-        if problem is None and self.__scoped:
-            problem = update_problem(update, self.__policy.user_id)
-        if problem is None and runs_server_code(update):
-            problem = SERVER_CODE_PROBLEM
-        return problem or self.__upsert_problem(filter, upsert)
+    def __quiet(self, operation: str) -> _QuietIndexErrors:
+        return _QuietIndexErrors(self.__label(operation), self.__policy.scoped(self.__name))
 
-    def __replace_problem(
-        self, filter: Any, replacement: Any, upsert: bool, kwargs: Mapping[str, Any]
-    ) -> str | None:
-        return (
-            self.__filter_problem(filter, kwargs)
-            or self.__document_problem(replacement)
-            or self.__upsert_problem(filter, upsert)
-        )
 
-    def __upsert_problem(self, filter: Any, upsert: bool) -> str | None:
-        if upsert and self.__scoped and not pins_by_equality(filter, self.__policy.user_id):
-            return UPSERT_PIN
+Ready = Any  # a zero-argument coroutine function (see ScopedCursor)
+
+
+class _QuietIndexErrors:
+    """Index creation on a per-user collection fails with a message naming no values: the
+    duplicates that made it fail may be other users' documents."""
+
+    def __init__(self, label: str, scoped: bool) -> None:
+        self._label = label
+        self._scoped = scoped
+
+    async def __aenter__(self) -> None:
         return None
 
-    def __request_problem(self, request: Any) -> str | None:
-        collation = {"collation": getattr(request, "_collation", None)}
-        if isinstance(request, InsertOne):
-            return self.__document_problem(request._doc)
-        if isinstance(request, UpdateOne | UpdateMany):
-            return self.__update_problem(
-                request._filter, request._doc, bool(request._upsert), collation
-            )
-        if isinstance(request, ReplaceOne):
-            return self.__replace_problem(
-                request._filter, request._doc, bool(request._upsert), collation
-            )
-        if isinstance(request, DeleteOne | DeleteMany):
-            return self.__filter_problem(request._filter, collation)
-        return f"{type(request).__name__} is not a PyMongo write request"
+    async def __aexit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        if self._scoped and isinstance(error, OperationFailure):
+            raise type(error)(
+                f"{self._label}: the index cannot be built on the documents the collection "
+                "holds (a unique index over values that are not unique, or keys the store "
+                "refuses)",
+                error.code,
+            ) from None
 
 
-def _upsert_argument(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
-    # find_one_and_update/replace(filter, doc, projection, sort, upsert, ...)
-    if "upsert" in kwargs:
-        return bool(kwargs["upsert"])
-    return len(args) > 2 and bool(args[2])
+# PyMongo's positional parameters after the filter and the document.
+_AFTER_UPDATE = ("projection", "sort", "upsert", "return_document", "array_filters", "hint")
+_AFTER_REPLACEMENT = ("projection", "sort", "upsert", "return_document", "hint")
+
+
+def _find_and_modify_options(
+    args: tuple[Any, ...], kwargs: dict[str, Any], names: tuple[str, ...]
+) -> tuple[bool, dict[str, Any]]:
+    """find_one_and_update/replace's options by name, with ``upsert`` fixed as a bool so
+    the store reads what the check read."""
+    if len(args) > len(names):
+        raise TypeError(f"at most {len(names)} positional options: {', '.join(names)}")
+    options = {**dict(zip(names, args, strict=False)), **kwargs}
+    options["upsert"] = bool(options.get("upsert", False))
+    return options["upsert"], options

@@ -1,10 +1,12 @@
 """A cursor handed to plugins: the store cursor's reading API, and nothing that leads back
-to the collection, the database or the client behind it."""
+to the collection, the database or the client behind it (the store cursor is sealed)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
+
+from tessera.isolation.sealed import Sealed, seal, unseal
 
 Ready = Callable[[], Awaitable[None]]
 
@@ -25,15 +27,24 @@ _MODIFIERS = frozenset(
 )
 
 
+class _Open:
+    """The sealed part: the store cursor, the check still to pass, the iteration."""
+
+    __slots__ = ("inner", "iterator", "ready")
+
+    def __init__(self, inner: Any, ready: Ready | None) -> None:
+        self.inner = inner
+        self.ready = ready
+        self.iterator: Any = None
+
+
 class ScopedCursor:
     """Find and aggregate results, used awaited, with ``to_list`` or with ``async for``."""
 
-    __slots__ = ("__inner", "__iterator", "__ready")
+    __slots__ = ("__open",)
 
     def __init__(self, inner: Any, ready: Ready | None = None) -> None:
-        self.__inner = inner
-        self.__ready = ready
-        self.__iterator: Any = None
+        self.__open: Sealed[_Open] = seal(_Open(inner, ready))
 
     def __getattr__(self, name: str) -> Any:
         if name not in _MODIFIERS:
@@ -41,7 +52,7 @@ class ScopedCursor:
                 f"cursor.{name} is not available to plugins; cursors offer to_list(), "
                 f"async for, next(), close() and {', '.join(sorted(_MODIFIERS))}()"
             )
-        method = getattr(self.__inner, name)
+        method = getattr(unseal(self.__open).inner, name)
 
         def modify(*args: Any, **kwargs: Any) -> ScopedCursor:
             method(*args, **kwargs)
@@ -49,10 +60,15 @@ class ScopedCursor:
 
         return modify
 
-    async def __prepare(self) -> None:
-        if self.__ready is not None:
-            ready, self.__ready = self.__ready, None
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        raise TypeError("cursors cannot be copied or pickled")
+
+    async def __prepare(self) -> Any:
+        state = unseal(self.__open)
+        if state.ready is not None:
+            ready, state.ready = state.ready, None
             await ready()
+        return state
 
     def __await__(self) -> Generator[Any, None, ScopedCursor]:
         return self.__opened().__await__()
@@ -63,17 +79,18 @@ class ScopedCursor:
 
     async def to_list(self, length: int | None = None) -> list[Any]:
         """All remaining documents, or at most ``length`` of them."""
-        await self.__prepare()
-        return list(await self.__inner.to_list(length))
+        state = await self.__prepare()
+        return list(await state.inner.to_list(length))
 
     def __aiter__(self) -> ScopedCursor:
         return self
 
     async def __anext__(self) -> Any:
-        if self.__iterator is None:
+        state = unseal(self.__open)
+        if state.iterator is None:
             await self.__prepare()
-            self.__iterator = aiter(self.__inner)
-        return await anext(self.__iterator)
+            state.iterator = aiter(state.inner)
+        return await anext(state.iterator)
 
     async def next(self) -> Any:
         """The next document; StopAsyncIteration at the end."""
@@ -81,15 +98,16 @@ class ScopedCursor:
 
     def clone(self) -> ScopedCursor:
         """An unevaluated copy of this cursor."""
-        return ScopedCursor(self.__inner.clone(), self.__ready)
+        state = unseal(self.__open)
+        return ScopedCursor(state.inner.clone(), state.ready)
 
     def close(self) -> Any:
         """Close the cursor (awaitable, as PyMongo's)."""
-        return self.__inner.close()
+        return unseal(self.__open).inner.close()
 
     @property
     def alive(self) -> bool:
-        return bool(self.__inner.alive)
+        return bool(unseal(self.__open).inner.alive)
 
     def __repr__(self) -> str:
         return "<scoped cursor>"

@@ -3,12 +3,15 @@ attribute leads to the client, another database or the server's own collections.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from tessera.isolation.collection import WHOLE, ScopedCollection
+from tessera.isolation.collection import Scope, ScopedCollection
 from tessera.isolation.indexes import UserIndexes
+from tessera.isolation.modes import CollectionModes
 from tessera.isolation.pipeline import collection_problem
 from tessera.isolation.policy import Policy
+from tessera.isolation.rules import WHOLE
+from tessera.isolation.sealed import Sealed, seal, unseal
 
 # PyMongo database attributes that would step outside the checked collection API.
 CLOSED_ATTRIBUTES = frozenset(
@@ -26,25 +29,30 @@ CLOSED_ATTRIBUTES = frozenset(
 )
 
 
+class _State(NamedTuple):
+    inner: Any
+    policy: Policy
+    indexes: UserIndexes
+    modes: CollectionModes
+
+
 class ScopedDatabase:
     """The caller's app database (PyMongo's database API, limited to collections)."""
 
-    __slots__ = ("__indexes", "__inner", "__policy")
+    __slots__ = ("__name", "__state")
 
-    def __init__(self, inner: Any, policy: Policy, indexes: UserIndexes) -> None:
-        self.__inner = inner
-        self.__policy = policy
-        self.__indexes = indexes
+    def __init__(
+        self, inner: Any, policy: Policy, indexes: UserIndexes, modes: CollectionModes
+    ) -> None:
+        self.__name = str(inner.name)
+        self.__state: Sealed[_State] = seal(_State(inner, policy, indexes, modes))
 
     @property
     def name(self) -> str:
-        return str(self.__inner.name)
+        return self.__name
 
     def __getitem__(self, name: str) -> ScopedCollection:
-        problem = collection_problem(name)
-        if problem is not None:
-            self.__policy.refuse(f"db[{name!r}]", problem)
-        return ScopedCollection(self.__inner[name], self.__policy, self.__indexes, self)
+        return self.__collection(name, f"db[{name!r}]")
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name in CLOSED_ATTRIBUTES:
@@ -57,40 +65,65 @@ class ScopedDatabase:
     def __repr__(self) -> str:
         return f"<database {self.name}, scoped to the caller>"
 
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        raise TypeError("scoped databases cannot be copied or pickled")
+
     def get_collection(self, name: str, **options: Any) -> ScopedCollection:
         """The collection called ``name``."""
-        problem = collection_problem(name)
-        if problem is not None:
-            self.__policy.refuse(f"db.get_collection({name!r})", problem)
-        inner = self.__inner.get_collection(name, **options)
-        return ScopedCollection(inner, self.__policy, self.__indexes, self)
+        collection = self.__collection(name, f"db.get_collection({name!r})")
+        return collection.with_options(**options) if options else collection
 
     def with_options(self, **options: Any) -> ScopedDatabase:
         """The same database with other read or write options."""
-        return ScopedDatabase(self.__inner.with_options(**options), self.__policy, self.__indexes)
+        state = unseal(self.__state)
+        return ScopedDatabase(
+            state.inner.with_options(**options), state.policy, state.indexes, state.modes
+        )
 
     async def list_collection_names(self, **options: Any) -> list[str]:
         """Names of the app's collections (the server's ``system.*`` ones left out)."""
-        self.__policy.escalated("db.list_collection_names()")
-        names = await self.__inner.list_collection_names(**options)
+        state = unseal(self.__state)
+        state.policy.escalated("db.list_collection_names()")
+        names = await state.inner.list_collection_names(**options)
         return [n for n in names if collection_problem(n) is None]
 
     async def create_collection(self, name: str, **options: Any) -> ScopedCollection:
         """Create an empty collection and return it."""
         collection = self[name]
-        self.__policy.escalated(f"db.create_collection({name!r})")
-        await self.__inner.create_collection(name, **options)
+        state = unseal(self.__state)
+        state.policy.escalated(f"db.create_collection({collection.name!r})")
+        await state.inner.create_collection(collection.name, **options)
         return collection
 
     async def drop_collection(self, name_or_collection: Any, **options: Any) -> None:
         """Drop a shared collection (a user collection holds every user's documents)."""
-        name = getattr(name_or_collection, "name", name_or_collection)
+        state = unseal(self.__state)
+        name = plain_name(getattr(name_or_collection, "name", name_or_collection))
         label = f"db.drop_collection({name!r})"
-        self.__policy.escalated(label)
+        state.policy.escalated(label)
         named = collection_problem(name)
         if named is not None:
-            self.__policy.refuse(label, named)
-        if self.__policy.scoped(name):
+            state.policy.refuse(label, named)
+        if state.policy.scoped(name):
             problem = WHOLE.format(op="drop_collection", fix="delete_many({'user_id': user_id})")
-            self.__policy.violation(label, problem)
-        await self.__inner.drop_collection(name, **options)
+            state.policy.violation(label, problem)
+        await state.inner.drop_collection(name, **options)
+
+    def __collection(self, name: Any, label: str) -> ScopedCollection:
+        state = unseal(self.__state)
+        name = plain_name(name)
+        problem = collection_problem(name)
+        if problem is not None:
+            state.policy.refuse(label, problem)
+        scope = Scope(state.inner[name], state.policy, state.indexes, state.modes, self)
+        return ScopedCollection(name, scope)
+
+
+def plain_name(name: Any) -> str:
+    """A collection name as exactly a ``str``: a subclass could compare as one name in the
+    checks and name another collection in the store."""
+    if type(name) is str:
+        return name
+    if isinstance(name, str):
+        return str.__str__(name)
+    raise TypeError(f"collection names must be strings, not {type(name).__name__}")

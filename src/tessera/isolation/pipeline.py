@@ -29,7 +29,7 @@ FIRST_MATCH = "the pipeline must start with {'$match': {'user_id': user_id}}"
 def boundary_problem(pipeline: Any) -> str | None:
     """Why ``pipeline`` would leave the app's database or reach the server's own data; such
     a pipeline is refused in every mode, ``audit`` included."""
-    for stage, target in _targets(pipeline):
+    for stage, target in targets(pipeline):
         if stage in SERVER_STAGES:
             return f"the {stage} stage is not allowed"
         if target is None:
@@ -52,7 +52,7 @@ def pipeline_problem(pipeline: Any, collection: str, policy: Policy) -> str | No
         return SERVER_CODE_PROBLEM
     if policy.scoped(collection) and not _starts_scoped(pipeline, policy.user_id):
         return FIRST_MATCH
-    for stage, target in _targets(pipeline):
+    for stage, target in targets(pipeline):
         if isinstance(target, str) and policy.scoped(target):
             return (
                 f"{stage} into {target!r} is refused: it is not a shared collection (declare "
@@ -77,7 +77,7 @@ def _starts_scoped(pipeline: list[Any] | tuple[Any, ...], user_id: str) -> bool:
     )
 
 
-def _targets(pipeline: Any) -> Iterator[tuple[str, Any]]:
+def targets(pipeline: Any) -> Iterator[tuple[str, Any]]:
     """Every stage name with the other collection it reads or writes (None if none),
     sub-pipelines of ``$lookup``, ``$unionWith`` and ``$facet`` included."""
     if not isinstance(pipeline, list | tuple):
@@ -88,10 +88,10 @@ def _targets(pipeline: Any) -> Iterator[tuple[str, Any]]:
         for name, arg in stage.items():
             yield name, _target(name, arg)
             if name in ("$lookup", "$unionWith") and isinstance(arg, Mapping):
-                yield from _targets(arg.get("pipeline"))
+                yield from targets(arg.get("pipeline"))
             elif name == "$facet" and isinstance(arg, Mapping):
                 for sub in arg.values():
-                    yield from _targets(sub)
+                    yield from targets(sub)
 
 
 def _target(name: str, arg: Any) -> Any:

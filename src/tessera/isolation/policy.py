@@ -28,7 +28,12 @@ class Policy:
 
     def scoped(self, collection: str) -> bool:
         """True when operations on ``collection`` must stay inside the caller's documents."""
-        return self.escalation is None and collection not in self.shared
+        return self.per_user and collection not in self.shared
+
+    @property
+    def per_user(self) -> bool:
+        """False when the call escalated or isolation is off: nothing is scoped to a user."""
+        return self.escalation is None and self.mode != "off"
 
     def violation(self, operation: str, problem: str) -> None:
         """Refuse the operation (``enforce``) or log it and let it through (``audit``)."""

@@ -4,9 +4,14 @@ Plugins import ``db`` once, at import time, before any caller exists, and often 
 ``notes = db["notes"]`` as a module global. Each operation looks up the call in progress:
 its app picks the database (apps never see each other's data) and its caller scopes every
 collection (see :mod:`tessera.isolation`), so a plugin reads and writes only its caller's
-documents unless its manifest shares a collection or it escalates. Outside a plugin call
-(runtime internals, tests) ``db`` is the plain app database; while a plugin is being
-imported it refuses every database access.
+documents unless its manifest shares a collection or it escalates.
+
+``db`` holds nothing: the store client, the isolation mode and the manifests belong to
+the runtime's :class:`Databases`, which ``db`` finds at each use, so no attribute of
+``db`` leads to them. With no call in progress (while a plugin is imported, in a thread
+the plugin started, in a handler of an event published outside any call) ``db`` refuses
+every operation: there is no caller to scope it to. The runtime and tests reach an app's
+database through :meth:`Databases.app`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 from tessera.context import CallContext, callerless_plugin, current_call
 from tessera.isolation.database import CLOSED_ATTRIBUTES, ScopedDatabase
 from tessera.isolation.indexes import UserIndexes
+from tessera.isolation.modes import CollectionModes
 from tessera.isolation.policy import MODES, Policy, manifest_names, may_escalate
 from tessera.plugins.manifest import Manifest
 
@@ -37,7 +43,7 @@ _DATABASE_ATTRIBUTES = CLOSED_ATTRIBUTES | {
 
 
 class NotBound(RuntimeError):
-    """``db`` was used where no Tessera runtime is running."""
+    """``db`` was used with no runtime running, or with no caller to scope it to."""
 
 
 def valid_app_id(app_id: str) -> bool:
@@ -49,21 +55,17 @@ def _no_manifest(name: str) -> Manifest | None:
     return None
 
 
-class AppDatabase:
-    """A stand-in for the current app's database with the PyMongo database interface."""
+class Databases:
+    """The runtime's side of ``db``: which store database holds each app, how isolation
+    is enforced, and what each plugin's manifest shares.
 
-    # Slots with private names: plugins get no __dict__ and no _client to walk to.
-    __slots__ = ("__client", "__default_app", "__indexes", "__manifest_of", "__mode", "__prefix")
+    :param client: the store client.
+    :param isolation: the mode (enforce, audit, off).
+    :param manifest_of: a plugin's manifest, for its shared collections and escalation roles.
+    :param modes: how each collection was first used (see :mod:`tessera.isolation.modes`).
+    """
 
-    def __init__(self) -> None:
-        self.__client: Any = None
-        self.__default_app = "default"
-        self.__prefix = ""
-        self.__mode = "enforce"
-        self.__manifest_of: ManifestOf = _no_manifest
-        self.__indexes = UserIndexes()
-
-    def bind(
+    def __init__(
         self,
         client: Any,
         *,
@@ -71,41 +73,130 @@ class AppDatabase:
         prefix: str = "",
         isolation: str = "enforce",
         manifest_of: ManifestOf | None = None,
+        modes: CollectionModes | None = None,
     ) -> None:
-        """Point ``db`` at a store client; called by the runtime at start.
-
-        ``isolation`` is the mode (enforce, audit, off); ``manifest_of(plugin)`` gives a
-        plugin's manifest, for its shared collections and escalation roles.
-        """
-        _refuse_in_call("bind")
         if isolation not in MODES:
             raise ValueError(f"isolation must be one of {', '.join(MODES)}, got {isolation!r}")
-        self.__client = client
-        self.__default_app = default_app
-        self.__prefix = prefix
-        self.__mode = isolation
-        self.__manifest_of = manifest_of or _no_manifest
-        self.__indexes = UserIndexes()
-
-    def unbind(self, client: Any = None) -> None:
-        """Forget the store client; given ``client``, only if it is still the bound one (a
-        runtime stopping late must not unbind a newer one)."""
-        _refuse_in_call("unbind")
-        if client is None or client is self.__client:
-            self.__client = None
+        self.client = client
+        self.default_app = default_app
+        self.prefix = prefix
+        self.mode = isolation
+        self.manifest_of = manifest_of or _no_manifest
+        self.indexes = UserIndexes()
+        self.modes = modes or CollectionModes()
 
     def database_name(self, app_id: str) -> str:
         """The store database holding ``app_id``'s data."""
-        return self.__prefix + app_id
+        return self.prefix + app_id
 
-    def current(self) -> Any:
-        """The database of the call in progress, scoped to its caller; outside a call, the
-        default app's database."""
-        call = current_call.get()
-        database = self.__database(call)
-        if call is None or self.__mode == "off":
-            return database
-        return ScopedDatabase(database, self.__policy(call), self.__indexes)
+    def app(self, app_id: str | None = None) -> Any:
+        """The plain store database of ``app_id`` (the default app's when None): for the
+        runtime, tests and scripts, never for plugins."""
+        return self.client[self.database_name(app_id or self.default_app)]
+
+    def for_call(self, call: CallContext) -> ScopedDatabase:
+        """The database of ``call``'s app, scoped to its caller."""
+        return self._scoped(call, self._policy(call))
+
+    def escalated(self, call: CallContext, reason: str) -> ScopedDatabase:
+        """The database of ``call``'s app for cross-user work, when the caller may."""
+        policy = self._policy(call)
+        if not self._may_escalate(call):
+            policy.violation("db.as_admin()", _escalation_problem(self._roles(call)))
+        return self._scoped(call, dataclasses.replace(policy, escalation=reason))
+
+    def check_recipient(self, call: CallContext, user_id: str, operation: str) -> None:
+        """For services acting on a user: a user other than the caller needs the escalation
+        right (superadmin or a role the manifest's ``escalation_roles`` names) and is
+        logged; otherwise it is refused (or, in audit mode, logged)."""
+        if self.mode == "off" or user_id == call.identity.user_id:
+            return
+        label = f"{operation}(user_id={user_id!r})"
+        if self._may_escalate(call):
+            logger.info(
+                "isolation escalation (plugin=%s user=%s) %s",
+                call.plugin,
+                call.identity.user_id,
+                label,
+            )
+            return
+        self._policy(call).violation(label, _escalation_problem(self._roles(call)))
+
+    def _scoped(self, call: CallContext, policy: Policy) -> ScopedDatabase:
+        return ScopedDatabase(self.app(call.identity.app_id), policy, self.indexes, self.modes)
+
+    def _policy(self, call: CallContext) -> Policy:
+        shared = manifest_names(self._extra(call.plugin), "shared_collections")
+        return Policy(self.mode, call.identity.user_id, call.plugin, shared)
+
+    def _may_escalate(self, call: CallContext) -> bool:
+        identity = call.identity
+        return may_escalate(identity.roles, identity.is_superadmin, self._roles(call))
+
+    def _roles(self, call: CallContext) -> frozenset[str]:
+        return manifest_names(self._extra(call.plugin), "escalation_roles")
+
+    def _extra(self, plugin: str) -> dict[str, Any]:
+        manifest = self.manifest_of(plugin)
+        return manifest.extra if manifest is not None else {}
+
+
+_bound: Databases | None = None
+
+
+def bind(databases: Databases) -> None:
+    """Make ``databases`` what ``db`` uses; called by the runtime at start."""
+    global _bound
+    _bound = databases
+
+
+def unbind(databases: Databases | None = None) -> None:
+    """Forget the bound databases; given ``databases``, only if they are still the bound
+    ones (a runtime stopping late must not unbind a newer one)."""
+    global _bound
+    if databases is None or databases is _bound:
+        _bound = None
+
+
+def bound() -> Databases:
+    """The databases of the running runtime."""
+    if _bound is None:
+        raise NotBound(
+            "core.config.database.db was used outside a running Tessera runtime; "
+            "run the plugin with `tessera serve` or tessera.testing"
+        )
+    return _bound
+
+
+def caller(operation: str = "the database") -> CallContext:
+    """The call in progress; NotBound when plugin code runs with no caller."""
+    call = current_call.get()
+    if call is not None:
+        return call
+    bound()
+    callerless = callerless_plugin.get()
+    who = f"plugin {callerless!r}" if callerless is not None else "code"
+    raise NotBound(
+        f"{who} used {operation} with no caller (while a plugin is imported, in a thread it "
+        "started, or in a handler of an event published outside any call); database and "
+        "service operations need a caller: run them inside execute() or in handlers of "
+        "events your plugins publish (a module-level db['name'] is fine, it is resolved at "
+        "each call)"
+    )
+
+
+def _current() -> ScopedDatabase:
+    return bound().for_call(caller())
+
+
+class AppDatabase:
+    """``db``: a stand-in for the calling app's database with PyMongo's database API."""
+
+    __slots__ = ()
+
+    def current(self) -> ScopedDatabase:
+        """The database of the call in progress, scoped to its caller."""
+        return _current()
 
     def as_admin(self, *, reason: str) -> DatabaseRef:
         """The app database for cross-user work (an admin listing, a system job).
@@ -116,90 +207,26 @@ class AppDatabase:
         """
         if not isinstance(reason, str) or not reason.strip():
             raise ValueError("db.as_admin() needs a reason, e.g. db.as_admin(reason='export')")
-        self.__escalated(reason)  # refuse now rather than at the first operation
-        call = current_call.get()
-        if call is not None:
-            logger.info(
-                "isolation escalation granted (plugin=%s user=%s reason=%r)",
-                call.plugin,
-                call.identity.user_id,
-                reason,
-            )
-        return DatabaseRef(lambda: self.__escalated(reason))
-
-    def __escalated(self, reason: str) -> Any:
-        call = current_call.get()
-        database = self.__database(call)
-        if call is None or self.__mode == "off":
-            return database
-        policy = self.__policy(call)
-        if not self.__may_escalate(call):
-            policy.violation("db.as_admin()", _escalation_problem(self.__roles(call)))
-        escalated = dataclasses.replace(policy, escalation=reason)
-        return ScopedDatabase(database, escalated, self.__indexes)
-
-    def check_recipient(self, user_id: str, operation: str) -> None:
-        """For ``send_to_user`` and ``create_notification``: a message aimed at a user other
-        than the caller needs the escalation right (superadmin or a role the manifest's
-        ``escalation_roles`` names) and is logged; otherwise it is refused (or, in audit
-        mode, logged). Outside a plugin call every recipient is allowed."""
-        call = current_call.get()
-        if call is None or self.__mode == "off" or user_id == call.identity.user_id:
-            return
-        policy = self.__policy(call)
-        label = f"{operation}(user_id={user_id!r})"
-        if self.__may_escalate(call):
-            logger.info(
-                "isolation escalation (plugin=%s user=%s) %s",
-                call.plugin,
-                call.identity.user_id,
-                label,
-            )
-            return
-        policy.violation(label, _escalation_problem(self.__roles(call)))
-
-    def __may_escalate(self, call: CallContext) -> bool:
-        identity = call.identity
-        return may_escalate(identity.roles, identity.is_superadmin, self.__roles(call))
-
-    def __roles(self, call: CallContext) -> frozenset[str]:
-        return manifest_names(self.__extra(call.plugin), "escalation_roles")
-
-    def __database(self, call: CallContext | None) -> Any:
-        if self.__client is None:
-            raise NotBound(
-                "core.config.database.db was used outside a running Tessera runtime; "
-                "run the plugin with `tessera serve` or tessera.testing"
-            )
-        callerless = callerless_plugin.get()
-        if call is None and callerless is not None:
-            raise NotBound(
-                f"plugin {callerless!r} used the database with no caller (while being "
-                "imported, or in a handler of an event published outside any call); "
-                "database operations need a caller: run them inside execute() or in handlers "
-                "of events your plugins publish (a module-level db['name'] is fine, it is "
-                "resolved at each call)"
-            )
-        app_id = call.identity.app_id if call is not None else self.__default_app
-        return self.__client[self.database_name(app_id)]
-
-    def __policy(self, call: CallContext) -> Policy:
-        shared = manifest_names(self.__extra(call.plugin), "shared_collections")
-        return Policy(self.__mode, call.identity.user_id, call.plugin, shared)
-
-    def __extra(self, plugin: str) -> dict[str, Any]:
-        manifest = self.__manifest_of(plugin)
-        return manifest.extra if manifest is not None else {}
+        reason = str.__str__(reason)
+        call = caller("db.as_admin()")
+        bound().escalated(call, reason)  # refuse now rather than at the first operation
+        logger.info(
+            "isolation escalation granted (plugin=%s user=%s reason=%r)",
+            call.plugin,
+            call.identity.user_id,
+            reason,
+        )
+        return DatabaseRef(lambda: bound().escalated(caller("db.as_admin()"), reason))
 
     def __getitem__(self, name: str) -> CollectionRef:
-        return CollectionRef(self.current, name)
+        return CollectionRef(_current, name)
 
     def __getattr__(self, name: str) -> Any:
-        return _database_attribute(self.current, name)
+        return _database_attribute(_current, name)
 
     def get_collection(self, name: str) -> CollectionRef:
         """The collection called ``name``, resolved at each use like ``db[name]``."""
-        return CollectionRef(self.current, name)
+        return CollectionRef(_current, name)
 
     def __repr__(self) -> str:
         return "<core.config.database.db: the calling app's database>"
@@ -271,11 +298,6 @@ def _escalation_problem(roles: frozenset[str]) -> str:
         "escalation needs a superadmin caller or one of the roles in the manifest's "
         f"escalation_roles ({allowed})"
     )
-
-
-def _refuse_in_call(method: str) -> None:
-    if current_call.get() is not None:
-        raise RuntimeError(f"db.{method}() belongs to the runtime, not to plugins")
 
 
 db = AppDatabase()

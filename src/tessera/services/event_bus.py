@@ -1,4 +1,4 @@
-"""``core.event_bus``: publish events and subscribe handlers, within and across plugins.
+"""The event bus: publish events and subscribe handlers, within and across plugins.
 
 ``publish`` never waits for a handler: it schedules one task per matching subscription and
 returns an object that may be awaited or ignored, so plugins written either way work. The
@@ -6,6 +6,10 @@ handlers run afterwards, each in a copy of the publisher's context (the same cal
 and request id), bounded by a timeout; a handler that raises or hangs is logged with the
 event's name and affects nobody else. A subscription made while a plugin is imported or
 called belongs to that plugin and is dropped when the plugin is unloaded or reloaded.
+
+:class:`EventBus` is the runtime's. ``core.event_bus`` is :class:`PluginEventBus`: publish,
+subscribe, and unsubscribe what the calling plugin subscribed; the runtime's own events
+are published by the runtime only.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, TypeVar
 from tessera.context import callerless_plugin, current_call, current_event, owning_plugin
 from tessera.plugins import loader
 from tessera.plugins.loader import PACKAGE_ROOT
+from tessera.plugins.threads import PluginThreads
 from tessera.services.events import Event, EventBackend, LocalEventBackend
 
 logger = logging.getLogger("tessera.events")
@@ -98,6 +103,7 @@ class EventBus:
         self._backend: EventBackend = backend or LocalEventBackend()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._threads: PluginThreads | None = None
         self.handler_timeout = DEFAULT_HANDLER_TIMEOUT
 
     def start(
@@ -105,10 +111,16 @@ class EventBus:
         *,
         handler_timeout: float = DEFAULT_HANDLER_TIMEOUT,
         backend: EventBackend | None = None,
+        threads: PluginThreads | None = None,
     ) -> None:
-        """Deliver events on the running loop; called by the runtime at start."""
+        """Deliver events on the running loop; called by the runtime at start.
+
+        ``threads``: where synchronous handlers run, under the same per-user and per-plugin
+        shares as synchronous plugins (by default, asyncio's own worker threads).
+        """
         self._loop = asyncio.get_running_loop()
         self.handler_timeout = handler_timeout
+        self._threads = threads
         if backend is not None:
             self._backend = backend
         self._backend.start(self._deliver)
@@ -147,12 +159,16 @@ class EventBus:
             self._subscriptions.append(Subscription(event, handler, owning_plugin(), every_process))
             self._matching = {}
 
-    def unsubscribe(self, event: str, handler: Handler) -> None:
-        """Remove ``handler`` from ``event``; nothing happens when it was not subscribed."""
+    def unsubscribe(self, event: str, handler: Handler, *, owner: str | None = None) -> None:
+        """Remove ``handler`` from ``event`` (only ``owner``'s subscription, when given);
+        nothing happens when it was not subscribed."""
+
+        def removed(s: Subscription) -> bool:
+            mine = owner is None or s.owner == owner
+            return mine and s.event == event and s.handler == handler
+
         with self._lock:
-            self._subscriptions = [
-                s for s in self._subscriptions if not (s.event == event and s.handler == handler)
-            ]
+            self._subscriptions = [s for s in self._subscriptions if not removed(s)]
             self._matching = {}
 
     def forget(self, plugin: str) -> int:
@@ -253,7 +269,7 @@ class EventBus:
                 if _is_async(handler):
                     await handler(event.payload)
                 else:
-                    result = await asyncio.to_thread(handler, event.payload)
+                    result = await self._in_thread(subscription, event.payload)
                     if inspect.isawaitable(result):
                         await result
             return True
@@ -267,6 +283,17 @@ class EventBus:
         except Exception:
             logger.exception("handler %s of event %r raised", subscription.label, event.name)
         return False
+
+    async def _in_thread(self, subscription: Subscription, payload: Any) -> Any:
+        """A synchronous handler in a worker thread: a share of the plugin threads, held by
+        its plugin and the caller it runs for, so one plugin's hanging handlers cannot take
+        the threads every other plugin needs."""
+        if self._threads is None:
+            return await asyncio.to_thread(subscription.handler, payload)
+        call = current_call.get()
+        user = (call.identity.app_id, call.identity.user_id) if call else ("", "")
+        owner = subscription.owner or ""
+        return await self._threads.run(user, owner, subscription.handler, payload)
 
 
 def _is_async(handler: Handler) -> bool:
@@ -297,7 +324,39 @@ def _enter_handler(subscription: Subscription, event: str) -> None:
         current_call.set(call._replace(plugin=subscription.owner))
 
 
-event_bus = EventBus()
+# The events the runtime publishes about what it did; a plugin may not forge them.
+RUNTIME_EVENTS = frozenset(
+    {"plugin_executed", "plugin_execution_error", "plugin_settings_updated", "notification_created"}
+)
+
+
+class PluginEventBus:
+    """``core.event_bus``: the event bus as plugins use it."""
+
+    __slots__ = ()
+
+    def publish(self, event: str, payload: Any = None) -> Published:
+        """Schedule the handlers of ``event`` with a copy of ``payload``; works awaited or
+        not. The handlers run as the caller who published."""
+        if isinstance(event, str) and event in RUNTIME_EVENTS:
+            raise ValueError(f"{event!r} is published by the runtime; publish events of your own")
+        return bus.publish(event, payload)
+
+    def subscribe(self, event: str, handler: Handler, *, every_process: bool = False) -> None:
+        """Call ``handler(payload)`` for each event named ``event`` (``prefix*`` for many);
+        the subscription belongs to the calling plugin."""
+        bus.subscribe(event, handler, every_process=every_process)
+
+    def unsubscribe(self, event: str, handler: Handler) -> None:
+        """Remove the calling plugin's subscription of ``handler`` to ``event``."""
+        bus.unsubscribe(event, handler, owner=owning_plugin())
+
+    def __repr__(self) -> str:
+        return "<core.event_bus>"
+
+
+bus = EventBus()
+event_bus = PluginEventBus()
 
 
 def on_event(event: str, *, every_process: bool = False) -> Callable[[H], H]:
@@ -309,7 +368,7 @@ def on_event(event: str, *, every_process: bool = False) -> Callable[[H], H]:
     """
 
     def decorator(handler: H) -> H:
-        event_bus.subscribe(event, handler, every_process=every_process)
+        bus.subscribe(event, handler, every_process=every_process)
         return handler
 
     return decorator

@@ -1,10 +1,14 @@
-"""``core.notifications_manager``: a user's notifications, stored one document each.
+"""Notifications: each user's, stored one document each, and ``core.notifications_manager``.
 
 Notifications live in the ``notifications`` collection of the system database, each
 carrying its app and user, so they are never capped and ``create_notification`` returns
 the id of a document that exists. A new notification is pushed to the user's WebSockets
 as ``{"type": "notification", "subtype": "new", "data": {...}}`` unless the user muted its
-type (it is still stored and listed). Every read and change is scoped to one user.
+type (it is still stored and listed).
+
+:class:`NotificationService` is the runtime's: every method names the app and the user.
+:class:`NotificationsManager` is what plugins import: it names no app (always the
+caller's), and a user other than the caller needs the escalation right.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING
 
-from tessera.services.event_bus import event_bus
+from tessera.services.event_bus import bus
 from tessera.services.recipients import recipient_app
-from tessera.services.websocket import WebSocketManager, websocket_manager
+from tessera.services.websocket import WebSocketHub, websockets
 
 logger = logging.getLogger("tessera.notifications")
 
@@ -31,20 +35,18 @@ MAX_PAGE = 500
 MAX_OFFSET = 2**63 - 1
 
 
-class NotificationsManager:
+class NotificationService:
     """Create, list, count, mark and delete notifications, and keep muted types."""
 
-    def __init__(self, websockets: WebSocketManager) -> None:
-        self._websockets = websockets
+    def __init__(self, hub: WebSocketHub) -> None:
+        self._hub = hub
         self._notifications: Any = None
         self._preferences: Any = None
-        self._default_app = "default"
 
-    async def start(self, database: Any, *, default_app: str) -> None:
+    async def start(self, database: Any) -> None:
         """Use ``database`` (the system database) and create the indexes listing needs."""
         self._notifications = database["notifications"]
         self._preferences = database["notification_preferences"]
-        self._default_app = default_app
         user = [("app_id", ASCENDING), ("user_id", ASCENDING)]
         await self._notifications.create_index([*user, *NEWEST_FIRST])
         await self._notifications.create_index([*user, ("read", ASCENDING), *NEWEST_FIRST])
@@ -53,38 +55,30 @@ class NotificationsManager:
     def stop(self) -> None:
         self._notifications = self._preferences = None
 
-    def _collection(self) -> Any:
+    def _collections(self) -> tuple[Any, Any]:
         if self._notifications is None:
             raise RuntimeError(
                 "core.notifications_manager was used outside a running Tessera runtime; "
                 "run the plugin with `tessera serve` or tessera.testing"
             )
-        return self._notifications
+        return self._notifications, self._preferences
 
-    def _app(self, user_id: str, app_id: str | None) -> str:
-        return (
-            app_id
-            if app_id is not None
-            else recipient_app(user_id, self._default_app, "notifications_manager")
-        )
-
-    async def create_notification(
+    async def create(
         self,
+        app_id: str,
         user_id: str,
         notification_type: str,
         title: str,
         message: str,
         metadata: Mapping[str, Any] | None = None,
         channels: Sequence[str] | None = None,
-        *,
-        app_id: str | None = None,
     ) -> str:
-        """Store a notification for ``user_id`` in the caller's app, push it unless its
-        type is muted, publish ``notification_created``; return the new id."""
-        app = self._app(user_id, app_id)
+        """Store a notification, push it unless its type is muted, publish
+        ``notification_created``; return the new id."""
+        notifications, _ = self._collections()
         kind = str(notification_type)
         document: dict[str, Any] = {
-            "app_id": app,
+            "app_id": app_id,
             "user_id": user_id,
             "type": kind,
             "title": str(title),
@@ -94,16 +88,16 @@ class NotificationsManager:
             "read": False,
             "created_at": _now(),
         }
-        result = await self._collection().insert_one(document)
+        result = await notifications.insert_one(document)
         document["_id"] = result.inserted_id
         public = present(document)
-        if await self.type_enabled(user_id, kind, app_id=app):
+        if await self.type_enabled(app_id, user_id, kind):
             push = {"type": "notification", "subtype": "new", "data": public}
-            await self._websockets.send_in_app(app, user_id, push)
-        event_bus.publish(
+            await self._hub.send_in_app(app_id, user_id, push)
+        bus.publish(
             NOTIFICATION_CREATED,
             {
-                "app_id": app,
+                "app_id": app_id,
                 "user_id": user_id,
                 "notification_id": public["id"],
                 "notification_type": kind,
@@ -111,99 +105,160 @@ class NotificationsManager:
         )
         return public["id"]
 
-    async def list_notifications(
+    async def page(
         self,
+        app_id: str,
         user_id: str,
         *,
         unread_only: bool = False,
         limit: int = 50,
         offset: int = 0,
-        app_id: str | None = None,
     ) -> dict[str, Any]:
         """``{notifications, count, unread_count}``: a page, newest first; ``count`` is how
         many match in all."""
-        scope = {"app_id": self._app(user_id, app_id), "user_id": user_id}
+        notifications, _ = self._collections()
+        scope = {"app_id": app_id, "user_id": user_id}
         query = {**scope, "read": False} if unread_only else scope
         limit = max(0, min(limit, MAX_PAGE))
         skip = min(max(0, offset), MAX_OFFSET)
-        cursor = self._collection().find(query).sort(NEWEST_FIRST).skip(skip)
+        cursor = notifications.find(query).sort(NEWEST_FIRST).skip(skip)
         documents = await cursor.limit(limit).to_list(None) if limit else []
         return {
             "notifications": [present(d) for d in documents],
-            "count": await self._collection().count_documents(query),
-            "unread_count": await self._collection().count_documents({**scope, "read": False}),
+            "count": await notifications.count_documents(query),
+            "unread_count": await notifications.count_documents({**scope, "read": False}),
         }
 
-    async def unread_count(self, user_id: str, *, app_id: str | None = None) -> int:
-        scope = {"app_id": self._app(user_id, app_id), "user_id": user_id, "read": False}
-        return int(await self._collection().count_documents(scope))
+    async def unread_count(self, app_id: str, user_id: str) -> int:
+        notifications, _ = self._collections()
+        scope = {"app_id": app_id, "user_id": user_id, "read": False}
+        return int(await notifications.count_documents(scope))
 
     async def mark_read(
-        self, user_id: str, notification_id: str, read: bool = True, *, app_id: str | None = None
+        self, app_id: str, user_id: str, notification_id: str, read: bool = True
     ) -> bool:
         """Mark one of the user's notifications read (or unread); False when the user has
         no notification with that id."""
+        notifications, _ = self._collections()
         oid = _object_id(notification_id)
         if oid is None:
             return False
-        scope = {"_id": oid, "app_id": self._app(user_id, app_id), "user_id": user_id}
-        result = await self._collection().update_one(scope, {"$set": {"read": bool(read)}})
+        scope = {"_id": oid, "app_id": app_id, "user_id": user_id}
+        result = await notifications.update_one(scope, {"$set": {"read": bool(read)}})
         return bool(result.matched_count)
 
-    async def mark_all_read(self, user_id: str, *, app_id: str | None = None) -> int:
+    async def mark_all_read(self, app_id: str, user_id: str) -> int:
         """Mark every unread notification of the user read; return how many changed."""
-        scope = {"app_id": self._app(user_id, app_id), "user_id": user_id, "read": False}
-        result = await self._collection().update_many(scope, {"$set": {"read": True}})
+        notifications, _ = self._collections()
+        scope = {"app_id": app_id, "user_id": user_id, "read": False}
+        result = await notifications.update_many(scope, {"$set": {"read": True}})
         return int(result.modified_count)
 
-    async def delete_notification(
-        self, user_id: str, notification_id: str, *, app_id: str | None = None
-    ) -> bool:
+    async def delete(self, app_id: str, user_id: str, notification_id: str) -> bool:
         """Delete one of the user's notifications; False when there is none with that id."""
+        notifications, _ = self._collections()
         oid = _object_id(notification_id)
         if oid is None:
             return False
-        scope = {"_id": oid, "app_id": self._app(user_id, app_id), "user_id": user_id}
-        result = await self._collection().delete_one(scope)
+        result = await notifications.delete_one({"_id": oid, "app_id": app_id, "user_id": user_id})
         return bool(result.deleted_count)
 
-    async def get_preferences(
-        self, user_id: str, *, app_id: str | None = None
-    ) -> dict[str, dict[str, bool]]:
+    async def preferences(self, app_id: str, user_id: str) -> dict[str, dict[str, bool]]:
         """``{type: {"enabled": bool}}`` for every type the user has chosen for."""
-        self._collection()
-        scope = {"app_id": self._app(user_id, app_id), "user_id": user_id}
-        chosen = await self._preferences.find(scope).to_list(None)
+        _, preferences = self._collections()
+        chosen = await preferences.find({"app_id": app_id, "user_id": user_id}).to_list(None)
         return {p["type"]: {"enabled": bool(p["enabled"])} for p in chosen}
 
     async def set_preferences(
-        self,
-        user_id: str,
-        preferences: Mapping[str, Mapping[str, Any]],
-        *,
-        app_id: str | None = None,
+        self, app_id: str, user_id: str, choices: Mapping[str, Mapping[str, Any]]
     ) -> dict[str, dict[str, bool]]:
         """Record ``{type: {"enabled": bool}}`` choices (other types keep theirs); return
         all of the user's choices. ValueError names a malformed entry."""
-        self._collection()
-        for kind, choice in preferences.items():
+        _, preferences = self._collections()
+        if not isinstance(choices, Mapping):
+            raise ValueError(f'expected {{"type": {{"enabled": bool}}}}, got {choices!r}')
+        for kind, choice in choices.items():
             if not isinstance(choice, Mapping) or not isinstance(choice.get("enabled"), bool):
                 raise ValueError(f'{kind}: expected {{"enabled": true or false}}, got {choice!r}')
-        app = self._app(user_id, app_id)
-        for kind, choice in preferences.items():
-            await self._preferences.update_one(
-                {"app_id": app, "user_id": user_id, "type": kind},
+        for kind, choice in choices.items():
+            await preferences.update_one(
+                {"app_id": app_id, "user_id": user_id, "type": str(kind)},
                 {"$set": {"enabled": choice["enabled"]}},
                 upsert=True,
             )
-        return await self.get_preferences(user_id, app_id=app)
+        return await self.preferences(app_id, user_id)
 
-    async def type_enabled(self, user_id: str, kind: str, *, app_id: str | None = None) -> bool:
+    async def type_enabled(self, app_id: str, user_id: str, kind: str) -> bool:
         """Whether notifications of ``kind`` are pushed to the user (the default is yes)."""
-        self._collection()
-        scope = {"app_id": self._app(user_id, app_id), "user_id": user_id, "type": kind}
-        choice = await self._preferences.find_one(scope)
+        _, preferences = self._collections()
+        scope = {"app_id": app_id, "user_id": user_id, "type": kind}
+        choice = await preferences.find_one(scope)
         return choice is None or bool(choice["enabled"])
+
+
+class NotificationsManager:
+    """``core.notifications_manager``: notifications in the caller's app.
+
+    Each method names a user: the caller, or another user when the caller holds the
+    escalation right (superadmin, or a role in the manifest's ``escalation_roles``).
+    """
+
+    __slots__ = ()
+
+    async def create_notification(
+        self,
+        user_id: str,
+        notification_type: str,
+        title: str,
+        message: str,
+        metadata: Mapping[str, Any] | None = None,
+        channels: Sequence[str] | None = None,
+    ) -> str:
+        """Store a notification for ``user_id``, push it to their open tabs unless they
+        muted its type, publish ``notification_created``; return the new id."""
+        app = recipient_app(user_id, "create_notification")
+        return await notifications.create(
+            app, user_id, notification_type, title, message, metadata, channels
+        )
+
+    async def list_notifications(
+        self, user_id: str, *, unread_only: bool = False, limit: int = 50, offset: int = 0
+    ) -> dict[str, Any]:
+        """``{notifications, count, unread_count}``: a page, newest first."""
+        app = recipient_app(user_id, "list_notifications")
+        return await notifications.page(
+            app, user_id, unread_only=unread_only, limit=limit, offset=offset
+        )
+
+    async def unread_count(self, user_id: str) -> int:
+        return await notifications.unread_count(recipient_app(user_id, "unread_count"), user_id)
+
+    async def mark_read(self, user_id: str, notification_id: str, read: bool = True) -> bool:
+        """Mark one of the user's notifications read (or unread); False when none has
+        that id."""
+        app = recipient_app(user_id, "mark_read")
+        return await notifications.mark_read(app, user_id, notification_id, read)
+
+    async def mark_all_read(self, user_id: str) -> int:
+        app = recipient_app(user_id, "mark_all_read")
+        return await notifications.mark_all_read(app, user_id)
+
+    async def delete_notification(self, user_id: str, notification_id: str) -> bool:
+        app = recipient_app(user_id, "delete_notification")
+        return await notifications.delete(app, user_id, notification_id)
+
+    async def get_preferences(self, user_id: str) -> dict[str, dict[str, bool]]:
+        app = recipient_app(user_id, "get_preferences")
+        return await notifications.preferences(app, user_id)
+
+    async def set_preferences(
+        self, user_id: str, preferences: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, dict[str, bool]]:
+        app = recipient_app(user_id, "set_preferences")
+        return await notifications.set_preferences(app, user_id, preferences)
+
+    def __repr__(self) -> str:
+        return "<core.notifications_manager: notifications of the caller's app>"
 
 
 def present(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -236,4 +291,5 @@ def _object_id(value: str) -> ObjectId | None:
         return None
 
 
-notifications_manager = NotificationsManager(websocket_manager)
+notifications = NotificationService(websockets)
+notifications_manager = NotificationsManager()

@@ -1,10 +1,15 @@
-"""``core.settings_manager``: each user's settings for each plugin, over its defaults.
+"""Plugin settings: each user's settings for each plugin, over its defaults, and
+``core.settings_manager``.
 
 A plugin may declare its settings in its manifest as a JSON Schema under ``"settings"``;
 the ``default`` of each property is the value a user gets until they save another. Saved
 values are validated against the schema (after the defaults are filled in), stored in the
 ``plugin_settings`` collection of the system database and announced with the
 ``plugin_settings_updated`` event.
+
+:class:`SettingsService` is the runtime's: every method names the app and the user.
+:class:`SettingsManager` is what plugins import: always the caller's app, and a user other
+than the caller needs the escalation right.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pymongo import ASCENDING
 
 from tessera.encoding import encode_json
 from tessera.plugins.registry import PluginRegistry
-from tessera.services.event_bus import event_bus
+from tessera.services.event_bus import bus
 from tessera.services.recipients import recipient_app
 
 PLUGIN_SETTINGS_UPDATED = "plugin_settings_updated"
@@ -30,19 +35,17 @@ class SettingsSchemaError(RuntimeError):
     """A plugin's manifest declares a settings schema that is not valid JSON Schema."""
 
 
-class PluginSettingsManager:
+class SettingsService:
     """Reads and saves plugin settings, validating them against the manifest's schema."""
 
     def __init__(self) -> None:
         self._collection: Any = None
         self._registry: PluginRegistry | None = None
-        self._default_app = "default"
 
-    async def start(self, database: Any, registry: PluginRegistry, *, default_app: str) -> None:
+    async def start(self, database: Any, registry: PluginRegistry) -> None:
         """Use ``database`` (the system database) and the plugins of ``registry``."""
         self._collection = database["plugin_settings"]
         self._registry = registry
-        self._default_app = default_app
         await self._collection.create_index(
             [("app_id", ASCENDING), ("user_id", ASCENDING), ("plugin", ASCENDING)], unique=True
         )
@@ -73,27 +76,16 @@ class PluginSettingsManager:
             if isinstance(spec, dict) and "default" in spec
         }
 
-    async def get_plugin_settings(
-        self, user_id: str, plugin: str, *, app_id: str | None = None
-    ) -> dict[str, Any]:
+    async def get(self, app_id: str, user_id: str, plugin: str) -> dict[str, Any]:
         """The user's saved settings for ``plugin`` merged over the plugin's defaults."""
         collection, _ = self._running()
-        app = (
-            app_id
-            if app_id is not None
-            else recipient_app(user_id, self._default_app, "settings_manager")
-        )
-        saved = await collection.find_one({"app_id": app, "user_id": user_id, "plugin": plugin})
+        plugin = str(plugin)
+        saved = await collection.find_one({"app_id": app_id, "user_id": user_id, "plugin": plugin})
         values = orjson.loads(saved["values"]) if saved else {}
         return {**self.defaults(plugin), **values}
 
-    async def save_plugin_settings(
-        self,
-        user_id: str,
-        plugin: str,
-        values: Mapping[str, Any],
-        *,
-        app_id: str | None = None,
+    async def save(
+        self, app_id: str, user_id: str, plugin: str, values: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Validate and store ``values`` as the user's settings for ``plugin``.
 
@@ -101,19 +93,15 @@ class PluginSettingsManager:
         "error": message, "field": path}`` when the values break the plugin's schema.
         """
         collection, _ = self._running()
+        plugin = str(plugin)
         if not isinstance(values, Mapping):
             return _failure(f"settings must be an object, got {type(values).__name__}", "")
         merged = {**self.defaults(plugin), **values}
         problem = self.validate(plugin, merged)
         if problem is not None:
             return _failure(*problem)
-        app = (
-            app_id
-            if app_id is not None
-            else recipient_app(user_id, self._default_app, "settings_manager")
-        )
         await collection.update_one(
-            {"app_id": app, "user_id": user_id, "plugin": plugin},
+            {"app_id": app_id, "user_id": user_id, "plugin": plugin},
             {
                 "$set": {
                     "values": encode_json(dict(values)).decode(),
@@ -122,8 +110,8 @@ class PluginSettingsManager:
             },
             upsert=True,
         )
-        event_bus.publish(
-            PLUGIN_SETTINGS_UPDATED, {"app_id": app, "user_id": user_id, "plugin": plugin}
+        bus.publish(
+            PLUGIN_SETTINGS_UPDATED, {"app_id": app_id, "user_id": user_id, "plugin": plugin}
         )
         return {"success": True, "settings": merged}
 
@@ -144,6 +132,28 @@ class PluginSettingsManager:
         return None if error is None else (error.message, _field(error))
 
 
+class SettingsManager:
+    """``core.settings_manager``: settings of users of the caller's app."""
+
+    __slots__ = ()
+
+    async def get_plugin_settings(self, user_id: str, plugin: str) -> dict[str, Any]:
+        """The user's saved settings for ``plugin`` merged over the plugin's defaults."""
+        app = recipient_app(user_id, "get_plugin_settings")
+        return await plugin_settings.get(app, user_id, plugin)
+
+    async def save_plugin_settings(
+        self, user_id: str, plugin: str, values: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Validate and store ``values`` as the user's settings for ``plugin``: ``{"success":
+        True, "settings": merged}``, or ``{"success": False, "error": ..., "field": ...}``."""
+        app = recipient_app(user_id, "save_plugin_settings")
+        return await plugin_settings.save(app, user_id, plugin, values)
+
+    def __repr__(self) -> str:
+        return "<core.settings_manager: plugin settings of the caller's app>"
+
+
 def _field(error: ValidationError) -> str:
     """The dotted path of the failing value; for a missing property, its name."""
     path = [str(part) for part in error.absolute_path]
@@ -157,4 +167,5 @@ def _failure(message: str, field: str) -> dict[str, Any]:
     return {"success": False, "error": message, "field": field}
 
 
-settings_manager = PluginSettingsManager()
+plugin_settings = SettingsService()
+settings_manager = SettingsManager()

@@ -1,32 +1,28 @@
-"""Who a message or notification may be sent to, and in which app.
+"""Whom a plugin may address through the services, and in which app.
 
-The one place that decides it for ``send_to_user``, ``broadcast`` and
-``create_notification``: the app is the caller's (or the server's default outside a call).
-Tenant isolation adds its check for messages aimed at another user here.
+The one place the plugin-facing services (``send_to_user``, ``broadcast``, notifications,
+settings) decide it: always the caller's app, which no parameter can change; the caller
+themself, or another user when the caller holds the escalation right (superadmin, or a
+role the plugin's manifest lists in ``escalation_roles``), logged.
 """
 
 from __future__ import annotations
 
-from tessera.context import current_call
-from tessera.services.database import db
+from typing import Any
+
+from tessera.services.database import bound, caller
 
 
-def recipient_app(user_id: str, default_app: str, operation: str) -> str:
-    """The app in which ``user_id`` is addressed by the code running now.
-
-    During a plugin call, addressing a user other than the caller goes through tenant
-    isolation (refused, or allowed and logged for an escalated caller).
-    """
-    if not isinstance(user_id, str) or not user_id:
+def recipient_app(user_id: Any, operation: str) -> str:
+    """The app in which the plugin now running may address ``user_id``; IsolationError
+    for another user without the escalation right, NotBound with no caller."""
+    if type(user_id) is not str or not user_id:
         raise ValueError(f"user_id must be a non-empty string, got {user_id!r}")
-    call = current_call.get()
-    if call is None:
-        return default_app
-    db.check_recipient(user_id, operation)
+    call = caller(operation)
+    bound().check_recipient(call, user_id, operation)
     return call.identity.app_id
 
 
-def caller_app(default_app: str) -> str:
+def caller_app(operation: str) -> str:
     """The app of the call in progress, for app-wide messages such as ``broadcast``."""
-    call = current_call.get()
-    return call.identity.app_id if call is not None else default_app
+    return caller(operation).identity.app_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 from tessera.auth.identity import Identity
 from tessera.plugins.executor import Outcome
 from tessera.plugins.registry import Plugin
-from tessera.services.event_bus import event_bus
+from tessera.services.event_bus import bus
 
 PLUGIN_EXECUTED = "plugin_executed"
 PLUGIN_EXECUTION_ERROR = "plugin_execution_error"
@@ -18,7 +18,7 @@ PLUGIN_EXECUTION_ERROR = "plugin_execution_error"
 def publish_plugin_call(plugin: Plugin, action: str, identity: Identity, outcome: Outcome) -> None:
     """Executor listener: publish what happened in one plugin call."""
     failed = outcome.status == "crash" or outcome.status == "timeout"
-    if not failed and not event_bus.listened(PLUGIN_EXECUTED):
+    if not failed and not bus.listened(PLUGIN_EXECUTED):
         return
     payload = {
         "plugin": plugin.name,
@@ -28,6 +28,6 @@ def publish_plugin_call(plugin: Plugin, action: str, identity: Identity, outcome
         "duration": round(outcome.duration, 6),
         "status": outcome.status,
     }
-    event_bus.publish(PLUGIN_EXECUTED, payload)
+    bus.publish(PLUGIN_EXECUTED, payload)
     if failed:
-        event_bus.publish(PLUGIN_EXECUTION_ERROR, payload)
+        bus.publish(PLUGIN_EXECUTION_ERROR, payload)

@@ -1,10 +1,14 @@
-"""``core.websocket_manager``: push JSON messages to a user's open WebSockets.
+"""WebSockets: the open connections of this process, and ``core.websocket_manager``.
 
 Connections are grouped by (app, user): ``send_to_user`` reaches every tab of that user in
 the caller's app and no one else. Each message is numbered in the user's sequence (its
 ``seq`` key), kept in the resume window, then fanned out; a client that reconnects with
 ``?last_seq=N`` first receives what it missed, then live messages, with no gap and no
 duplicate.
+
+:class:`WebSocketHub` is the runtime's: it holds the connections and names apps freely.
+:class:`WebSocketManager` is what plugins import: always the caller's app, and a user other
+than the caller needs the escalation right.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from tessera.auth.identity import Identity
 from tessera.encoding import encode_json
 from tessera.services.connection import CLOSE_GOING_AWAY, Connection, Socket, with_seq
+from tessera.services.database import caller
 from tessera.services.fanout import Fanout, LocalFanout, UserMessage
 from tessera.services.recipients import caller_app, recipient_app
 from tessera.services.resume import ResumeLog
@@ -30,7 +35,7 @@ class NotRunning(RuntimeError):
     """The WebSocket manager was used where no Tessera runtime is running."""
 
 
-class WebSocketManager:
+class WebSocketHub:
     """The open connections of this process, and the way messages reach them."""
 
     def __init__(self) -> None:
@@ -38,7 +43,6 @@ class WebSocketManager:
         self._connections: dict[tuple[str, str], tuple[Connection, ...]] = {}
         self._log: ResumeLog | None = None
         self._fanout: Fanout = LocalFanout()
-        self._default_app = "default"
         # One lock per user while numbering and publishing keeps each user's messages in order.
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -51,7 +55,6 @@ class WebSocketManager:
         self,
         log: ResumeLog,
         *,
-        default_app: str,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         ping_interval: float = DEFAULT_PING_INTERVAL,
         ping_timeout: float = DEFAULT_PING_TIMEOUT,
@@ -59,7 +62,6 @@ class WebSocketManager:
     ) -> None:
         """Serve connections with ``log`` as the resume window; called by the runtime."""
         self._log = log
-        self._default_app = default_app
         self.queue_size = queue_size
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -83,20 +85,14 @@ class WebSocketManager:
             )
         return self._log
 
-    async def send_to_user(self, user_id: str, message: Mapping[str, Any]) -> int:
-        """Send ``message`` (a JSON object) to every connection of ``user_id`` in the
-        caller's app; return its ``seq``. Kept for resume even when no tab is open."""
-        app_id = recipient_app(user_id, self._default_app, "send_to_user")
-        return await self._send(app_id, user_id, _body(message))
-
     async def send_in_app(self, app_id: str, user_id: str, message: Mapping[str, Any]) -> int:
-        """``send_to_user`` in an app the runtime has already decided (its own services)."""
+        """Send ``message`` (a JSON object) to every connection of ``user_id`` in ``app_id``;
+        return its ``seq``. Kept for resume even when no tab is open."""
         return await self._send(app_id, user_id, _body(message))
 
-    async def broadcast(self, message: Mapping[str, Any]) -> int:
-        """Send ``message`` to every user connected to the caller's app; return how many
-        users it reached. Each copy is numbered in its user's sequence."""
-        app_id = caller_app(self._default_app)
+    async def broadcast_in_app(self, app_id: str, message: Mapping[str, Any]) -> int:
+        """Send ``message`` to every user connected to ``app_id``; return how many users it
+        reached. Each copy is numbered in its user's sequence."""
         body = _body(message)
         users = [user for (app, user) in list(self._connections) if app == app_id]
         for user_id in users:
@@ -179,6 +175,35 @@ class WebSocketManager:
         )
 
 
+class WebSocketManager:
+    """``core.websocket_manager``: messages to the open WebSockets of the caller's app."""
+
+    __slots__ = ()
+
+    async def send_to_user(self, user_id: str, message: Mapping[str, Any]) -> int:
+        """Send ``message`` (a JSON object) to every connection of ``user_id`` in the
+        caller's app; return its ``seq``. Kept for resume even when no tab is open. A user
+        other than the caller needs the escalation right."""
+        app_id = recipient_app(user_id, "send_to_user")
+        return await websockets.send_in_app(app_id, user_id, message)
+
+    async def broadcast(self, message: Mapping[str, Any]) -> int:
+        """Send ``message`` to every user connected to the caller's app; return how many
+        users it reached."""
+        return await websockets.broadcast_in_app(caller_app("broadcast"), message)
+
+    def connection_count(self, user_id: str | None = None) -> int:
+        """Open connections in this process of ``user_id`` (the caller when None) in the
+        caller's app; another user needs the escalation right."""
+        if user_id is None:
+            user_id = caller("connection_count").identity.user_id
+        app_id = recipient_app(user_id, "connection_count")
+        return websockets.connection_count(app_id, user_id)
+
+    def __repr__(self) -> str:
+        return "<core.websocket_manager: WebSockets of the caller's app>"
+
+
 def _body(message: Mapping[str, Any]) -> str:
     """``message`` encoded as a JSON object, without ``seq`` (the manager sets it)."""
     if not isinstance(message, Mapping):
@@ -188,4 +213,5 @@ def _body(message: Mapping[str, Any]) -> str:
     return encode_json({k: v for k, v in message.items() if k != "seq"}).decode()
 
 
+websockets = WebSocketHub()
 websocket_manager = WebSocketManager()

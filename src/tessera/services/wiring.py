@@ -1,7 +1,8 @@
 """Starting and stopping the plugin services with a runtime.
 
-The services are module singletons (plugins import them before any runtime exists); the
-runtime binds them to its store, loop and settings at start and unbinds them at stop.
+The services are module singletons (plugins import their ``core.*`` facades before any
+runtime exists); the runtime binds them to its store, loop and settings at start and
+unbinds them at stop.
 """
 
 from __future__ import annotations
@@ -9,32 +10,36 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tessera.services.database import SYSTEM_DATABASE
-from tessera.services.event_bus import event_bus
+from tessera.services.event_bus import bus
 from tessera.services.events import LocalEventBackend
 from tessera.services.fanout import Fanout, LocalFanout
-from tessera.services.notifications import notifications_manager
-from tessera.services.plugin_settings import settings_manager
+from tessera.services.notifications import notifications
+from tessera.services.plugin_settings import plugin_settings
 from tessera.services.resume import ResumeLog, StoredResumeLog
 from tessera.services.runtime_events import publish_plugin_call
-from tessera.services.websocket import websocket_manager
+from tessera.services.websocket import websockets
 
 if TYPE_CHECKING:
     from tessera.runtime import Runtime
 
 
 def _forget_subscriptions(plugin: str) -> None:
-    event_bus.forget(plugin)
+    bus.forget(plugin)
 
 
 async def start_services(runtime: Runtime) -> None:
-    """Bind the event bus, WebSocket manager, notifications and plugin settings; call
-    before plugins load, so what they do at import already works."""
+    """Bind the event bus, WebSockets, notifications and plugin settings; call before
+    plugins load, so what they do at import already works."""
     settings = runtime.settings
     system = runtime.store[SYSTEM_DATABASE]
     cluster = runtime.cluster
     window = {"max_messages": settings.ws_resume_messages, "max_age": settings.ws_resume_seconds}
     if cluster is None:
-        event_bus.start(handler_timeout=settings.handler_timeout, backend=LocalEventBackend())
+        bus.start(
+            handler_timeout=settings.handler_timeout,
+            backend=LocalEventBackend(),
+            threads=runtime.executor.threads,
+        )
         stored = StoredResumeLog(system, **window)
         await stored.ensure_indexes()
         log: ResumeLog = stored
@@ -46,27 +51,30 @@ async def start_services(runtime: Runtime) -> None:
 
         # Every process numbers each user's messages in Redis: see fanout/redis.py for why
         # the stored window is not enough once several processes send.
-        backend = RedisEventBackend(cluster, event_bus, handler_timeout=settings.handler_timeout)
-        event_bus.start(handler_timeout=settings.handler_timeout, backend=backend)
+        backend = RedisEventBackend(cluster, bus, handler_timeout=settings.handler_timeout)
+        bus.start(
+            handler_timeout=settings.handler_timeout,
+            backend=backend,
+            threads=runtime.executor.threads,
+        )
         log = RedisResumeLog(cluster, **window)
-        fanout = RedisFanout(cluster, on_reconnect=websocket_manager.replay_missed)
-    websocket_manager.start(
+        fanout = RedisFanout(cluster, on_reconnect=websockets.replay_missed)
+    websockets.start(
         log,
-        default_app=settings.app_id,
         queue_size=settings.ws_queue_size,
         ping_interval=settings.ws_ping_interval,
         ping_timeout=settings.ws_ping_timeout,
         fanout=fanout,
     )
-    await notifications_manager.start(system, default_app=settings.app_id)
-    await settings_manager.start(system, runtime.plugins, default_app=settings.app_id)
+    await notifications.start(system)
+    await plugin_settings.start(system, runtime.plugins)
     runtime.executor.add_listener(publish_plugin_call)
     runtime.plugins.on_unload(_forget_subscriptions)
 
 
 async def stop_services() -> None:
     """Unbind the services: close WebSockets, cancel running event handlers."""
-    await websocket_manager.stop()
-    await event_bus.stop()
-    notifications_manager.stop()
-    settings_manager.stop()
+    await websockets.stop()
+    await bus.stop()
+    notifications.stop()
+    plugin_settings.stop()

@@ -1,0 +1,5 @@
+"""An ordinary synchronous plugin."""
+
+
+def execute(data: dict) -> dict:
+    return {"tick": data.get("n", 0)}
