@@ -389,3 +389,12 @@ async def test_a_kept_collection_or_escalation_follows_the_caller_using_it(bind)
             await notes.count_documents({})
         with pytest.raises(IsolationError, match="escalation"):
             await admin["notes"].count_documents({})
+
+
+async def test_a_read_only_document_is_stored_as_the_callers(raw):
+    from types import MappingProxyType
+
+    with caller(ALICE):
+        await db["notes"].insert_one(MappingProxyType({"_id": 7, "secret": "x"}))
+        await db["notes"].insert_many([MappingProxyType({"_id": 8})])
+    assert (await owners(raw))[-2:] == [(7, ALICE), (8, ALICE)]

@@ -7,6 +7,7 @@ collection shared opens no one's per-user data."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -250,3 +251,45 @@ def test_code_running_with_no_call_context_gets_no_database_and_no_services(worl
     assert response.json()["error"].startswith("NotBound"), response.text
     assert "no caller" in response.json()["error"]
     assert victims_state(world) == before
+
+
+@pytest.mark.parametrize("action", ["find", "count", "aggregate", "delete", "update"])
+def test_no_clause_of_a_filter_meets_another_users_document(world, action):
+    before = victims_state(world)
+    with world.client("alice") as alice:
+        response = run(alice, "error_oracle", action=action)
+    assert_nothing_leaked(response)
+    assert "bob" not in response.text
+    assert victims_state(world) == before
+
+
+def test_the_runtimes_events_lend_no_plugin_the_callers_authority(world):
+    with world.client("bob") as bob:
+        assert run(bob, "seed", action="mine").status_code == 200  # plugin_executed follows
+        assert run(bob, "diary", action="notify", secret="x").status_code == 200
+    with world.client("alice") as alice:
+        for _ in range(100):
+            outcomes = run(alice, "spy").json()["outcomes"]
+            if len(outcomes) >= 3:
+                break
+            time.sleep(0.02)
+        else:
+            raise AssertionError(f"the handler did not run: {outcomes}")
+    assert "bob-secret" not in repr(outcomes)
+    assert outcomes and all(o == "refused NotBound" for o in outcomes), outcomes
+
+
+@pytest.mark.parametrize("action", ["drop_collection", "drop_indexes"])
+def test_a_plugin_that_declares_a_per_user_collection_shared_cannot_drop_it(world, action):
+    before = victims_state(world)
+    with world.client("alice") as alice:
+        response = run(alice, "thief", action=action, collection="loot")
+    assert "per-user" in response.json()["error"]
+    assert victims_state(world) == before
+
+
+def test_indexes_of_a_per_user_collection_are_dropped_only_under_escalation(world):
+    with world.client("alice") as alice:
+        assert "ok" in run(alice, "index_oracle", action="add", email="a@example.com").json()
+        refused = run(alice, "index_oracle", action="drop_user_index")
+    assert "acts on every user's documents" in refused.json()["error"]

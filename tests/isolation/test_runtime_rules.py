@@ -108,3 +108,22 @@ async def test_a_handler_of_an_event_published_outside_a_call_gets_no_database(
     assert seen == 0
     assert "seen" not in system
     assert any("used the database with no caller" in (r.exc_text or "") for r in caplog.records)
+
+
+@pytest.mark.parametrize("kind", ["notification", "connected", "resync", "ping", "pong"])
+async def test_a_plugins_message_cannot_pass_for_the_runtimes(tmp_path: Path, kind: str) -> None:
+    folder = tmp_path / "plugins" / "faker"
+    folder.mkdir(parents=True)
+    (folder / "logic.py").write_text(
+        "from core.websocket_manager import websocket_manager\n\n\n"
+        "async def execute(data):\n"
+        "    try:\n"
+        "        await websocket_manager.send_to_user(data['user_id'], {'type': data['kind']})\n"
+        "    except ValueError as exc:\n"
+        "        return {'error': str(exc)}\n"
+        "    return {}\n"
+    )
+    async with Harness(tmp_path / "plugins") as harness:
+        result = await harness.execute("faker", {"kind": kind}, user="alice")
+        assert await harness.messages("alice") == []
+    assert "come from the runtime" in result["error"]

@@ -9,7 +9,7 @@ from bson import Regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tessera.isolation.scope import pins_by_equality, pins_user, runs_server_code
+from tessera.isolation.scope import pin_first, pins_by_equality, pins_user, runs_server_code
 from tessera.store.query import compile_filter
 
 ME = "alice"
@@ -174,3 +174,50 @@ def test_an_accepted_filter_matches_only_the_callers_documents(query):
 def test_pinning_a_filter_with_and_makes_it_accepted(query):
     assert pins_user({"$and": [query, {"user_id": ME}]}, ME)
     assert pins_user({**query, "user_id": ME}, ME)
+
+
+_PIN = st.sampled_from([{"user_id": ME}, {"user_id": {"$eq": ME}}, {"user_id": {"$in": [ME]}}])
+_OTHER = st.sampled_from(
+    [
+        {"n": 1},
+        {"n": {"$gt": 0}},
+        {"user_id": {"$exists": True}},
+        {"user_id": {"$ne": "bob"}},
+        {"$or": [{"n": 1}, {"m": 2}]},
+        {"$expr": {"$eq": ["$n", 1]}},
+    ]
+)
+_DOCS = [
+    {"user_id": ME, "n": 1},
+    {"user_id": ME, "n": 2, "m": 2},
+    {"user_id": "bob", "n": 1},
+    {"user_id": [ME, "bob"], "n": 1},
+    {"user_id": ["bob"], "n": 1},
+    {"n": 1},
+]
+
+
+@st.composite
+def pinned_filters(draw: st.DrawFn) -> dict:
+    clauses = [draw(_PIN), *draw(st.lists(_OTHER, max_size=3))]
+    clauses = draw(st.permutations(clauses))
+    if draw(st.booleans()):
+        return {"$and": clauses}
+    merged: dict = {"$and": []}
+    for clause in clauses:
+        (key,) = clause
+        if key in merged or key == "$and":
+            merged["$and"].append(clause)
+        else:
+            merged[key] = clause[key]
+    return {k: v for k, v in merged.items() if v != []}
+
+
+@settings(max_examples=300)
+@given(pinned_filters())
+def test_pin_first_puts_the_plain_pin_first_and_matches_the_same_documents(query):
+    assert pins_user(query, ME)
+    rewritten = pin_first(query, ME)
+    assert next(iter(rewritten.items())) == ("user_id", ME)
+    before, after = compile_filter(query), compile_filter(rewritten)
+    assert [before(d) for d in _DOCS] == [after(d) for d in _DOCS]

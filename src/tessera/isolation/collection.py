@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pymongo.errors import OperationFailure
+from pymongo.operations import InsertOne, ReplaceOne
 
 from tessera.isolation import rules
 from tessera.isolation.cursor import ScopedCursor
@@ -22,6 +23,7 @@ from tessera.isolation.ownership import claim
 from tessera.isolation.pipeline import boundary_problem, collection_problem, pipeline_problem
 from tessera.isolation.pipeline import targets as pipeline_targets
 from tessera.isolation.policy import Policy
+from tessera.isolation.scope import pin_first, pins_user
 from tessera.isolation.sealed import Sealed, seal, unseal
 from tessera.isolation.snapshot import (
     snapshot,
@@ -99,14 +101,15 @@ class ScopedCollection:
         """Matching documents (PyMongo's ``find``); the filter must pin ``user_id``."""
         filter = snapshot(filter)
         self.__check("find", rules.filter_problem(self.__policy, self.__name, filter, kwargs))
-        return ScopedCursor(self.__inner.find(filter, *args, **kwargs), self.__ready("find"))
+        cursor = self.__inner.find(self.__pinned(filter), *args, **kwargs)
+        return ScopedCursor(cursor, self.__ready("find"))
 
     async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> Any:
         """The first matching document, or None."""
         filter = snapshot(filter)
         self.__check("find_one", rules.filter_problem(self.__policy, self.__name, filter, kwargs))
         await self.__ready("find_one")()
-        return await self.__inner.find_one(filter, *args, **kwargs)
+        return await self.__inner.find_one(self.__pinned(filter), *args, **kwargs)
 
     async def count_documents(self, filter: Any, *args: Any, **kwargs: Any) -> int:
         """How many documents match."""
@@ -115,16 +118,12 @@ class ScopedCollection:
             "count_documents", rules.filter_problem(self.__policy, self.__name, filter, kwargs)
         )
         await self.__ready("count_documents")()
-        return int(await self.__inner.count_documents(filter, *args, **kwargs))
+        return int(await self.__inner.count_documents(self.__pinned(filter), *args, **kwargs))
 
     async def estimated_document_count(self, **kwargs: Any) -> int:
         """The size of the collection: shared collections only (it counts every user)."""
-        problem = None
-        if self.__policy.scoped(self.__name):
-            problem = rules.WHOLE.format(
-                op="estimated_document_count", fix="count_documents({'user_id': user_id})"
-            )
-        self.__check("estimated_document_count", problem)
+        fix = "count_documents({'user_id': user_id})"
+        self.__check("estimated_document_count", self.__whole("estimated_document_count", fix))
         await self.__ready("estimated_document_count")()
         return int(await self.__inner.estimated_document_count(**kwargs))
 
@@ -133,7 +132,8 @@ class ScopedCollection:
         filter = snapshot(filter)
         self.__check("distinct", rules.filter_problem(self.__policy, self.__name, filter, kwargs))
         await self.__ready("distinct")()
-        return list(await self.__inner.distinct(str(key), filter, *args, **kwargs))
+        found = await self.__inner.distinct(str(key), self.__pinned(filter), *args, **kwargs)
+        return list(found)
 
     def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> ScopedCursor:
         """Run a pipeline; it must start with a ``$match`` pinning ``user_id``."""
@@ -148,6 +148,8 @@ class ScopedCollection:
         self.__check("aggregate", problem)
         others = [t for _, t in pipeline_targets(pipeline) if isinstance(t, str)]
         ready = self.__ready("aggregate", others)
+        if problem is None and self.__policy.scoped(self.__name):
+            pipeline[0] = {"$match": self.__pinned(pipeline[0]["$match"])}
         return ScopedCursor(self.__inner.aggregate(pipeline, *args, **kwargs), ready)
 
     # Writes
@@ -156,6 +158,7 @@ class ScopedCollection:
         """Insert a document; it gets the caller's ``user_id`` if it has none."""
         self.__claim(document)
         copy = snapshot_insert(document)
+        self.__claim(copy)  # the plugin's own document may not take it (a read-only mapping)
         self.__check("insert_one", rules.insert_problem(self.__policy, self.__name, copy))
         await self.__ready("insert_one")()
         return await self.__inner.insert_one(copy, *args, **kwargs)
@@ -166,6 +169,8 @@ class ScopedCollection:
         for document in originals:
             self.__claim(document)
         copies = [snapshot_insert(d) for d in originals]
+        for copy in copies:
+            self.__claim(copy)
         problems = (rules.insert_problem(self.__policy, self.__name, d) for d in copies)
         self.__check("insert_many", next((p for p in problems if p), None))
         await self.__ready("insert_many")()
@@ -178,6 +183,7 @@ class ScopedCollection:
         filter, update, upsert = snapshot(filter), snapshot(update), bool(upsert)
         self.__check("update_one", self.__change_problem(filter, update, upsert, kwargs))
         await self.__ready("update_one")()
+        filter = self.__pinned(filter)
         return await self.__inner.update_one(filter, update, upsert=upsert, **kwargs)
 
     async def update_many(
@@ -187,6 +193,7 @@ class ScopedCollection:
         filter, update, upsert = snapshot(filter), snapshot(update), bool(upsert)
         self.__check("update_many", self.__change_problem(filter, update, upsert, kwargs))
         await self.__ready("update_many")()
+        filter = self.__pinned(filter)
         return await self.__inner.update_many(filter, update, upsert=upsert, **kwargs)
 
     async def replace_one(
@@ -195,11 +202,13 @@ class ScopedCollection:
         """Replace the first matching document; the replacement stays the caller's."""
         self.__claim(replacement)
         filter, replacement, upsert = snapshot(filter), snapshot(replacement), bool(upsert)
+        self.__claim(replacement)
         problem = rules.replace_problem(
             self.__policy, self.__name, filter, replacement, upsert, kwargs
         )
         self.__check("replace_one", problem)
         await self.__ready("replace_one")()
+        filter = self.__pinned(filter)
         return await self.__inner.replace_one(filter, replacement, upsert=upsert, **kwargs)
 
     async def delete_one(self, filter: Any, *args: Any, **kwargs: Any) -> Any:
@@ -207,7 +216,7 @@ class ScopedCollection:
         filter = snapshot(filter)
         self.__check("delete_one", rules.filter_problem(self.__policy, self.__name, filter, kwargs))
         await self.__ready("delete_one")()
-        return await self.__inner.delete_one(filter, *args, **kwargs)
+        return await self.__inner.delete_one(self.__pinned(filter), *args, **kwargs)
 
     async def delete_many(self, filter: Any, *args: Any, **kwargs: Any) -> Any:
         """Delete every matching document."""
@@ -216,7 +225,7 @@ class ScopedCollection:
             "delete_many", rules.filter_problem(self.__policy, self.__name, filter, kwargs)
         )
         await self.__ready("delete_many")()
-        return await self.__inner.delete_many(filter, *args, **kwargs)
+        return await self.__inner.delete_many(self.__pinned(filter), *args, **kwargs)
 
     async def find_one_and_delete(self, filter: Any, *args: Any, **kwargs: Any) -> Any:
         """Delete the first matching document and return it."""
@@ -224,7 +233,7 @@ class ScopedCollection:
         problem = rules.filter_problem(self.__policy, self.__name, filter, kwargs)
         self.__check("find_one_and_delete", problem)
         await self.__ready("find_one_and_delete")()
-        return await self.__inner.find_one_and_delete(filter, *args, **kwargs)
+        return await self.__inner.find_one_and_delete(self.__pinned(filter), *args, **kwargs)
 
     async def find_one_and_update(self, filter: Any, update: Any, *args: Any, **kwargs: Any) -> Any:
         """Update the first matching document and return it; ``user_id`` may not change."""
@@ -232,7 +241,7 @@ class ScopedCollection:
         upsert, options = _find_and_modify_options(args, kwargs, _AFTER_UPDATE)
         self.__check("find_one_and_update", self.__change_problem(filter, update, upsert, options))
         await self.__ready("find_one_and_update")()
-        return await self.__inner.find_one_and_update(filter, update, **options)
+        return await self.__inner.find_one_and_update(self.__pinned(filter), update, **options)
 
     async def find_one_and_replace(
         self, filter: Any, replacement: Any, *args: Any, **kwargs: Any
@@ -240,12 +249,14 @@ class ScopedCollection:
         """Replace the first matching document and return it."""
         self.__claim(replacement)
         filter, replacement = snapshot(filter), snapshot(replacement)
+        self.__claim(replacement)
         upsert, options = _find_and_modify_options(args, kwargs, _AFTER_REPLACEMENT)
         problem = rules.replace_problem(
             self.__policy, self.__name, filter, replacement, upsert, options
         )
         self.__check("find_one_and_replace", problem)
         await self.__ready("find_one_and_replace")()
+        filter = self.__pinned(filter)
         return await self.__inner.find_one_and_replace(filter, replacement, **options)
 
     async def bulk_write(self, requests: Iterable[Any], *args: Any, **kwargs: Any) -> Any:
@@ -256,11 +267,17 @@ class ScopedCollection:
                 self.__label("bulk_write"), "requests may not name another namespace"
             )
         for request in originals:
-            if type(request).__name__ in ("InsertOne", "ReplaceOne"):
-                self.__claim(getattr(request, "_doc", None))
+            if isinstance(request, InsertOne | ReplaceOne):
+                self.__claim(request._doc)
         copies = [snapshot_request(r) for r in originals]
+        for request in copies:
+            if isinstance(request, InsertOne | ReplaceOne):
+                self.__claim(request._doc)
         problems = (rules.request_problem(self.__policy, self.__name, r) for r in copies)
         self.__check("bulk_write", next((p for p in problems if p), None))
+        for request in copies:
+            if hasattr(request, "_filter"):
+                request._filter = self.__pinned(request._filter)
         await self.__ready("bulk_write")()
         return await self.__inner.bulk_write(copies, *args, **kwargs)
 
@@ -287,31 +304,32 @@ class ScopedCollection:
             return list(await self.__inner.create_indexes(models, **kwargs))
 
     async def drop_index(self, index_or_name: Any, **kwargs: Any) -> None:
-        """Drop one index."""
-        self.__check("drop_index", None)
+        """Drop one index: shared collections only (a user collection's indexes serve,
+        and constrain, every user)."""
+        self.__check("drop_index", self.__whole("drop_index"))
+        await self.__ready("drop_index")()
         await self.__inner.drop_index(index_or_name, **kwargs)
 
     async def drop_indexes(self, **kwargs: Any) -> None:
-        """Drop every index but ``_id``'s."""
-        self.__check("drop_indexes", None)
+        """Drop every index but ``_id``'s: shared collections only."""
+        self.__check("drop_indexes", self.__whole("drop_indexes"))
+        await self.__ready("drop_indexes")()
         await self.__inner.drop_indexes(**kwargs)
 
     def list_indexes(self, **kwargs: Any) -> ScopedCursor:
         """The index documents, as a cursor."""
         self.__check("list_indexes", None)
-        return ScopedCursor(self.__inner.list_indexes(**kwargs))
+        return ScopedCursor(self.__inner.list_indexes(**kwargs), self.__ready("list_indexes"))
 
     async def index_information(self, **kwargs: Any) -> dict[str, Any]:
         """Index name to index description."""
         self.__check("index_information", None)
+        await self.__ready("index_information")()
         return dict(await self.__inner.index_information(**kwargs))
 
     async def drop(self, **kwargs: Any) -> None:
         """Drop the collection: shared collections only (it holds every user's documents)."""
-        problem = None
-        if self.__policy.scoped(self.__name):
-            problem = rules.WHOLE.format(op="drop", fix="delete_many({'user_id': user_id})")
-        self.__check("drop", problem)
+        self.__check("drop", self.__whole("drop", fix="delete_many({'user_id': user_id})"))
         await self.__ready("drop")()
         await self.__inner.drop(**kwargs)
 
@@ -351,6 +369,18 @@ class ScopedCollection:
         self, filter: Any, update: Any, upsert: bool, kwargs: dict[str, Any]
     ) -> str | None:
         return rules.change_problem(self.__policy, self.__name, filter, update, upsert, kwargs)
+
+    def __whole(self, operation: str, fix: str | None = None) -> str | None:
+        """The problem of an operation that acts on every user of a user collection."""
+        return rules.whole(operation, fix) if self.__policy.scoped(self.__name) else None
+
+    def __pinned(self, filter: Any) -> Any:
+        """The filter with the caller's pin first (see :func:`pin_first`); a filter that
+        does not pin the caller (audit mode, shared collections) runs as it is."""
+        policy = self.__policy
+        if policy.scoped(self.__name) and pins_user(filter, policy.user_id):
+            return pin_first(filter, policy.user_id)
+        return filter
 
     def __claim(self, document: Any) -> None:
         policy = self.__policy

@@ -10,7 +10,6 @@ from tessera.isolation.indexes import UserIndexes
 from tessera.isolation.modes import CollectionModes
 from tessera.isolation.pipeline import collection_problem
 from tessera.isolation.policy import Policy
-from tessera.isolation.rules import WHOLE
 from tessera.isolation.sealed import Sealed, seal, unseal
 
 # PyMongo database attributes that would step outside the checked collection API.
@@ -96,18 +95,10 @@ class ScopedDatabase:
         return collection
 
     async def drop_collection(self, name_or_collection: Any, **options: Any) -> None:
-        """Drop a shared collection (a user collection holds every user's documents)."""
-        state = unseal(self.__state)
-        name = plain_name(getattr(name_or_collection, "name", name_or_collection))
-        label = f"db.drop_collection({name!r})"
-        state.policy.escalated(label)
-        named = collection_problem(name)
-        if named is not None:
-            state.policy.refuse(label, named)
-        if state.policy.scoped(name):
-            problem = WHOLE.format(op="drop_collection", fix="delete_many({'user_id': user_id})")
-            state.policy.violation(label, problem)
-        await state.inner.drop_collection(name, **options)
+        """Drop a shared collection (a user collection holds every user's documents);
+        checked as ``db[name].drop()`` is."""
+        name = getattr(name_or_collection, "name", name_or_collection)
+        await self.__collection(name, f"db.drop_collection({name!r})").drop(**options)
 
     def __collection(self, name: Any, label: str) -> ScopedCollection:
         state = unseal(self.__state)

@@ -33,12 +33,17 @@ from tessera.isolation.scope import (
 PIN = "the filter must include {'user_id': user_id}"
 UPSERT_PIN = "an upsert's filter must pin user_id by equality: {'user_id': user_id}"
 COLLATION = "collation is not allowed: it could make {'user_id': ...} match other users"
-WHOLE = "{op}() acts on every user's documents; use {fix} or db.as_admin(reason=...)"
 UNIQUE = (
     "a unique index on a per-user collection must start with user_id, so that values are "
     "unique per user: create_index([('user_id', 1), {keys}], unique=True); for app-wide "
     "uniqueness declare the collection in shared_collections or use db.as_admin(reason=...)"
 )
+
+
+def whole(operation: str, fix: str | None = None) -> str:
+    """The problem of an operation that acts on every user's documents at once."""
+    instead = f"use {fix} or db.as_admin(reason=...)" if fix else "use db.as_admin(reason=...)"
+    return f"{operation}() acts on every user's documents; {instead}"
 
 
 def collation_problem(policy: Policy, name: str, options: Mapping[str, Any]) -> str | None:

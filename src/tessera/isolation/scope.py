@@ -30,6 +30,55 @@ def pins_user(query: Any, user_id: str) -> bool:
     return False
 
 
+def pin_first(query: Mapping[str, Any], user_id: str) -> dict[str, Any]:
+    """``query``, which pins ``user_id``, with the plain pin ``{"user_id": user_id}`` as its
+    first clause, and the pins it made elsewhere (in ``$and``, as ``$eq`` or ``$in``)
+    taken out, since the first one says them all (an upsert would refuse them twice).
+
+    A store that evaluates clauses in order then tests the owner before anything else, so
+    no other user's document ever meets the rest of the filter: an error it raised there
+    (``$toInt`` of a secret), or the time it took, would tell the caller about that document.
+    """
+    if next(iter(query), None) == "user_id" and _is_user(query["user_id"], user_id):
+        return query if isinstance(query, dict) else dict(query)
+    rest = _without_pins(query, user_id)
+    others = rest.pop("user_id", None)
+    if others is not None:
+        clauses = rest.get("$and", [])
+        clauses = clauses if isinstance(clauses, list) else [{"$and": clauses}]
+        rest["$and"] = [{"user_id": others}, *clauses]
+    return {"user_id": user_id, **rest}
+
+
+def _without_pins(query: Mapping[str, Any], user_id: str) -> dict[str, Any]:
+    rest: dict[str, Any] = {}
+    for key, value in query.items():
+        if key == "user_id":
+            others = _without_pin_operators(value, user_id)
+            if others:
+                rest["user_id"] = others
+        elif key == "$and" and isinstance(value, list):
+            clauses = [_without_pins(c, user_id) if isinstance(c, Mapping) else c for c in value]
+            clauses = [c for c in clauses if c != {}]
+            if clauses:
+                rest["$and"] = clauses
+        else:
+            rest[key] = value
+    return rest
+
+
+def _without_pin_operators(spec: Any, user_id: str) -> Any:
+    """What a ``user_id`` condition asks beyond equality with the caller (None: nothing)."""
+    if _is_user(spec, user_id):
+        return None
+    if not isinstance(spec, Mapping) or not _is_operator_document(spec):
+        return spec
+    others = {
+        k: v for k, v in spec.items() if k not in ("$eq", "$in") or not _pins_value({k: v}, user_id)
+    }
+    return others or None
+
+
 def pins_by_equality(query: Any, user_id: str) -> bool:
     """True when the pin is an equality an upsert copies into the document it creates."""
     if not isinstance(query, Mapping):

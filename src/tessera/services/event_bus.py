@@ -212,11 +212,14 @@ class EventBus:
         cluster backend, the other processes. Lets a publisher skip building a payload."""
         return not self._backend.local or bool(self.subscriptions(event))
 
-    def publish(self, event: str, payload: Any = None) -> Published:
+    def publish(self, event: str, payload: Any = None, *, as_caller: bool = True) -> Published:
         """Schedule the handlers of ``event`` with ``payload``; works awaited or not.
 
         Safe from any thread: a synchronous plugin in a worker thread hands the event to the
         runtime's loop. The payload is copied, so later changes by the publisher are unseen.
+        With ``as_caller`` the handlers run as the caller of the call in progress; without,
+        as no one (the runtime's own events: a report of what happened lends no plugin the
+        authority of whoever it happened to).
         """
         if not isinstance(event, str) or not event:
             raise ValueError(f"event name must be a non-empty string, got {event!r}")
@@ -229,7 +232,10 @@ class EventBus:
         handlers = len(self.subscriptions(event))
         with contextlib.suppress(Exception):  # an uncopyable payload is delivered shared
             payload = copy.deepcopy(payload)
-        published = Event(event, payload, contextvars.copy_context())
+        context = contextvars.copy_context()
+        if not as_caller:
+            context.run(current_call.set, None)
+        published = Event(event, payload, context)
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:

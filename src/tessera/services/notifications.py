@@ -94,15 +94,13 @@ class NotificationService:
         if await self.type_enabled(app_id, user_id, kind):
             push = {"type": "notification", "subtype": "new", "data": public}
             await self._hub.send_in_app(app_id, user_id, push)
-        bus.publish(
-            NOTIFICATION_CREATED,
-            {
-                "app_id": app_id,
-                "user_id": user_id,
-                "notification_id": public["id"],
-                "notification_type": kind,
-            },
-        )
+        report = {
+            "app_id": app_id,
+            "user_id": user_id,
+            "notification_id": public["id"],
+            "notification_type": kind,
+        }
+        bus.publish(NOTIFICATION_CREATED, report, as_caller=False)
         return public["id"]
 
     async def page(

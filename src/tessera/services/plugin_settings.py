@@ -110,9 +110,8 @@ class SettingsService:
             },
             upsert=True,
         )
-        bus.publish(
-            PLUGIN_SETTINGS_UPDATED, {"app_id": app_id, "user_id": user_id, "plugin": plugin}
-        )
+        report = {"app_id": app_id, "user_id": user_id, "plugin": plugin}
+        bus.publish(PLUGIN_SETTINGS_UPDATED, report, as_caller=False)
         return {"success": True, "settings": merged}
 
     def validate(self, plugin: str, values: Mapping[str, Any]) -> tuple[str, str] | None:

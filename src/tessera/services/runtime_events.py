@@ -28,6 +28,6 @@ def publish_plugin_call(plugin: Plugin, action: str, identity: Identity, outcome
         "duration": round(outcome.duration, 6),
         "status": outcome.status,
     }
-    bus.publish(PLUGIN_EXECUTED, payload)
+    bus.publish(PLUGIN_EXECUTED, payload, as_caller=False)
     if failed:
-        bus.publish(PLUGIN_EXECUTION_ERROR, payload)
+        bus.publish(PLUGIN_EXECUTION_ERROR, payload, as_caller=False)

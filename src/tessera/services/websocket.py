@@ -175,6 +175,11 @@ class WebSocketHub:
         )
 
 
+# Message types the runtime sends itself; a plugin's message may not pass for one (a fake
+# notification asking users to re-enter a password, say).
+RUNTIME_TYPES = frozenset({"connected", "notification", "ping", "pong", "resync"})
+
+
 class WebSocketManager:
     """``core.websocket_manager``: messages to the open WebSockets of the caller's app."""
 
@@ -185,12 +190,12 @@ class WebSocketManager:
         caller's app; return its ``seq``. Kept for resume even when no tab is open. A user
         other than the caller needs the escalation right."""
         app_id = recipient_app(user_id, "send_to_user")
-        return await websockets.send_in_app(app_id, user_id, message)
+        return await websockets.send_in_app(app_id, user_id, _from_plugin(message))
 
     async def broadcast(self, message: Mapping[str, Any]) -> int:
         """Send ``message`` to every user connected to the caller's app; return how many
         users it reached."""
-        return await websockets.broadcast_in_app(caller_app("broadcast"), message)
+        return await websockets.broadcast_in_app(caller_app("broadcast"), _from_plugin(message))
 
     def connection_count(self, user_id: str | None = None) -> int:
         """Open connections in this process of ``user_id`` (the caller when None) in the
@@ -202,6 +207,16 @@ class WebSocketManager:
 
     def __repr__(self) -> str:
         return "<core.websocket_manager: WebSockets of the caller's app>"
+
+
+def _from_plugin(message: Mapping[str, Any]) -> Mapping[str, Any]:
+    kind = message.get("type") if isinstance(message, Mapping) else None
+    if isinstance(kind, str) and kind in RUNTIME_TYPES:
+        raise ValueError(
+            f"WebSocket messages of type {message['type']!r} come from the runtime; give "
+            "yours a type of your own (notifications: notifications_manager)"
+        )
+    return message
 
 
 def _body(message: Mapping[str, Any]) -> str:

@@ -18,6 +18,9 @@ async def execute(data: dict) -> dict:
             return {"names": await emails.create_indexes([IndexModel("email", unique=True)])}
         if action == "unique_per_user":
             return {"name": await emails.create_index([("user_id", 1), ("email", 1)], unique=True)}
+        if action == "drop_user_index":
+            await emails.drop_index("user_id_1")
+            return {"dropped": True}
         if action == "mine":
             return {
                 "emails": await emails.find({"user_id": data["user_id"]}, {"_id": 0}).to_list(None)
