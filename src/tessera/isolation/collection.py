@@ -9,14 +9,15 @@ sealed (:mod:`.sealed`): no attribute of the collection leads to them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pymongo.errors import OperationFailure
 from pymongo.operations import InsertOne, ReplaceOne
 
 from tessera.isolation import rules
-from tessera.isolation.cursor import ScopedCursor
+from tessera.isolation.cursor import Ready, ScopedCursor
 from tessera.isolation.indexes import UserIndexes
 from tessera.isolation.modes import CollectionModes
 from tessera.isolation.ownership import claim
@@ -408,32 +409,24 @@ class ScopedCollection:
 
         return ready
 
-    def __quiet(self, operation: str) -> _QuietIndexErrors:
-        return _QuietIndexErrors(self.__label(operation), self.__policy.scoped(self.__name))
+    def __quiet(self, operation: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return _quiet_index_errors(self.__label(operation), self.__policy.scoped(self.__name))
 
 
-Ready = Any  # a zero-argument coroutine function (see ScopedCursor)
-
-
-class _QuietIndexErrors:
+@contextlib.asynccontextmanager
+async def _quiet_index_errors(label: str, scoped: bool) -> AsyncIterator[None]:
     """Index creation on a per-user collection fails with a message naming no values: the
     duplicates that made it fail may be other users' documents."""
-
-    def __init__(self, label: str, scoped: bool) -> None:
-        self._label = label
-        self._scoped = scoped
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, kind: Any, error: Any, traceback: Any) -> None:
-        if self._scoped and isinstance(error, OperationFailure):
-            raise type(error)(
-                f"{self._label}: the index cannot be built on the documents the collection "
-                "holds (a unique index over values that are not unique, or keys the store "
-                "refuses)",
-                error.code,
-            ) from None
+    try:
+        yield
+    except OperationFailure as error:
+        if not scoped:
+            raise
+        raise type(error)(
+            f"{label}: the index cannot be built on the documents the collection holds (a "
+            "unique index over values that are not unique, or keys the store refuses)",
+            error.code,
+        ) from None
 
 
 # PyMongo's positional parameters after the filter and the document.
