@@ -138,15 +138,16 @@ class Cluster:
         token secret and the store's collections."""
         started = []
         if not self.nodes:
-            started.append(self._launch(settings))
-            wait_healthy(started[0].url, started[0].process)
+            first = self._launch(settings)
+            self.nodes.append(first)  # stopped after the test even if it never starts
+            started.append(first)
+            wait_healthy(first.url, first.process)
             count -= 1
         more = [self._launch(settings) for _ in range(count)]
+        self.nodes += more
         for node in more:
             wait_healthy(node.url, node.process)
-        started += more
-        self.nodes += started
-        return started
+        return started + more
 
     def _launch(self, settings: dict[str, Any]) -> Node:
         port = free_port()
