@@ -15,6 +15,7 @@ from bson.decimal128 import Decimal128
 from bson.errors import InvalidDocument
 from bson.int64 import Int64
 
+from tessera.store.deadlines import checked
 from tessera.store.expressions import (
     check_field_name,
     compile_expression,
@@ -257,7 +258,7 @@ def _match(docs: Documents, arg: Any, run: Run) -> Documents:
     if run.variables:
         arg = _bind_variables(arg, run.variables)
     matches = compile_filter(arg)
-    return [doc for doc in docs if matches(doc)]
+    return [doc for doc in checked(docs) if matches(doc)]
 
 
 def _bind_variables(query: Mapping[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
@@ -440,15 +441,15 @@ def _project(docs: Documents, arg: Any, run: Run) -> Documents:
                 f"{_INVALID_PROJECT} Cannot use expression other than $meta in exclusion projection"
             )
             raise failure(31252, message)
-        return [_exclude(doc, tree) for doc in docs]
+        return [_exclude(doc, tree) for doc in checked(docs)]
     if not kinds and tree.get("_id") == _EXCLUDE:
-        return [_exclude(doc, tree) for doc in docs]
+        return [_exclude(doc, tree) for doc in checked(docs)]
     tree.setdefault("_id", _INCLUDE)
     if tree["_id"] == _EXCLUDE:
         del tree["_id"]
     if "computed" in kinds:
         run.footprint.forget()
-    return [_id_first(_include(doc, tree, run, doc)) for doc in docs]
+    return [_id_first(_include(doc, tree, run, doc)) for doc in checked(docs)]
 
 
 def _id_first(doc: dict[str, Any]) -> dict[str, Any]:
@@ -517,7 +518,7 @@ def _unset(docs: Documents, arg: Any, run: Run) -> Documents:
             31002, "$unset specification must be a string or an array containing only string values"
         )
     tree = _field_tree("$unset", dict.fromkeys(fields, 0), flags=True)
-    return [_exclude(doc, tree) for doc in docs]
+    return [_exclude(doc, tree) for doc in checked(docs)]
 
 
 @_stage("$addFields")
@@ -526,7 +527,7 @@ def _add_fields(docs: Documents, arg: Any, run: Run) -> Documents:
         raise failure(40272, "$addFields specification stage must be an object")
     tree = _field_tree("$addFields", arg, flags=False)
     run.footprint.forget()
-    return [_set_fields(doc, tree, run, doc) for doc in docs]
+    return [_set_fields(doc, tree, run, doc) for doc in checked(docs)]
 
 
 _STAGES["$set"] = _add_fields
@@ -559,7 +560,7 @@ def _set_value(value: Any, tree: _Tree, run: Run, root: Mapping[str, Any]) -> An
 def _new_root(docs: Documents, expr: Any, run: Run) -> Documents:
     run.footprint.forget()
     out = []
-    for doc in docs:
+    for doc in checked(docs):
         value = run.evaluate(expr, doc)
         if not isinstance(value, Mapping):
             shown = "missing" if value is MISSING else repr(value)
@@ -643,7 +644,7 @@ def _unwind(docs: Documents, arg: Any, run: Run) -> Documents:
     index_parts = index_field.split(".") if index_field else None
     run.footprint.forget()  # each element takes a copy of the rest of its document
     out = []
-    for doc in docs:
+    for doc in checked(docs):
         value = _get(doc, parts)
         if isinstance(value, list) and value:
             for i, item in enumerate(value):
@@ -688,7 +689,7 @@ def _equality_index(docs: Documents, path: str) -> dict[Any, list[int]]:
     them: array elements count, and a missing field counts as null."""
     index: dict[Any, list[int]] = {}
     parts = split_path(path)
-    for position, doc in enumerate(docs):
+    for position, doc in enumerate(checked(docs)):
         keys = set()
         for value in path_values(doc, parts):
             keys.add(hash_key(value))
@@ -717,7 +718,7 @@ def _lookup(docs: Documents, arg: Any, run: Run) -> Documents:
     if not isinstance(let, Mapping):
         raise failure(9, "$lookup argument 'let' must be an object")
     out = []
-    for doc in docs:
+    for doc in checked(docs):
         matched = foreign
         if index is not None:
             positions: set[int] = set()
@@ -750,12 +751,12 @@ def _graph_lookup(docs: Documents, arg: Any, run: Run) -> Documents:
     foreign = run.collection(arg["from"])
     if arg.get("restrictSearchWithMatch"):
         allowed = compile_filter(arg["restrictSearchWithMatch"])
-        foreign = [doc for doc in foreign if allowed(doc)]
+        foreign = [doc for doc in checked(foreign) if allowed(doc)]
     index = _equality_index(foreign, arg["connectToField"])
     as_parts = arg["as"].split(".")
     depth_field = arg.get("depthField")
     out = []
-    for doc in docs:
+    for doc in checked(docs):
         start = run.evaluate(arg["startWith"], doc)
         found = _graph_search(foreign, index, start, arg["connectFromField"], max_depth)
         if depth_field:

@@ -1,21 +1,30 @@
-"""Write requests: checked as PyMongo checks them, and run as one batch.
+"""Write requests: checked as PyMongo checks them, and run in slices of the writer's time.
 
 `run_bulk` serves ``insert_many`` and ``bulk_write``: each request is atomic in its own
 SAVEPOINT, errors are collected as MongoDB reports them, and an ordered batch stops at
-the first one. A batch of plain inserts goes in a few statements when nothing can fail
+the first one. Requests run in slices (see `slices`), an UpdateMany or DeleteMany in
+slices of its own (see `many`). Plain inserts go in a few statements per batch (at most
+`slices.INSERT_CHUNK`, or what the slice has time to prepare) when nothing can fail
 half-way.
 """
 
+import functools
 import sqlite3
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-from pymongo.errors import PyMongoError
+from pymongo.errors import ExecutionTimeout, PyMongoError
 from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 
-from tessera.store import documents, writes
+from tessera.store import deadlines, documents, slices, writes
 from tessera.store.catalog import Catalog
+from tessera.store.deadlines import Limit
+from tessera.store.many import Many, run_many
+from tessera.store.slices import Slice
 from tessera.store.sorting import normalize_sort
+
+if TYPE_CHECKING:
+    from tessera.store.engine import Engine
 
 __all__ = [
     "check_filter",
@@ -64,15 +73,16 @@ def check_request(request: Any) -> None:
         check_update(request._doc)
 
 
-def run_bulk(
-    conn: sqlite3.Connection,
-    catalog: Catalog,
+async def run_bulk(
+    engine: "Engine",
     db: str,
     name: str,
     requests: list[Any],
     ordered: bool,
+    limit: Limit | None,
 ) -> dict[str, Any]:
-    """Each request atomically in its own savepoint; errors collected as MongoDB does."""
+    """Run `requests` in slices of the writer's time (see `slices`), each request
+    atomically; MongoDB's raw result, errors collected as MongoDB reports them."""
     result: dict[str, Any] = {
         "writeErrors": [],
         "writeConcernErrors": [],
@@ -83,43 +93,164 @@ def run_bulk(
         "nRemoved": 0,
         "upserted": [],
     }
-    if _insert_fast(conn, catalog, db, name, requests):
-        result["nInserted"] = len(requests)
-        return result
-    for i, request in enumerate(requests):
-        try:
-            if isinstance(request, InsertOne) and not _has_unique_index(catalog, db, name):
-                # Without a unique secondary index an insert fails before writing anything.
-                _apply_request(conn, catalog, db, name, request, i, result)
-                continue
-            with writes.savepoint(conn):
-                _apply_request(conn, catalog, db, name, request, i, result)
-        except PyMongoError as exc:
-            code = getattr(exc, "code", None) or 2
-            details = dict(getattr(exc, "details", None) or {})
-            error = {**details, "index": i, "code": code, "errmsg": details.get("errmsg", str(exc))}
-            error["op"] = request._doc if isinstance(request, InsertOne) else _op(request)
-            result["writeErrors"].append(error)
-            if ordered:
-                break
+    inserts = all(isinstance(request, InsertOne) for request in requests)
+    start = 0
+    while start < len(requests) and not (ordered and result["writeErrors"]):
+        if isinstance(requests[start], UpdateMany | DeleteMany):
+            await _run_many(engine, db, name, requests[start], start, result, limit)
+            start += 1
+            continue
+        job = functools.partial(
+            run_slice,
+            db=db,
+            name=name,
+            requests=requests,
+            start=start,
+            ordered=ordered,
+            result=result,
+            inserts=inserts,
+        )
+        # Later slices commit alone: a job committed with one would wait for all of it.
+        start = await engine.write(job, limit=limit, alone=start > 0)
     return result
 
 
-def _insert_fast(
-    conn: sqlite3.Connection, catalog: Catalog, db: str, name: str, requests: list[Any]
+def run_slice(
+    conn: sqlite3.Connection,
+    catalog: Catalog,
+    *,
+    db: str,
+    name: str,
+    requests: list[Any],
+    start: int,
+    ordered: bool,
+    result: dict[str, Any],
+    inserts: bool,
+) -> int:
+    """Run requests from `start` until the slice ends, a request over many documents
+    comes, or (ordered) one fails; the index of the first request not run.
+
+    A batch of plain inserts (`inserts`) goes `slices.INSERT_CHUNK` at a time in a few
+    statements, and one at a time through a chunk where that failed.
+    """
+    part = Slice()
+    i = single_until = start
+    while i < len(requests) and not isinstance(requests[i], UpdateMany | DeleteMany):
+        if i > start and part.over():
+            break
+        deadlines.check()
+        if inserts and i >= single_until:
+            end = min(i + slices.INSERT_CHUNK, len(requests))
+            stored, reached = _insert_fast(conn, catalog, db, name, requests, i, end, part)
+            if stored:
+                result["nInserted"] += stored
+                i += stored
+                continue
+            single_until = reached  # one at a time up to where the batch failed
+        done = _run_request(conn, catalog, db, name, requests[i], i, result)
+        i += 1
+        if not done and ordered:
+            break
+    return i
+
+
+def _run_request(
+    conn: sqlite3.Connection,
+    catalog: Catalog,
+    db: str,
+    name: str,
+    request: Any,
+    i: int,
+    result: dict[str, Any],
 ) -> bool:
-    """Insert a batch of plain inserts at once; False (nothing written) on any error."""
-    if len(requests) < 2 or not all(isinstance(r, InsertOne) for r in requests):
-        return False
-    if _has_unique_index(catalog, db, name):
-        return False
-    coll = writes.collection(conn, catalog, db, name)
+    """Run one request atomically; False, with its error in `result`, if it failed."""
     try:
-        docs = [documents.prepare_insert(r._doc) for r in requests]
-        writes.insert_batch(conn, coll, catalog, docs)  # writes nothing if it fails
-    except (PyMongoError, sqlite3.IntegrityError, ValueError, TypeError):
+        if isinstance(request, InsertOne) and not _has_unique_index(catalog, db, name):
+            # Without a unique secondary index an insert fails before writing anything.
+            _apply_request(conn, catalog, db, name, request, i, result)
+        else:
+            with writes.savepoint(conn):
+                _apply_request(conn, catalog, db, name, request, i, result)
+    except ExecutionTimeout:
+        raise  # the whole batch is out of time, not this request
+    except PyMongoError as exc:
+        _record_error(result, i, request, exc)
         return False
     return True
+
+
+async def _run_many(
+    engine: "Engine",
+    db: str,
+    name: str,
+    request: UpdateMany | DeleteMany,
+    i: int,
+    result: dict[str, Any],
+    limit: Limit | None,
+) -> None:
+    """An UpdateMany or DeleteMany, in slices of its own (see `many`)."""
+    if isinstance(request, DeleteMany):
+        spec = Many(db, name, request._filter)
+    else:
+        upsert, array_filters = bool(request._upsert), request._array_filters
+        spec = Many(db, name, request._filter, request._doc, upsert, array_filters)
+    try:
+        done = await run_many(engine, spec, limit)
+    except ExecutionTimeout:
+        raise
+    except PyMongoError as exc:
+        _record_error(result, i, request, exc)
+        return
+    if spec.change is None:
+        result["nRemoved"] += done.n
+    elif done.upserted:
+        result["nUpserted"] += 1
+        result["upserted"].append({"index": i, "_id": done.upserted[0]})
+    else:
+        result["nMatched"] += done.n
+        result["nModified"] += done.modified
+
+
+def _record_error(result: dict[str, Any], i: int, request: Any, exc: PyMongoError) -> None:
+    code = getattr(exc, "code", None) or 2
+    details = dict(getattr(exc, "details", None) or {})
+    error = {**details, "index": i, "code": code, "errmsg": details.get("errmsg", str(exc))}
+    error["op"] = request._doc if isinstance(request, InsertOne) else _op(request)
+    result["writeErrors"].append(error)
+
+
+def _insert_fast(
+    conn: sqlite3.Connection,
+    catalog: Catalog,
+    db: str,
+    name: str,
+    requests: list[Any],
+    start: int,
+    end: int,
+    part: Slice,
+) -> tuple[int, int]:
+    """Insert the plain inserts from `start` in a few statements, up to `end` or as many
+    as the slice had time to prepare; how many, and the end of those it prepared (with
+    none stored, nothing was written: on an error among them, or too few to batch)."""
+    if end - start < 2 or _has_unique_index(catalog, db, name):
+        return 0, end
+    coll = writes.collection(conn, catalog, db, name)
+    reached = start
+
+    def prepared() -> Iterator[dict[str, Any]]:
+        nonlocal reached
+        for i in range(start, end):
+            if i > start and part.over():
+                return
+            reached = i + 1
+            yield documents.prepare_insert(requests[i]._doc)
+
+    try:
+        return writes.insert_batch(conn, coll, catalog, prepared()), reached
+    except ExecutionTimeout:
+        raise
+    except (PyMongoError, sqlite3.IntegrityError, ValueError, TypeError):
+        return 0, reached
 
 
 def _has_unique_index(catalog: Catalog, db: str, name: str) -> bool:

@@ -16,7 +16,7 @@ from pymongo.results import (
     UpdateResult,
 )
 
-from tessera.store import documents, reads, writes
+from tessera.store import deadlines, documents, reads, writes
 from tessera.store.aggregate import run_pipeline, split_leading_match
 from tessera.store.bulk import (
     check_filter,
@@ -33,6 +33,8 @@ from tessera.store.catalog import (
     normalize_index_keys,
 )
 from tessera.store.cursor import Cursor, ListCursor, normalize_projection
+from tessera.store.deadlines import Limit
+from tessera.store.many import Many, run_many
 from tessera.store.ordering import hash_key
 from tessera.store.paths import MISSING, path_values, split_path
 from tessera.store.planner import Plan, exact_id_key, plan_query
@@ -70,6 +72,11 @@ def _check_options(options: Mapping[str, Any]) -> None:
     unknown = set(options) - _IGNORED_OPTIONS
     if unknown:
         raise TypeError(f"option(s) {sorted(unknown)} are not supported by the embedded store")
+
+
+def _time_limit(options: Mapping[str, Any]) -> Limit | None:
+    """The operation's ``maxTimeMS`` (or ``max_time_ms``) option, counted from now."""
+    return deadlines.after(deadlines.max_time_ms(options)) if options else None
 
 
 class Collection:
@@ -117,7 +124,8 @@ class Collection:
     ) -> Cursor:
         """A lazy cursor over the matching documents."""
         _check_options(options)
-        return Cursor(self, filter, projection, skip, limit, sort)
+        cursor = Cursor(self, filter, projection, skip, limit, sort)
+        return cursor.max_time_ms(deadlines.max_time_ms(options)) if options else cursor
 
     async def find_one(
         self, filter: Any = None, *args: Any, **kwargs: Any
@@ -147,12 +155,16 @@ class Collection:
                 conn, catalog.get(self._db, self.name), filter, skip=skip, limit=limit
             ),
             inline=self._plan(filter, None).point and not evaluates(filter),
+            limit=_time_limit(options),
         )
 
     async def estimated_document_count(self, **options: Any) -> int:
         """The number of documents in the collection."""
         _check_options(options)
-        return await self._read(lambda conn, catalog: reads.count(conn, self._info(catalog), {}))
+        return await self._read(
+            lambda conn, catalog: reads.count(conn, self._info(catalog), {}),
+            limit=_time_limit(options),
+        )
 
     async def distinct(
         self, key: str, filter: Mapping[str, Any] | None = None, **options: Any
@@ -162,7 +174,8 @@ class Collection:
         if not isinstance(key, str):
             raise TypeError("distinct key must be a string")
         found = await self._read(
-            lambda conn, catalog: reads.find(conn, self._info(catalog), filter or {})
+            lambda conn, catalog: reads.find(conn, self._info(catalog), filter or {}),
+            limit=_time_limit(options),
         )
         seen: set[Any] = set()
         out: list[Any] = []
@@ -184,9 +197,13 @@ class Collection:
         if not isinstance(pipeline, list | tuple):
             raise TypeError("pipeline must be a list")
         stages = list(pipeline)
+        max_time_ms = deadlines.max_time_ms(options)
 
         async def compute() -> list[dict[str, Any]]:
-            return await self._read(lambda conn, catalog: self._aggregate(conn, catalog, stages))
+            return await self._read(
+                lambda conn, catalog: self._aggregate(conn, catalog, stages),
+                limit=deadlines.after(max_time_ms),
+            )
 
         return ListCursor(compute)
 
@@ -224,7 +241,7 @@ class Collection:
             coll = writes.collection(conn, catalog, self._db, self.name)
             writes.insert(conn, coll, catalog, doc)
 
-        await self._engine.write(job)
+        await self._engine.write(job, limit=_time_limit(options))
         return InsertOneResult(doc["_id"], True)
 
     async def insert_many(
@@ -243,7 +260,7 @@ class Collection:
             if isinstance(doc, dict) and "_id" not in doc:
                 doc["_id"] = ObjectId()
             inserted.append(doc.get("_id") if isinstance(doc, Mapping) else None)
-        await self._bulk(requests, ordered)
+        await self._bulk(requests, ordered, _time_limit(options))
         return InsertManyResult(inserted, True)
 
     async def update_one(
@@ -302,6 +319,14 @@ class Collection:
         _check_options(options)
         check_filter(filter)
         order = normalize_sort(sort) or None
+        limit = _time_limit(options)
+        if multi:
+            many = Many(self._db, self.name, filter, change, upsert, array_filters)
+            done = await run_many(self._engine, many, limit)
+            raw: dict[str, Any] = {"n": done.n, "nModified": done.modified}
+            if done.upserted:
+                raw["upserted"] = done.upserted[0]
+            return UpdateResult(raw, True)
 
         def job(conn: sqlite3.Connection, catalog: Catalog) -> dict[str, Any]:
             return writes.update(
@@ -318,7 +343,7 @@ class Collection:
                 sort=order,
             )
 
-        return UpdateResult(await self._engine.write(job), True)
+        return UpdateResult(await self._engine.write(job, limit=limit), True)
 
     async def delete_one(self, filter: Mapping[str, Any], **options: Any) -> DeleteResult:
         """Delete the first matching document."""
@@ -333,11 +358,15 @@ class Collection:
     ) -> DeleteResult:
         _check_options(options)
         check_filter(filter)
+        limit = _time_limit(options)
+        if multi:
+            done = await run_many(self._engine, Many(self._db, self.name, filter), limit)
+            return DeleteResult({"n": done.n}, True)
 
         def job(conn: sqlite3.Connection, catalog: Catalog) -> int:
-            return writes.delete(conn, catalog, self._db, self.name, filter, multi=multi)
+            return writes.delete(conn, catalog, self._db, self.name, filter, multi=False)
 
-        return DeleteResult({"n": await self._engine.write(job)}, True)
+        return DeleteResult({"n": await self._engine.write(job, limit=limit)}, True)
 
     async def find_one_and_update(
         self,
@@ -421,7 +450,7 @@ class Collection:
                 array_filters=array_filters,
             )
 
-        doc = await self._engine.write(job)
+        doc = await self._engine.write(job, limit=_time_limit(options))
         if doc is None or projection is None:
             return doc
         if off_loop:
@@ -441,16 +470,14 @@ class Collection:
         for request in requests:
             if isinstance(request, InsertOne) and isinstance(request._doc, dict):
                 request._doc.setdefault("_id", ObjectId())
-        return BulkWriteResult(await self._bulk(requests, ordered), True)
+        return BulkWriteResult(await self._bulk(requests, ordered, _time_limit(options)), True)
 
-    async def _bulk(self, requests: list[Any], ordered: bool) -> dict[str, Any]:
+    async def _bulk(
+        self, requests: list[Any], ordered: bool, limit: Limit | None
+    ) -> dict[str, Any]:
         for request in requests:
             check_request(request)
-
-        def job(conn: sqlite3.Connection, catalog: Catalog) -> dict[str, Any]:
-            return run_bulk(conn, catalog, self._db, self.name, requests, ordered)
-
-        result = await self._engine.write(job)
+        result = await run_bulk(self._engine, self._db, self.name, requests, ordered, limit)
         if result["writeErrors"]:
             raise BulkWriteError(result)
         return result
@@ -583,10 +610,12 @@ class Collection:
     def _plan(self, filter: Mapping[str, Any], sort: SortSpec | None) -> Plan:
         return plan_query(self._info(self._engine.catalog), filter, sort)
 
-    async def _read(self, fn: Any, *, inline: bool = False, snapshot: bool = True) -> Any:
+    async def _read(
+        self, fn: Any, *, inline: bool = False, snapshot: bool = True, limit: Limit | None = None
+    ) -> Any:
         if inline:
-            return self._engine.read_now(fn, snapshot=snapshot)
-        return await self._engine.read(fn, snapshot=snapshot)
+            return self._engine.read_now(fn, snapshot=snapshot, limit=limit)
+        return await self._engine.read(fn, snapshot=snapshot, limit=limit)
 
     async def _find(
         self,
@@ -595,6 +624,7 @@ class Collection:
         sort: SortSpec,
         skip: int,
         limit: int,
+        max_time_ms: int | None = None,
     ) -> list[dict[str, Any]]:
         # A projection that matches patterns is compiled, like the filter, off the loop.
         off_loop = projection is not None and evaluates(projection)
@@ -620,7 +650,8 @@ class Collection:
             project_now = compile_projection(projection) if off_loop else project
             return found if project_now is None else [project_now(doc) for doc in found]
 
-        return await self._read(fn, inline=inline, snapshot=snapshot)
+        time_limit = deadlines.after(max_time_ms) if max_time_ms else None
+        return await self._read(fn, inline=inline, snapshot=snapshot, limit=time_limit)
 
 
 def _project(projection: Mapping[str, Any], doc: dict[str, Any]) -> dict[str, Any]:

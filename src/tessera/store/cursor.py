@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import InvalidOperation
 
+from tessera.store import deadlines
 from tessera.store.projection import compile_projection
 from tessera.store.query import evaluates
 from tessera.store.sorting import SortSpec, normalize_sort
@@ -124,6 +125,7 @@ class Cursor(_ResultCursor):
         self._sort: SortSpec = normalize_sort(sort)
         self._skip = 0
         self._limit = 0
+        self._max_time_ms: int | None = None
         self.skip(skip)
         self.limit(limit)
 
@@ -159,11 +161,29 @@ class Cursor(_ResultCursor):
         """Accepted for compatibility; results are fetched in one go."""
         return self
 
+    def max_time_ms(self, max_time_ms: int | None) -> "Cursor":
+        """Stop the query with ExecutionTimeout (code 50) after `max_time_ms` (None or 0:
+        no limit); each fetch of the cursor has that long."""
+        if not isinstance(max_time_ms, int) and max_time_ms is not None:
+            raise TypeError(f"max_time_ms must be an integer or None, not {type(max_time_ms)}")
+        self._check_fresh()
+        self._max_time_ms = deadlines.max_time_ms({"max_time_ms": max_time_ms})
+        return self
+
+    def max_await_time_ms(self, max_await_time_ms: int | None) -> "Cursor":
+        """Accepted for compatibility: it only concerns tailable cursors, which the
+        embedded store has none of."""
+        if not isinstance(max_await_time_ms, int) and max_await_time_ms is not None:
+            raise TypeError("max_await_time_ms must be an integer or None")
+        self._check_fresh()
+        return self
+
     def clone(self) -> "Cursor":
         """A fresh, unexecuted copy of this cursor."""
-        return Cursor(
+        copy = Cursor(
             self.collection, self._filter, self._projection, self._skip, self._limit, self._sort
         )
+        return copy.max_time_ms(self._max_time_ms)
 
     def rewind(self) -> "Cursor":
         """Forget fetched results so the query runs again on next use."""
@@ -187,7 +207,12 @@ class Cursor(_ResultCursor):
                 return []
             limit = min(remaining, limit) if limit else remaining
         return await self.collection._find(
-            self._filter, self._projection, self._sort, self._skip + offset, limit
+            self._filter,
+            self._projection,
+            self._sort,
+            self._skip + offset,
+            limit,
+            self._max_time_ms,
         )
 
 

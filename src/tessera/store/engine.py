@@ -10,7 +10,12 @@ where a thread hop would cost more than the read, unless it would match a patter
 evaluate an expression (see `Collection`).
 
 Queued reads are served in turns across callers, as `caller` names them (see
-`FairQueue`): one caller's many slow reads delay another's by at most one read.
+`FairQueue`): one caller's many slow reads delay another's by at most one read, and
+while others wait one caller holds at most all readers but one.
+
+Every job runs under a time limit (see `deadlines`): the least of its operation's
+``maxTimeMS`` and the caller's `deadline`. A job past it is not started, a running one
+stops with ExecutionTimeout (code 50), and a write job is rolled back.
 """
 
 import asyncio
@@ -27,15 +32,21 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from tessera.store import deadlines
 from tessera.store.catalog import Catalog
+from tessera.store.deadlines import Limit
 from tessera.store.fair_queue import FairQueue
 
-__all__ = ["Engine", "WriteJob", "caller"]
+__all__ = ["Engine", "WriteJob", "caller", "deadline"]
 
 #: Who is asking, for fair reads: any hashable, None (the default) being one caller like
 #: any other. The runtime sets it for each plugin call (to the calling user's id); reads
 #: queued for the reader threads are served in turns across its values.
 caller: ContextVar[Hashable] = ContextVar("tessera_store_caller", default=None)
+#: When the caller's store work must be done: an absolute `time.monotonic()` value, or
+#: None (the default) for no deadline. The runtime sets it to each plugin call's own
+#: deadline, so no store job outlives the call that asked for it.
+deadline: ContextVar[float | None] = ContextVar("tessera_store_deadline", default=None)
 
 T = TypeVar("T")
 WriteJob = Callable[[sqlite3.Connection, Catalog], T]
@@ -64,6 +75,8 @@ class _Pending:
     fn: Callable[..., Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    limit: Limit | None
+    alone: bool = False  # committed in a group of its own (see `Engine.write`)
 
 
 class Engine:
@@ -100,7 +113,7 @@ class Engine:
         self._writer = threading.Thread(target=self._write_loop, name="tessera-writer")
         self._writer.daemon = True
         self._writer.start()
-        self._reads: FairQueue[_Pending] = FairQueue()
+        self._reads: FairQueue[_Pending] = FairQueue(share=_READERS - 1)
         self._readers = [
             threading.Thread(target=self._read_loop, name=f"tessera-read-{i}", daemon=True)
             for i in range(_READERS)
@@ -132,14 +145,23 @@ class Engine:
 
     # Reads
 
-    def read_now(self, fn: ReadJob[T], *, snapshot: bool = True) -> T:
-        """Run `fn` on the calling thread, in one read snapshot.
+    def read_now(self, fn: ReadJob[T], *, snapshot: bool = True, limit: Limit | None = None) -> T:
+        """Run `fn` on the calling thread, in one read snapshot, if its time is not up.
 
         `snapshot=False` skips the explicit transaction, for a read of one statement. On
         the event loop, only for short reads that match no pattern and evaluate no
-        expression (`query.evaluates`): those go to `read`, off the loop.
+        expression (`query.evaluates`): those go to `read`, off the loop. Being short,
+        they are not timed once started.
         """
         self._check_open()
+        called_by = deadline.get()
+        if called_by is not None:
+            limit = deadlines.sooner(limit, called_by)
+        if limit is not None and limit.passed():
+            raise limit.timeout()
+        return self._read_here(fn, snapshot)
+
+    def _read_here(self, fn: ReadJob[T], snapshot: bool) -> T:
         conn = self._reader()
         if not snapshot:
             return fn(conn, self.catalog)
@@ -149,55 +171,81 @@ class Engine:
         finally:
             conn.execute("COMMIT")
 
-    async def read(self, fn: ReadJob[T], *, snapshot: bool = True) -> T:
-        """Run `fn` on a reader thread, in one read snapshot (see `read_now`)."""
+    async def read(self, fn: ReadJob[T], *, snapshot: bool = True, limit: Limit | None = None) -> T:
+        """Run `fn` on a reader thread, in one read snapshot (see `read_now`), stopped
+        once `limit` or the caller's `deadline` has passed."""
         self._check_open()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        job = _Pending(functools.partial(self.read_now, fn, snapshot=snapshot), loop, future)
+        run = functools.partial(self._read_here, fn, snapshot)
+        job = _Pending(run, loop, future, deadlines.sooner(limit, deadline.get()))
         self._reads.put(caller.get(), job)
         return await future
 
     def _read_loop(self) -> None:
         # A queue of our own and call_soon_threadsafe: about half the cost of run_in_executor.
-        while (job := self._reads.get()) is not None:
+        while (taken := self._reads.get()) is not None:
+            key, job = taken
             try:
-                result, error = job.fn(), None
+                if job.future.cancelled():
+                    continue  # its caller is gone: nobody waits for it
+                result, error = deadlines.run(job.limit, job.fn), None
             except BaseException as exc:  # handed to the caller's future
                 result, error = None, exc
+            finally:
+                self._reads.done(key)
             with contextlib.suppress(RuntimeError):
                 job.loop.call_soon_threadsafe(_settle, job.future, result, error)
 
     # Writes
 
-    async def write(self, fn: WriteJob[T]) -> T:
-        """Run `fn` on the writer thread inside a transaction; return once it is durable."""
+    async def write(self, fn: WriteJob[T], *, limit: Limit | None = None, alone: bool = False) -> T:
+        """Run `fn` on the writer thread inside a transaction; return once it is durable.
+
+        Rolled back with ExecutionTimeout once `limit` or the caller's `deadline` passes.
+        `alone` commits it in a transaction of its own, for a long job (a slice of a large
+        write): other jobs committed with it would wait for it to end.
+        """
         self._check_open()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Pending(fn, loop, future))
+        called_by = deadline.get()
+        if called_by is not None:
+            limit = deadlines.sooner(limit, called_by)
+        self._queue.put(_Pending(fn, loop, future, limit, alone))
         return await future
 
     def _write_loop(self) -> None:
+        held: _Pending | None = None  # a job to run alone, taken while gathering a group
         while True:
-            try:
-                item = self._queue.get(timeout=_FOLLOW_SECONDS)
-            except queue.Empty:
-                self._follow_other_processes()
-                continue
+            if held is not None:
+                item, held = held, None
+            else:
+                try:
+                    item = self._queue.get(timeout=_FOLLOW_SECONDS)
+                except queue.Empty:
+                    self._follow_other_processes()
+                    continue
             if item is _STOP:
                 return
-            batch = [item]
-            while len(batch) < _MAX_GROUP:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is _STOP:
-                    self._queue.put(_STOP)
-                    break
-                batch.append(more)
+            batch, held = self._gather(item)
             self._commit_group(batch)
+
+    def _gather(self, first: _Pending) -> tuple[list[_Pending], _Pending | None]:
+        """`first` and the jobs queued behind it, up to one to run alone (returned apart)."""
+        batch = [first]
+        while not first.alone and len(batch) < _MAX_GROUP:
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is _STOP:
+                self._queue.put(_STOP)
+                break
+            if more.alone:
+                return batch, more
+            batch.append(more)
+        return batch, None
 
     def _commit_group(self, batch: list[_Pending]) -> None:
         version = self._work.version
@@ -242,7 +290,10 @@ class Engine:
             job = batch[0]
             before = self._work.version
             try:
-                result = job.fn(conn, self._work)
+                if job.limit is None:
+                    result = job.fn(conn, self._work)
+                else:
+                    result = deadlines.run(job.limit, job.fn, conn, self._work)
             except BaseException as exc:  # handed to the caller's future
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -254,7 +305,7 @@ class Engine:
             conn.execute("SAVEPOINT job")
             before = self._work.version
             try:
-                result = job.fn(conn, self._work)
+                result = deadlines.run(job.limit, job.fn, conn, self._work)
             except BaseException as exc:  # handed to the caller's future
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")

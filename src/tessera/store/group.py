@@ -7,6 +7,7 @@ how to fold the readings; `$setWindowFields` folds windows with the same accumul
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tessera.store.deadlines import checked
 from tessera.store.expressions import (
     Evaluator,
     average,
@@ -159,7 +160,7 @@ def _group(docs: Documents, arg: Any, run: Run, memory: "_Memory | None") -> Doc
     memory = memory or _Memory()
     kept = _kept_fields(arg, run)
     groups: dict[Any, tuple[Any, dict[str, list[Any]]]] = {}
-    for doc in docs:
+    for doc in checked(docs):
         key = group_key(doc, variables)
         if key is MISSING:
             key = None
@@ -256,7 +257,7 @@ def bucket_stage(docs: Documents, arg: Any, run: Run) -> Documents:
     output = arg.get("output") or {"count": {"$sum": 1}}
     memory = _Memory()  # one $group, as MongoDB runs $bucket
     buckets: dict[int, Documents] = {}
-    for doc in docs:
+    for doc in checked(docs):
         value = run.evaluate(arg["groupBy"], doc)
         key = sort_value(None if value is MISSING else value)
         index = next((i for i in range(len(keys) - 1) if keys[i] <= key < keys[i + 1]), -1)

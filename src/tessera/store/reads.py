@@ -14,19 +14,25 @@ from typing import Any
 
 import bson
 
-from tessera.store import documents
+from tessera.store import deadlines, documents
 from tessera.store.catalog import ID_INDEX, CollectionInfo
 from tessera.store.limits import BLOCKING_BYTES, sort_error
 from tessera.store.planner import Plan, exact_id_key, plan_query
 from tessera.store.query import compile_filter
 from tessera.store.sorting import sort_key
 
-__all__ = ["by_id", "count", "find", "matches", "rows"]
+__all__ = ["by_id", "by_rid", "count", "find", "matches", "matching_rids", "rows"]
 
 Row = tuple[int, dict[str, Any]]
 SizedRow = tuple[int, dict[str, Any], int]  # with the document's BSON size
 # Sorting with a limit keeps this many rows at least before it prunes to the limit.
 _PRUNE_ROWS = 1024
+# A scan reads the clock every this many rows, for the work its consumer does on each
+# (matching, sorting); SQLite's progress handler covers the statement itself.
+_CHECK_ROWS = 16
+# Many rows fetched at once are decoded this many at a time, the clock read in between
+# (bson decodes 256 small documents in about 0.3 ms).
+_DECODE_ROWS = 256
 
 
 def rows(
@@ -36,39 +42,45 @@ def rows(
 
     Close it when stopping on an error (`contextlib.closing`): until then its statement
     holds the connection's read snapshot, and the connection's next reads see no newer
-    commit.
+    commit. Stops with the running job's time (see `deadlines`).
     """
-    if plan.index is None:
-        with contextlib.closing(
-            conn.execute(f"SELECT rid, doc FROM {coll.table} ORDER BY rid")
-        ) as cur:
-            for rid, data in cur:
-                yield rid, documents.decode(data), len(data)
-        return
-    seen: set[int] | None = set() if plan.index.multikey or len(plan.ranges) > 1 else None
-    for low, high in reversed(plan.ranges) if plan.reverse else plan.ranges:
-        sql, args = _range_sql(coll, plan, low, high)
-        with contextlib.closing(conn.execute(sql, args)) as cur:
-            for rid, data in cur:
-                if seen is not None:
-                    if rid in seen:
-                        continue
-                    seen.add(rid)
-                yield rid, documents.decode(data), len(data)
+    with deadlines.interruptible(conn):
+        if plan.index is None:
+            with contextlib.closing(
+                conn.execute(f"SELECT rid, doc FROM {coll.table} ORDER BY rid")
+            ) as cur:
+                for rid, data in deadlines.checked(cur, _CHECK_ROWS):
+                    yield rid, documents.decode(data), len(data)
+            return
+        seen: set[int] | None = set() if plan.index.multikey or len(plan.ranges) > 1 else None
+        for low, high in reversed(plan.ranges) if plan.reverse else plan.ranges:
+            sql, args = _range_sql(coll, plan, low, high)
+            with contextlib.closing(conn.execute(sql, args)) as cur:
+                for rid, data in deadlines.checked(cur, _CHECK_ROWS):
+                    if seen is not None:
+                        if rid in seen:
+                            continue
+                        seen.add(rid)
+                    yield rid, documents.decode(data), len(data)
 
 
 def _range_sql(
-    coll: CollectionInfo, plan: Plan, low: bytes | None, high: bytes | None
+    coll: CollectionInfo, plan: Plan, low: bytes | None, high: bytes | None, docs: bool = True
 ) -> tuple[str, list[Any]]:
+    """The statement reading one index range of `plan` in order: (rid, doc) rows, or
+    only the rids (`docs=False`), which the index alone gives."""
     assert plan.index is not None
     if plan.index is ID_INDEX:
-        sql = f"SELECT rid, doc FROM {coll.table} WHERE 1"
+        sql = f"SELECT rid{', doc' if docs else ''} FROM {coll.table} WHERE 1"
         column = "id"
-    else:
+    elif docs:
         sql = (
             f"SELECT d.rid, d.doc FROM {plan.index.table} AS i "
             f"JOIN {coll.table} AS d ON d.rid = i.rid WHERE 1"
         )
+        column = "i.key"
+    else:
+        sql = f"SELECT i.rid FROM {plan.index.table} AS i WHERE 1"
         column = "i.key"
     args: list[Any] = []
     if low is not None:
@@ -90,17 +102,36 @@ def _exact_slice(
 ) -> list[Row]:
     """The rows of a plan that decides the filter alone: SQLite does skip and limit."""
     sql, args = _range_sql(coll, plan, *plan.ranges[0])
-    found = conn.execute(f"{sql} LIMIT ? OFFSET ?", [*args, limit or -1, skip]).fetchall()
-    docs = bson.decode_all(b"".join(data for _, data in found))
+    with deadlines.interruptible(conn):
+        found = conn.execute(f"{sql} LIMIT ? OFFSET ?", [*args, limit or -1, skip]).fetchall()
+    docs = _decode_all(found)
     if sizes is not None:
         sizes.extend(len(data) for _, data in found)
     return [(rid, doc) for (rid, _), doc in zip(found, docs, strict=True)]
+
+
+def _decode_all(found: list[tuple[int, bytes]]) -> list[dict[str, Any]]:
+    """The documents of (rid, BSON) rows; many are decoded a few hundred at a time, with
+    the running job's time checked in between."""
+    if len(found) <= _DECODE_ROWS:
+        return bson.decode_all(b"".join(data for _, data in found))
+    docs: list[dict[str, Any]] = []
+    for start in deadlines.checked(range(0, len(found), _DECODE_ROWS)):
+        chunk = found[start : start + _DECODE_ROWS]
+        docs.extend(bson.decode_all(b"".join(data for _, data in chunk)))
+    return docs
 
 
 def by_id(conn: sqlite3.Connection, coll: CollectionInfo | None, key: bytes) -> Row | None:
     """The document whose `_id` key is `key` (see `planner.exact_id_key`), if any."""
     row = _by_id(conn, coll, key)
     return None if row is None else (row[0], row[1])
+
+
+def by_rid(conn: sqlite3.Connection, coll: CollectionInfo, rid: int) -> dict[str, Any] | None:
+    """The document stored under row id `rid`, if it is still there."""
+    row = conn.execute(f"SELECT doc FROM {coll.table} WHERE rid = ?", (rid,)).fetchone()
+    return None if row is None else documents.decode(row[0])
 
 
 def _by_id(conn: sqlite3.Connection, coll: CollectionInfo | None, key: bytes) -> SizedRow | None:
@@ -182,6 +213,21 @@ def _sort_rows(
     return heapq.nsmallest(keep, held, key=order) if keep else sorted(held, key=order)
 
 
+def matching_rids(
+    conn: sqlite3.Connection, coll: CollectionInfo | None, filter: Mapping[str, Any]
+) -> list[int]:
+    """The row ids of the matching documents, in `matches` order: from the index alone,
+    with no document read, when its range decides the filter."""
+    if coll is None or exact_id_key(filter) is not None:
+        return [rid for rid, _ in matches(conn, coll, filter)]
+    plan = plan_query(coll, filter, None)
+    if plan.exact and plan.index is not None and not plan.index.multikey and len(plan.ranges) == 1:
+        sql, args = _range_sql(coll, plan, *plan.ranges[0], docs=False)
+        with deadlines.interruptible(conn):
+            return [rid for (rid,) in conn.execute(sql, args)]
+    return [rid for rid, _ in matches(conn, coll, filter, plan=plan)]
+
+
 def _strip(found: list[SizedRow], sizes: list[int] | None) -> list[Row]:
     if sizes is not None:
         sizes.extend(size for _, _, size in found)
@@ -221,7 +267,8 @@ def count(
     if plan.index is None and not filter:
         total = conn.execute(f"SELECT COUNT(*) FROM {coll.table}").fetchone()[0]
     elif plan.exact and plan.index is not None and len(plan.ranges) == 1:
-        total = _count_range(conn, coll, plan)
+        with deadlines.interruptible(conn):
+            total = _count_range(conn, coll, plan)
     else:
         with contextlib.closing(rows(conn, coll, plan)) as candidates:
             total = sum(1 for _, doc, _ in candidates if matcher(doc))

@@ -3,6 +3,7 @@
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tessera.store.deadlines import checked
 from tessera.store.expressions import compile_expression, failure, is_number
 from tessera.store.group import accumulator
 from tessera.store.limits import ACCUMULATOR_BYTES, accumulator_error, approximate_size
@@ -22,7 +23,7 @@ def window_stage(docs: Documents, arg: Any, run: Run) -> Documents:
             raise failure(40415, f"BSON field '$setWindowFields.{key}' is an unknown field.")
     partition_key = compile_expression(arg.get("partitionBy"))
     partitions: dict[Any, Documents] = {}
-    for doc in docs:
+    for doc in checked(docs):
         value = partition_key(doc, run.variables)
         partitions.setdefault(hash_key(None if value is MISSING else value), []).append(doc)
     sort_by = arg.get("sortBy")
@@ -59,12 +60,13 @@ def _window_column(field: str, spec: Any, docs: Documents, order: Any, run: Run)
     if name == "$shift":
         return _shift(expr, docs, run)
     read, fold = accumulator(field, {name: expr})
-    readings = [read(doc, run.variables) for doc in docs]
+    readings = [read(doc, run.variables) for doc in checked(docs)]
     low, high = _document_bounds(window, len(docs))
     bounds = [(max(0, low(i)), max(0, high(i) + 1)) for i in range(len(docs))]
     if name in ("$push", "$addToSet"):
         _check_windows(name, readings, bounds)
-    return [fold(readings[start:end]) for start, end in bounds]
+    # A window per document: the whole partition's for each, unless bounded.
+    return [fold(readings[start:end]) for start, end in checked(bounds)]
 
 
 def _check_windows(name: str, readings: list[Any], bounds: list[tuple[int, int]]) -> None:
@@ -105,7 +107,7 @@ def _shift(spec: Any, docs: Documents, run: Run) -> list[Any]:
         raise failure(5433005, "$shift's 'by' must be an integer")
     default = spec.get("default")
     values = []
-    for i in range(len(docs)):
+    for i in checked(range(len(docs))):
         j = i + int(by)
         value = output(docs[j], run.variables) if 0 <= j < len(docs) else default
         values.append(None if value is MISSING else value)

@@ -7,13 +7,13 @@ the file as it was. Documents and index entries change together.
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from bson.objectid import ObjectId
-from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
+from pymongo.errors import DuplicateKeyError, ExecutionTimeout, OperationFailure, WriteError
 
-from tessera.store import documents
+from tessera.store import deadlines, documents
 from tessera.store.catalog import ID_INDEX, Catalog, CollectionInfo, IndexInfo, index_entries
 from tessera.store.keys import EMPTY_ARRAY
 from tessera.store.limits import DOCUMENT_BYTES, OBJECT_TOO_LARGE
@@ -24,11 +24,14 @@ from tessera.store.update import Apply, apply_replacement, compile_update, upser
 __all__ = [
     "build_index",
     "collection",
+    "compile_change",
     "delete",
     "duplicate_key_error",
     "find_and_modify",
     "insert",
     "insert_batch",
+    "insert_upsert",
+    "modify",
     "remove",
     "replace",
     "savepoint",
@@ -74,9 +77,10 @@ def insert(conn: sqlite3.Connection, coll: CollectionInfo, catalog: Catalog, doc
 
 
 def insert_batch(
-    conn: sqlite3.Connection, coll: CollectionInfo, catalog: Catalog, docs: Sequence[dict]
-) -> None:
-    """Store prepared documents in a few statements; any error aborts the whole batch.
+    conn: sqlite3.Connection, coll: CollectionInfo, catalog: Catalog, docs: Iterable[dict]
+) -> int:
+    """Store prepared documents in a few statements, and say how many; any error aborts
+    the whole batch.
 
     Meant for collections without unique secondary indexes. Every error but a duplicate
     key comes before the first write, and that one this undoes itself, so the caller
@@ -100,6 +104,7 @@ def insert_batch(
             conn.execute(f"DELETE FROM {table} WHERE rid > ?", (top,))
         conn.execute(f"DELETE FROM {coll.table} WHERE rid > ?", (top,))
         raise
+    return len(rows)
 
 
 def replace(
@@ -158,7 +163,9 @@ def build_index(
 ) -> None:
     """Fill a new index from the existing documents (DuplicateKeyError if unique fails)."""
     multikey = False
-    for rid, data in conn.execute(f"SELECT rid, doc FROM {coll.table}").fetchall():
+    with deadlines.interruptible(conn):
+        stored = conn.execute(f"SELECT rid, doc FROM {coll.table}").fetchall()
+    for rid, data in deadlines.checked(stored, 16):
         keys, is_multi = index_entries(index, documents.decode(data))
         multikey = multikey or is_multi
         _add_keys(conn, coll, index, rid, keys)
@@ -181,22 +188,36 @@ def update(
     sort: Sequence[tuple[str, int]] | None = None,
 ) -> dict[str, Any]:
     """update_one / update_many / replace_one; returns MongoDB's raw result."""
-    apply = _compile(change, filter, array_filters, replacement)
+    apply = compile_change(change, filter, array_filters, replacement)
     coll = catalog.get(db, name)
     found = matches(conn, coll, filter, sort=sort, limit=0 if multi else 1)
     if not found:
         if not upsert:
             return {"n": 0, "nModified": 0}
-        coll = coll or collection(conn, catalog, db, name)
-        doc = _upsert_document(filter, change, apply)
-        insert(conn, coll, catalog, doc)
-        return {"n": 1, "nModified": 0, "upserted": doc["_id"]}
+        upserted = insert_upsert(conn, catalog, db, name, filter, change, apply)
+        return {"n": 1, "nModified": 0, "upserted": upserted}
     assert coll is not None
     modified = 0
     for rid, doc in found:
-        if _modify(conn, coll, catalog, rid, doc, change, apply):
+        if modify(conn, coll, catalog, rid, doc, change, apply):
             modified += 1
     return {"n": len(found), "nModified": modified}
+
+
+def insert_upsert(
+    conn: sqlite3.Connection,
+    catalog: Catalog,
+    db: str,
+    name: str,
+    filter: Mapping[str, Any],
+    change: Any,
+    apply: Apply | None,
+) -> Any:
+    """Insert the document an upsert that matched nothing makes; return its `_id`."""
+    coll = collection(conn, catalog, db, name)
+    doc = _upsert_document(filter, change, apply)
+    insert(conn, coll, catalog, doc)
+    return doc["_id"]
 
 
 def delete(
@@ -233,7 +254,11 @@ def find_and_modify(
     array_filters: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """find_one_and_update / _replace / _delete: the document before or after the change."""
-    apply = None if kind == "delete" else _compile(change, filter, array_filters, kind == "replace")
+    apply = (
+        None
+        if kind == "delete"
+        else compile_change(change, filter, array_filters, kind == "replace")
+    )
     coll = catalog.get(db, name)
     found: list[Row] = matches(conn, coll, filter, sort=sort, limit=1)
     if not found:
@@ -249,7 +274,7 @@ def find_and_modify(
         remove(conn, coll, rid)
         return doc
     before = documents.copy(doc)
-    _modify(conn, coll, catalog, rid, doc, change, apply)
+    modify(conn, coll, catalog, rid, doc, change, apply)
     return doc if return_after else before
 
 
@@ -293,13 +318,13 @@ def _as_write_error() -> Iterator[None]:
     """A failure while applying an update is a WriteError, as the server reports it."""
     try:
         yield
-    except WriteError:
+    except (WriteError, ExecutionTimeout):  # a time limit is no fault of the update's
         raise
     except OperationFailure as exc:
         raise WriteError(str(exc), exc.code, exc.details) from exc
 
 
-def _compile(
+def compile_change(
     change: Any,
     filter: Mapping[str, Any],
     array_filters: Sequence[Mapping[str, Any]] | None,
@@ -315,7 +340,7 @@ def _compile(
         )
 
 
-def _modify(
+def modify(
     conn: sqlite3.Connection,
     coll: CollectionInfo,
     catalog: Catalog,

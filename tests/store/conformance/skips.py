@@ -47,7 +47,6 @@ EMBEDDED_OPTIONS = {
     "hint": "hint",
     "let": "let variables",
     "allowDiskUse": "allowDiskUse",
-    "maxTimeMS": "maxTimeMS",
     "bypassDocumentValidation": "document validation (bypassDocumentValidation)",
 }
 # MongoDB 8.0 added ``sort`` to these; issue 2 emulates 7.0 and lists no such option.

@@ -4,6 +4,7 @@ MongoDB equality)."""
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tessera.store.deadlines import checked
 from tessera.store.expressions.core import (
     Scope,
     check_variable_name,
@@ -199,7 +200,8 @@ def _map(raw: Any, scope: Scope) -> Any:
     array, alias = _item_scope("$map", spec, scope)
     if array is None:
         return None
-    return [or_null(scope.bind(**{alias: item}).eval(spec["in"])) for item in array]
+    # Each element may cost much (the expression is the caller's): timed one by one.
+    return [or_null(scope.bind(**{alias: item}).eval(spec["in"])) for item in checked(array)]
 
 
 @special("$filter")
@@ -214,7 +216,7 @@ def _filter(raw: Any, scope: Scope) -> Any:
         if limit < 1:
             raise failure(327392, f"$filter: limit must be greater than 0: {limit}")
     out = []
-    for item in array:
+    for item in checked(array):
         if truthy(scope.bind(**{alias: item}).eval(spec["cond"])):
             out.append(item)
             if limit is not None and len(out) == limit:
@@ -233,7 +235,7 @@ def _reduce(raw: Any, scope: Scope) -> Any:
             40080, f"$reduce requires that 'input' be an array, found: {type_name(array)}"
         )
     value = scope.eval(spec["initialValue"])
-    for item in array:
+    for item in checked(array):
         value = scope.bind(value=value, this=item).eval(spec["in"])
     return value
 
