@@ -117,3 +117,58 @@ async def test_a_deadline_starts_when_entered() -> None:
     with deadline:
         await asyncio.sleep(0)
     assert not deadline.expired
+
+
+CHURN = """
+from core.config.database import db
+
+
+async def execute(data):
+    items = db["items"]
+    if data.get("action") == "seed":
+        await items.insert_many([{"n": i} for i in range(data["count"])])
+        return {}
+    if data.get("action") == "add":
+        await items.insert_one({"n": -1})
+        return {"count": await items.count_documents({"user_id": data["user_id"]})}
+    heavy = {"$reduce": {"input": {"$range": [0, 400]}, "initialValue": 0,
+                         "in": {"$add": ["$$value", "$$this"]}}}
+    limit = data.get("max_time_ms")
+    options = {"maxTimeMS": limit} if limit else {}
+    changed = await items.update_many({"user_id": data["user_id"]}, [{"$set": {"v": heavy}}])
+    found = await items.aggregate(
+        [{"$match": {"user_id": data["user_id"]}}, {"$project": {"v": heavy}}], **options
+    ).to_list(None)
+    return {"changed": changed.modified_count, "found": len(found)}
+"""
+
+
+@pytest.fixture
+def churn(tmp_path: Path) -> Path:
+    (tmp_path / "plugins" / "churn").mkdir(parents=True)
+    (tmp_path / "plugins" / "churn" / "logic.py").write_text(CHURN)
+    return tmp_path / "plugins"
+
+
+async def test_store_work_past_the_calls_deadline_stops_and_answers_504(churn: Path) -> None:
+    async with Harness(churn, plugin_timeout=0.5) as harness:
+        await harness.execute("churn", {"action": "seed", "count": 20_000}, user="mallory")
+        heavy = asyncio.create_task(harness.execute("churn", {}, user="mallory"))
+        await asyncio.sleep(0.05)
+        other = await harness.execute("churn", {"action": "add"}, user="alice")
+        assert not heavy.done()  # alice's write did not wait for mallory's
+        assert (await heavy).status == 504
+        assert other.status == 200
+        # Nothing of the update that ran out of time went on afterwards.
+        changed = await harness.database()["items"].count_documents({"v": {"$exists": True}})
+        await asyncio.sleep(0.5)
+        assert (
+            await harness.database()["items"].count_documents({"v": {"$exists": True}}) == changed
+        )
+
+
+async def test_a_time_limit_the_plugin_sets_itself_is_its_own_crash(churn: Path) -> None:
+    async with Harness(churn, plugin_timeout=30) as harness:
+        await harness.execute("churn", {"action": "seed", "count": 2_000}, user="mallory")
+        result = await harness.execute("churn", {"max_time_ms": 1}, user="mallory")
+    assert result.status == 500

@@ -11,6 +11,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, NamedTuple
 
+from pymongo.errors import ExecutionTimeout
+
 from tessera.auth.identity import Identity
 from tessera.cluster.errors import ClusterUnavailable
 from tessera.context import CallContext, current_call
@@ -20,6 +22,7 @@ from tessera.plugins.deadlines import DeadlinePassed, Deadlines
 from tessera.plugins.registry import Plugin
 from tessera.plugins.threads import PluginThreads
 from tessera.store.engine import caller as store_caller
+from tessera.store.engine import deadline as store_deadline
 
 logger = logging.getLogger("tessera.execute")
 
@@ -104,6 +107,9 @@ class Executor:
         # The store's reader threads serve callers in turn: one user's slow reads wait
         # behind everyone else's, not the other way round.
         reader_turn = store_caller.set((identity.app_id, identity.user_id))
+        # And the store stops its work for this call when the call's time is up.
+        ends = time.monotonic() + limits.timeout if limits.timeout > 0 else None
+        store_turn_ends = store_deadline.set(ends)
         started = time.perf_counter()
         try:
             data = inject_identity(payload, identity)
@@ -114,6 +120,7 @@ class Executor:
                 if result is not None:
                     await result
         finally:
+            store_deadline.reset(store_turn_ends)
             store_caller.reset(reader_turn)
             current_call.reset(token)
             if limits.governed:
@@ -123,18 +130,16 @@ class Executor:
     async def _run(
         self, plugin: Plugin, data: dict[str, Any], timeout: float, started: float
     ) -> Outcome:
-        code = plugin.code
-        assert code is not None
         try:
             with self._deadlines.watch(timeout):
-                if code.is_async:
-                    result = await code.entry(data)
-                else:
-                    # The caller as injected (the async path reads nothing more).
-                    user = (data["app_id"], data["user_id"])
-                    result = await self.threads.run(user, plugin.name, code.entry, data)
-                if type(result) is not dict and asyncio.iscoroutine(result):  # from a sync wrapper
-                    result = await result
+                try:
+                    result = await self._enter(plugin, data)
+                except ExecutionTimeout:
+                    # The store stopped the call's work at its deadline, a moment before the
+                    # sweep would have; a time limit the plugin set itself is its own crash.
+                    if time.perf_counter() - started < timeout:
+                        raise
+                    raise DeadlinePassed from None
         except DeadlinePassed:  # a TimeoutError of the plugin's own is a crash, below
             logger.error("plugin %s timed out after %.1fs", plugin.name, timeout)
             return Outcome("timeout", {}, time.perf_counter() - started)
@@ -158,6 +163,20 @@ class Executor:
             return Outcome("crash", {}, duration)
         status: Status = "error" if "error" in result else "ok"
         return Outcome(status, result, duration)
+
+    async def _enter(self, plugin: Plugin, data: dict[str, Any]) -> Any:
+        """What the plugin's entry point returns: on the loop, or in a worker thread."""
+        code = plugin.code
+        assert code is not None
+        if code.is_async:
+            result = await code.entry(data)
+        else:
+            # The caller as injected (the async path reads nothing more).
+            user = (data["app_id"], data["user_id"])
+            result = await self.threads.run(user, plugin.name, code.entry, data)
+        if type(result) is not dict and asyncio.iscoroutine(result):  # from a sync wrapper
+            result = await result
+        return result
 
     def close(self) -> None:
         """Stop the worker threads (waiting for none: a stuck sync plugin cannot be killed)."""
