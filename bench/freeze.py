@@ -1,18 +1,21 @@
 """One user attacks the server's time and memory; another user's calls must keep answering.
 
 Run ``.venv/bin/python bench/freeze.py``. It starts ``tessera serve`` on the plugins of
-``bench/apps/freeze`` and measures the victim's calls (a per-user listing and a
+``bench/apps/freeze`` and measures the victim's calls (a listing, an insert and a
 synchronous plugin) twice in the same run: alone (the baseline), then while the attacker
 runs, at once:
 
 - a catastrophic regular expression from the client (``^(a+)+$`` on 28-character titles
   of the attacker's own documents), in two loops;
 - a ``$range`` bomb (``[0, 4e7]``: 1.6 GB before the store's memory limits), in a loop;
-- 32 synchronous calls that block their worker threads until the end.
+- 32 synchronous calls that block their worker threads until the end;
+- heavy work on the attacker's own documents (each summing a 400-long ``$range``): two
+  aggregation loops and an ``update_many`` loop over ``HEAVY_DOCUMENTS`` documents.
 
-It prints each phase's p50 and p99 and the share of 200 answers; the target is every
-victim call answered 200 with p99 under 1 s during the attack.
-``tests/isolation/test_freeze.py`` runs the same scenario and asserts the answers.
+The victim lists, inserts and calls a synchronous plugin. It prints each phase's p50
+and p99 and the share of 200 answers; the target is every victim call answered 200 with
+p99 under 1 s during the attack. ``tests/isolation/test_freeze.py`` runs the same scenario
+(smaller) and asserts the answers.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ PLUGINS = Path(__file__).resolve().parent / "apps" / "freeze"
 CATASTROPHIC = "^(a+)+$"
 RANGE_BOMB = 40_000_000
 SLEEPERS = 32
+HEAVY_DOCUMENTS = 20_000
 
 Client = Callable[[str], httpx.Client]
 
@@ -52,14 +56,20 @@ class Attack:
     stopping: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     answers: dict[str, list[int]] = field(default_factory=dict)
+    #: How many documents the heavy loops work on.
+    heavy_documents: int = HEAVY_DOCUMENTS
     #: Whether the sleepers still held their threads when the victim finished.
     held_throughout: bool = False
 
     def start(self) -> None:
         with self.client("mallory") as mallory:
             mallory.post("/api/execute/search", json={"action": "seed"}).raise_for_status()
+            seed = {"action": "seed", "count": self.heavy_documents}
+            mallory.post("/api/execute/heavy", json=seed).raise_for_status()
         self._loop("regex", "search", {"pattern": CATASTROPHIC}, copies=2)
         self._loop("range", "bomb", {"size": RANGE_BOMB}, copies=1)
+        self._loop("aggregate", "heavy", {"action": "aggregate"}, copies=2)
+        self._loop("update", "heavy", {"action": "update"}, copies=1)
         for _ in range(SLEEPERS):
             self._spawn(self._once, "sleep", "sleepy", {"release": str(self.release)})
 
@@ -101,7 +111,8 @@ def victim_calls(client: Client, rounds: int) -> tuple[list[int], list[float]]:
     with client("alice") as alice:
         alice.post("/api/execute/mine", json={"action": "add", "title": "x"}).raise_for_status()
         for n in range(rounds):
-            for plugin, body in (("mine", {}), ("tick", {"n": n})):
+            calls = (("mine", {}), ("mine", {"action": "add", "title": "y"}), ("tick", {"n": n}))
+            for plugin, body in calls:
                 started = time.perf_counter()
                 statuses.append(alice.post(f"/api/execute/{plugin}", json=body).status_code)
                 latencies.append(time.perf_counter() - started)
@@ -109,10 +120,10 @@ def victim_calls(client: Client, rounds: int) -> tuple[list[int], list[float]]:
 
 
 def under_attack(
-    client: Client, release: Path, rounds: int
+    client: Client, release: Path, rounds: int, heavy_documents: int = HEAVY_DOCUMENTS
 ) -> tuple[Attack, list[int], list[float]]:
     """The victim's calls while the attack runs; the sleepers are released only after."""
-    attack = Attack(client, release)
+    attack = Attack(client, release, heavy_documents=heavy_documents)
     attack.start()
     time.sleep(1.0)  # every loop has started, every sleeper has its thread or waits
     try:

@@ -24,7 +24,7 @@ from tessera.isolation.ownership import claim
 from tessera.isolation.pipeline import boundary_problem, collection_problem, pipeline_problem
 from tessera.isolation.pipeline import targets as pipeline_targets
 from tessera.isolation.policy import Policy
-from tessera.isolation.scope import pin_first, pins_user
+from tessera.isolation.scope import pin_first
 from tessera.isolation.sealed import Sealed, seal, unseal
 from tessera.isolation.snapshot import (
     snapshot,
@@ -100,41 +100,33 @@ class ScopedCollection:
 
     def find(self, filter: Any = None, *args: Any, **kwargs: Any) -> ScopedCursor:
         """Matching documents (PyMongo's ``find``); the filter must pin ``user_id``."""
-        filter = snapshot(filter)
-        self.__check("find", rules.filter_problem(self.__policy, self.__name, filter, kwargs))
-        cursor = self.__inner.find(self.__pinned(filter), *args, **kwargs)
-        return ScopedCursor(cursor, self.__ready("find"))
+        filter = self.__filtered("find", filter, kwargs)
+        return ScopedCursor(self.__inner.find(filter, *args, **kwargs), self.__ready("find"))
 
     async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> Any:
         """The first matching document, or None."""
-        filter = snapshot(filter)
-        self.__check("find_one", rules.filter_problem(self.__policy, self.__name, filter, kwargs))
-        await self.__ready("find_one")()
-        return await self.__inner.find_one(self.__pinned(filter), *args, **kwargs)
+        filter = self.__filtered("find_one", filter, kwargs)
+        await self.__prepare("find_one")
+        return await self.__inner.find_one(filter, *args, **kwargs)
 
     async def count_documents(self, filter: Any, *args: Any, **kwargs: Any) -> int:
         """How many documents match."""
-        filter = snapshot(filter)
-        self.__check(
-            "count_documents", rules.filter_problem(self.__policy, self.__name, filter, kwargs)
-        )
-        await self.__ready("count_documents")()
-        return int(await self.__inner.count_documents(self.__pinned(filter), *args, **kwargs))
+        filter = self.__filtered("count_documents", filter, kwargs)
+        await self.__prepare("count_documents")
+        return int(await self.__inner.count_documents(filter, *args, **kwargs))
 
     async def estimated_document_count(self, **kwargs: Any) -> int:
         """The size of the collection: shared collections only (it counts every user)."""
         fix = "count_documents({'user_id': user_id})"
         self.__check("estimated_document_count", self.__whole("estimated_document_count", fix))
-        await self.__ready("estimated_document_count")()
+        await self.__prepare("estimated_document_count")
         return int(await self.__inner.estimated_document_count(**kwargs))
 
     async def distinct(self, key: str, filter: Any = None, *args: Any, **kwargs: Any) -> list[Any]:
         """Distinct values of ``key`` among matching documents."""
-        filter = snapshot(filter)
-        self.__check("distinct", rules.filter_problem(self.__policy, self.__name, filter, kwargs))
-        await self.__ready("distinct")()
-        found = await self.__inner.distinct(str(key), self.__pinned(filter), *args, **kwargs)
-        return list(found)
+        filter = self.__filtered("distinct", filter, kwargs)
+        await self.__prepare("distinct")
+        return list(await self.__inner.distinct(str(key), filter, *args, **kwargs))
 
     def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> ScopedCursor:
         """Run a pipeline; it must start with a ``$match`` pinning ``user_id``."""
@@ -146,11 +138,11 @@ class ScopedCollection:
         problem = rules.collation_problem(policy, self.__name, kwargs) or pipeline_problem(
             pipeline, self.__name, policy
         )
-        self.__check("aggregate", problem)
+        self.__check("aggregate", problem, policy)
         others = [t for _, t in pipeline_targets(pipeline) if isinstance(t, str)]
         ready = self.__ready("aggregate", others)
-        if problem is None and self.__policy.scoped(self.__name):
-            pipeline[0] = {"$match": self.__pinned(pipeline[0]["$match"])}
+        if problem is None and policy.scoped(self.__name):  # it starts with a pinning $match
+            pipeline[0] = {"$match": self.__to_run(pipeline[0]["$match"], problem, policy)}
         return ScopedCursor(self.__inner.aggregate(pipeline, *args, **kwargs), ready)
 
     # Writes
@@ -161,7 +153,7 @@ class ScopedCollection:
         copy = snapshot_insert(document)
         self.__claim(copy)  # the plugin's own document may not take it (a read-only mapping)
         self.__check("insert_one", rules.insert_problem(self.__policy, self.__name, copy))
-        await self.__ready("insert_one")()
+        await self.__prepare("insert_one")
         return await self.__inner.insert_one(copy, *args, **kwargs)
 
     async def insert_many(self, documents: Iterable[Any], *args: Any, **kwargs: Any) -> Any:
@@ -174,27 +166,25 @@ class ScopedCollection:
             self.__claim(copy)
         problems = (rules.insert_problem(self.__policy, self.__name, d) for d in copies)
         self.__check("insert_many", next((p for p in problems if p), None))
-        await self.__ready("insert_many")()
+        await self.__prepare("insert_many")
         return await self.__inner.insert_many(copies, *args, **kwargs)
 
     async def update_one(
         self, filter: Any, update: Any, upsert: bool = False, **kwargs: Any
     ) -> Any:
         """Update the first matching document; ``user_id`` may not change."""
-        filter, update, upsert = snapshot(filter), snapshot(update), bool(upsert)
-        self.__check("update_one", self.__change_problem(filter, update, upsert, kwargs))
-        await self.__ready("update_one")()
-        filter = self.__pinned(filter)
+        upsert = bool(upsert)
+        filter, update = self.__changed("update_one", filter, update, upsert, kwargs)
+        await self.__prepare("update_one")
         return await self.__inner.update_one(filter, update, upsert=upsert, **kwargs)
 
     async def update_many(
         self, filter: Any, update: Any, upsert: bool = False, **kwargs: Any
     ) -> Any:
         """Update every matching document; ``user_id`` may not change."""
-        filter, update, upsert = snapshot(filter), snapshot(update), bool(upsert)
-        self.__check("update_many", self.__change_problem(filter, update, upsert, kwargs))
-        await self.__ready("update_many")()
-        filter = self.__pinned(filter)
+        upsert = bool(upsert)
+        filter, update = self.__changed("update_many", filter, update, upsert, kwargs)
+        await self.__prepare("update_many")
         return await self.__inner.update_many(filter, update, upsert=upsert, **kwargs)
 
     async def replace_one(
@@ -204,45 +194,37 @@ class ScopedCollection:
         self.__claim(replacement)
         filter, replacement, upsert = snapshot(filter), snapshot(replacement), bool(upsert)
         self.__claim(replacement)
-        problem = rules.replace_problem(
-            self.__policy, self.__name, filter, replacement, upsert, kwargs
-        )
-        self.__check("replace_one", problem)
-        await self.__ready("replace_one")()
-        filter = self.__pinned(filter)
+        policy = self.__policy
+        problem = rules.replace_problem(policy, self.__name, filter, replacement, upsert, kwargs)
+        self.__check("replace_one", problem, policy)
+        await self.__prepare("replace_one")
+        filter = self.__to_run(filter, problem, policy)
         return await self.__inner.replace_one(filter, replacement, upsert=upsert, **kwargs)
 
     async def delete_one(self, filter: Any, *args: Any, **kwargs: Any) -> Any:
         """Delete the first matching document."""
-        filter = snapshot(filter)
-        self.__check("delete_one", rules.filter_problem(self.__policy, self.__name, filter, kwargs))
-        await self.__ready("delete_one")()
-        return await self.__inner.delete_one(self.__pinned(filter), *args, **kwargs)
+        filter = self.__filtered("delete_one", filter, kwargs)
+        await self.__prepare("delete_one")
+        return await self.__inner.delete_one(filter, *args, **kwargs)
 
     async def delete_many(self, filter: Any, *args: Any, **kwargs: Any) -> Any:
         """Delete every matching document."""
-        filter = snapshot(filter)
-        self.__check(
-            "delete_many", rules.filter_problem(self.__policy, self.__name, filter, kwargs)
-        )
-        await self.__ready("delete_many")()
-        return await self.__inner.delete_many(self.__pinned(filter), *args, **kwargs)
+        filter = self.__filtered("delete_many", filter, kwargs)
+        await self.__prepare("delete_many")
+        return await self.__inner.delete_many(filter, *args, **kwargs)
 
     async def find_one_and_delete(self, filter: Any, *args: Any, **kwargs: Any) -> Any:
         """Delete the first matching document and return it."""
-        filter = snapshot(filter)
-        problem = rules.filter_problem(self.__policy, self.__name, filter, kwargs)
-        self.__check("find_one_and_delete", problem)
-        await self.__ready("find_one_and_delete")()
-        return await self.__inner.find_one_and_delete(self.__pinned(filter), *args, **kwargs)
+        filter = self.__filtered("find_one_and_delete", filter, kwargs)
+        await self.__prepare("find_one_and_delete")
+        return await self.__inner.find_one_and_delete(filter, *args, **kwargs)
 
     async def find_one_and_update(self, filter: Any, update: Any, *args: Any, **kwargs: Any) -> Any:
         """Update the first matching document and return it; ``user_id`` may not change."""
-        filter, update = snapshot(filter), snapshot(update)
         upsert, options = _find_and_modify_options(args, kwargs, _AFTER_UPDATE)
-        self.__check("find_one_and_update", self.__change_problem(filter, update, upsert, options))
-        await self.__ready("find_one_and_update")()
-        return await self.__inner.find_one_and_update(self.__pinned(filter), update, **options)
+        filter, update = self.__changed("find_one_and_update", filter, update, upsert, options)
+        await self.__prepare("find_one_and_update")
+        return await self.__inner.find_one_and_update(filter, update, **options)
 
     async def find_one_and_replace(
         self, filter: Any, replacement: Any, *args: Any, **kwargs: Any
@@ -252,12 +234,11 @@ class ScopedCollection:
         filter, replacement = snapshot(filter), snapshot(replacement)
         self.__claim(replacement)
         upsert, options = _find_and_modify_options(args, kwargs, _AFTER_REPLACEMENT)
-        problem = rules.replace_problem(
-            self.__policy, self.__name, filter, replacement, upsert, options
-        )
-        self.__check("find_one_and_replace", problem)
-        await self.__ready("find_one_and_replace")()
-        filter = self.__pinned(filter)
+        policy = self.__policy
+        problem = rules.replace_problem(policy, self.__name, filter, replacement, upsert, options)
+        self.__check("find_one_and_replace", problem, policy)
+        await self.__prepare("find_one_and_replace")
+        filter = self.__to_run(filter, problem, policy)
         return await self.__inner.find_one_and_replace(filter, replacement, **options)
 
     async def bulk_write(self, requests: Iterable[Any], *args: Any, **kwargs: Any) -> Any:
@@ -274,12 +255,13 @@ class ScopedCollection:
         for request in copies:
             if isinstance(request, InsertOne | ReplaceOne):
                 self.__claim(request._doc)
-        problems = (rules.request_problem(self.__policy, self.__name, r) for r in copies)
-        self.__check("bulk_write", next((p for p in problems if p), None))
-        for request in copies:
+        policy = self.__policy
+        problems = [rules.request_problem(policy, self.__name, r) for r in copies]
+        self.__check("bulk_write", next((p for p in problems if p), None), policy)
+        for request, problem in zip(copies, problems, strict=True):
             if hasattr(request, "_filter"):
-                request._filter = self.__pinned(request._filter)
-        await self.__ready("bulk_write")()
+                request._filter = self.__to_run(request._filter, problem, policy)
+        await self.__prepare("bulk_write")
         return await self.__inner.bulk_write(copies, *args, **kwargs)
 
     # Indexes and the collection itself
@@ -291,7 +273,7 @@ class ScopedCollection:
         if "unique" in kwargs:
             kwargs["unique"] = bool(kwargs["unique"])
         self.__check("create_index", rules.index_problem(self.__policy, self.__name, keys, kwargs))
-        await self.__ready("create_index")()
+        await self.__prepare("create_index")
         async with self.__quiet("create_index"):
             return str(await self.__inner.create_index(keys, **kwargs))
 
@@ -300,7 +282,7 @@ class ScopedCollection:
         models = [snapshot_model(m) for m in indexes]
         problems = (rules.model_problem(self.__policy, self.__name, m) for m in models)
         self.__check("create_indexes", next((p for p in problems if p), None))
-        await self.__ready("create_indexes")()
+        await self.__prepare("create_indexes")
         async with self.__quiet("create_indexes"):
             return list(await self.__inner.create_indexes(models, **kwargs))
 
@@ -308,13 +290,13 @@ class ScopedCollection:
         """Drop one index: shared collections only (a user collection's indexes serve,
         and constrain, every user)."""
         self.__check("drop_index", self.__whole("drop_index"))
-        await self.__ready("drop_index")()
+        await self.__prepare("drop_index")
         await self.__inner.drop_index(index_or_name, **kwargs)
 
     async def drop_indexes(self, **kwargs: Any) -> None:
         """Drop every index but ``_id``'s: shared collections only."""
         self.__check("drop_indexes", self.__whole("drop_indexes"))
-        await self.__ready("drop_indexes")()
+        await self.__prepare("drop_indexes")
         await self.__inner.drop_indexes(**kwargs)
 
     def list_indexes(self, **kwargs: Any) -> ScopedCursor:
@@ -325,13 +307,13 @@ class ScopedCollection:
     async def index_information(self, **kwargs: Any) -> dict[str, Any]:
         """Index name to index description."""
         self.__check("index_information", None)
-        await self.__ready("index_information")()
+        await self.__prepare("index_information")
         return dict(await self.__inner.index_information(**kwargs))
 
     async def drop(self, **kwargs: Any) -> None:
         """Drop the collection: shared collections only (it holds every user's documents)."""
         self.__check("drop", self.__whole("drop", fix="delete_many({'user_id': user_id})"))
-        await self.__ready("drop")()
+        await self.__prepare("drop")
         await self.__inner.drop(**kwargs)
 
     async def rename(self, new_name: str, *args: Any, **kwargs: Any) -> None:
@@ -359,55 +341,79 @@ class ScopedCollection:
     def __label(self, operation: str) -> str:
         return f"db[{self.__name!r}].{operation}()"
 
-    def __check(self, operation: str, problem: str | None) -> None:
-        label = self.__label(operation)
-        policy = self.__policy
-        policy.escalated(label)
-        if problem is not None:
-            policy.violation(label, problem)
+    def __check(self, operation: str, problem: str | None, policy: Policy | None = None) -> None:
+        policy = policy or self.__policy
+        if problem is not None or policy.escalation is not None:
+            label = self.__label(operation)
+            policy.escalated(label)
+            if problem is not None:
+                policy.violation(label, problem)
 
-    def __change_problem(
-        self, filter: Any, update: Any, upsert: bool, kwargs: dict[str, Any]
-    ) -> str | None:
-        return rules.change_problem(self.__policy, self.__name, filter, update, upsert, kwargs)
+    def __filtered(self, operation: str, filter: Any, options: dict[str, Any]) -> Any:
+        """The filter to run: a copy of the plugin's, checked, with the caller's pin first."""
+        policy = self.__policy
+        filter = snapshot(filter)
+        problem = rules.filter_problem(policy, self.__name, filter, options)
+        self.__check(operation, problem, policy)
+        return self.__to_run(filter, problem, policy)
+
+    def __changed(
+        self, operation: str, filter: Any, update: Any, upsert: bool, options: dict[str, Any]
+    ) -> tuple[Any, Any]:
+        """The filter and update to run: copies of the plugin's, checked, pin first."""
+        policy = self.__policy
+        filter, update = snapshot(filter), snapshot(update)
+        problem = rules.change_problem(policy, self.__name, filter, update, upsert, options)
+        self.__check(operation, problem, policy)
+        return self.__to_run(filter, problem, policy), update
+
+    def __to_run(self, filter: Any, problem: str | None, policy: Policy) -> Any:
+        """A checked filter with the caller's pin first (see :func:`pin_first`); one that
+        does not pin the caller (audit mode, shared collections) runs as it is."""
+        if problem is None and policy.scoped(self.__name):
+            return pin_first(filter, policy.user_id)
+        return filter
 
     def __whole(self, operation: str, fix: str | None = None) -> str | None:
         """The problem of an operation that acts on every user of a user collection."""
         return rules.whole(operation, fix) if self.__policy.scoped(self.__name) else None
-
-    def __pinned(self, filter: Any) -> Any:
-        """The filter with the caller's pin first (see :func:`pin_first`); a filter that
-        does not pin the caller (audit mode, shared collections) runs as it is."""
-        policy = self.__policy
-        if policy.scoped(self.__name) and pins_user(filter, policy.user_id):
-            return pin_first(filter, policy.user_id)
-        return filter
 
     def __claim(self, document: Any) -> None:
         policy = self.__policy
         if policy.scoped(self.__name):
             claim(document, policy.user_id)
 
-    def __ready(self, operation: str, others: Iterable[str] = ()) -> Ready:
-        """What must hold before the operation runs: the collections it names are used as
-        their recorded mode says, and a per-user collection has its ``user_id`` index."""
+    def __ready(self, operation: str, others: Iterable[str] = ()) -> Ready | None:
+        """What must hold before the operation runs, when anything is left to make sure
+        of: the collections it names are used as their recorded mode says, and a per-user
+        collection has its ``user_id`` index. None when all of it is known already."""
         scope = unseal(self.__scope)
+        policy = scope.policy
+        if not policy.per_user:
+            return None
+        database, name = scope.database.name, self.__name
+        names = (name, *others)
+        scoped = policy.scoped(name)
+        if all(scope.modes.settled(database, n, policy) for n in names) and (
+            not scoped or scope.indexes.done(database, name)
+        ):
+            return None
         label = self.__label(operation)
-        name = self.__name
 
         async def ready() -> None:
-            policy = scope.policy
-            if not policy.per_user:
-                return
-            database = scope.inner.database.name
-            for collection in (name, *others):
+            for collection in names:
                 problem = await scope.modes.problem(database, collection, policy)
                 if problem is not None:
                     policy.violation(label, problem)
-            if policy.scoped(name):
+            if scoped:
                 await scope.indexes.ensure(scope.inner)
 
         return ready
+
+    async def __prepare(self, operation: str) -> None:
+        ready = self.__ready(operation)
+        if ready is not None:
+            await ready()
 
     def __quiet(self, operation: str) -> contextlib.AbstractAsyncContextManager[None]:
         return _quiet_index_errors(self.__label(operation), self.__policy.scoped(self.__name))

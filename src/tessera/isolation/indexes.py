@@ -15,11 +15,15 @@ class UserIndexes:
     __slots__ = ("_done",)
 
     def __init__(self) -> None:
-        self._done: set[str] = set()
+        self._done: set[tuple[str, str]] = set()
+
+    def done(self, database: str, collection: str) -> bool:
+        """Whether the index of ``database.collection`` was made (or is being made)."""
+        return (database, collection) in self._done
 
     async def ensure(self, collection: Any) -> None:
         """Create the ``user_id`` index on ``collection`` once (a store collection)."""
-        key = collection.full_name
+        key = (collection.database.name, collection.name)
         if key in self._done:
             return
         # Marked first: concurrent first touches need not all wait for the same index.

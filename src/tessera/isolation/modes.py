@@ -48,6 +48,13 @@ class CollectionModes:
             keys = [("database", ASCENDING), ("collection", ASCENDING)]
             await self._records.create_index(keys, unique=True)
 
+    def settled(self, database: str, collection: str, policy: Policy) -> bool:
+        """Whether ``collection`` is known to be used as ``policy``'s manifest says: the
+        common case, answered without waiting."""
+        record = self._known.get((database, collection))
+        wanted = SHARED if collection in policy.shared else USER
+        return record is not None and record.mode == wanted
+
     async def problem(self, database: str, collection: str, policy: Policy) -> str | None:
         """Why ``policy``'s plugin may not use ``collection`` (of the store database
         ``database``) the way its manifest says, or None."""
