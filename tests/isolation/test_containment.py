@@ -128,6 +128,12 @@ def test_what_is_checked_is_what_runs(world, attack):
     assert_nothing_leaked(response)
 
 
+def test_an_objectid_changed_after_the_call_changes_nothing(world):
+    with world.client("alice") as alice:
+        response = run(alice, "late_read", action="id_changed")
+    assert response.json() == {"found": "['mine']"}
+
+
 def documents_of(live, collection):
     with live.client("root", superadmin=True) as root:
         return run(root, "late_read", action="owners", fresh=collection).json()["documents"]

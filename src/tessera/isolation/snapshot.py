@@ -30,8 +30,8 @@ __all__ = ["snapshot", "snapshot_index", "snapshot_insert", "snapshot_model", "s
 
 # Exactly these types are immutable: a subclass could change its answers.
 _PLAIN = frozenset({str, int, float, bool, type(None)})
-# Values a flat filter holds that cannot change after the call and that BSON would give
-# back unchanged (a datetime would lose its microseconds and time zone): copied as they are.
+# Values of a flat filter that BSON would give back unchanged (a datetime would lose its
+# microseconds and time zone): plain ones kept, ObjectIds copied (their bytes can be set).
 _FIXED = _PLAIN | {ObjectId}
 
 
@@ -40,7 +40,8 @@ def snapshot(value: Any) -> Any:
     if type(value) in _PLAIN:
         return value
     if type(value) is dict and all(type(k) is str and type(v) in _FIXED for k, v in value.items()):
-        return dict(value)  # the common flat filter, {"_id": oid, "user_id": u}: 10x faster
+        # The common flat filter, {"_id": oid, "user_id": u}: 10x faster than BSON.
+        return {k: ObjectId(v.binary) if type(v) is ObjectId else v for k, v in value.items()}
     try:
         return bson.decode(bson.encode({"v": value}))["v"]
     except RecursionError:

@@ -47,6 +47,13 @@ async def _stage_changed(user_id, coll):
     return await cursor.to_list(None)
 
 
+async def _id_changed(user_id, coll):
+    oid = (await coll.insert_one({"title": "mine"})).inserted_id
+    cursor = coll.find({"_id": oid, "user_id": user_id})
+    oid._ObjectId__id = bytes(12)  # an ObjectId's bytes can be set after the call
+    return [doc["title"] for doc in await cursor.to_list(None)]
+
+
 async def _liar(user_id, coll):
     return await coll.find(Liar(user_id)).to_list(None)
 
@@ -70,6 +77,7 @@ ATTACKS = {
     "rewound": _rewound,
     "stage_changed": _stage_changed,
     "liar": _liar,
+    "id_changed": _id_changed,
 }
 ON_FRESH = {
     "cleared_by_the_loop": _cleared_by_the_loop,
