@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from bson import json_util
 
-__all__ = ["Case", "conformance_dir", "load_cases"]
+__all__ = ["Case", "conformance_dir", "load_cases", "required_dir"]
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_DIR = REPO_ROOT.parent / "shared" / "conformance" / "mongodb-crud-unified"
@@ -36,6 +37,17 @@ def conformance_dir() -> Path:
             "or point TESSERA_CONFORMANCE_DIR at them"
         )
     return folder
+
+
+def required_dir() -> Path:
+    """The folder, or skip the calling module saying where to get the files. CI sets
+    ``TESSERA_REQUIRE_CONFORMANCE=1`` so that missing files fail there instead."""
+    try:
+        return conformance_dir()
+    except FileNotFoundError as missing:
+        if os.environ.get("TESSERA_REQUIRE_CONFORMANCE") == "1":
+            raise
+        pytest.skip(str(missing), allow_module_level=True)
 
 
 def load_cases(folder: Path | None = None) -> list[Case]:

@@ -4,11 +4,11 @@ from typing import Any
 
 import pytest
 
-from .cases import Case, load_cases
+from .cases import Case, load_cases, required_dir
 from .runner import run_case, server_of
 from .skips import skip_reason
 
-CASES = load_cases()
+CASES = load_cases(required_dir())
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])

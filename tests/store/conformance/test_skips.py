@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from .cases import Case, conformance_dir, load_cases
+from .cases import Case, load_cases, required_dir
 from .skips import EMBEDDED, Server, server_version, skip_reason
 
 MONGODB_8 = Server(version=(8, 0, 4), topology="replicaset", embedded=False)
@@ -122,7 +122,7 @@ def test_embedded_limits_do_not_apply_to_mongodb(operation: Any, reason: str | N
 
 
 def test_the_test_files_skipped_on_mongodb_are_a_subset() -> None:
-    cases = load_cases(conformance_dir())
+    cases = load_cases(required_dir())
     on_mongodb = {c.id for c in cases if skip_reason(c, MONGODB_8) is None}
     on_embedded = {c.id for c in cases if skip_reason(c, EMBEDDED) is None}
     assert on_embedded - on_mongodb <= {
