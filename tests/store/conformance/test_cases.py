@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from bson import ObjectId
 
-from .cases import conformance_dir, load_cases
+from .cases import conformance_dir, load_cases, required_dir
 
 
 def test_missing_folder_fails_loudly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -36,4 +36,14 @@ def test_files_are_read_as_extended_json(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def test_the_shared_folder_is_found_beside_the_repository() -> None:
-    assert len(load_cases()) > 400
+    assert len(load_cases(required_dir())) > 400
+
+
+def test_missing_files_skip_outside_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TESSERA_CONFORMANCE_DIR", str(tmp_path))
+    monkeypatch.delenv("TESSERA_REQUIRE_CONFORMANCE", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="TESSERA_CONFORMANCE_DIR"):
+        required_dir()
+    monkeypatch.setenv("TESSERA_REQUIRE_CONFORMANCE", "1")
+    with pytest.raises(FileNotFoundError):
+        required_dir()
