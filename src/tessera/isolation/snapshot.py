@@ -14,7 +14,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import bson
-from bson.errors import InvalidDocument
+from bson.errors import InvalidDocument, InvalidId
 from bson.objectid import ObjectId
 from pymongo.operations import (
     DeleteMany,
@@ -28,24 +28,51 @@ from pymongo.operations import (
 
 __all__ = ["snapshot", "snapshot_index", "snapshot_insert", "snapshot_model", "snapshot_request"]
 
-# Exactly these types are immutable: a subclass could change its answers.
-_PLAIN = frozenset({str, int, float, bool, type(None)})
-# Values of a flat filter that BSON would give back unchanged (a datetime would lose its
-# microseconds and time zone): plain ones kept, ObjectIds copied (their bytes can be set).
-_FIXED = _PLAIN | {ObjectId}
+_INT64 = range(-(2**63), 2**63)
 
 
 def snapshot(value: Any) -> Any:
     """A private deep copy of ``value`` in BSON's plain types (dicts, lists, str...)."""
-    if type(value) in _PLAIN:
-        return value
-    if type(value) is dict and all(type(k) is str and type(v) in _FIXED for k, v in value.items()):
-        # The common flat filter, {"_id": oid, "user_id": u}: 10x faster than BSON.
-        return {k: ObjectId(v.binary) if type(v) is ObjectId else v for k, v in value.items()}
     try:
-        return bson.decode(bson.encode({"v": value}))["v"]
+        return _copy(value)
     except RecursionError:
         raise InvalidDocument("the value nests documents or arrays too deeply") from None
+
+
+def _copy(value: Any) -> Any:
+    """Containers are walked here, not by BSON's C encoder: plugin code (a metaclass's
+    ``__hash__``, a mapping's ``items``) may run during the copy and change the plugin's
+    containers, which the encoder, iterating them, does not survive (a segfault). Here
+    each container's items are taken into a private list first. Types are compared by
+    identity, so the common values run no plugin code at all."""
+    kind = type(value)
+    if kind is str or kind is float or kind is bool or value is None:
+        return value
+    if kind is int and value in _INT64:
+        return value
+    if kind is dict or (kind is not list and kind is not tuple and isinstance(value, Mapping)):
+        return {_key(key): _copy(item) for key, item in list(value.items())}
+    if kind is list or kind is tuple or isinstance(value, list | tuple):
+        return [_copy(item) for item in list(value)]
+    if kind is ObjectId:
+        # Rebuilt from its hex text, which its own method makes from its bytes: those
+        # can be set after the call, and be a bytes subclass that lies about its length.
+        try:
+            return ObjectId(ObjectId.__str__(value))
+        except (InvalidId, TypeError):
+            raise InvalidDocument("an ObjectId must be 12 bytes") from None
+    # Any other BSON value (datetime, Decimal128, Binary, Regex...), alone through BSON.
+    return bson.decode(bson.encode({"v": value}))["v"]
+
+
+def _key(key: Any) -> str:
+    if type(key) is not str:
+        if not isinstance(key, str):
+            raise InvalidDocument(f"documents must have only string keys, not {type(key).__name__}")
+        key = str.__str__(key)  # an exact copy of a str subclass's text
+    if "\x00" in key:
+        raise InvalidDocument("key names must not contain the NULL byte")
+    return key
 
 
 def snapshot_insert(document: Any) -> Any:
