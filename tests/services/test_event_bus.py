@@ -232,6 +232,30 @@ def test_the_runtime_publishes_plugin_executed(serve, corpus):
     assert executed[0]["app_id"] == "default"
     assert executed[0]["status"] == "ok"
     assert [p["status"] for p in seen if p["plugin"] == "crash"] == ["crash", "crash"]
+    # The reference's keys too: {app_id, plugin, user, execution_time (seconds)}.
+    assert executed[0]["user"] == "alice"
+    assert 0 <= executed[0]["execution_time"] < 5
+    assert executed[0]["execution_time"] == executed[0]["duration"]
+    crashed = [p for p in seen if p["plugin"] == "crash"]
+    assert [p["user"] for p in crashed] == ["alice", "alice"]
+    errors = sorted(p.get("error", "") for p in crashed)  # handlers run in worker threads
+    assert errors == ["", "plugin 'crash' raised an exception"]
+
+
+def test_saving_settings_over_http_publishes_settings_updated(serve, corpus):
+    live = serve(corpus)
+    seen = []
+    shared_bus.subscribe("settings_updated", seen.append)
+    try:
+        with live.client("alice") as alice:
+            saved = alice.post("/api/plugin-settings/echo", json={"tone": "warm"})
+            assert saved.status_code == 200
+        deadline = time.monotonic() + 5
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        shared_bus.unsubscribe("settings_updated", seen.append)
+    assert seen == [{"app_id": "default", "user_id": "alice", "plugin": "echo"}]
 
 
 async def test_a_plugin_imported_again_without_unload_keeps_one_handler(tmp_path):
@@ -322,6 +346,7 @@ def test_a_plugin_unsubscribes_only_its_own_handlers():
         "plugin_executed",
         "plugin_execution_error",
         "plugin_settings_updated",
+        "settings_updated",
         "notification_created",
     ],
 )

@@ -82,15 +82,18 @@ async def test_an_invalid_schema_is_reported_as_the_plugins_fault(manager):
         await manager.save("default", "alice", "broken", {})
 
 
-async def test_saving_publishes_plugin_settings_updated(manager):
+@pytest.mark.parametrize("event", ["plugin_settings_updated", "settings_updated"])
+async def test_saving_publishes_both_settings_events(manager, event):
+    """``settings_updated`` is the name the reference's settings manager published."""
     seen = []
     bus.start()
-    bus.subscribe("plugin_settings_updated", seen.append)
+    bus.subscribe(event, seen.append)
     try:
         await manager.save("default", "alice", "plain", {"x": 1})
+        await manager.save("default", "alice", "styled", {})  # invalid: nothing saved
         await asyncio.sleep(0.05)
     finally:
-        bus.unsubscribe("plugin_settings_updated", seen.append)
+        bus.unsubscribe(event, seen.append)
         await bus.stop()
     assert seen == [{"app_id": "default", "user_id": "alice", "plugin": "plain"}]
 

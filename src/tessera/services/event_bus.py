@@ -332,7 +332,13 @@ def _enter_handler(subscription: Subscription, event: str) -> None:
 
 # The events the runtime publishes about what it did; a plugin may not forge them.
 RUNTIME_EVENTS = frozenset(
-    {"plugin_executed", "plugin_execution_error", "plugin_settings_updated", "notification_created"}
+    {
+        "plugin_executed",
+        "plugin_execution_error",
+        "plugin_settings_updated",
+        "settings_updated",
+        "notification_created",
+    }
 )
 
 

@@ -5,7 +5,8 @@ A plugin may declare its settings in its manifest as a JSON Schema under ``"sett
 the ``default`` of each property is the value a user gets until they save another. Saved
 values are validated against the schema (after the defaults are filled in), stored in the
 ``plugin_settings`` collection of the system database and announced with the
-``plugin_settings_updated`` event.
+``plugin_settings_updated`` event and, under the name the reference's settings manager
+used, ``settings_updated``.
 
 :class:`SettingsService` is the runtime's: every method names the app and the user.
 :class:`SettingsManager` is what plugins import: always the caller's app, and a user other
@@ -29,6 +30,7 @@ from tessera.services.event_bus import bus
 from tessera.services.recipients import recipient_app
 
 PLUGIN_SETTINGS_UPDATED = "plugin_settings_updated"
+SETTINGS_UPDATED = "settings_updated"
 
 
 class SettingsSchemaError(RuntimeError):
@@ -112,6 +114,7 @@ class SettingsService:
         )
         report = {"app_id": app_id, "user_id": user_id, "plugin": plugin}
         bus.publish(PLUGIN_SETTINGS_UPDATED, report, as_caller=False)
+        bus.publish(SETTINGS_UPDATED, report, as_caller=False)
         return {"success": True, "settings": merged}
 
     def validate(self, plugin: str, values: Mapping[str, Any]) -> tuple[str, str] | None:
