@@ -112,7 +112,7 @@ class Harness:
         ``username=``); the result is what a front end would receive, and its status."""
         caller = self.identity(user, **identity)
         try:
-            target = callable_plugin(self.runtime, plugin)
+            target = callable_plugin(self.runtime, plugin, caller)
             limits = self.runtime.executor.limits(target)
             status, encoded = await call_plugin(
                 self.runtime, target, dict(body or {}), caller, limits

@@ -129,10 +129,25 @@ def test_expired_token_is_401(live):
     assert response.status_code == 401
 
 
-def test_unknown_plugin_is_404_and_a_failed_one_too(live):
+def test_unknown_plugin_is_404_and_a_failed_one_503(live):
     with live.client("alice") as alice:
         assert call(alice, "nope").status_code == 404
-        assert call(alice, "broken_syntax").status_code == 404
+        assert call(alice, "nope").json()["error_code"] == "plugin_not_found"
+        for name in ("broken_syntax", "no_entry"):
+            response = call(alice, name)
+            assert response.status_code == 503
+            assert response.json()["error_code"] == "plugin_unavailable"
+            assert "load_error" not in response.json()
+            assert "syntax error" not in response.text
+    with live.client("root", superadmin=True) as root:
+        response = call(root, "broken_syntax")
+    assert response.status_code == 503
+    assert "syntax error in logic.py line 1" in response.json()["load_error"]
+
+
+def test_a_failed_plugin_that_is_disabled_is_404(live):
+    live.runtime.plugins.set_enabled("no_entry", False)
+    with live.client("alice") as alice:
         assert call(alice, "no_entry").status_code == 404
 
 

@@ -92,9 +92,11 @@ def test_metrics_need_a_superadmin(live):
 
 def test_failure_details_are_for_superadmins_only(live):
     public = httpx.get(f"{live.url}/health").json()
-    assert "broken_syntax" in public["plugins"]["failed"]
+    assert public["plugins"]["failed"] == 2  # broken_syntax, no_entry: counted, not named
+    assert "broken_syntax" not in str(public)
     assert "syntax error" not in str(public)
     with live.client("alice") as alice:
+        assert alice.get("/health").json()["plugins"]["failed"] == 2
         listed = {p["name"]: p for p in alice.get("/api/plugins").json()["plugins"]}
     assert listed["broken_syntax"]["status"] == "failed"
     assert "error" not in listed["broken_syntax"]

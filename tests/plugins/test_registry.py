@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tessera.plugins.errors import ManifestError, PluginNotFound
+from tessera.plugins.errors import ManifestError, PluginNotFound, PluginUnavailable
 from tessera.plugins.manifest import parse_manifest, read_manifest
 from tessera.plugins.registry import PluginRegistry
 
@@ -19,8 +19,12 @@ def test_every_plugin_folder_loads_and_failures_are_recorded(corpus: Path) -> No
     assert "syntax error in logic.py line 1" in registry.failures["broken_syntax"]
     assert "defines no execute(data) function" in registry.failures["no_entry"]
     assert registry.callable("echo").code is not None
-    with pytest.raises(PluginNotFound):
+    with pytest.raises(PluginUnavailable) as failed:
         registry.callable("broken_syntax")
+    assert failed.value.load_error == registry.failures["broken_syntax"]
+    with pytest.raises(PluginNotFound) as unknown:
+        registry.callable("nope")
+    assert not isinstance(unknown.value, PluginUnavailable)
 
 
 def test_sync_and_async_entry_points_and_run_fallback(corpus: Path) -> None:

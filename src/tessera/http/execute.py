@@ -40,7 +40,7 @@ from tessera.http.middleware import (
     request_id_of,
 )
 from tessera.plugins.actions import InvalidInput
-from tessera.plugins.errors import PluginNotFound
+from tessera.plugins.errors import PluginNotFound, PluginUnavailable
 from tessera.plugins.executor import Outcome
 from tessera.plugins.registry import Plugin
 
@@ -126,10 +126,14 @@ def encode_outcome(outcome: Outcome, error_mode: str, limits: Limits) -> tuple[i
     return status, encoded
 
 
-def callable_plugin(runtime: Runtime, name: str) -> Plugin:
-    """The loaded, enabled plugin ``name``; 404 otherwise."""
+def callable_plugin(runtime: Runtime, name: str, identity: Identity) -> Plugin:
+    """The loaded, enabled plugin ``name``; 503 when it failed to load (the load error for
+    superadmins only: it names files and lines), 404 otherwise."""
     try:
         return runtime.plugins.callable(name)
+    except PluginUnavailable as exc:
+        extra = {"load_error": exc.load_error} if identity.is_superadmin else None
+        raise ServiceUnavailable(str(exc), error_code="plugin_unavailable", extra=extra) from None
     except PluginNotFound as exc:
         raise NotFound(str(exc), error_code="plugin_not_found") from None
 
@@ -213,7 +217,7 @@ class ExecuteEndpoint:
                 content_length = value.decode("latin-1")
         runtime = self.runtime
         identity = await identify(runtime.auth, authorization)
-        plugin = callable_plugin(runtime, name)
+        plugin = callable_plugin(runtime, name, identity)
         limits = runtime.executor.limits(plugin)
         raw = await receive_body(receive, content_length, limits.max_request_bytes)
         return await call_plugin(runtime, plugin, parse_json_object(raw), identity, limits)

@@ -4,6 +4,7 @@ PluginError
 ├── ManifestError     manifest.json is unreadable or has a wrong value
 ├── PluginLoadError   logic.py is missing, fails to import, or has no entry point
 └── PluginNotFound    no loaded, enabled plugin has that name
+    └── PluginUnavailable   the plugin's folder is there, but it failed to load
 """
 
 
@@ -21,3 +22,11 @@ class PluginLoadError(PluginError):
 
 class PluginNotFound(PluginError):
     """No loaded, enabled plugin has the requested name."""
+
+
+class PluginUnavailable(PluginNotFound):
+    """The plugin exists but failed to load: a server-side fault, not a wrong name."""
+
+    def __init__(self, message: str, load_error: str) -> None:
+        super().__init__(message)
+        self.load_error = load_error

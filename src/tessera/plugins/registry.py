@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera.context import callerless_plugin
-from tessera.plugins.errors import PluginError, PluginNotFound
+from tessera.plugins.errors import PluginError, PluginNotFound, PluginUnavailable
 from tessera.plugins.loader import PluginCode, find_logic, import_plugin, unload
 from tessera.plugins.manifest import Manifest, default_manifest, read_manifest
 
@@ -179,9 +179,15 @@ class PluginRegistry:
         return self._plugins.get(name)
 
     def callable(self, name: str) -> Plugin:
-        """The plugin ``name`` if it is loaded and enabled; PluginNotFound otherwise."""
+        """The plugin ``name`` if it is loaded and enabled; PluginUnavailable when it is
+        enabled but failed to load, PluginNotFound otherwise."""
         plugin = self._plugins.get(name)
         if plugin is None or plugin.code is None or not plugin.enabled:
+            if plugin is not None and plugin.enabled and plugin.error is not None:
+                raise PluginUnavailable(
+                    f"Plugin {name!r} failed to load; the server log has the error.",
+                    plugin.error,
+                )
             raise PluginNotFound(f"Plugin {name!r} not found.")
         return plugin
 
