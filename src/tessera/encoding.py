@@ -2,6 +2,13 @@
 
 ``ObjectId`` becomes its hex string and ``datetime`` ISO 8601, so a plugin that forgets
 to stringify ids still answers.
+
+Datetimes are sent in one UTC form, ``2026-01-01T12:00:40.787000Z``, as notifications'
+``created_at`` is: the store returns naive datetimes that mean UTC (as PyMongo does by
+default), and a plugin's own ``datetime.now(UTC)`` is aware, so without this the same field
+of the same document would read ``...40.787000`` when listed and ``...+00:00`` when
+created. A naive datetime is taken as UTC; an aware one in another zone keeps its offset
+(converting it would cost a Python call per datetime on every result).
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ from bson import ObjectId
 from bson.decimal128 import Decimal128
 from bson.timestamp import Timestamp
 
-_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+)
 
 
 class EncodingError(TypeError):
@@ -33,7 +42,7 @@ def _default(value: Any) -> Any:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, Timestamp):
-        return value.as_datetime().isoformat()
+        return value.as_datetime()  # encoded as every other datetime
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
