@@ -1,9 +1,11 @@
-"""Secrets kept out of log lines: the values of token-like parameters of a URL's query.
+"""Secrets kept out of log lines: the values of token-like parameters of a URL's query,
+and JSON Web Tokens wherever they appear.
 
 A browser cannot set headers on a WebSocket, so clients send their token as
 ``/ws?access_token=...``, and uvicorn logs every WebSocket handshake, and with its access
-log every request, with the query string. A token in a log file is a token anyone who
-reads the log can use until it expires.
+log every request, with the query string. A plugin that asks for the caller's token
+(``user_jwt``) may log its ``data``, or raise an error quoting it. A token in a log file is
+a token anyone who reads the log can use until it expires.
 """
 
 from __future__ import annotations
@@ -19,10 +21,16 @@ _PARAMETER = re.compile(r"(^|[?&;])([^=&;]+)=([^&;]*)")
 # Parameter names holding secrets: access_token, token, id_token, client_secret, ...
 _SECRET_NAME = re.compile(r"token|secret|password|passwd|api_?key", re.IGNORECASE)
 REDACTED = "[redacted]"
+# A JSON Web Token in compact form: the base64url of a JSON header (which starts with '{"',
+# hence "eyJ"), of the claims and of the signature. Local and OIDC bearer tokens are JWTs.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_TRACEBACKS = logging.Formatter()
 
 
 def redact(text: str) -> str:
-    """``text`` with the value of each secret-named query parameter replaced."""
+    """``text`` with every JWT and the value of each secret-named query parameter replaced."""
+    if "eyJ" in text:
+        text = _JWT.sub(REDACTED, text)
     if "?" not in text:
         return text
     return _QUERY.sub(_redact_query, text)
@@ -61,6 +69,10 @@ class RedactSecrets(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and not record.exc_text:
+            # The formatter keeps a traceback it finds already formatted: an exception's
+            # message may quote a token.
+            record.exc_text = redact(_TRACEBACKS.formatException(record.exc_info))
         if isinstance(record.msg, str) and redact(record.msg) != record.msg:
             # The secret's name is in the format ("?token=%s"): redact the whole line.
             try:

@@ -109,17 +109,31 @@ class Harness:
         self, plugin: str, body: dict[str, Any] | None = None, *, user: str, **identity: Any
     ) -> Result:
         """Call ``plugin`` with ``body`` as ``user`` (``roles=``, ``superadmin=``, ``app=``,
-        ``username=``); the result is what a front end would receive, and its status."""
+        ``username=``); the result is what a front end would receive, and its status. A
+        plugin that asks for ``user_jwt`` gets a token for that identity, signed by the
+        harness's secret."""
         caller = self.identity(user, **identity)
         try:
             target = callable_plugin(self.runtime, plugin, caller)
             limits = self.runtime.executor.limits(target)
+            user_jwt = self.token(caller) if target.manifest.needs_user_jwt else None
             status, encoded = await call_plugin(
-                self.runtime, target, dict(body or {}), caller, limits
+                self.runtime, target, dict(body or {}), caller, limits, user_jwt
             )
         except HTTPError as error:
             return Result(error.status_code, error.body())
         return Result(status, orjson.loads(encoded))
+
+    def token(self, identity: Identity) -> str:
+        """A bearer token for ``identity`` that the harness's runtime accepts."""
+        assert self.runtime.auth is not None and self.runtime.auth.tokens is not None
+        return self.runtime.auth.tokens.issue(
+            identity.user_id,
+            username=identity.username,
+            roles=identity.roles,
+            superadmin=identity.is_superadmin,
+            app_id=identity.app_id,
+        )
 
     def database(self, app: str | None = None) -> Any:
         """The plain store database of ``app`` (the default app's when None), to seed or

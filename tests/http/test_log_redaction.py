@@ -44,6 +44,13 @@ def server_log() -> Iterator[io.StringIO]:
         ("/cb?client_secret=abc;password=pw", f"/cb?client_secret={REDACTED};password={REDACTED}"),
         ("/api/notifications?limit=10&skip=5", "/api/notifications?limit=10&skip=5"),
         ("not a query: token=abc", "not a query: token=abc"),
+        # JSON Web Tokens, wherever they are: a plugin's data holds its caller's.
+        (
+            "{'user_jwt': 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln', 'x': 1}",
+            f"{{'user_jwt': '{REDACTED}', 'x': 1}}",
+        ),
+        ("Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.", f"Bearer {REDACTED}"),
+        ("eyJust a word. Not.a token", "eyJust a word. Not.a token"),
     ],
 )
 def test_secret_query_parameters_are_redacted_and_the_rest_kept(line, expected):
@@ -92,3 +99,35 @@ def test_a_secret_in_the_format_of_a_line_is_redacted_with_its_argument(server_l
     logging.getLogger("mozaiks_plugins.caller").warning("fetched /api?api_key=%s&page=%d", "k3y", 2)
     assert f"fetched /api?api_key={REDACTED}&page=2" in server_log.getvalue()
     assert "k3y" not in server_log.getvalue()
+
+
+LEAKY = """
+import logging
+
+logger = logging.getLogger("mozaiks_plugins.leaky")
+
+
+async def execute(data):
+    logger.info("called with %s", data)
+    logger.warning("calling the billing service as " + data["user_jwt"])
+    raise RuntimeError(f"billing refused token {data['user_jwt']}")
+"""
+
+
+def test_the_token_a_plugin_receives_never_reaches_the_log(serve, tmp_path, server_log):
+    folder = tmp_path / "plugins" / "leaky"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text('{"needs_user_jwt": true}')
+    (folder / "logic.py").write_text(LEAKY)
+    live = serve(tmp_path / "plugins")
+    token = live.token("alice")
+    response = httpx.post(
+        f"{live.url}/api/execute/leaky", json={"q": 1}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 500
+    log = server_log.getvalue()
+    assert "'user_jwt': '[redacted]'" in log  # the lines were written...
+    assert "RuntimeError: billing refused token [redacted]" in log
+    assert "calling the billing service as [redacted]" in log
+    for part in token.split(".")[1:]:
+        assert part not in log  # ...without the token's claims or signature

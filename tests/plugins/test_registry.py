@@ -108,6 +108,7 @@ def test_manifest_defaults_without_a_file(tmp_path: Path) -> None:
         ({"timeout": -1}, "must be positive"),
         ({"enabled": "yes"}, "'enabled' must be bool"),
         ({"version": 2}, "'version' must be str"),
+        ({"needs_user_jwt": "yes"}, "'needs_user_jwt' must be bool"),
     ],
 )
 def test_manifest_values_of_the_wrong_type_are_refused(raw: dict, message: str) -> None:

@@ -56,7 +56,7 @@ class Authenticator:
     async def authenticate(self, credentials: str | None) -> Identity:
         """The identity behind an ``Authorization`` header value (``Bearer <token>``) or
         a raw token; ``AuthError`` when it is missing or does not verify."""
-        token = _bearer_token(credentials)
+        token = bearer_token(credentials)
         if self._oidc is not None:
             return await self._oidc.verify(token)
         assert self._tokens is not None
@@ -74,7 +74,9 @@ class Authenticator:
         )
 
 
-def _bearer_token(credentials: str | None) -> str:
+def bearer_token(credentials: str | None) -> str:
+    """The token of an ``Authorization`` value (``Bearer <token>``) or a raw token;
+    ``AuthError`` when there is none or the scheme is not Bearer."""
     if credentials is None or not credentials.strip():
         raise MissingCredentials("Authentication required: send 'Authorization: Bearer <token>'.")
     scheme, _, rest = credentials.strip().partition(" ")

@@ -42,6 +42,7 @@ def describe(plugin: Plugin) -> dict[str, Any]:
         "generation": plugin.generation,
         "timeout": plugin.manifest.timeout,
         "roles": list(plugin.manifest.roles),
+        "needs_user_jwt": plugin.manifest.needs_user_jwt,
         "actions": sorted(plugin.manifest.actions),
     }
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
+from tessera.auth.authenticator import bearer_token
 from tessera.auth.identity import Identity
 from tessera.context import current_request_id
 from tessera.encoding import EncodingError, encode_json
@@ -139,13 +140,20 @@ def callable_plugin(runtime: Runtime, name: str, identity: Identity) -> Plugin:
 
 
 async def call_plugin(
-    runtime: Runtime, plugin: Plugin, payload: dict[str, Any], identity: Identity, limits: Limits
+    runtime: Runtime,
+    plugin: Plugin,
+    payload: dict[str, Any],
+    identity: Identity,
+    limits: Limits,
+    user_jwt: str | None = None,
 ) -> tuple[int, bytes]:
     """Run one call exactly as ``POST /api/execute`` does once the body is read: input
     validation, governance, the call, the status mapping and encoding."""
     request_id = current_request_id.get()
     try:
-        outcome = await runtime.executor.call(plugin, payload, identity, limits, request_id)
+        outcome = await runtime.executor.call(
+            plugin, payload, identity, limits, request_id, user_jwt
+        )
     except InvalidInput as exc:
         raise Unprocessable(str(exc), extra={"field": exc.field}) from None
     except GovernanceError as exc:
@@ -220,4 +228,7 @@ class ExecuteEndpoint:
         plugin = callable_plugin(runtime, name, identity)
         limits = runtime.executor.limits(plugin)
         raw = await receive_body(receive, content_length, limits.max_request_bytes)
-        return await call_plugin(runtime, plugin, parse_json_object(raw), identity, limits)
+        # Only the Authorization header reaches here, and it has verified: the token as sent.
+        user_jwt = bearer_token(authorization) if plugin.manifest.needs_user_jwt else None
+        payload = parse_json_object(raw)
+        return await call_plugin(runtime, plugin, payload, identity, limits, user_jwt)

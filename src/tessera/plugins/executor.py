@@ -27,6 +27,9 @@ from tessera.store.engine import deadline as store_deadline
 logger = logging.getLogger("tessera.execute")
 
 INJECTED_KEYS = ("user_id", "app_id", "_context", "_entitlements")
+# Injected only into plugins whose manifest asks (needs_user_jwt), removed from the others'
+# data: a client's own "user_jwt" is never passed on as if the runtime had put it there.
+USER_JWT = "user_jwt"
 
 
 # How a plugin call ended. Plain strings, not an Enum: on Python 3.11 reading an Enum
@@ -88,9 +91,11 @@ class Executor:
         identity: Identity,
         limits: Limits,
         request_id: str = "-",
+        user_jwt: str | None = None,
     ) -> Outcome:
         """Call ``plugin`` with ``payload`` as ``identity`` under ``limits`` (its
         :meth:`limits`, which the caller has already needed); never raises for plugin faults.
+        ``user_jwt``, the caller's verified token, reaches only a plugin that asks for it.
 
         Raises, before the plugin runs, InvalidInput when the input does not match the
         action's schema and a GovernanceError when the plugin's limits refuse the call.
@@ -113,6 +118,10 @@ class Executor:
         started = time.perf_counter()
         try:
             data = inject_identity(payload, identity)
+            if plugin.manifest.needs_user_jwt:
+                data[USER_JWT] = user_jwt
+            elif USER_JWT in data:
+                del data[USER_JWT]
             outcome = await self._run(plugin, data, limits.timeout, started)
             # Still in the call's context: what listeners publish runs as the caller.
             for listener in self._listeners:

@@ -32,6 +32,9 @@ class Manifest:
     max_concurrency: int | None = None
     max_request_bytes: int | None = None
     max_response_bytes: int | None = None
+    # Whether each call receives the caller's bearer token as data["user_jwt"]
+    # (docs/plugins.md#the-callers-token): off unless the plugin asks.
+    needs_user_jwt: bool = False
     actions: dict[str, Action] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -57,6 +60,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "max_concurrency": (int,),
     "max_request_bytes": (int,),
     "max_response_bytes": (int,),
+    "needs_user_jwt": (bool,),
     "actions": (dict,),
 }
 _POSITIVE = ("timeout", "max_concurrency", "max_request_bytes", "max_response_bytes")
@@ -122,6 +126,7 @@ def parse_manifest(raw: dict[str, Any], name: str) -> Manifest:
         max_concurrency=raw.get("max_concurrency"),
         max_request_bytes=raw.get("max_request_bytes"),
         max_response_bytes=raw.get("max_response_bytes"),
+        needs_user_jwt=raw.get("needs_user_jwt") is True,
         actions=parse_actions(raw.get("actions")),
         extra={k: v for k, v in raw.items() if k not in _TYPES},
     )

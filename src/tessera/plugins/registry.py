@@ -128,6 +128,9 @@ class PluginRegistry:
         self._generations[name] = plugin.generation
         if plugin.error:
             logger.error("plugin %s failed to load: %s", name, plugin.error)
+        elif plugin.manifest.needs_user_jwt:
+            # An operator should know which plugins can act as their callers elsewhere.
+            logger.warning("plugin %s receives each caller's bearer token (needs_user_jwt)", name)
         self._plugins[name] = plugin
         return plugin
 
