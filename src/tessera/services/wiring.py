@@ -17,6 +17,7 @@ from tessera.services.notifications import notifications
 from tessera.services.plugin_settings import plugin_settings
 from tessera.services.resume import ResumeLog, StoredResumeLog
 from tessera.services.runtime_events import publish_plugin_call
+from tessera.services.users import users
 from tessera.services.websocket import websockets
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ async def start_services(runtime: Runtime) -> None:
     )
     await notifications.start(system)
     await plugin_settings.start(system, runtime.plugins)
+    users.start(runtime.auth.accounts if runtime.auth is not None else None)
     runtime.executor.add_listener(publish_plugin_call)
     runtime.plugins.on_unload(_forget_subscriptions)
 
@@ -78,3 +80,4 @@ async def stop_services() -> None:
     await bus.stop()
     notifications.stop()
     plugin_settings.stop()
+    users.stop()
