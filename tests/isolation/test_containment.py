@@ -24,7 +24,11 @@ def run(client, plugin, **body):
 def world(serve):
     """A server on the hostile plugins; bob (app default) and carol (app other) each
     have a note, a loot entry, a notification and a motto setting, all secret."""
-    live = serve(PLUGINS)
+    return seeded(serve(PLUGINS))
+
+
+def seeded(live):
+    """``live`` once bob and carol hold their secrets."""
     for user, app in (("bob", "default"), ("carol", "other")):
         with live.client(user, app_id=app) as victim:
             secret = f"{user}-secret"

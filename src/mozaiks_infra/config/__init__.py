@@ -1,0 +1,1 @@
+"""Configuration modules of the plugin contract (current generation)."""
