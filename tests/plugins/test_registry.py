@@ -129,3 +129,39 @@ def test_unreadable_manifest_is_a_load_failure(tmp_path: Path) -> None:
 def test_unknown_manifest_keys_are_kept(tmp_path: Path) -> None:
     manifest = parse_manifest({"display_name": "X", "shared_collections": ["catalog"]}, "x")
     assert manifest.extra == {"shared_collections": ["catalog"]}
+
+
+def write_module_layout(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "handler.py").write_text("async def handle(data):\n    return {'ok': True}\n")
+    (folder / "module.json").write_text('{"name": "successor", "entry": "handler.py"}')
+
+
+def test_a_module_layout_folder_is_served_as_failed_saying_what_the_contract_expects(
+    serve, tmp_path: Path
+) -> None:
+    plugins = tmp_path / "plugins"
+    (plugins / "legacy").mkdir(parents=True)
+    (plugins / "legacy" / "logic.py").write_text("async def execute(data):\n    return {}\n")
+    write_module_layout(plugins / "successor")
+    live = serve(plugins)
+    with live.client("root", superadmin=True) as root:
+        listed = {p["name"]: p for p in root.get("/api/plugins").json()["plugins"]}
+        failed = root.get("/health").json()["plugins"]["failed"]
+        assert root.post("/api/execute/successor", json={}).status_code >= 400
+    assert (listed["legacy"]["status"], listed["successor"]["status"]) == ("enabled", "failed")
+    error = listed["successor"]["error"]
+    assert 'handler.py is the "module" layout (handler.py + module.json)' in error
+    assert "logic.py" in error and "async def execute(data: dict) -> dict" in error
+    assert failed["successor"] == error
+
+
+def test_a_plugin_rewritten_to_the_module_layout_fails_instead_of_vanishing(corpus: Path) -> None:
+    registry = PluginRegistry(corpus)
+    registry.load_all()
+    (corpus / "echo" / "logic.py").unlink()
+    write_module_layout(corpus / "echo")
+    assert registry.reload("echo") is not None
+    assert '"module" layout' in registry.failures["echo"]
+    with pytest.raises(PluginNotFound):
+        registry.callable("echo")

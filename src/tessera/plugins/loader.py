@@ -26,6 +26,8 @@ from tessera.plugins.errors import PluginLoadError
 PACKAGE_ROOT = "tessera_plugins"
 LOGIC_LOCATIONS = ("logic.py", "backend/logic.py")
 ENTRY_POINTS = ("execute", "run")
+# The contract's successor "module" layout, which Tessera does not run: named on load.
+MODULE_LAYOUT = ("handler.py", "module.json")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,29 @@ def find_logic(folder: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def module_layout(folder: Path) -> Path | None:
+    """The ``handler.py`` (or ``module.json``) of a folder in the successor "module" layout
+    that has no ``logic.py``; None otherwise."""
+    if find_logic(folder) is not None:
+        return None
+    return next((folder / f for f in MODULE_LAYOUT if (folder / f).is_file()), None)
+
+
+def is_plugin_folder(folder: Path) -> bool:
+    """A folder with ``logic.py``, or one in the module layout (loaded to say why not)."""
+    return find_logic(folder) is not None or module_layout(folder) is not None
+
+
+def module_layout_problem(name: str, found: Path) -> str:
+    """Why a folder in the module layout does not load, and what the contract expects."""
+    return (
+        f'plugin {name!r}: {found.name} is the "module" layout (handler.py + module.json), '
+        "which Tessera does not run: the MozaiksCore plugin contract expects logic.py (or "
+        "backend/logic.py) defining `async def execute(data: dict) -> dict`; move the "
+        "handler's code there"
+    )
 
 
 def package_name(plugin: str) -> str:
@@ -82,6 +107,8 @@ def import_plugin(name: str, folder: Path) -> PluginCode:
     ``logic.py``, the code fails to import, or it defines neither ``execute`` nor ``run``.
     """
     logic = find_logic(folder)
+    if logic is None and (found := module_layout(folder)) is not None:
+        raise PluginLoadError(module_layout_problem(name, found))
     if logic is None:
         raise PluginLoadError(
             f"plugin {name!r}: no logic.py found (looked for {', '.join(LOGIC_LOCATIONS)})"

@@ -1,8 +1,9 @@
 """The set of plugins a runtime serves, loaded from one folder.
 
-Each sub-folder with a ``logic.py`` is a plugin. A plugin that fails to load is kept in the
-registry with its error, so it is reported (log, ``/api/plugins``, ``/health``) without
-stopping the server or the other plugins.
+Each sub-folder with a ``logic.py`` is a plugin (one in the successor "module" layout fails
+to load, saying so). A plugin that fails to load is kept in the registry with its error, so
+it is reported (log, ``/api/plugins``, ``/health``) without stopping the server or the other
+plugins.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from typing import Any
 
 from tessera.context import callerless_plugin
 from tessera.plugins.errors import PluginError, PluginNotFound, PluginUnavailable
-from tessera.plugins.loader import PluginCode, find_logic, import_plugin, unload
+from tessera.plugins.loader import (
+    PluginCode,
+    find_logic,
+    import_plugin,
+    is_plugin_folder,
+    unload,
+)
 from tessera.plugins.manifest import Manifest, default_manifest, read_manifest
 
 logger = logging.getLogger("tessera.plugins")
@@ -81,13 +88,14 @@ class PluginRegistry:
         return len(self._plugins)
 
     def discover(self) -> list[str]:
-        """Names of the plugin folders: those holding a ``logic.py`` (or ``backend/logic.py``)."""
+        """Names of the plugin folders: those holding a ``logic.py`` (or ``backend/logic.py``),
+        and those in the module layout, which load as failed saying why."""
         if not self.folder.is_dir():
             return []
         return sorted(
             entry.name
             for entry in self.folder.iterdir()
-            if entry.is_dir() and not entry.name.startswith((".", "_")) and find_logic(entry)
+            if entry.is_dir() and not entry.name.startswith((".", "_")) and is_plugin_folder(entry)
         )
 
     def load_all(self) -> None:
@@ -142,12 +150,12 @@ class PluginRegistry:
         previous = self._plugins.get(name)
         folder = self.folder / name
         try:
-            logic = find_logic(folder)
+            present = is_plugin_folder(folder)
         except OSError as exc:
             if exc.errno != errno.ENAMETOOLONG:
                 raise
             raise PluginNotFound(f"Plugin {name!r} not found.") from None
-        if logic is None:
+        if not present:
             self.unload(name)
             logger.info("plugin %s removed", name)
             return None
