@@ -14,7 +14,7 @@ from tests.conftest import EXAMPLES
 
 HERE = Path(__file__).resolve().parent
 LINE = re.compile(
-    r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<rule>[a-z-]+) \[(error|warning)\] "
+    r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<rule>[a-z-]+) \[(error|warning|info)\] "
 )
 
 
@@ -51,7 +51,7 @@ def test_warnings_alone_pass_unless_strict():
 def test_clean_plugins_pass_even_when_strict():
     result = check(str(HERE / "clean"), "--strict")
     assert result.exit_code == 0
-    assert result.output == "3 plugins checked: 0 error(s), 0 warning(s)\n"
+    assert result.output == "4 plugins checked: 0 error(s), 0 warning(s)\n"
 
 
 def test_json_is_a_list_of_findings_with_stable_keys():

@@ -96,7 +96,7 @@ def test_every_rule_is_seeded_in_a_broken_plugin_or_a_test_here():
 
 def test_plugins_that_follow_the_contract_have_no_findings():
     report = check_path(CLEAN)
-    assert report.plugins == ["backend_style", "full", "reexport"]
+    assert report.plugins == ["backend_style", "current_generation", "full", "reexport"]
     assert report.findings == []
 
 
@@ -195,3 +195,53 @@ def test_an_unnamed_collection_is_unverified_only_when_the_manifest_shares_some(
     assert [f.rule for f in check_plugin(tmp_path)] == ["query-unscoped"]
     (tmp_path / "manifest.json").write_text('{"shared_collections": ["board_rows"]}')
     assert [f.rule for f in check_plugin(tmp_path)] == ["scope-unverified"]
+
+
+def test_an_insert_without_user_id_is_a_note_that_fails_nothing():
+    """The runtime gives the document the caller's user_id; only other runtimes do not."""
+    report = check_path(BROKEN / "unscoped_insert")
+    assert {(f.rule, f.severity) for f in report.findings} == {("insert-unscoped", Severity.INFO)}
+    assert "Tessera stores the caller's" in report.findings[0].message
+    assert not report.failed(strict=True)
+    assert report.text().endswith("0 error(s), 0 warning(s), 2 note(s)")
+
+
+def test_the_current_generations_db_is_checked_as_cores(tmp_path):
+    (tmp_path / "logic.py").write_text(
+        "from mozaiks_infra.config import database\n"
+        "from mozaiks_infra.config.database import db\n\n\nasync def execute(data):\n"
+        "    rows = await db['x'].find({}).to_list(None)\n"
+        "    n = await database.db['x'].count_documents({})\n"
+        "    return {'rows': rows, 'n': n}\n"
+    )
+    assert [(f.line, f.rule) for f in check_plugin(tmp_path)] == [
+        (6, "query-unscoped"),
+        (7, "query-unscoped"),
+    ]
+
+
+def test_the_contract_table_matches_what_the_modules_export():
+    import importlib
+
+    from tessera.check.imports import CONTRACT
+
+    for module, names in CONTRACT.items():
+        imported = importlib.import_module(module)
+        exported = getattr(imported, "__all__", None)
+        if exported is not None:
+            assert set(exported) == names, module
+        for name in names:
+            assert hasattr(imported, name) or importlib.import_module(f"{module}.{name}"), name
+
+
+def test_a_module_layout_folder_is_reported_beside_the_plugins(tmp_path):
+    (tmp_path / "legacy").mkdir()
+    (tmp_path / "legacy" / "logic.py").write_text("async def execute(data):\n    return {}\n")
+    (tmp_path / "successor").mkdir()
+    (tmp_path / "successor" / "module.json").write_text("{}")
+    report = check_path(tmp_path)
+    assert report.plugins == ["legacy", "successor"]
+    [finding] = report.findings
+    assert (Path(finding.path).name, finding.rule) == ("module.json", "module-layout")
+    assert "async def execute(data: dict) -> dict" in finding.message
+    assert report.failed()

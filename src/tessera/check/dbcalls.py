@@ -11,7 +11,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tessera.check.source import DB_ORIGIN, Scope, Source, dotted
+from tessera.check.source import DB_ORIGINS, Scope, Source, dotted
 
 # Methods of a Database, not collections reached by attribute (``db.items``).
 _DATABASE_ATTRIBUTES = frozenset(
@@ -87,7 +87,7 @@ class DbCall:
 
 def db_calls(source: Source) -> Iterator[DbCall]:
     """Every collection method call of the module, in source order."""
-    db_names = source.names_for(frozenset({DB_ORIGIN}))
+    db_names = source.names_for(DB_ORIGINS)
     if not db_names:
         return
     for scope in source.scopes():

@@ -30,11 +30,13 @@ def check_inputs(source: Source, client: frozenset[str]) -> Iterator[Finding]:
         if not params:
             continue
         nodes = list(source.walk(scope))
-        yield from _object_ids(source, nodes, params)
+        yield from _object_ids(source, scope, nodes, params)
         yield from _unchecked(source, nodes, params, [c.node for c in calls if c.scope is scope])
 
 
-def _object_ids(source: Source, nodes: list[ast.AST], params: set[str]) -> Iterator[Finding]:
+def _object_ids(
+    source: Source, scope: Function, nodes: list[ast.AST], params: set[str]
+) -> Iterator[Finding]:
     spellings = source.names_for(OBJECTID_ORIGINS)
 
     def is_object_id(expr: ast.expr) -> bool:
@@ -55,6 +57,8 @@ def _object_ids(source: Source, nodes: list[ast.AST], params: set[str]) -> Itera
             continue
         arg = node.args[0]
         if not _is_client(arg, params, tainted) or source.caught(node, "InvalidId"):
+            continue
+        if source.caught_where_used(scope, "InvalidId"):
             continue
         if any(line <= node.lineno and text == ast.dump(arg) for line, text in checked):
             continue

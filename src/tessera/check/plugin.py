@@ -1,8 +1,9 @@
 """Checking a plugin folder, or a folder of plugins, against the contract's rules.
 
 A folder holding ``logic.py`` or ``backend/logic.py`` is a plugin; otherwise each of its
-sub-folders that holds one is. Every module of a plugin is checked except its tests; the
-entry-point rules apply to ``logic.py``.
+sub-folders that holds one is. A folder in the successor "module" layout (``handler.py`` +
+``module.json``) is reported, since it does not load. Every module of a plugin is checked
+except its tests; the entry-point rules apply to ``logic.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from tessera.check.report import Report
 from tessera.check.scoping import check_scoping
 from tessera.check.source import Source
 from tessera.plugins.errors import PluginError
-from tessera.plugins.loader import ENTRY_POINTS, find_logic
+from tessera.plugins.loader import (
+    ENTRY_POINTS,
+    find_logic,
+    is_plugin_folder,
+    module_layout,
+    module_layout_problem,
+)
 from tessera.plugins.manifest import MANIFEST_FILE, read_manifest
 
 SHARED_KEY = "shared_collections"
@@ -41,12 +48,12 @@ def plugin_folders(path: Path) -> list[Path]:
     """``path`` itself when it is a plugin, else its sub-folders that are plugins."""
     if not path.is_dir():
         return []
-    if find_logic(path):
+    if is_plugin_folder(path):
         return [path]
     return [
         entry
         for entry in sorted(path.iterdir())
-        if entry.is_dir() and not entry.name.startswith((".", "_")) and find_logic(entry)
+        if entry.is_dir() and not entry.name.startswith((".", "_")) and is_plugin_folder(entry)
     ]
 
 
@@ -54,7 +61,12 @@ def check_plugin(folder: Path) -> list[Finding]:
     """Every finding for one plugin folder."""
     logic = find_logic(folder)
     if logic is None:
-        return []
+        found = module_layout(folder)
+        if found is None:
+            return []
+        return [
+            Finding(str(found), 1, 1, "module-layout", module_layout_problem(folder.name, found))
+        ]
     shared, findings = _shared_collections(folder, logic)
     sources: list[Source] = []
     for module in _modules(folder):

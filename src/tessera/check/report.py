@@ -19,8 +19,9 @@ class Report:
         return sum(1 for f in self.findings if f.severity is severity)
 
     def failed(self, strict: bool = False) -> bool:
-        """Errors fail a check; warnings fail it only when ``strict``."""
-        return any(f.severity is Severity.ERROR or strict for f in self.findings)
+        """Errors fail a check; warnings fail it only when ``strict``; notes never do."""
+        failing = {Severity.ERROR, Severity.WARNING} if strict else {Severity.ERROR}
+        return any(f.severity in failing for f in self.findings)
 
     def text(self) -> str:
         """``path:line:col: rule [severity] message`` lines and a summary line."""
@@ -30,7 +31,9 @@ class Report:
         ]
         errors, warnings = self.count(Severity.ERROR), self.count(Severity.WARNING)
         checked = f"{len(self.plugins)} plugin{'s' if len(self.plugins) != 1 else ''}"
-        lines.append(f"{checked} checked: {errors} error(s), {warnings} warning(s)")
+        notes = self.count(Severity.INFO)
+        more = f", {notes} note(s)" if notes else ""
+        lines.append(f"{checked} checked: {errors} error(s), {warnings} warning(s){more}")
         return "\n".join(lines)
 
     def json(self) -> str:

@@ -88,8 +88,9 @@ def _check_call(source: Source, call: DbCall, has_shared: bool) -> Iterator[Find
         yield source.finding(
             at,
             "insert-unscoped",
-            f'{where}: the {what} has no "user_id": add "user_id": user_id '
-            "(or list the collection in the manifest's shared_collections)",
+            f'{where}: the {what} has no "user_id": Tessera stores the caller\'s; add '
+            '"user_id": user_id so the plugin also works where the runtime does not (the '
+            "reference), or list the collection in the manifest's shared_collections",
         )
     else:
         yield source.finding(

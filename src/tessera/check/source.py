@@ -21,7 +21,7 @@ _NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _BROAD = frozenset({"Exception", "BaseException"})
 # Exceptions of libraries the contract names, whose bases the checker cannot import safely.
 _KNOWN_BASES = {"InvalidId": ("BSONError", "Exception"), "BSONError": ("Exception",)}
-DB_ORIGIN = "core.config.database.db"
+DB_ORIGINS = frozenset({"core.config.database.db", "mozaiks_infra.config.database.db"})
 OBJECTID_ORIGINS = frozenset({"bson.ObjectId", "bson.objectid.ObjectId"})
 
 
@@ -182,6 +182,40 @@ class Source:
         name; None when unknown, which only a broad ``except`` catches)."""
         return any(catches(h, self, exception) for h in self.handlers_around(node))
 
+    def caught_where_used(self, func: Function, exception: str | None, depth: int = 0) -> bool:
+        """Whether every use of the module function ``func`` sits in a ``try`` that catches
+        ``exception``: directly, through a module-level dict or list of handlers, or in a
+        function itself used only so (helpers that ``execute`` calls inside its try)."""
+        if depth > 5 or self.functions.get(func.name) is not func:
+            return False
+        uses = self._uses(func.name)
+        return bool(uses) and all(self._use_caught(u, exception, depth) for u in uses)
+
+    def _uses(self, name: str) -> list[ast.Name]:
+        return [
+            n
+            for n in ast.walk(self.tree)
+            if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+        ]
+
+    def _use_caught(self, use: ast.AST, exception: str | None, depth: int) -> bool:
+        if self.caught(use, exception):
+            return True
+        scope = self.scope_of(use)
+        if isinstance(scope, ast.Module):
+            # HANDLERS = {"get": handle_get}: where HANDLERS is used counts instead.
+            statement = use
+            while self.parents.get(statement) is not self.tree:
+                statement = self.parents[statement]
+            if not isinstance(statement, ast.Assign) or depth > 5:
+                return False
+            names = [t.id for t in statement.targets if isinstance(t, ast.Name)]
+            uses = [u for name in names for u in self._uses(name)]
+            return bool(uses) and all(self._use_caught(u, exception, depth + 1) for u in uses)
+        if isinstance(scope, Function):
+            return self.caught_where_used(scope, exception, depth + 1)
+        return False
+
     def handlers_around(self, node: ast.AST) -> Iterator[ast.ExceptHandler]:
         """The ``except`` clauses whose ``try`` body holds ``node``, innermost first."""
         child, parent = node, self.parents.get(node)
@@ -196,7 +230,10 @@ def catches(handler: ast.ExceptHandler, source: Source, exception: str | None) -
     if handler.type is None:
         return True
     kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-    caught = {name.rpartition(".")[2] for name in filter(None, map(dotted, kinds))}
+    caught = {
+        source.imported.get(name, name).rpartition(".")[2]
+        for name in filter(None, map(dotted, kinds))
+    }
     if caught & _BROAD:
         return True
     return exception is not None and bool(caught & source.exception_names(exception))

@@ -7,6 +7,14 @@ from bson.errors import InvalidId
 from core.config.database import db
 
 
+async def _lookup(data: dict) -> str:
+    return str(ObjectId(data["item_id"]))  # finding: objectid-unguarded
+
+
+async def _guarded(data: dict) -> str:
+    return str(ObjectId(data["item_id"]))
+
+
 async def execute(data: dict) -> dict:
     user_id = data["user_id"]
     action = data.get("action")
@@ -37,6 +45,18 @@ async def execute(data: dict) -> dict:
             return {"error": "invalid id"}
         await db["notes"].delete_one({"_id": ObjectId(item_id), "user_id": user_id})
         return {"success": True}
+    if action == "helper_also_outside_a_try":
+        if data.get("fast"):
+            return {"id": await _lookup(data)}
+        try:
+            return {"id": await _lookup(data)}
+        except InvalidId:
+            return {"error": "invalid id"}
+    if action == "helper_inside_a_try":
+        try:
+            return {"id": await _guarded(data)}
+        except Exception:
+            return {"error": "invalid id"}
     if action == "trusted":
         return {"id": str(ObjectId(data["user_id"]))}
     return {"error": "unknown action"}
