@@ -160,7 +160,8 @@ SETTINGS: tuple[Setting, ...] = (
         "error_mode",
         "tessera",
         "How plugin error dicts map to HTTP: 'tessera' (4xx, body unchanged) or "
-        "'reference' (500 with {\"detail\": message}, as the reference runtime did).",
+        "'reference' (500 with {\"detail\": message}, as the reference runtime did; every "
+        "error body of the runtime's own then carries detail too).",
         _choice("tessera", "reference"),
     ),
     Setting(

@@ -31,20 +31,33 @@ from tessera.http.plugins import list_plugins
 from tessera.http.websocket import SocketEndpoint, socket_hint
 from tessera.runtime import Runtime
 
+_STARLETTE_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
 
-def error_body(message: str, code: str) -> dict[str, str]:
-    return {"error": message, "error_code": code, "request_id": current_request_id.get()}
+
+def error_body(message: str, code: str, *, detail: bool = False) -> dict[str, str]:
+    body = {"error": message, "error_code": code, "request_id": current_request_id.get()}
+    if detail:
+        body["detail"] = message
+    return body
+
+
+def reference_errors(request: Request) -> bool:
+    """Whether error bodies also carry ``detail``, as the reference's front ends read."""
+    return bool(request.app.state.runtime.settings.error_mode == "reference")
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPError)
-    return Response(exc.encoded(), exc.status_code, exc.headers, media_type="application/json")
+    body = exc.encoded(detail=reference_errors(request))
+    return Response(body, exc.status_code, exc.headers, media_type="application/json")
 
 
 async def on_starlette_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (unknown route, wrong method, malformed form) in our shape."""
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return JSONResponse(error_body(str(exc.detail), code), exc.status_code, headers=exc.headers)
+    code = _STARLETTE_CODES.get(exc.status_code, "http_error")
+    body = error_body(str(exc.detail), code, detail=reference_errors(request))
+    return JSONResponse(body, exc.status_code, headers=exc.headers)
 
 
 def cors_options(runtime: Runtime) -> dict[str, Any] | None:
@@ -115,7 +128,7 @@ def routes_app(runtime: Runtime, cors: dict[str, Any] | None) -> Starlette:
     proxies = list(runtime.settings.forwarded_allow_ips)
     middleware = [
         Middleware(ProxyHeadersMiddleware, trusted_hosts=proxies),
-        Middleware(RequestContextMiddleware),
+        Middleware(RequestContextMiddleware, detail=runtime.settings.error_mode == "reference"),
     ]
     if cors is not None:
         middleware.append(Middleware(CORSMiddleware, **cors))

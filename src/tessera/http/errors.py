@@ -2,7 +2,8 @@
 
 Every error the runtime itself produces (not a plugin's ``{"error": ...}`` dict, which is
 passed through unchanged) answers ``{"error": message, "error_code": CODE}`` plus the
-request id, with the HTTP status carried by the exception class.
+request id, with the HTTP status carried by the exception class. In the ``reference`` error
+mode (``--error-mode reference``) every such body also carries the message as ``detail``.
 
     HTTPError
     ├── BadRequest          400  the body or a parameter is malformed
@@ -52,9 +53,14 @@ class HTTPError(Exception):
         """The JSON body: message, code and any extra fields (e.g. the failing field)."""
         return {"error": self.message, "error_code": self.error_code, **self.extra}
 
-    def encoded(self) -> bytes:
-        """The JSON body as sent, with the id of the request it answers."""
-        return encode_json({**self.body(), "request_id": current_request_id.get()})
+    def encoded(self, *, detail: bool = False) -> bytes:
+        """The JSON body as sent, with the id of the request it answers; with ``detail``
+        (the ``reference`` error mode) the message is also under ``detail``, the one key
+        front ends built for the reference read."""
+        body = {**self.body(), "request_id": current_request_id.get()}
+        if detail:
+            body["detail"] = self.message
+        return encode_json(body)
 
 
 class BadRequest(HTTPError):

@@ -189,6 +189,7 @@ class ExecuteEndpoint:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.detail = runtime.settings.error_mode == "reference"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = request_id_of(scope)
@@ -197,13 +198,13 @@ class ExecuteEndpoint:
         try:
             status, body = await self.execute(scope["path"][len(EXECUTE_PREFIX) :], scope, receive)
         except HTTPError as exc:
-            status, body = exc.status_code, exc.encoded()
+            status, body = exc.status_code, exc.encoded(detail=self.detail)
             headers.extend((k.lower().encode(), v.encode()) for k, v in exc.headers.items())
         except ClientDisconnect:
             return
         except Exception:
             logger.exception("unhandled error in %s %s", scope["method"], scope["path"])
-            status, body = 500, crash_body(request_id)
+            status, body = 500, crash_body(request_id, detail=self.detail)
         finally:
             current_request_id.reset(token)
         headers.append((b"content-length", str(len(body)).encode()))

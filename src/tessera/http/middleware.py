@@ -44,15 +44,20 @@ def request_id_of(scope: Scope) -> bytes:
     return new_request_id()
 
 
-def crash_body(request_id: bytes) -> bytes:
-    """The generic 500 body: the request id, never the exception's text."""
-    return orjson.dumps(
-        {
-            "error": "Internal server error; the log has details under this request id.",
-            "error_code": "internal_error",
-            "request_id": request_id.decode(),
-        }
-    )
+CRASH_MESSAGE = "Internal server error; the log has details under this request id."
+
+
+def crash_body(request_id: bytes, *, detail: bool = False) -> bytes:
+    """The generic 500 body: the request id, never the exception's text; with ``detail``
+    (the ``reference`` error mode) the message is also under ``detail``."""
+    body = {
+        "error": CRASH_MESSAGE,
+        "error_code": "internal_error",
+        "request_id": request_id.decode(),
+    }
+    if detail:
+        body["detail"] = CRASH_MESSAGE
+    return orjson.dumps(body)
 
 
 class RequestContextMiddleware:
@@ -64,8 +69,9 @@ class RequestContextMiddleware:
     (``tessera.http.execute``, ``tessera.http.websocket``).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, detail: bool = False) -> None:
         self.app = app
+        self.detail = detail
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -94,7 +100,7 @@ class RequestContextMiddleware:
             logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if scope["type"] != "http" or started:
                 raise
-            body = crash_body(request_id)
+            body = crash_body(request_id, detail=self.detail)
             headers = [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
