@@ -1,11 +1,14 @@
-"""The auth routes: register and log in (local mode), and ``/api/auth/me`` (both modes)."""
+"""The auth routes: register and log in (local mode), and ``/api/auth/me`` (both modes).
+
+``POST /api/auth/token`` is the reference's login path: the same handler, limits and
+password check as ``/api/auth/login``.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -20,9 +23,8 @@ from tessera.auth import (
     UsernameTaken,
 )
 from tessera.governance.rates import Rate
-from tessera.http.body import read_body, read_json_object
+from tessera.http.body import read_form, read_json_object
 from tessera.http.errors import (
-    BadRequest,
     Conflict,
     Forbidden,
     NotFound,
@@ -32,7 +34,7 @@ from tessera.http.errors import (
     Unprocessable,
 )
 
-_FORM = "application/x-www-form-urlencoded"
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 # Per client address and username: slows password guessing without locking anyone out.
@@ -50,6 +52,7 @@ def auth_routes() -> list[BaseRoute]:
     return [
         Route("/api/auth/register", register, methods=["POST"]),
         Route("/api/auth/login", login, methods=["POST"]),
+        Route("/api/auth/token", login, methods=["POST"]),
         Route("/api/auth/me", me, methods=["GET"]),
     ]
 
@@ -109,6 +112,7 @@ async def login(request: Request) -> JSONResponse:
             "token_type": "bearer",
             "expires_in": _ttl(auth),
             "user_id": account["user_id"],
+            "username": account["username"],
         }
     )
 
@@ -168,16 +172,13 @@ def _ttl(auth: Authenticator) -> int:
 
 
 async def _credentials(request: Request) -> dict[str, Any]:
-    """The login body: a JSON object, or an OAuth2 password-grant form."""
+    """The login body: a JSON object, or an OAuth2 password-grant form (URL-encoded or
+    multipart, as browsers' FormData sends it)."""
     max_bytes = request.app.state.runtime.settings.max_body_bytes
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != _FORM:
-        return await read_json_object(request, max_bytes)
-    raw = await read_body(request, max_bytes)
-    try:
-        return dict(parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=False))
-    except UnicodeDecodeError:
-        raise BadRequest("Form body is not valid UTF-8.") from None
+    if content_type in _FORMS:
+        return await read_form(request, max_bytes)
+    return await read_json_object(request, max_bytes)
 
 
 def _text(body: dict[str, Any], field: str) -> str:

@@ -1,12 +1,13 @@
-"""Reading request bodies: size-limited, JSON objects only, clear errors otherwise."""
+"""Reading request bodies: size-limited, JSON objects or forms, clear errors otherwise."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
+from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect, Request
-from starlette.types import Receive
+from starlette.types import Message, Receive
 
 from tessera.http.errors import BadRequest, PayloadTooLarge
 from tessera.store.documents import MAX_NESTING, nested_deeper_than
@@ -61,3 +62,24 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
 async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     """The body as a JSON object, with 413 for an oversized and 400 for a malformed body."""
     return parse_json_object(await read_body(request, max_bytes))
+
+
+# A form is a login's few fields: more is not a login.
+MAX_FORM_FIELDS = 20
+
+
+async def read_form(request: Request, max_bytes: int) -> dict[str, str]:
+    """The text fields of a form body (URL-encoded or multipart), read within ``max_bytes``
+    (413 above) and parsed by Starlette; a file or a malformed form is a 400."""
+    raw = await read_body(request, max_bytes)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    form = await Request(request.scope, replay).form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    return {key: value for key, value in form.multi_items() if not isinstance(value, UploadFile)}
