@@ -109,6 +109,14 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting("app_id", "default", "App id for tokens that carry none."),
+    Setting("app_name", "Tessera", "App name front ends show (GET /api/app-config)."),
+    Setting("app_version", "1.0.0", "App version front ends show (GET /api/app-config)."),
+    Setting(
+        "app_env",
+        "development",
+        "Environment name front ends read as env from GET /api/app-config "
+        "(development, staging, production...).",
+    ),
     Setting(
         "auth_mode",
         "local",

@@ -124,7 +124,7 @@ async def test_a_muted_type_is_stored_but_not_pushed_and_the_choice_persists(liv
         saved = alice.post(
             "/api/notifications/preferences", json={"promo": {"enabled": False}}
         ).json()
-        assert saved == {"promo": {"enabled": False}}
+        assert saved == {"preferences": {"promo": {"enabled": False}}}
         alice.post("/api/notifications/preferences", json={"alerts": {"enabled": True}})
         assert alice.get("/api/notifications/preferences").json() == {
             "promo": {"enabled": False},

@@ -28,6 +28,7 @@ from tessera.http.notifications import notification_routes
 from tessera.http.openapi import openapi_json
 from tessera.http.plugin_settings import plugin_settings_routes
 from tessera.http.plugins import list_plugins
+from tessera.http.reference import reference_routes
 from tessera.http.websocket import SocketEndpoint, socket_hint
 from tessera.runtime import Runtime
 
@@ -119,6 +120,7 @@ def routes_app(runtime: Runtime, cors: dict[str, Any] | None) -> Starlette:
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", console, methods=["GET"]),
         *auth_routes(),
+        *reference_routes(),
         *admin_routes(),
         *notification_routes(),
         *plugin_settings_routes(),

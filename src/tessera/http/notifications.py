@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -90,15 +92,26 @@ async def get_preferences(request: Request) -> JSONResponse:
 
 
 async def set_preferences(request: Request) -> JSONResponse:
-    """Record the types named in the body; the others keep their current choice."""
+    """Record the types named in the body, bare or under ``"preferences"`` as the reference
+    shell sends it; the others keep their current choice. Answers ``{preferences: all}``."""
     identity = await caller(request)
     body = await read_json_object(request, request.app.state.runtime.settings.max_body_bytes)
+    choices = _unwrapped(body)
     try:
-        chosen = await notifications.set_preferences(identity.app_id, identity.user_id, body)
+        chosen = await notifications.set_preferences(identity.app_id, identity.user_id, choices)
     except ValueError as exc:
         field = str(exc).partition(":")[0]
         raise Unprocessable(str(exc), extra={"field": field}) from None
-    return JSONResponse(chosen)
+    return JSONResponse({"preferences": chosen})
+
+
+def _unwrapped(body: dict[str, Any]) -> dict[str, Any]:
+    """The choices of a body that is ``{"preferences": {type: {...}}}``, else the body: a
+    type named "preferences" is told apart by its ``enabled`` key."""
+    inner = body.get("preferences")
+    if len(body) == 1 and isinstance(inner, dict) and "enabled" not in inner:
+        return inner
+    return body
 
 
 def _not_found(notification_id: str) -> NotFound:

@@ -98,7 +98,47 @@ def _static_paths() -> dict[str, Any]:
                 **public,
             )
         },
+        "/api/auth/token": {
+            "post": _operation(
+                "Log in with an OAuth2 password form (the reference's path)",
+                OBJECT,
+                400,
+                413,
+                422,
+                requestBody={
+                    "content": {"application/x-www-form-urlencoded": {"schema": credentials}}
+                },
+                **public,
+            )
+        },
         "/api/auth/me": {"get": _operation("The caller's identity", OBJECT)},
+        "/api/auth/validate-token": {
+            "get": _operation("Whether the token verifies: {valid, user_id, username}", OBJECT)
+        },
+        "/api/app-config": {
+            "get": {
+                "summary": "App name, version, env and monetization_enabled",
+                "security": [],
+                "responses": {"200": {"description": "Success", **_json(OBJECT)}},
+            }
+        },
+        "/api/settings-config": {"get": _operation("The profile form's sections", OBJECT)},
+        "/api/user-profile": {
+            "get": _operation("The caller's profile with plugin_settings", OBJECT)
+        },
+        "/api/update-profile": {
+            "post": _operation(
+                "Change the caller's editable profile fields",
+                OBJECT,
+                400,
+                413,
+                422,
+                requestBody=_json(OBJECT),
+            )
+        },
+        "/api/notifications/config": {
+            "get": _operation("Declared notification types and the caller's choices", OBJECT)
+        },
         "/api/plugins": {"get": _operation("Plugins the caller can see", OBJECT)},
         "/api/notifications": {
             "get": _operation(

@@ -15,6 +15,7 @@ from tessera.services.events import LocalEventBackend
 from tessera.services.fanout import Fanout, LocalFanout
 from tessera.services.notifications import notifications
 from tessera.services.plugin_settings import plugin_settings
+from tessera.services.profiles import profiles
 from tessera.services.resume import ResumeLog, StoredResumeLog
 from tessera.services.runtime_events import publish_plugin_call
 from tessera.services.users import users
@@ -70,6 +71,7 @@ async def start_services(runtime: Runtime) -> None:
     await notifications.start(system)
     await plugin_settings.start(system, runtime.plugins)
     users.start(runtime.auth.accounts if runtime.auth is not None else None)
+    await profiles.start(system)
     runtime.executor.add_listener(publish_plugin_call)
     runtime.plugins.on_unload(_forget_subscriptions)
 
@@ -81,3 +83,4 @@ async def stop_services() -> None:
     notifications.stop()
     plugin_settings.stop()
     users.stop()
+    profiles.stop()
