@@ -128,6 +128,19 @@ async def test_missing_or_bad_token_closes_with_4001(live, subprotocols, query):
         assert await close_code(ws) == 4001
 
 
+async def test_the_4001_for_no_token_names_the_ways_a_browser_can_send_one(live):
+    async with connect(ws_url(live)) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await receive(ws)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4001
+    reason = closed.value.rcvd.reason
+    # A browser can set neither header: the subprotocol and the query parameter come first.
+    assert "['mozaiks', <token>]" in reason
+    assert "?access_token=" in reason
+    assert "Authorization" in reason
+
+
 async def test_hint_of_another_user_closes_with_4003(live):
     async with open_socket(live, "alice", "/ws/notifications/bob") as ws:
         assert await close_code(ws) == 4003

@@ -44,6 +44,11 @@ logger = logging.getLogger("tessera.websocket")
 SUBPROTOCOL = "mozaiks"
 ANY_USER = "_"
 NOTIFICATIONS_PREFIX = "/ws/notifications/"
+# A close reason holds 123 bytes at most.
+MISSING_TOKEN = (
+    "No token: offer subprotocols ['mozaiks', <token>], add ?access_token=<token>, or send an "
+    "Authorization header."
+)
 _SEQ_DIGITS = re.compile(r"[0-9]{1,19}")  # MAX_SEQ has 19
 
 
@@ -97,8 +102,13 @@ async def serve_socket(runtime: Runtime, websocket: WebSocket, hint: str) -> Non
     token = token or websocket.query_params.get("access_token")
     # Accepting first lets the close code reach browsers, which hide a refused handshake.
     await websocket.accept(subprotocol=subprotocol)
+    credentials = token or websocket.headers.get("authorization")
+    if not (credentials and credentials.strip()):
+        # Not the HTTP routes' advice: a browser cannot set a WebSocket's headers.
+        await websocket.close(CLOSE_UNAUTHORIZED, MISSING_TOKEN)
+        return
     try:
-        identity = await identify(runtime.auth, token or websocket.headers.get("authorization"))
+        identity = await identify(runtime.auth, credentials)
     except Unauthorized as exc:
         await websocket.close(CLOSE_UNAUTHORIZED, _reason(exc.message))
         return
