@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
-from tessera.cli import FULL_COLLECTION_EVERY, cluster_app, main
+from tessera.cli import FULL_COLLECTION_EVERY, cluster_app, main, serve
+from tessera.settings import Settings
 from tests.conftest import EXAMPLES
 
 TESSERA = [sys.executable, "-m", "tessera"]
@@ -54,8 +56,10 @@ def test_serve_and_token_share_the_data_folder(tmp_path: Path) -> None:
             str(data),
             "--host",
             "127.0.0.1",
+            "--reload",
             "--port",
             str(port),
+            "--no-allow-registration",
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -81,6 +85,11 @@ def test_serve_and_token_share_the_data_folder(tmp_path: Path) -> None:
         me = httpx.get(f"{url}/api/auth/me", headers=headers).json()
         assert me["user_id"] == "carol"
         assert me["roles"] == ["editor"]
+        # Flags took effect: registration is off.
+        registered = httpx.post(
+            f"{url}/api/auth/register", json={"username": "zed", "password": "p" * 12}
+        )
+        assert registered.status_code == 403, registered.text
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -94,14 +103,96 @@ def test_a_token_verifies_after_a_restart_because_the_secret_is_kept(tmp_path: P
     from tessera.settings import Settings
 
     restarted = local_tokens(Settings.load({"data": data}, environ={}))
-    identity = restarted.verify(result.output.strip())
+    identity = restarted.verify(result.stdout.strip())
     assert (identity.user_id, identity.app_id) == ("dave", "shop")
 
 
-def test_a_bad_setting_is_a_one_line_usage_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["serve", "--port", "eighty", "--data", str(tmp_path)])
+def serve_params(*args: str) -> dict:
+    """What ``tessera serve ARGS`` parses to, by click's own parser, before anything runs."""
+    return serve.make_context("serve", list(args)).params
+
+
+def test_serve_options_parse_as_a_user_types_them(tmp_path: Path) -> None:
+    params = serve_params("--reload", "--port", "8011", "--isolation", "audit")
+    assert (params["reload"], params["port"], params["isolation"]) == (True, 8011, "audit")
+    settings = Settings.load(params, environ={})
+    assert (settings.reload, settings.port, settings.isolation) == (True, 8011, "audit")
+    assert serve_params("--no-allow-registration", "--plugin-timeout", "2.5") == {
+        **serve_params(),
+        "allow_registration": False,
+        "plugin_timeout": 2.5,
+    }
+    # Unset flags stay None, so the environment still applies, with the same parsing.
+    environ = {"TESSERA_RELOAD": "yes", "TESSERA_PORT": "9000", "TESSERA_ISOLATION": "off"}
+    from_env = Settings.load(serve_params(), environ=environ)
+    assert (from_env.reload, from_env.port, from_env.isolation) == (True, 9000, "off")
+    assert Settings.load(serve_params("--no-reload"), environ=environ).reload is False
+
+
+def test_serve_help_shows_flags_numbers_and_choices() -> None:
+    help_text = CliRunner().invoke(main, ["serve", "--help"], terminal_width=200).output
+    assert "--reload / --no-reload" in help_text
+    assert "--allow-registration / --no-allow-registration" in help_text
+    assert "--port INTEGER" in help_text
+    assert "--plugin-timeout FLOAT" in help_text
+    assert "--isolation [enforce|audit|off]" in help_text
+    assert "--log-level [debug|info|warning|error]" in help_text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "eighty"], "Invalid value for '--port': 'eighty' is not a valid integer."),
+        (["--plugin-timeout", "soon"], "Invalid value for '--plugin-timeout'"),
+        (["--isolation", "strict"], "Invalid value for '--isolation': 'strict' is not one of"),
+        (["--rate-limit", "5/fortnight"], "Invalid value for '--rate-limit': rate limit"),
+        (["--reload", "true"], "unexpected extra argument (true)"),
+        (["--plugins", "nodir"], "Invalid value for '--plugins': Directory 'nodir' does not"),
+    ],
+)
+def test_a_bad_option_is_clicks_usage_error(tmp_path: Path, args: list[str], message: str):
+    result = CliRunner().invoke(main, ["serve", "--data", str(tmp_path), *args])
     assert result.exit_code == 2
-    assert "--port: invalid literal" in result.output
+    assert message in result.output
+
+
+def test_a_bad_environment_variable_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["serve", "--data", str(tmp_path)], env={"TESSERA_PORT": "eighty"}
+    )
+    assert result.exit_code == 2
+    assert "TESSERA_PORT: invalid literal" in result.output
+
+
+def test_a_missing_plugins_folder_from_the_environment_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["serve", "--data", str(tmp_path)],
+        env={"TESSERA_PLUGINS": str(tmp_path / "nodir")},
+    )
+    assert result.exit_code == 2
+    assert "no plugins folder" in result.output
+    assert "TESSERA_PLUGINS" in result.output
+
+
+def test_a_port_in_use_ends_with_a_one_line_hint(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        port_args = ["--port", str(port)]
+        result = subprocess.run(
+            [*TESSERA, "serve", "--plugins", str(EXAMPLES), "--data", str(tmp_path), *port_args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert f"port {port} on 127.0.0.1 is in use" in last
+    assert "--port" in last
+    assert "startup" not in result.stderr  # stopped before the app started
 
 
 def test_serving_processes_space_out_full_garbage_collections(monkeypatch, tmp_path):
@@ -113,7 +204,9 @@ def test_serving_processes_space_out_full_garbage_collections(monkeypatch, tmp_p
     monkeypatch.setenv("TESSERA_DATA", str(tmp_path))
     try:
         gc.set_threshold(700, 10, 10)  # Python's defaults
-        result = CliRunner().invoke(main, ["serve", "--plugins", str(EXAMPLES)])
+        result = CliRunner().invoke(
+            main, ["serve", "--plugins", str(EXAMPLES), "--port", str(free_port())]
+        )
         assert result.exit_code == 0, result.output
         gc.set_threshold(700, 10, 10)
         cluster_app()  # each process of `serve --workers`
@@ -129,7 +222,9 @@ def test_serve_leaves_forwarded_headers_to_the_routes_that_read_them(monkeypatch
     options = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: options.update(kwargs))
     monkeypatch.setenv("TESSERA_DATA", str(tmp_path))
-    result = CliRunner().invoke(main, ["serve", "--plugins", str(EXAMPLES)])
+    result = CliRunner().invoke(
+        main, ["serve", "--plugins", str(EXAMPLES), "--port", str(free_port())]
+    )
     assert result.exit_code == 0, result.output
     # uvicorn's own pass would rewrite every request; http/app.py does it for its routes.
     assert options["proxy_headers"] is False

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
+import socket
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -31,16 +34,51 @@ def tune_interpreter() -> None:
 
 
 def _option(setting: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A click option for one setting; the env var and default show in ``--help``."""
+    """A click option for one setting, typed so click refuses a bad value itself; the env
+    var and default show in ``--help``. Unset, it stays None: ``Settings.load`` then reads
+    the env var, with the same parsing as every process of ``--workers``."""
     return click.option(
-        setting.option,
+        setting.options,
         setting.name,
+        type=_click_type(setting),
         default=None,
         help=f"{setting.help} [env: {setting.env}; default: {_shown(setting.default)}]",
     )
 
 
+def _click_type(setting: Setting) -> click.ParamType | None:
+    if setting.boolean:
+        return None  # a --name/--no-name pair is a boolean flag
+    if setting.choices:
+        return click.Choice(setting.choices)
+    if setting.cast is Path:
+        # Serving a plugins folder that does not exist would serve nothing, without a word.
+        return click.Path(exists=setting.name == "plugins", file_okay=False)
+    if setting.cast in (int, float):
+        return click.INT if setting.cast is int else click.FLOAT
+    return _Checked(setting) if setting.cast is not str else click.STRING
+
+
+class _Checked(click.ParamType):
+    """Text checked by the setting's own parser, so a bad value is click's usage error; the
+    text itself is passed on, as the environment would give it."""
+
+    name = "text"
+
+    def __init__(self, setting: Setting) -> None:
+        self.setting = setting
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            self.setting.cast(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        return value
+
+
 def _shown(default: Any) -> str:
+    if isinstance(default, bool):
+        return "on" if default else "off"
     if isinstance(default, tuple):
         return ",".join(default)
     return str(default) if default != "" else "none"
@@ -80,6 +118,10 @@ def serve(**overrides: Any) -> None:
     from tessera.runtime import Runtime
 
     settings = _settings(overrides)
+    if settings.workers > 1:
+        refuse_single_process(settings)
+    refuse_missing_plugins(settings)
+    refuse_busy_port(settings.host, settings.port)
     configure_logging(settings.log_level)
     tune_interpreter()
     options: dict[str, Any] = {
@@ -94,7 +136,6 @@ def serve(**overrides: Any) -> None:
         "ws_ping_timeout": settings.ws_ping_timeout,
     }
     if settings.workers > 1:
-        refuse_single_process(settings)
         # Each worker builds its settings from the environment, as cluster_app shows.
         os.environ.update(
             {
@@ -120,6 +161,35 @@ def refuse_single_process(settings: Settings) -> None:
         problems.append("Redis for what the processes share (--redis-url redis://...)")
     if problems:
         raise click.UsageError(f"--workers {settings.workers} needs " + " and ".join(problems))
+
+
+def refuse_missing_plugins(settings: Settings) -> None:
+    """Refuse a plugins folder that does not exist, from the environment or the default too:
+    the server would start and serve nothing, without a word."""
+    if not Path(settings.plugins).is_dir():
+        source = "TESSERA_PLUGINS" if "TESSERA_PLUGINS" in os.environ else "the default"
+        raise click.UsageError(
+            f"no plugins folder {str(settings.plugins)!r} ({source}): create it, or name "
+            "yours with --plugins DIR"
+        )
+
+
+def refuse_busy_port(host: str, port: int) -> None:
+    """Stop in one line when the address is taken. uvicorn would find out only after the
+    app started, and end its log with the app's shutdown lines."""
+    # The socket uvicorn binds: the family from the host, SO_REUSEADDR set.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"port {port} on {host} is in use: stop what listens there, or choose "
+                    "another port with --port N"
+                ) from None
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
 
 
 def cluster_app() -> Any:
@@ -152,8 +222,6 @@ def token(
     data: str | None,
 ) -> None:
     """Print a token for USER_ID, accepted by a server using the same data folder."""
-    from pathlib import Path
-
     from tessera.datafolder import private_data_folder
     from tessera.runtime import local_tokens
 
@@ -187,8 +255,6 @@ def check(path: str, output: str, strict: bool) -> None:
     PATH is a plugin folder or a folder of plugins (default: ./plugins). Exits 1 when an
     error is found, or a warning with --strict.
     """
-    from pathlib import Path
-
     from tessera.check import check_path
 
     try:
@@ -216,8 +282,6 @@ def new() -> None:
 )
 def new_plugin_command(name: str, plugins_dir: str) -> None:
     """Create plugins_dir/NAME: a contract plugin with a manifest and tests."""
-    from pathlib import Path
-
     from tessera.scaffold import ScaffoldError, new_plugin
 
     try:

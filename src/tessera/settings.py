@@ -68,6 +68,23 @@ class Setting:
     def option(self) -> str:
         return self.flag or "--" + self.name.replace("_", "-")
 
+    @property
+    def boolean(self) -> bool:
+        """True for an on/off setting: a ``--name/--no-name`` flag pair on the command line."""
+        return self.cast is _bool
+
+    @property
+    def choices(self) -> tuple[str, ...] | None:
+        """The values an enumerated setting accepts; None for any other."""
+        return getattr(self.cast, "choices", None)
+
+    @property
+    def options(self) -> str:
+        """How the setting is written on the command line: ``--reload/--no-reload``."""
+        if self.boolean:
+            return f"{self.option}/--no-{self.option[2:]}"
+        return self.option
+
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("plugins", "plugins", "Folder holding one sub-folder per plugin.", Path),
@@ -262,11 +279,26 @@ class Settings:
         return dataclasses.replace(self, values={**self.values, **changes})
 
 
+def _flag_cell(setting: Setting) -> str:
+    """The flag as ``--help`` shows it; pipes escaped, as a table cell needs."""
+    if setting.boolean:
+        return f"`{setting.option}`, `--no-{setting.option[2:]}`"
+    if setting.choices:
+        return f"`{setting.option} [{'|'.join(setting.choices)}]`".replace("|", "\\|")
+    return f"`{setting.option}`"
+
+
+def _default_cell(default: Any) -> str:
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    shown = ",".join(default) if isinstance(default, tuple) else str(default)
+    return f"`{shown}`" if shown else "(none)"
+
+
 def settings_markdown() -> str:
     """The configuration reference table of the README, generated from ``SETTINGS``."""
     rows = ["| Flag | Variable | Default | Meaning |", "|---|---|---|---|"]
     for s in SETTINGS:
-        default = ",".join(s.default) if isinstance(s.default, tuple) else str(s.default)
-        shown = f"`{default}`" if default else "(none)"
-        rows.append(f"| `{s.option}` | `{s.env}` | {shown} | {s.help} |")
+        meaning = s.help.replace("|", "\\|")
+        rows.append(f"| {_flag_cell(s)} | `{s.env}` | {_default_cell(s.default)} | {meaning} |")
     return "\n".join(rows)
