@@ -90,6 +90,19 @@ def test_serve_and_token_share_the_data_folder(tmp_path: Path) -> None:
             f"{url}/api/auth/register", json={"username": "zed", "password": "p" * 12}
         )
         assert registered.status_code == 403, registered.text
+        # A token of another data folder (a mistyped --data) says what signs tokens.
+        stray = subprocess.run(
+            [*TESSERA, "token", "carol", "--data", str(tmp_path / "dtaa")],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        assert str(tmp_path / "dtaa") in stray.stderr  # warned: a new secret
+        refused = httpx.get(
+            f"{url}/api/auth/me", headers={"Authorization": f"Bearer {stray.stdout.strip()}"}
+        )
+        assert refused.status_code == 401
+        assert "signed by the secret in the server's data folder" in refused.text
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -229,6 +242,17 @@ def test_serve_leaves_forwarded_headers_to_the_routes_that_read_them(monkeypatch
     # uvicorn's own pass would rewrite every request; http/app.py does it for its routes.
     assert options["proxy_headers"] is False
     assert options["server_header"] is False
+
+
+def test_token_warns_when_it_creates_a_new_secret(tmp_path: Path) -> None:
+    data = tmp_path / "dta"  # a mistyped --data
+    first = CliRunner().invoke(main, ["token", "erin", "--data", str(data)])
+    assert first.exit_code == 0, first.output
+    assert f"created a new token secret in {data}" in first.stderr
+    assert "--data" in first.stderr
+    assert first.stdout.count(".") == 2  # stdout is the token alone, for $(...)
+    again = CliRunner().invoke(main, ["token", "erin", "--data", str(data)])
+    assert again.stderr == ""
 
 
 def test_token_creates_the_data_folder_private(tmp_path: Path) -> None:

@@ -211,7 +211,12 @@ def cluster_app() -> Any:
 @click.option("--superadmin", is_flag=True, help="Mark the user as a superadmin.")
 @click.option("--app", "app_id", help="App id in the token (default: the server's app id).")
 @click.option("--ttl", type=int, help="Lifetime in seconds (default: TESSERA_TOKEN_TTL).")
-@click.option("--data", help="Data folder holding the token secret. [env: TESSERA_DATA]")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False),
+    help="The server's data folder: its secret signs the token (one is created, with a "
+    "warning, if the folder has none). [env: TESSERA_DATA; default: .tessera]",
+)
 def token(
     user_id: str,
     username: str | None,
@@ -221,12 +226,18 @@ def token(
     ttl: int | None,
     data: str | None,
 ) -> None:
-    """Print a token for USER_ID, accepted by a server using the same data folder."""
+    """Print a token for USER_ID, accepted by a server using the same data folder.
+
+    Pass the server's --data: a token is signed with the secret in that folder.
+    """
+    from tessera.auth.secret import SECRET_FILENAME
     from tessera.datafolder import private_data_folder
     from tessera.runtime import local_tokens
 
     settings = _settings({"data": data})
-    private_data_folder(Path(settings.data))  # as the server leaves it
+    folder = Path(settings.data)
+    fresh = not (folder / SECRET_FILENAME).exists()
+    private_data_folder(folder)  # as the server leaves it
     issued = local_tokens(settings).issue(
         user_id,
         username=username,
@@ -235,6 +246,13 @@ def token(
         app_id=app_id,
         ttl_seconds=ttl,
     )
+    if fresh:
+        # A mistyped or forgotten --data would otherwise mint tokens no server accepts.
+        click.echo(
+            f"tessera: created a new token secret in {folder.resolve()}: only a server "
+            f"started with --data {folder} accepts this token.",
+            err=True,
+        )
     click.echo(issued)
 
 

@@ -64,8 +64,10 @@ def test_malformed_token_is_refused(tokens: LocalTokens, token: str) -> None:
 
 def test_token_signed_with_another_secret_is_refused(tokens: LocalTokens) -> None:
     forged = LocalTokens(b"x" * 64, default_app_id="default-app").issue("u1")
-    with pytest.raises(InvalidToken, match="signature"):
+    with pytest.raises(InvalidToken, match="signature") as refused:
         tokens.verify(forged)
+    # The usual cause: a token minted with another --data than the server's.
+    assert "signed by the secret in the server's data folder" in str(refused.value)
 
 
 def test_tampered_payload_is_refused_even_after_the_original_was_cached(

@@ -83,7 +83,11 @@ class LocalTokens:
         except jwt.MissingRequiredClaimError as exc:
             raise InvalidClaims(f"Token lacks the required claim {exc.claim!r}.") from None
         except jwt.InvalidSignatureError:
-            raise InvalidToken("Token signature does not verify.") from None
+            # Most often a token minted with another data folder's secret (a mistyped --data).
+            raise InvalidToken(
+                "Token signature does not verify: tokens are signed by the secret in the "
+                "server's data folder (tessera token --data DIR)."
+            ) from None
         except jwt.InvalidAlgorithmError:
             raise InvalidToken(f"Token must be signed with {_ALGORITHM}.") from None
         except jwt.PyJWTError:
