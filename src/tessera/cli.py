@@ -98,7 +98,7 @@ def setting_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group()
-@click.version_option(package_name="tessera")
+@click.version_option(package_name="tessera-runtime", prog_name="tessera")
 def main() -> None:
     """Tessera: a fast, safe runtime for MozaiksCore-contract plugins."""
 
