@@ -2,31 +2,44 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps: `make run` installs only what serving needs; test, check, bench and docs add
+# the development tools (pytest, ruff, mypy, ...), which take a while longer.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: install run test check bench docs
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
+	@echo "Creating $(VENV) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-install: $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing Tessera and what it needs to run into $(VENV) (once) ..."
+	$(BIN)/pip install --progress-bar on -e .
+	touch $@
 
-run: $(STAMP)
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing Tessera with the development tools into $(VENV) (once; longer) ..."
+	$(BIN)/pip install --progress-bar on -e '.[dev]'
+	touch $@ $(RUN_STAMP)
+
+install: $(DEV_STAMP)
+	@echo "Installed in $(VENV). Activate it to type tessera (. $(VENV)/bin/activate), or run $(BIN)/tessera."
+
+run: $(RUN_STAMP)
 	$(BIN)/tessera serve --plugins examples/plugins --data .tessera-data
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-check: $(STAMP)
+check: $(DEV_STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/store.py
 
-docs: $(STAMP)
+docs: $(DEV_STAMP)
 	$(BIN)/python scripts/update_docs.py

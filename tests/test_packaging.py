@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tessera.cli import main
@@ -29,3 +32,28 @@ def test_plugin_authors_can_install_what_the_scaffolded_tests_need():
     for module, requirement in [("pytest_asyncio", "pytest-asyncio"), ("pytest", "pytest")]:
         assert f"import {module}" in template
         assert requirement in testing
+
+
+def make_dry_run(target: str, tmp_path: Path) -> list[str]:
+    """The commands ``make TARGET`` would run in a fresh virtual environment."""
+    result = subprocess.run(
+        ["make", "-n", "-C", str(ROOT), target, f"VENV={tmp_path / 'venv'}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_run_installs_only_what_serving_needs_and_shows_progress(tmp_path: Path):
+    installs = [line for line in make_dry_run("run", tmp_path) if " install " in line]
+    assert installs[-1].endswith("pip install --progress-bar on -e .")
+    assert not any("[dev]" in line for line in installs)
+    assert any(line.startswith("echo ") for line in make_dry_run("run", tmp_path))
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+@pytest.mark.parametrize("target", ["test", "check"])
+def test_make_test_and_check_install_the_development_tools(tmp_path: Path, target: str):
+    assert any("-e '.[dev]'" in line for line in make_dry_run(target, tmp_path))
