@@ -61,6 +61,22 @@ async def timed(fn: Callable[[Any], Awaitable[Any]], args: list[Any]) -> list[fl
     return out
 
 
+async def paired(
+    first: Callable[[Any], Awaitable[Any]], second: Callable[[Any], Awaitable[Any]], args: list[Any]
+) -> tuple[float, float]:
+    """Median milliseconds per call of `first(arg)` and `second(arg)`, called in turns, so
+    the machine's drift in speed touches both alike."""
+    a, b = [], []
+    for arg in args:
+        start = time.perf_counter()
+        await first(arg)
+        middle = time.perf_counter()
+        await second(arg)
+        b.append((time.perf_counter() - middle) * 1000)
+        a.append((middle - start) * 1000)
+    return statistics.median(a), statistics.median(b)
+
+
 def timed_sync(fn: Callable[[Any], Any], args: list[Any]) -> list[float]:
     out = []
     for arg in args:
@@ -136,6 +152,7 @@ async def run_tessera(path: str, users: int, per_user: int, batch_size: int) -> 
     results["update_one x32 ops/s"] = CONCURRENT * 40 / (time.perf_counter() - start)
     counts = await timed(lambda u: coll.count_documents({"user_id": u}), user_ids)
     results["count_documents ms"] = statistics.median(counts)
+    await scoped_point_ops(coll, ids, results)
     anon.append(anon_rss_mb())
     await client.close()
 
@@ -147,6 +164,37 @@ async def run_tessera(path: str, users: int, per_user: int, batch_size: int) -> 
     results["peak anonymous memory MB"] = max(anon)
     results["peak RSS MB, file mapped"] = peak_rss_mb()
     return results
+
+
+async def scoped_point_ops(coll: Any, ids: list[ObjectId], results: dict[str, float]) -> None:
+    """Isolation's point operations, ``{"user_id": u, "_id": i}`` (the pin first, as
+    isolation sends it), each against its ``_id``-only form in turns; deletes last."""
+    found = await coll.find({"_id": {"$in": ids[: 2 * SAMPLES]}}).to_list(None)
+    owner = {doc["_id"]: doc["user_id"] for doc in found}
+    reads = [i for i in ids[: 2 * SAMPLES] if i in owner]
+    await paired(coll.find_one, coll.find_one, reads[:20])  # warm the cache
+    by_id, scoped = await paired(
+        lambda i: coll.find_one({"_id": i}),
+        lambda i: coll.find_one({"user_id": owner[i], "_id": i}),
+        reads * 5,
+    )
+    results["find_one _id (paired) ms"] = by_id
+    results["find_one scoped ms"] = scoped
+    results["find_one scoped / _id"] = scoped / by_id
+    by_id, scoped = await paired(
+        lambda i: coll.update_one({"_id": i}, {"$inc": {"n": 1}}),
+        lambda i: coll.update_one({"user_id": owner[i], "_id": i}, {"$inc": {"n": 1}}),
+        reads[:SAMPLES],
+    )
+    results["update_one scoped / _id"] = scoped / by_id
+    pairs = list(zip(reads[0::2], reads[1::2], strict=False))
+    by_id, scoped = await paired(
+        lambda pair: coll.delete_one({"_id": pair[0]}),
+        lambda pair: coll.delete_one({"user_id": owner[pair[1]], "_id": pair[1]}),
+        pairs,
+    )
+    results["delete_one _id ms"] = by_id
+    results["delete_one scoped / _id"] = scoped / by_id
 
 
 def run_mongomock(users: int, per_user: int) -> dict[str, float]:
@@ -189,6 +237,9 @@ TARGETS = {
     "per-user query median ms": ("<=", 1.0),
     "find_one _id ms": ("<=", 0.05),
     "update_one _id ms": ("<=", 0.3),
+    "find_one scoped / _id": ("<=", 1.2),
+    "update_one scoped / _id": ("<=", 1.2),
+    "delete_one scoped / _id": ("<=", 1.2),
     "cold open s": ("<=", 0.5),
     "peak anonymous memory MB": ("<=", 200),
 }

@@ -1,8 +1,14 @@
 """The planner picks an index for equality + range + sort, and falls back to a scan."""
 
 import pytest
+from bson.int64 import Int64
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tessera.store import open_client
+from tessera.store import keys, open_client
+from tessera.store.planner import id_lookup
+from tessera.store.query import compile_filter
+from tessera.store.reads import residual_match
 
 
 @pytest.fixture
@@ -160,3 +166,92 @@ async def test_writes_plan_again_after_an_index_is_dropped_and_made_anew(tmp_pat
         assert (await coll.update_many({"b": "x"}, {"$set": {"c": 1}})).modified_count == 4
     finally:
         await client.close()
+
+
+# `{"_id": i, "user_id": u}`, as isolation sends it: one primary-key lookup, the other
+# plain equalities checked on the one document found.
+
+
+async def test_scoped_point_operations_find_only_the_owners_document(coll):
+    doc = await coll.find_one({"user_id": "u3"})
+    oid = doc["_id"]
+    assert await coll.find_one({"user_id": "u3", "_id": oid}) == doc
+    assert await coll.find_one({"user_id": "u2", "_id": oid}) is None
+    assert await coll.find_one({"_id": oid, "user_id": "u3", "status": "done"}) is None
+    assert await coll.find({"user_id": "u3", "_id": oid}).to_list(None) == [doc]
+    assert await coll.find({"user_id": "u3", "_id": oid}).skip(1).to_list(None) == []
+    assert await coll.find({"user_id": "u4", "_id": oid}).to_list(None) == []
+    assert await coll.count_documents({"user_id": "u3", "_id": oid}) == 1
+    result = await coll.update_one({"user_id": "u2", "_id": oid}, {"$set": {"status": "x"}})
+    assert (result.matched_count, result.modified_count) == (0, 0)
+    result = await coll.update_one({"user_id": "u3", "_id": oid}, {"$set": {"status": "x"}})
+    assert (result.matched_count, result.modified_count) == (1, 1)
+    assert (await coll.delete_one({"user_id": "u1", "_id": oid})).deleted_count == 0
+    assert (await coll.delete_one({"user_id": "u3", "_id": oid})).deleted_count == 1
+    assert await coll.find_one({"_id": oid}) is None
+
+
+@pytest.mark.parametrize(
+    ("stored", "wanted", "matches"),
+    [
+        (["u1", "u2"], "u1", True),  # an array matches by element
+        (["u2"], "u1", False),
+        (1.0, 1, True),  # numbers compare by value across types
+        (Int64(7), 7, True),
+        (True, 1, False),  # a boolean is no number
+        (1, True, False),
+        ("1", 1, False),
+        (None, "u1", False),
+    ],
+)
+async def test_scoped_point_reads_compare_as_mongodb_does(tmp_path, stored, wanted, matches):
+    client = open_client(str(tmp_path / "point.db"))
+    coll = client["app"]["items"]
+    await coll.insert_one({"_id": 1, "owner": stored})
+    assert (await coll.find_one({"_id": 1, "owner": wanted}) is not None) is matches
+    assert (len(await coll.find({"owner": wanted, "_id": 1}).to_list(None)) == 1) is matches
+    result = await coll.update_one({"owner": wanted, "_id": 1}, {"$set": {"seen": True}})
+    assert result.matched_count == int(matches)
+    await client.close()
+
+
+point_value = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 2),
+    st.sampled_from([1.0, -1.5, Int64(1), Int64(2)]),
+    st.sampled_from(["", "a", "b"]),
+)
+stored_value = st.one_of(point_value, st.lists(point_value, max_size=3))
+clause_value = st.one_of(st.booleans(), st.integers(-2, 2), st.sampled_from(["", "a", "b"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.fixed_dictionaries({}, optional={"a": stored_value, "b": stored_value}),
+    st.dictionaries(st.sampled_from(["a", "b"]), clause_value, max_size=2),
+    st.booleans(),
+)
+def test_id_lookups_match_what_the_matcher_matches(doc, clauses, id_first):
+    stored = {"_id": 5, **doc}
+    filter = {"_id": 5, **clauses} if id_first else {**clauses, "_id": 5}
+    lookup = id_lookup(filter)
+    assert lookup is not None and lookup[0] == keys.encode_value(5)
+    assert residual_match(stored, lookup[1], filter) is compile_filter(filter)(stored)
+
+
+@pytest.mark.parametrize(
+    "filter",
+    [
+        {"_id": 1, "a.b": 1},  # a path
+        {"_id": 1, "a": {"$gt": 1}},  # an operator
+        {"_id": 1, "a": None},  # null also matches a missing field
+        {"_id": 1, "a": 1.5},  # a float is left to the matcher
+        {"_id": 1, "$or": [{"a": 1}]},
+        {"_id": {"$in": [1]}, "a": 1},
+        {"_id": 1.5, "a": 1},
+        {"a": 1},
+    ],
+)
+def test_other_filters_are_no_id_lookup(filter):
+    assert id_lookup(filter) is None

@@ -37,7 +37,7 @@ from tessera.store.deadlines import Limit
 from tessera.store.many import Many, run_many
 from tessera.store.ordering import hash_key
 from tessera.store.paths import MISSING, path_values, split_path
-from tessera.store.planner import Plan, exact_id_key, plan_query
+from tessera.store.planner import Plan, id_lookup, plan_query
 from tessera.store.projection import compile_projection
 from tessera.store.query import evaluates
 from tessera.store.sorting import SortSpec, normalize_sort
@@ -133,13 +133,17 @@ class Collection:
         """The first matching document, or None; a non-dict filter means ``{"_id": filter}``."""
         if filter is not None and not isinstance(filter, Mapping):
             filter = {"_id": filter}
-        key = exact_id_key(filter) if filter and not args and not kwargs else None
-        if key is not None:
-            # The commonest read of all skips the cursor: one primary-key lookup, inline.
+        lookup = id_lookup(filter) if filter and not args and not kwargs else None
+        if lookup is not None:
+            # The commonest reads of all skip the cursor: one primary-key lookup, inline,
+            # and for `{"_id": i, "user_id": u}` a check of the one document found.
+            key, others = lookup
             row = self._engine.read_now(
                 lambda conn, catalog: reads.by_id(conn, self._info(catalog), key), snapshot=False
             )
-            return None if row is None else row[1]
+            if row is None or (others and not reads.residual_match(row[1], others, filter)):
+                return None
+            return row[1]
         kwargs.pop("limit", None)
         found = await self.find(filter, *args, **kwargs).limit(1).to_list(1)
         return found[0] if found else None
@@ -631,7 +635,7 @@ class Collection:
         project = None if off_loop else compile_projection(projection)
         plan: Plan | None = None
         planned_on = self._info(self._engine.catalog)
-        if exact_id_key(filter) is not None:
+        if id_lookup(filter) is not None:
             inline, snapshot = not off_loop, False  # one primary-key lookup
         else:
             plan = plan_query(planned_on, filter, sort)

@@ -26,7 +26,7 @@ from tessera.store import keys
 from tessera.store.catalog import CollectionInfo, IndexInfo
 from tessera.store.paths import MISSING, array_index, split_path
 
-__all__ = ["Plan", "exact_id_key", "plan_query"]
+__all__ = ["Plan", "exact_id_key", "id_lookup", "plan_query"]
 
 Range = tuple[bytes | None, bytes | None]  # [low, high): low inclusive, high exclusive
 _RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
@@ -147,7 +147,35 @@ def exact_id_key(filter: Mapping[str, Any]) -> bytes | None:
     such a query is one primary-key lookup, with no plan and no matcher."""
     if len(filter) != 1 or "_id" not in filter:
         return None
-    value = filter["_id"]
+    return _id_key(filter["_id"])
+
+
+def id_lookup(filter: Mapping[str, Any]) -> tuple[bytes, tuple[tuple[str, Any], ...]] | None:
+    """The `_id` key and the other clauses when `filter` is an exact `_id` equality beside
+    plain equalities on top-level fields, such as isolation's ``{"user_id": u, "_id": i}``:
+    one primary-key lookup, whose one document `reads.residual_match` then checks. None
+    for any other filter."""
+    if "_id" not in filter:
+        return None
+    key = _id_key(filter["_id"])
+    if key is None:
+        return None
+    if len(filter) == 1:
+        return key, ()
+    others = []
+    for name, value in filter.items():
+        if name == "_id":
+            continue
+        kind = type(value)
+        plain = kind in (str, ObjectId, bool) or (kind is int and abs(value) < _EXACT_INT)
+        # A dotted name is a path and `$` starts an operator: the matcher's, not ours.
+        if not plain or type(name) is not str or name[:1] == "$" or "." in name:
+            return None
+        others.append((name, value))
+    return key, tuple(others)
+
+
+def _id_key(value: Any) -> bytes | None:
     if isinstance(value, Mapping) and list(value) == ["$eq"]:
         value = value["$eq"]
     if type(value) in (ObjectId, str) or (type(value) is int and abs(value) < _EXACT_INT):

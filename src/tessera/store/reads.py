@@ -17,11 +17,21 @@ import bson
 from tessera.store import deadlines, documents
 from tessera.store.catalog import ID_INDEX, CollectionInfo
 from tessera.store.limits import BLOCKING_BYTES, sort_error
-from tessera.store.planner import Plan, exact_id_key, plan_query
+from tessera.store.paths import MISSING
+from tessera.store.planner import Plan, id_lookup, plan_query
 from tessera.store.query import compile_filter
 from tessera.store.sorting import sort_key
 
-__all__ = ["by_id", "by_rid", "count", "find", "matches", "matching_rids", "rows"]
+__all__ = [
+    "by_id",
+    "by_rid",
+    "count",
+    "find",
+    "matches",
+    "matching_rids",
+    "residual_match",
+    "rows",
+]
 
 Row = tuple[int, dict[str, Any]]
 SizedRow = tuple[int, dict[str, Any], int]  # with the document's BSON size
@@ -128,6 +138,22 @@ def by_id(conn: sqlite3.Connection, coll: CollectionInfo | None, key: bytes) -> 
     return None if row is None else (row[0], row[1])
 
 
+def residual_match(
+    doc: Mapping[str, Any], others: Sequence[tuple[str, Any]], filter: Mapping[str, Any]
+) -> bool:
+    """Whether the document an `_id` lookup found matches the rest of `filter`, the plain
+    equalities `planner.id_lookup` set apart: a point read needs no plan and no compiled
+    filter. A stored value of the clause's own type compares with ``==``; any other (an
+    array, an Int64, a float) is left to the matcher, which knows MongoDB's rules."""
+    for name, value in others:
+        found = doc.get(name, MISSING)
+        if type(found) is not type(value):
+            return compile_filter(filter)(doc)
+        if found != value:
+            return False
+    return True
+
+
 def by_rid(conn: sqlite3.Connection, coll: CollectionInfo, rid: int) -> dict[str, Any] | None:
     """The document stored under row id `rid`, if it is still there."""
     row = conn.execute(f"SELECT doc FROM {coll.table} WHERE rid = ?", (rid,)).fetchone()
@@ -158,10 +184,13 @@ def matches(
     holds at most `limits.BLOCKING_BYTES` of documents, or fails with MongoDB's error.
     """
     filter = filter or {}
-    key = exact_id_key(filter)
-    if key is not None:
+    lookup = id_lookup(filter)
+    if lookup is not None:
+        key, others = lookup
         row = _by_id(conn, coll, key)
-        return [] if row is None or skip else _strip([row], sizes)
+        if row is None or skip or (others and not residual_match(row[1], others, filter)):
+            return []
+        return _strip([row], sizes)
     if coll is None:
         compile_filter(filter)  # a bad filter is an error even on a missing collection
         return []
@@ -218,7 +247,7 @@ def matching_rids(
 ) -> list[int]:
     """The row ids of the matching documents, in `matches` order: from the index alone,
     with no document read, when its range decides the filter."""
-    if coll is None or exact_id_key(filter) is not None:
+    if coll is None or id_lookup(filter) is not None:
         return [rid for rid, _ in matches(conn, coll, filter)]
     plan = plan_query(coll, filter, None)
     if plan.exact and plan.index is not None and not plan.index.multikey and len(plan.ranges) == 1:
