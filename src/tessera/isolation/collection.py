@@ -10,6 +10,7 @@ sealed (:mod:`.sealed`): no attribute of the collection leads to them.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -17,7 +18,7 @@ from pymongo.errors import OperationFailure
 from pymongo.operations import InsertOne, ReplaceOne
 
 from tessera.isolation import rules
-from tessera.isolation.cursor import Ready, ScopedCursor
+from tessera.isolation.cursor import Ready, ScopedCursor, Sorted
 from tessera.isolation.indexes import UserIndexes
 from tessera.isolation.modes import CollectionModes
 from tessera.isolation.ownership import claim
@@ -101,7 +102,9 @@ class ScopedCollection:
     def find(self, filter: Any = None, *args: Any, **kwargs: Any) -> ScopedCursor:
         """Matching documents (PyMongo's ``find``); the filter must pin ``user_id``."""
         filter = self.__filtered("find", filter, kwargs)
-        return ScopedCursor(self.__inner.find(filter, *args, **kwargs), self.__ready("find"))
+        inner = self.__inner.find(filter, *args, **kwargs)
+        sorted = self.__sorted() if _pins(filter) else None
+        return ScopedCursor(inner, self.__ready("find"), sorted, kwargs.get("sort"))
 
     async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> Any:
         """The first matching document, or None."""
@@ -410,6 +413,14 @@ class ScopedCollection:
 
         return ready
 
+    def __sorted(self) -> Sorted | None:
+        """For a per-user collection: what makes an index for the sort a scoped find
+        asks for (see `UserIndexes.ensure_sorted`)."""
+        scope = unseal(self.__scope)
+        if not scope.policy.scoped(self.__name):
+            return None
+        return functools.partial(scope.indexes.ensure_sorted, scope.inner)
+
     async def __prepare(self, operation: str) -> None:
         ready = self.__ready(operation)
         if ready is not None:
@@ -433,6 +444,15 @@ async def _quiet_index_errors(label: str, scoped: bool) -> AsyncIterator[None]:
             "unique index over values that are not unique, or keys the store refuses)",
             error.code,
         ) from None
+
+
+def _pins(filter: Any) -> bool:
+    """Whether the filter to run starts with a plain ``user_id`` equality, as `pin_first`
+    makes it: then an index on ``user_id`` and the sort keys gives the order."""
+    if not isinstance(filter, dict) or not filter:
+        return False
+    first = next(iter(filter))
+    return first == "user_id" and type(filter[first]) is str
 
 
 # PyMongo's positional parameters after the filter and the document.

@@ -9,6 +9,8 @@ from typing import Any
 from tessera.isolation.sealed import Sealed, seal, unseal
 
 Ready = Callable[[], Awaitable[None]]
+#: Told the cursor's sort (``sort()``'s arguments) before the query first runs.
+Sorted = Callable[..., None]
 
 # Chainable modifiers: forwarded to the store cursor, answering the scoped cursor.
 _MODIFIERS = frozenset(
@@ -30,12 +32,14 @@ _MODIFIERS = frozenset(
 class _Open:
     """The sealed part: the store cursor, the check still to pass, the iteration."""
 
-    __slots__ = ("inner", "iterator", "ready")
+    __slots__ = ("inner", "iterator", "ready", "sort", "sorted")
 
-    def __init__(self, inner: Any, ready: Ready | None) -> None:
+    def __init__(self, inner: Any, ready: Ready | None, sorted: Sorted | None) -> None:
         self.inner = inner
         self.ready = ready
         self.iterator: Any = None
+        self.sorted = sorted
+        self.sort: tuple[Any, ...] | None = None
 
 
 class ScopedCursor:
@@ -43,8 +47,17 @@ class ScopedCursor:
 
     __slots__ = ("__open",)
 
-    def __init__(self, inner: Any, ready: Ready | None = None) -> None:
-        self.__open: Sealed[_Open] = seal(_Open(inner, ready))
+    def __init__(
+        self,
+        inner: Any,
+        ready: Ready | None = None,
+        sorted: Sorted | None = None,
+        sort: Any = None,
+    ) -> None:
+        state = _Open(inner, ready, sorted)
+        if sort is not None:
+            state.sort = (sort,)
+        self.__open: Sealed[_Open] = seal(state)
 
     def __getattr__(self, name: str) -> Any:
         if name not in _MODIFIERS:
@@ -52,10 +65,13 @@ class ScopedCursor:
                 f"cursor.{name} is not available to plugins; cursors offer to_list(), "
                 f"async for, next(), close() and {', '.join(sorted(_MODIFIERS))}()"
             )
-        method = getattr(unseal(self.__open).inner, name)
+        state = unseal(self.__open)
+        method = getattr(state.inner, name)
 
         def modify(*args: Any, **kwargs: Any) -> ScopedCursor:
             method(*args, **kwargs)
+            if name == "sort" and state.sorted is not None:
+                state.sort = (*args, *kwargs.values())  # accepted by the store just now
             return self
 
         return modify
@@ -68,6 +84,10 @@ class ScopedCursor:
         if state.ready is not None:
             ready, state.ready = state.ready, None
             await ready()
+        if state.sorted is not None:
+            sorted, state.sorted = state.sorted, None
+            if state.sort is not None:
+                sorted(*state.sort)
         return state
 
     def __await__(self) -> Generator[Any, None, ScopedCursor]:
@@ -99,7 +119,9 @@ class ScopedCursor:
     def clone(self) -> ScopedCursor:
         """An unevaluated copy of this cursor."""
         state = unseal(self.__open)
-        return ScopedCursor(state.inner.clone(), state.ready)
+        clone = ScopedCursor(state.inner.clone(), state.ready, state.sorted)
+        unseal(clone.__open).sort = state.sort
+        return clone
 
     def close(self) -> Any:
         """Close the cursor (awaitable, as PyMongo's)."""
