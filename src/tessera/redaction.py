@@ -73,6 +73,9 @@ class RedactSecrets(logging.Filter):
             # The formatter keeps a traceback it finds already formatted: an exception's
             # message may quote a token.
             record.exc_text = redact(_TRACEBACKS.formatException(record.exc_info))
+        if not isinstance(record.msg, str):
+            # logger.info(data): the message is an object, and its text may hold a token.
+            record.msg = _redact_value(record.msg)
         if isinstance(record.msg, str) and redact(record.msg) != record.msg:
             # The secret's name is in the format ("?token=%s"): redact the whole line.
             try:

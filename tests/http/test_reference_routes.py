@@ -285,6 +285,7 @@ def test_update_profile_refuses_fields_a_user_may_not_change(live, field, value)
         ({"full_name": 42}, 422, "full_name"),
         ({"bio": ["a"]}, 422, "bio"),
         ({"full_name": "x" * 201}, 422, "full_name"),
+        ({"profile_picture": "javascript:alert(1)"}, 422, "profile_picture"),
         ({}, 400, None),
     ],
 )

@@ -348,6 +348,7 @@ def test_a_plugin_unsubscribes_only_its_own_handlers():
         "plugin_settings_updated",
         "settings_updated",
         "notification_created",
+        "profile_updated",
     ],
 )
 def test_plugins_cannot_forge_the_runtimes_events(name):

@@ -89,6 +89,14 @@ class Published:
         return f"<Published {self.event!r} to {self.handlers} handlers>"
 
 
+def event_name(event: Any) -> str:
+    """``event`` as an exact ``str``: a subclass could hash or compare one way for a check
+    and another for the match (a runtime event's name that misses ``RUNTIME_EVENTS``)."""
+    if not isinstance(event, str) or not event:
+        raise ValueError(f"event name must be a non-empty string, got {event!r}")
+    return str.__str__(event)
+
+
 class EventBus:
     """Subscriptions by event name or pattern, and the tasks running their handlers."""
 
@@ -147,8 +155,7 @@ class EventBus:
         several processes, each event is handled once in the cluster, or in every process
         with ``every_process=True``.
         """
-        if not isinstance(event, str) or not event:
-            raise ValueError(f"event name must be a non-empty string, got {event!r}")
+        event = event_name(event)
         if not callable(handler):
             raise TypeError(f"event handler must be callable, got {handler!r}")
         if "*" in event[:-1]:
@@ -221,8 +228,7 @@ class EventBus:
         as no one (the runtime's own events: a report of what happened lends no plugin the
         authority of whoever it happened to).
         """
-        if not isinstance(event, str) or not event:
-            raise ValueError(f"event name must be a non-empty string, got {event!r}")
+        event = event_name(event)
         loop = self._loop
         if loop is None:
             logger.warning("event %r dropped: the event bus is not running", event)
@@ -338,6 +344,7 @@ RUNTIME_EVENTS = frozenset(
         "plugin_settings_updated",
         "settings_updated",
         "notification_created",
+        "profile_updated",
     }
 )
 
@@ -350,7 +357,8 @@ class PluginEventBus:
     def publish(self, event: str, payload: Any = None) -> Published:
         """Schedule the handlers of ``event`` with a copy of ``payload``; works awaited or
         not. The handlers run as the caller who published."""
-        if isinstance(event, str) and event in RUNTIME_EVENTS:
+        event = event_name(event)
+        if event in RUNTIME_EVENTS:
             raise ValueError(f"{event!r} is published by the runtime; publish events of your own")
         return bus.publish(event, payload)
 

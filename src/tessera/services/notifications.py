@@ -35,6 +35,11 @@ MAX_PAGE = 500
 MAX_OFFSET = 2**63 - 1
 
 
+# What one user's choices may hold: more types than any app declares, bounded all the same.
+MAX_TYPES = 200
+MAX_TYPE_LENGTH = 100
+
+
 class NotificationService:
     """Create, list, count, mark and delete notifications, and keep muted types."""
 
@@ -176,8 +181,13 @@ class NotificationService:
         if not isinstance(choices, Mapping):
             raise ValueError(f'expected {{"type": {{"enabled": bool}}}}, got {choices!r}')
         for kind, choice in choices.items():
+            if not isinstance(kind, str) or not 0 < len(kind) <= MAX_TYPE_LENGTH:
+                raise ValueError(f"{str(kind)[:40]}: a type is 1 to {MAX_TYPE_LENGTH} characters")
             if not isinstance(choice, Mapping) or not isinstance(choice.get("enabled"), bool):
                 raise ValueError(f'{kind}: expected {{"enabled": true or false}}, got {choice!r}')
+        known = await self.preferences(app_id, user_id)
+        if len(known.keys() | choices.keys()) > MAX_TYPES:
+            raise ValueError(f"preferences: a user chooses for at most {MAX_TYPES} types")
         for kind, choice in choices.items():
             await preferences.update_one(
                 {"app_id": app_id, "user_id": user_id, "type": str(kind)},

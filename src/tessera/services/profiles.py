@@ -39,6 +39,8 @@ EDITABLE: tuple[ProfileField, ...] = (
     ProfileField("theme", "Theme", "theme-selector", 64),
 )
 EDITABLE_NAMES = tuple(f.name for f in EDITABLE)
+# A picture a front end may put in <img src>: not javascript: or any other scheme.
+PICTURE_SCHEMES = ("https://", "http://", "data:image/")
 _BY_NAME = {f.name: f for f in EDITABLE}
 
 
@@ -82,6 +84,12 @@ def check_changes(changes: Mapping[str, Any]) -> dict[str, str | None]:
         if value is not None and len(value) > spec.max_length:
             raise ProfileError(
                 f"{key!r} must be at most {spec.max_length} characters, not {len(value)}.",
+                field=key,
+                code="invalid",
+            )
+        if key == "profile_picture" and value and not value.lower().startswith(PICTURE_SCHEMES):
+            raise ProfileError(
+                "'profile_picture' must be an https:// or http:// URL, or a data:image/ URI.",
                 field=key,
                 code="invalid",
             )
