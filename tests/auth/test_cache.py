@@ -32,3 +32,15 @@ def test_size_zero_disables_the_cache() -> None:
     cache = VerifiedTokens(0)
     cache.put("a", ALICE, time.time() + 60)
     assert cache.get("a") is None
+
+
+def test_forget_drops_the_tokens_of_the_given_keys() -> None:
+    cache = VerifiedTokens(10)
+    later = time.time() + 60
+    cache.put("a", ALICE, later, "k1")
+    cache.put("b", ALICE, later, "k2")
+    cache.put("c", ALICE, later, "k3")
+    cache.forget({"k1", "k3"})
+    assert cache.get("a") is None
+    assert cache.get("b") is ALICE
+    assert cache.get("c") is None

@@ -82,20 +82,33 @@ class OIDCVerifier:
         self._verified = VerifiedTokens(cache_size)
 
     async def verify(self, token: str) -> Identity:
-        """The identity in ``token``; ``AuthError`` unless it verifies in every respect."""
+        """The identity in ``token``; ``AuthError`` unless it verifies in every respect.
+
+        A verified token is remembered until its ``exp``, or until a refetch of the JWKS
+        drops or replaces the key that signed it; a remembered token costs what a local
+        one does, the keys' age checked on the way.
+        """
         cached = self._verified.get(token)
         if cached is not None:
-            return cached
+            if time.monotonic() - self._fetched_at <= JWKS_MAX_AGE_SECONDS:
+                return cached
+            await self._refresh_stale()
+            cached = self._verified.get(token)  # gone if its key left the JWKS
+            if cached is not None:
+                return cached
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise InvalidToken("Token is malformed or invalid.") from None
         if header.get("alg") not in self.algorithms:
             raise InvalidToken(f"Token must be signed with one of {', '.join(self.algorithms)}.")
-        key = await self._key_for(header.get("kid"))
+        key_id, key = await self._key_for(header.get("kid"))
         claims = self._decode(token, key)
         identity = self._claims.identity(claims, default_app_id=self.default_app_id)
-        self._verified.put(token, identity, float(claims["exp"]))
+        if self._keys.get(key_id) is key:  # not if a refetch dropped the key meanwhile
+            # Until the moment verifying it again would refuse it: exp plus the leeway.
+            expires_at = float(claims["exp"]) + self.leeway_seconds
+            self._verified.put(token, identity, expires_at, key_id)
         return identity
 
     def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
@@ -122,22 +135,33 @@ class OIDCVerifier:
         except jwt.PyJWTError:
             raise InvalidToken("Token is malformed or invalid.") from None
 
-    async def _key_for(self, kid: object) -> jwt.PyJWK:
-        """The signing key for ``kid``, refetching the JWKS when it is stale or the kid
-        is unknown (the provider may have rotated its keys)."""
-        key = self._lookup(kid)
+    async def _refresh_stale(self) -> None:
+        """Refetch keys older than ``JWKS_MAX_AGE_SECONDS`` (at most every
+        ``JWKS_MIN_REFRESH_SECONDS``); while one request does, the others go on with the
+        keys they have."""
+        if self._fetch_lock.locked():
+            return
+        async with self._fetch_lock:
+            due = time.monotonic() - self._attempted_at > JWKS_MIN_REFRESH_SECONDS
+            if due and self._age() > JWKS_MAX_AGE_SECONDS:
+                await self._refresh()
+
+    async def _key_for(self, kid: object) -> tuple[str, jwt.PyJWK]:
+        """The key id and signing key for ``kid``, refetching the JWKS when it is stale
+        or the kid is unknown (the provider may have rotated its keys)."""
+        found = self._lookup(kid)
         stale = self._age() > JWKS_MAX_AGE_SECONDS
         # While one request refreshes stale keys, the others keep using the current ones.
-        if key is None or (stale and not self._fetch_lock.locked()):
+        if found is None or (stale and not self._fetch_lock.locked()):
             async with self._fetch_lock:
                 # Another request may have refreshed the keys while this one waited.
-                key = self._lookup(kid)
+                found = self._lookup(kid)
                 due = time.monotonic() - self._attempted_at > JWKS_MIN_REFRESH_SECONDS
-                if due and (key is None or self._age() > JWKS_MAX_AGE_SECONDS):
+                if due and (found is None or self._age() > JWKS_MAX_AGE_SECONDS):
                     await self._refresh()
-                    key = self._lookup(kid)
-        if key is not None:
-            return key
+                    found = self._lookup(kid)
+        if found is not None:
+            return found
         if not self._keys:
             raise InvalidToken(
                 "Cannot verify tokens: the identity provider's keys are unavailable."
@@ -147,11 +171,13 @@ class OIDCVerifier:
     def _age(self) -> float:
         return time.monotonic() - self._fetched_at
 
-    def _lookup(self, kid: object) -> jwt.PyJWK | None:
+    def _lookup(self, kid: object) -> tuple[str, jwt.PyJWK] | None:
         if kid is None:
             # Without a key id, only an unambiguous single-key set can be used.
-            return next(iter(self._keys.values())) if len(self._keys) == 1 else None
-        return self._keys.get(kid) if isinstance(kid, str) else None
+            return next(iter(self._keys.items())) if len(self._keys) == 1 else None
+        if not isinstance(kid, str) or kid not in self._keys:
+            return None
+        return kid, self._keys[kid]
 
     async def _refresh(self) -> None:
         self._attempted_at = time.monotonic()
@@ -162,8 +188,15 @@ class OIDCVerifier:
             # Keep any keys we have: a provider outage must not log everyone out.
             logger.warning("Fetching the JWKS from %s failed: %s", self.jwks_url, exc)
             return
+        # Tokens verified with a key the provider no longer publishes, or now publishes
+        # with other material under the same id, are verified again (and refused).
+        gone = {
+            kid for kid, old in self._keys.items() if kid not in keys or keys[kid].key != old.key
+        }
         self._keys = keys
         self._fetched_at = time.monotonic()
+        if gone:
+            self._verified.forget(gone)
 
 
 def _fetch_json(url: str) -> Any:
