@@ -1,13 +1,15 @@
 """HTTP benchmark of the execute path, against baselines measured in the same run.
 
 Run ``.venv/bin/python bench/http.py`` (``--users 100 --per-user 100 --rounds 1`` for a
-quick run). It starts four servers pinned to CPU 0, with the load generator (wrk, from
+quick run). It starts five servers pinned to CPU 0, with the load generator (wrk, from
 Debian's package) pinned to CPU 1, all called with real bearer tokens:
 
 - ``bare``: a bare ASGI app answering a fixed JSON body (the ceiling);
 - ``plain``: a plain Starlette route verifying the token and running the per-user query
   on the same embedded store file (what one would write without Tessera);
 - ``tessera noop``: Tessera, a plugin returning ``{"ok": true}``;
+- ``tessera oidc``: the same no-op in OIDC mode, RS256 tokens checked against a JWKS the
+  benchmark serves on a local port (``bench/jwks.py``), its baseline ``tessera noop``;
 - ``tessera list``: Tessera, a plugin running the same per-user query (sort, limit 100),
   isolation enforced;
 - ``tessera unsorted`` and ``tessera sorted``: the list every plugin sends, over a
@@ -17,7 +19,7 @@ Debian's package) pinned to CPU 1, all called with real bearer tokens:
 
 The servers take turns under load, round after round, and each is reported by its median
 round: this machine's speed drifts by tens of percent over a minute, and turns spread the
-drift over all four. It prints requests/s, p50 and p99 for each, and the ratios the
+drift over all five. It prints requests/s, p50 and p99 for each, and the ratios the
 performance targets use, each the median of the rounds' ratios (a server against its
 baseline in the same round, seconds apart).
 """
@@ -43,6 +45,7 @@ import subprocess
 import tempfile
 import time
 
+from bench.jwks import LocalProvider
 from bench.loadgen import free_port, wait_ready, wrk_script
 
 from tessera.runtime import local_tokens
@@ -143,6 +146,20 @@ def prepare(data: Path, users: int, per_user: int) -> Path:
     return tokens
 
 
+def oidc_server(
+    provider: LocalProvider, data: Path, tessera: list[str], users: int
+) -> tuple[list[str], str, dict[str, str], Path]:
+    """The no-op server in OIDC mode against ``provider``: command, URL, environment, and a
+    wrk script posting its RS256 tokens."""
+    tokens = data / "tokens-oidc.txt"
+    tokens.write_text("\n".join(provider.token(f"user{u:05d}") for u in range(min(users, 1000))))
+    script = data / "bench-oidc.lua"
+    script.write_text(wrk_script(str(tokens), '{"action": "list"}'))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api/execute/noop"
+    return [*tessera, "--port", str(port)], url, provider.environ(), script
+
+
 def run_wrk(url: str, script: Path, duration: int, connections: int) -> dict[str, float]:
     output = subprocess.run(
         [
@@ -206,7 +223,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--per-user", type=int, default=1000)
     parser.add_argument("--duration", type=int, default=5, help="seconds of load per round")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds over all four servers")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all the servers")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "tessera-bench")
     parser.add_argument(
@@ -245,15 +262,27 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/api/execute/{plugin}"
         servers[f"tessera {plugin}"] = ([*tessera, "--port", str(port)], url)
     scripts = {name: sort_script if name.endswith("sorted") else script for name in servers}
-    order = [n for n in ("bare", "tessera noop", "plain", "tessera list") if n in servers]
+    envs: dict[str, dict[str, str]] = {}
+    provider = LocalProvider()
+    if execute:
+        command, url, oidc_env, oidc_script = oidc_server(provider, args.data, tessera, args.users)
+        servers["tessera oidc"] = (command, url)
+        scripts["tessera oidc"] = oidc_script
+        envs["tessera oidc"] = {**env, **oidc_env}
+    order = [
+        n for n in ("bare", "tessera noop", "tessera oidc", "plain", "tessera list") if n in servers
+    ]
     order += [n for n in ("tessera unsorted", "tessera sorted") if n in servers]
     print(
         f"wrk -t1 -c{args.connections}, {args.rounds} rounds of {args.duration} s per server, "
         "servers on CPU 0, load on CPU 1; the median round of each"
     )
-    # All four run at once (idle but the one under load) and take turns in each round,
+    # All run at once (idle but the one under load) and take turns in each round,
     # so a drift in the machine's speed during the run touches every server alike.
-    processes = {name: start_server(command, url, env) for name, (command, url) in servers.items()}
+    processes = {
+        name: start_server(command, url, envs.get(name, env))
+        for name, (command, url) in servers.items()
+    }
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
     try:
         for name, (_, url) in servers.items():
@@ -271,6 +300,7 @@ def main() -> None:
             process.terminate()
         for process in processes.values():
             process.wait(timeout=30)
+        provider.close()
     results = {name: median_run(name_runs) for name, name_runs in runs.items()}
     for name, result in results.items():
         spread = [f"{run['rps']:.0f}" for run in runs[name]]
@@ -286,6 +316,7 @@ def main() -> None:
         ("tessera noop / bare ASGI  ", "tessera noop", "bare", 0.5),
         ("tessera list / plain route", "tessera list", "plain", 0.8),
         ("sorted list / unsorted    ", "tessera sorted", "tessera unsorted", 0.7),
+        ("tessera oidc / local noop ", "tessera oidc", "tessera noop", 0.9),
     ]:
         if name not in runs:
             continue

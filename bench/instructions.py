@@ -2,11 +2,12 @@
 wall-clock throughput is not.
 
 Run ``.venv/bin/python bench/instructions.py`` (needs ``valgrind``: ``apt-get install
-valgrind``; about two minutes). It feeds raw HTTP requests to uvicorn's httptools
+valgrind``; about three minutes). It feeds raw HTTP requests to uvicorn's httptools
 protocol in-process, 64 connections interleaved, over a stand-in transport, so no socket
 or scheduler noise is counted: once for the bare ASGI app and once for Tessera with a
-no-op plugin (isolation enforced, the token verified once and then cached), both with the
-options ``tessera serve`` gives uvicorn. Each is run for N and 3N requests under
+no-op plugin (isolation enforced, the token verified once and then cached), then for that
+no-op in OIDC mode (an RS256 token, the JWKS served in-process by ``bench/jwks.py``), all
+with the options ``tessera serve`` gives uvicorn. Each is run for N and 3N requests under
 ``valgrind --tool=callgrind``, and the difference divided by 2N is the cost of one
 request, start-up left out. Repeat runs agree within about 1 %.
 
@@ -33,7 +34,11 @@ import subprocess
 import tempfile
 from typing import Any
 
+from bench.jwks import LocalProvider, new_key_pem
+
 CONNECTIONS = 64
+# The OIDC runs sign with one key, made once: generating one costs a varying count.
+KEY_FILE = Path(tempfile.gettempdir()) / "tessera-instructions-rsa.pem"
 NOOP = "async def execute(data: dict) -> dict:\n    return {'ok': True}\n"
 BODY = b'{"action": "list"}'
 
@@ -69,7 +74,9 @@ class Transport:
         pass
 
 
-async def tessera_app(data: Path) -> tuple[Any, str]:
+async def tessera_app(data: Path, oidc: LocalProvider | None = None) -> tuple[Any, str]:
+    """Tessera serving a no-op plugin, in local mode or, given a provider, in OIDC mode;
+    and a token it accepts."""
     from tessera.context import configure_logging
     from tessera.http.app import create_app
     from tessera.runtime import Runtime, local_tokens
@@ -77,13 +84,14 @@ async def tessera_app(data: Path) -> tuple[Any, str]:
 
     (data / "plugins" / "noop").mkdir(parents=True)
     (data / "plugins" / "noop" / "logic.py").write_text(NOOP)
-    settings = Settings.load(
-        {"data": data, "plugins": data / "plugins", "log_level": "warning"}, environ={}
-    )
+    options: dict[str, Any] = {"data": data, "plugins": data / "plugins", "log_level": "warning"}
+    settings = Settings.load({**options, **(oidc.settings() if oidc else {})}, environ={})
     configure_logging("warning")
     runtime = Runtime(settings)
     app = create_app(runtime)
     await runtime.start()
+    if oidc is not None:
+        return app, oidc.token("user00001", ttl_seconds=3600)
     return app, local_tokens(settings).issue("user00001", ttl_seconds=3600)
 
 
@@ -99,7 +107,9 @@ async def drive(app_name: str, requests: int) -> None:
 
         token, path = "unused", "/"
     else:
-        app, token = await tessera_app(Path(tempfile.mkdtemp(prefix="tessera-instr-")))
+        provider = LocalProvider(KEY_FILE.read_bytes()) if app_name == "oidc" else None
+        data = Path(tempfile.mkdtemp(prefix="tessera-instr-"))
+        app, token = await tessera_app(data, provider)
         path = "/api/execute/noop"
     request = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nAuthorization: Bearer {token}\r\n"
@@ -176,7 +186,7 @@ def per_request(app_name: str, requests: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=1280, help="a multiple of 64")
-    parser.add_argument("--drive", choices=["bare", "tessera"], help=argparse.SUPPRESS)
+    parser.add_argument("--drive", choices=["bare", "tessera", "oidc"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
         import uvloop
@@ -185,11 +195,16 @@ def main() -> None:
         return
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is needed: apt-get install valgrind")
+    if not KEY_FILE.exists():
+        KEY_FILE.write_bytes(new_key_pem())
     bare = per_request("bare", args.requests)
     print(f"bare ASGI app          {bare:>9,.0f} instructions a request")
     tessera = per_request("tessera", args.requests)
     print(f"tessera, no-op plugin  {tessera:>9,.0f} instructions a request")
     print(f"bare / tessera         {bare / tessera:>9.2f}   (bench/http.py gives the req/s ratio)")
+    oidc = per_request("oidc", args.requests)
+    print(f"tessera, OIDC (RS256)  {oidc:>9,.0f} instructions a request")
+    print(f"local / OIDC           {tessera / oidc:>9.2f}   (target >= 0.9 in req/s)")
 
 
 if __name__ == "__main__":
