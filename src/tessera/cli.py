@@ -115,6 +115,7 @@ def serve(**overrides: Any) -> None:
 
     from tessera.context import configure_logging
     from tessera.http.app import create_app
+    from tessera.http.listener import loop_option
     from tessera.runtime import Runtime
 
     settings = _settings(overrides)
@@ -146,6 +147,8 @@ def serve(**overrides: Any) -> None:
         )
         uvicorn.run("tessera.cli:cluster_app", factory=True, workers=settings.workers, **options)
         return
+    # uvloop taking every waiting connection at once, not one a turn of the loop.
+    options["loop"] = loop_option()
     uvicorn.run(create_app(Runtime(settings)), **options)
 
 
