@@ -26,7 +26,6 @@ from tessera.store.engine import deadline as store_deadline
 
 logger = logging.getLogger("tessera.execute")
 
-INJECTED_KEYS = ("user_id", "app_id", "_context", "_entitlements")
 # Injected only into plugins whose manifest asks (needs_user_jwt), removed from the others'
 # data: a client's own "user_jwt" is never passed on as if the runtime had put it there.
 USER_JWT = "user_jwt"
