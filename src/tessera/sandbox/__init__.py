@@ -1,0 +1,1 @@
+"""Sandbox mode: plugin code in confined worker processes (docs/isolation.md#sandbox-mode)."""

@@ -1,0 +1,206 @@
+"""OS-level confinement of a worker, shown on real processes: what hostile plugin code tries
+from inside ``wrap_command`` + ``confine_self`` and how each attempt fails."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tessera.sandbox.confinement import Confinement, Limits, mechanism
+from tests.sandbox.confined import SERVER_ENV, one, plugin_tree, run, start
+
+REFUSED = "PermissionError: [Errno 1] Operation not permitted"
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> dict[str, Path]:
+    return plugin_tree(tmp_path)
+
+
+@pytest.fixture
+def confined(tree: dict[str, Path]) -> Confinement:
+    return Confinement(plugin_dir=tree["mine"])
+
+
+def test_this_machine_confines_with_bubblewrap_seccomp_and_rlimits() -> None:
+    assert mechanism() == "bubblewrap+seccomp+rlimits"
+
+
+def test_the_data_folder_is_not_there(confined: Confinement, tree: dict[str, Path]) -> None:
+    for name in ("token_secret", "tessera.db"):
+        answer = one(confined, f"result = open({str(tree['data'] / name)!r}, 'rb').read()")
+        assert answer["error"].startswith("FileNotFoundError"), answer
+    assert one(confined, f"import os; result = os.path.exists({str(tree['data'])!r})") == {
+        "ok": "False"
+    }
+
+
+def test_another_plugins_folder_cannot_be_read_or_written(
+    confined: Confinement, tree: dict[str, Path]
+) -> None:
+    other = tree["other"]
+    outcome = run(
+        confined,
+        f"result = open({str(other / 'logic.py')!r}).read()",
+        f"import os; result = os.listdir({str(other.parent)!r})",
+        f"open({str(other / 'evil.py')!r}, 'w').write('x')",
+    )
+    assert outcome.answers[0]["error"].startswith("FileNotFoundError")
+    assert outcome.answers[1] == {"ok": "['mine']"}
+    assert "evil.py" not in os.listdir(other)
+    assert "error" in outcome.answers[2]
+
+
+def test_its_own_folder_is_readable_but_not_writable(
+    confined: Confinement, tree: dict[str, Path]
+) -> None:
+    mine = tree["mine"]
+    outcome = run(
+        confined,
+        "result = open('__init__.py').read()",
+        "open('__init__.py', 'a').write('# changed')",
+        "import os; result = os.getcwd()",
+    )
+    assert outcome.answers[0] == {"ok": repr((mine / "__init__.py").read_text())}
+    assert outcome.answers[1]["error"].startswith("OSError: [Errno 30] Read-only file system")
+    assert outcome.answers[2] == {"ok": repr(str(mine))}
+
+
+def test_a_secret_under_a_readable_folder_is_covered(tree: dict[str, Path]) -> None:
+    secret_dir = tree["mine"] / "data"
+    secret_dir.mkdir()
+    (secret_dir / "token_secret").write_text("s3cret")
+    (tree["mine"] / "accounts.db").write_text("hashes")
+    hidden = (secret_dir, tree["mine"] / "accounts.db")
+    confinement = Confinement(plugin_dir=tree["mine"], hidden=hidden)
+    outcome = run(
+        confinement,
+        "import os; result = os.listdir('data')",
+        "result = open('accounts.db').read()",
+    )
+    assert outcome.answers[0] == {"ok": "[]"}
+    assert outcome.answers[1]["error"].startswith("PermissionError: [Errno 13]")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import os; result = os.fork()",
+        "import subprocess; result = subprocess.run(['/usr/bin/true'])",
+        "import os; os.execv('/usr/bin/true', ['true'])",
+        "import os; os.posix_spawn('/usr/bin/true', ['true'], {})",
+        "import multiprocessing; multiprocessing.Process(target=print).start()",
+    ],
+)
+def test_no_new_process_or_program(confined: Confinement, code: str) -> None:
+    assert one(confined, code)["error"].startswith(REFUSED)
+
+
+def test_ctypes_cannot_call_around_python(confined: Confinement) -> None:
+    """The filter is on system calls, so libc reached through ctypes is refused alike."""
+    libc = "import ctypes; libc = ctypes.CDLL(None, use_errno=True); "
+    after = "; result = (r, ctypes.get_errno())"
+    eperm = {"ok": "(-1, 1)"}
+    outcome = run(
+        confined,
+        f"{libc}r = libc.fork(){after}",
+        f"{libc}r = libc.execv(b'/usr/bin/true', (ctypes.c_char_p * 2)(b'true', None)){after}",
+        f"{libc}r = libc.socket(2, 1, 0){after}",
+        f"{libc}r = libc.ptrace(16, 1, 0, 0){after}",  # PTRACE_ATTACH to bubblewrap
+        f"{libc}r = libc.unshare(0x10000000){after}",  # CLONE_NEWUSER
+    )
+    assert outcome.answers == [eperm] * 5
+
+
+def test_threads_and_an_event_loop_still_work(confined: Confinement) -> None:
+    outcome = run(
+        confined,
+        "import threading; t = threading.Thread(target=print); t.start(); t.join(); result = 1",
+        "import asyncio; result = asyncio.run(asyncio.sleep(0, 'slept'))",
+    )
+    assert outcome.answers == [{"ok": "1"}, {"ok": "'slept'"}]
+
+
+@pytest.fixture
+def listener() -> socket.socket:
+    server = socket.create_server(("127.0.0.1", 0))
+    yield server
+    server.close()
+
+
+def test_no_network_unless_asked(tree: dict[str, Path], listener: socket.socket) -> None:
+    port = listener.getsockname()[1]
+    connect = f"import socket; socket.create_connection(('127.0.0.1', {port}), 2); result = 1"
+    assert one(Confinement(plugin_dir=tree["mine"]), connect) == {"error": REFUSED}
+    assert one(Confinement(plugin_dir=tree["mine"], network=True), connect) == {"ok": "1"}
+
+
+def test_the_servers_environment_does_not_reach_it(confined: Confinement) -> None:
+    outcome = run(
+        confined,
+        "import os; result = sorted(os.environ)",
+        "result = open('/proc/1/environ', 'rb').read()",
+        "import os; result = sorted(p for p in os.listdir('/proc') if p.isdigit())",
+    )
+    names = eval(outcome.answers[0]["ok"])
+    assert not [n for n in names if n.startswith("TESSERA") or n in SERVER_ENV]
+    assert outcome.answers[1] == {"ok": "b''"}  # bubblewrap, the sandbox's PID 1
+    assert outcome.answers[2] == {"ok": "['1', '2']"}  # no process of the host's
+
+
+def test_allocating_2_gb_fails(confined: Confinement) -> None:
+    outcome = run(confined, "b = bytearray(2 * 1024**3)", "result = len(bytearray(10**6))")
+    assert outcome.answers == [{"error": "MemoryError: "}, {"ok": "1000000"}]
+
+
+def test_the_memory_limit_is_the_configured_one(tree: dict[str, Path]) -> None:
+    small = Confinement(plugin_dir=tree["mine"], limits=Limits(memory_bytes=256 * 1024**2))
+    assert one(small, "b = bytearray(400 * 1024**2)") == {"error": "MemoryError: "}
+
+
+@pytest.mark.parametrize("ignore_sigxcpu", [False, True])
+def test_a_busy_loop_is_killed_by_the_cpu_limit(
+    tree: dict[str, Path], ignore_sigxcpu: bool
+) -> None:
+    confinement = Confinement(plugin_dir=tree["mine"], limits=Limits(cpu_seconds=1))
+    ignore = "import signal; signal.signal(signal.SIGXCPU, signal.SIG_IGN)\n"
+    outcome = run(confinement, (ignore if ignore_sigxcpu else "") + "while True: pass")
+    assert outcome.answers == [{}]
+    # bubblewrap reports a signal as 128 + its number.
+    killed_by = signal.SIGKILL if ignore_sigxcpu else signal.SIGXCPU
+    assert outcome.returncode == 128 + killed_by
+
+
+def test_open_files_are_limited(tree: dict[str, Path]) -> None:
+    confinement = Confinement(plugin_dir=tree["mine"], limits=Limits(open_files=32))
+    code = "files = [open('__init__.py') for _ in range(64)]"
+    assert one(confinement, code)["error"].startswith("OSError: [Errno 24] Too many open files")
+
+
+def test_the_inherited_channel_carries_large_messages_both_ways(confined: Confinement) -> None:
+    worker = start(confined)
+    try:
+        for size in (1, 70_000, 3_000_000):
+            assert worker.ask(f"result = len('x' * {size})") == {"ok": str(size)}
+        answer = worker.ask("result = 'y' * 2_000_000")
+        assert answer == {"ok": repr("y" * 2_000_000)}
+    finally:
+        assert worker.close() == 0
+
+
+def test_without_bubblewrap_sandbox_mode_refuses(tmp_path: Path) -> None:
+    """No silent fallback: a machine that cannot confine says why."""
+    code = "from tessera.sandbox.confinement import mechanism; mechanism()"
+    env = {**os.environ, "PATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1
+    assert "SandboxUnavailable: sandbox mode cannot confine plugins here" in done.stderr
+    assert "apt-get install bubblewrap" in done.stderr
