@@ -1,15 +1,20 @@
 """The worker's seccomp filter: the system calls plugin code may not make.
 
-Built with libseccomp (through ``pyseccomp``, a ctypes binding with the API of libseccomp's
-own Python module), which knows each architecture's syscall numbers and kills a process
-that calls through another ABI (32-bit ``int 0x80``, x32) so the filter cannot be bypassed.
-A filter is a deny list over an allow default: Python and the C extensions it loads make
-hundreds of different calls, and the dangerous ones are few and known.
+Built with libseccomp, the library systemd, Docker and Flatpak build their filters with:
+it knows each architecture's syscall numbers, and kills a process that calls through
+another ABI (32-bit ``int 0x80``, x32), so the filter cannot be stepped around. We call the
+system's ``libseccomp.so.2`` through ctypes: the six functions used here are its stable C
+API, and a Python binding would cost a worker tens of milliseconds more at each start
+(``pyseccomp`` spawns ``ldconfig`` twice to find the library). The filter is a deny list
+over an allow default: Python and its C extensions make hundreds of different calls, and
+the dangerous ones are few and known.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import os
 
 # Processes and programs: fork, exec, and other ways to run code outside this process.
 NO_PROCESSES = ("fork", "vfork", "execve", "execveat")
@@ -47,6 +52,26 @@ NO_ESCAPES = (
 CLONE_THREAD = 0x00010000
 
 
+ALLOW = 0x7FFF0000
+MASKED_EQ = 7  # SCMP_CMP_MASKED_EQ: (argument & a) == b
+TSYNC = 4  # SCMP_FLTATR_CTL_TSYNC: the filter applies to every thread, not only the caller
+LIBRARY = "libseccomp.so.2"
+
+
+class _ArgCmp(ctypes.Structure):
+    _fields_ = [
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    ]
+
+
+def refuse(error: int) -> int:
+    """SCMP_ACT_ERRNO: the call fails with ``error`` and does nothing."""
+    return 0x00050000 | (error & 0xFFFF)
+
+
 def install(network: bool) -> None:
     """Load the filter into every thread of this process; it can never be removed.
 
@@ -55,26 +80,47 @@ def install(network: bool) -> None:
     ``socket`` is refused; ``socketpair`` stays (asyncio's loop wakes itself with one) since
     a connected pair reaches nothing outside the process.
     """
-    import pyseccomp as seccomp
+    lib = ctypes.CDLL(LIBRARY)
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+    rules = lib.seccomp_init(ctypes.c_uint32(ALLOW))
+    if not rules:
+        raise OSError("seccomp_init failed")
+    try:
+        _check(lib.seccomp_attr_set(ctypes.c_void_p(rules), TSYNC, ctypes.c_uint32(1)), "tsync")
+        refused = refuse(errno.EPERM)
+        for name in (*NO_PROCESSES, *NO_ESCAPES, *(() if network else ("socket",))):
+            _add(lib, rules, refused, name)
+        _add(lib, rules, refused, "clone", _ArgCmp(0, MASKED_EQ, CLONE_THREAD, 0))
+        _add(lib, rules, refuse(errno.ENOSYS), "clone3")
+        _check(lib.seccomp_load(ctypes.c_void_p(rules)), "load")
+    finally:
+        lib.seccomp_release(ctypes.c_void_p(rules))
 
-    refused = seccomp.ERRNO(errno.EPERM)
-    rules = seccomp.SyscallFilter(seccomp.ALLOW)
-    rules.set_attr(seccomp.Attr.CTL_TSYNC, 1)
-    for name in (*NO_PROCESSES, *NO_ESCAPES):
-        rules.add_rule(refused, name)
-    rules.add_rule(refused, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, 0))
-    rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
-    if not network:
-        rules.add_rule(refused, "socket")
-    rules.load()
+
+def _add(lib: ctypes.CDLL, rules: int, action: int, name: str, *args: _ArgCmp) -> None:
+    number = lib.seccomp_syscall_resolve_name(name.encode())
+    if number == -1:  # __NR_SCMP_ERROR: no such call on any architecture libseccomp knows
+        return
+    compare = (_ArgCmp * len(args))(*args)
+    status = lib.seccomp_rule_add_array(
+        ctypes.c_void_p(rules), ctypes.c_uint32(action), number, len(args), compare
+    )
+    _check(status, f"rule for {name}")
+
+
+def _check(status: int, what: str) -> None:
+    if status < 0:
+        raise OSError(-status, f"seccomp {what}: {os.strerror(-status)}")
 
 
 def available() -> str | None:
     """Why a filter cannot be built here, or None when it can."""
     try:
-        import pyseccomp as seccomp
-
-        seccomp.SyscallFilter(seccomp.ALLOW)
-    except Exception as exc:  # no binding, or no libseccomp.so.2 for it to load
+        ctypes.CDLL(LIBRARY)
+    except OSError as exc:
         return f"libseccomp is not usable ({exc}); install the libseccomp2 package"
+    with open("/proc/self/status") as status:
+        if not any(line.startswith("Seccomp:") for line in status):
+            return "this kernel was built without seccomp (CONFIG_SECCOMP_FILTER)"
     return None
