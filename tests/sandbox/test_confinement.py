@@ -4,6 +4,7 @@ from inside ``wrap_command`` + ``confine_self`` and how each attempt fails."""
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -116,6 +117,25 @@ def test_ctypes_cannot_call_around_python(confined: Confinement) -> None:
         f"{libc}r = libc.unshare(0x10000000){after}",  # CLONE_NEWUSER
     )
     assert outcome.answers == [eperm] * 5
+
+
+# Machine code run through ctypes: fork by the 32-bit ABI (mov eax, 2; int 0x80; ret), which
+# a filter written for x86-64's syscall numbers alone would let through (2 is `open` there).
+I386_FORK = """
+import ctypes, mmap
+page = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+page.write(bytes.fromhex('b802000000cd80c3'))
+result = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(page)))()
+"""
+X32_FORK = "import ctypes; result = ctypes.CDLL(None).syscall(0x40000000 | 57)"
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the 32-bit and x32 ABIs of x86-64")
+@pytest.mark.parametrize("code", [I386_FORK, X32_FORK], ids=["int-0x80", "x32"])
+def test_another_abi_kills_the_worker(confined: Confinement, code: str) -> None:
+    outcome = run(confined, code)
+    assert outcome.answers == [{}]
+    assert outcome.returncode == 128 + signal.SIGSYS
 
 
 def test_threads_and_an_event_loop_still_work(confined: Confinement) -> None:
