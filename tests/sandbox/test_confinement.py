@@ -214,6 +214,19 @@ def test_the_inherited_channel_carries_large_messages_both_ways(confined: Confin
         assert worker.close() == 0
 
 
+def test_killing_the_spawned_process_ends_the_worker(confined: Confinement) -> None:
+    """The pool kills a stuck worker through the pid it spawned, which is bubblewrap's."""
+    worker = start(confined)
+    answer = worker.ask("import os; result = os.getpid()")
+    assert answer == {"ok": "2"}  # the worker is PID 2 in its own namespace
+    worker.channel.sendall(b'"while True: pass"\n')
+    worker.process.kill()
+    assert worker.process.wait(timeout=30) == -signal.SIGKILL
+    worker.channel.settimeout(30)
+    assert worker.channel.recv(1) == b""  # every process holding the channel's other end is gone
+    worker.channel.close()
+
+
 def test_without_bubblewrap_sandbox_mode_refuses(tmp_path: Path) -> None:
     """No silent fallback: a machine that cannot confine says why."""
     code = "from tessera.sandbox.confinement import mechanism; mechanism()"
