@@ -54,7 +54,9 @@ def command(
     plugin = plugin_dir.resolve()
     visible = readable_paths()
     args = ["--unshare-all", *(["--share-net"] if network else [])]
-    args += ["--unshare-user", "--uid", NOBODY, "--gid", NOBODY, "--disable-userns"]
+    # No --disable-userns (bubblewrap 0.8+): the seccomp filter already refuses unshare,
+    # setns and clone of a process, and the worker has no capabilities for the rest.
+    args += ["--unshare-user", "--uid", NOBODY, "--gid", NOBODY]
     args += ["--cap-drop", "ALL", "--die-with-parent", "--new-session", "--hostname", "worker"]
     args += _root_skeleton()
     # Mounted first: a plugin folder under /tmp is then bound over the private /tmp.
@@ -64,7 +66,7 @@ def command(
     for name in (*SYSTEM_FILES, *(NETWORK_FILES if network else ())):
         args += ["--ro-bind-try", name, name]
     args += ["--ro-bind", str(plugin), str(plugin)]
-    args += _covers(hidden, [*visible, plugin])
+    args += _covers(hidden, [Path("/usr"), *visible, plugin])
     args += ["--chdir", str(plugin), "--clearenv"]
     for key, value in {**BASE_ENV, **env}.items():
         args += ["--setenv", key, value]
