@@ -131,7 +131,7 @@ describe("errors", () => {
   });
 
   it("504 for a plugin past its timeout", async () => {
-    const error = await failure(client.execute("probe", { action: "sleep" }), GatewayTimeoutError);
+    const error = await failure(client.execute("sleepy", {}), GatewayTimeoutError);
     assert.equal(error.status, 504);
     assert.equal(error.errorCode, "timeout");
   });

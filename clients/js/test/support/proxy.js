@@ -4,22 +4,21 @@ import { createServer, connect } from "node:net";
 /**
  * Forwards 127.0.0.1:<port> to `target`. `cut()` destroys every open connection (a
  * dropped network); `refuse(true)` closes new ones at once (the server unreachable);
- * `freeze(true)` keeps connections open but forwards nothing (a silent peer).
+ * `freeze()` keeps the open connections but forwards nothing more on them (a silent peer).
  */
 export async function startProxy(targetPort) {
   const pairs = new Set();
   let refusing = false;
-  let frozen = false;
   let accepted = 0;
   const server = createServer((inbound) => {
     accepted += 1;
     if (refusing) return inbound.destroy();
     const outbound = connect(targetPort, "127.0.0.1");
-    const pair = { inbound, outbound };
+    const pair = { inbound, outbound, frozen: false };
     pairs.add(pair);
     const forward = (from, to) =>
       from.on("data", (chunk) => {
-        if (!frozen) to.write(chunk);
+        if (!pair.frozen) to.write(chunk);
       });
     forward(inbound, outbound);
     forward(outbound, inbound);
@@ -47,8 +46,8 @@ export async function startProxy(targetPort) {
     refuse(on) {
       refusing = on;
     },
-    freeze(on) {
-      frozen = on;
+    freeze() {
+      for (const pair of pairs) pair.frozen = true;
     },
     close() {
       this.cut();

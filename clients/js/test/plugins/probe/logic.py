@@ -1,7 +1,5 @@
 """The JavaScript client's test plugin: each action exercises one outcome of a call."""
 
-import asyncio
-
 from core.notifications_manager import notifications_manager
 from core.websocket_manager import websocket_manager
 
@@ -13,9 +11,6 @@ async def execute(data: dict) -> dict:
         return {"greeting": f"hello {data['name']}"}
     if action == "echo":
         return {"echo": data.get("value")}
-    if action == "sleep":
-        await asyncio.sleep(5)  # past the manifest's timeout of 1 s: 504
-        return {}
     if action == "crash":
         raise RuntimeError("the probe crashed on request")
     if action == "refuse":
