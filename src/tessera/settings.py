@@ -32,6 +32,18 @@ def _csv(value: str | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _mounts(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    """``/app=web/dist`` pairs: a URL path starting with ``/`` and an existing folder."""
+    pairs = _csv(value)
+    for pair in pairs:
+        prefix, _, folder = pair.partition("=")
+        if not prefix.startswith("/") or not folder:
+            raise ValueError(f"expected URL=FOLDER pairs such as /app=web/dist, got {pair!r}")
+        if not Path(folder).is_dir():
+            raise ValueError(f"{folder!r} is not a folder (in {pair!r})")
+    return pairs
+
+
 def _rate(value: str) -> str:
     if value:
         from tessera.governance.rates import parse_rate  # here: governance reads settings
@@ -180,6 +192,13 @@ SETTINGS: tuple[Setting, ...] = (
         (),
         "Origins allowed to call the API from a browser, comma-separated; empty: none.",
         _csv,
+    ),
+    Setting(
+        "static",
+        (),
+        "Folders served as files for a front end, comma-separated URL=FOLDER pairs "
+        "(e.g. /app=web/dist); the API's routes come first; empty: none.",
+        _mounts,
     ),
     Setting(
         "error_mode",

@@ -29,6 +29,7 @@ from tessera.http.openapi import openapi_json
 from tessera.http.plugin_settings import plugin_settings_routes
 from tessera.http.plugins import list_plugins
 from tessera.http.reference import reference_routes
+from tessera.http.static import static_routes
 from tessera.http.websocket import SocketEndpoint, socket_hint
 from tessera.runtime import Runtime
 
@@ -124,6 +125,7 @@ def routes_app(runtime: Runtime, cors: dict[str, Any] | None) -> Starlette:
         *admin_routes(),
         *notification_routes(),
         *plugin_settings_routes(),
+        *static_routes(runtime.settings.static),
     ]
     # The client's address matters only here (login rate limits): the server leaves
     # X-Forwarded-For alone (see `tessera serve`), and this resolves it for these routes.
