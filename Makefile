@@ -1,4 +1,5 @@
-# `make run` serves the example plugins on the embedded store; `make test` runs every test.
+# `make run` serves the example plugins on the embedded store; `make test` runs every Python
+# test; `make test-js` the JavaScript client's and the browser tests (clients/js/README.md).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install run test check bench docs
+.PHONY: install run test test-js check bench docs
 
 $(BIN)/python:
 	@echo "Creating $(VENV) ..."
@@ -32,6 +33,15 @@ run: $(RUN_STAMP)
 
 test: $(DEV_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Needs Node 20+ and Chromium at /usr/bin/chromium (.ci/run installs both); a real
+# `tessera serve` from $(VENV) answers the tests. Screenshots land in clients/js/artifacts/.
+JS := clients/js
+test-js: $(RUN_STAMP) $(JS)/node_modules/.package-lock.json
+	cd $(JS) && npm test && npm run test:browser
+
+$(JS)/node_modules/.package-lock.json: $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund
 
 check: $(DEV_STAMP)
 	$(BIN)/ruff format --check src tests bench

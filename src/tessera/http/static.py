@@ -16,7 +16,10 @@ from starlette.types import Message, Receive, Scope, Send
 # In place of the API's "default-src 'none'" and "no-store" (see middleware.py): a page
 # loads its own scripts, styles and images, and revalidates them by ETag.
 PAGE_HEADERS = (
-    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    ),
     (b"cache-control", b"no-cache"),
 )
 
