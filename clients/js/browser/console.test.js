@@ -20,7 +20,7 @@ it("lists each plugin's actions, sends a valid starter body, shows the answer an
   const context = await browser.newContext();
   const { page, errors } = await openPage(context);
   await page.goto(`${server.baseUrl}/docs`);
-  await page.fill("#token", server.token("alice"));
+  await page.fill("#token", await server.token("alice"));
   await page.click("#load");
   await page.waitForSelector("text=Signed in as alice");
 

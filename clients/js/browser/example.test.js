@@ -46,7 +46,7 @@ it("updates the list from another tab and rings the bell for another user's kudo
   const bob = await browser.newContext();
   const third = await openPage(bob);
   await third.page.goto(`${server.baseUrl}/app/`);
-  await third.page.fill("#token", server.token("bob", "--role", "member"));
+  await third.page.fill("#token", await server.token("bob", "--role", "member"));
   await third.page.click("#token-form button");
   await third.page.waitForSelector("#live:has-text('open')");
   await third.page.fill("#to", aliceId);
@@ -71,7 +71,7 @@ it("refuses kudos from a user without the member role, and says so", async () =>
   const carol = await browser.newContext();
   const { page, errors } = await openPage(carol);
   await page.goto(`${server.baseUrl}/app/`);
-  await page.fill("#token", server.token("carol"));
+  await page.fill("#token", await server.token("carol"));
   await page.click("#token-form button");
   await page.waitForSelector("#live:has-text('open')");
   await page.fill("#to", "alice");

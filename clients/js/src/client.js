@@ -75,7 +75,8 @@ export class TesseraClient {
       response = await this.fetch(this.baseUrl + path + queryString(options.query), init);
     } catch (error) {
       if (error?.name === "AbortError") throw error;
-      throw new NetworkError(`${method} ${path}: no answer from ${this.baseUrl}`, error);
+      const why = error?.cause?.message ?? error?.message ?? String(error);
+      throw new NetworkError(`${method} ${path}: no answer from ${this.baseUrl} (${why})`, error);
     }
     const body = parse(await response.text());
     if (!response.ok) throw errorFor(response.status, body, response.headers);

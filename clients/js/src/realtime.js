@@ -10,6 +10,9 @@
  */
 
 const SUBPROTOCOL = "mozaiks";
+// What a subprotocol may hold (RFC 6455: an HTTP token). JWTs fit; an opaque token with
+// "/", "=" or a space does not, and goes in the URL instead (?access_token=).
+const PROTOCOL_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Close codes after which reconnecting with the same token cannot help. */
 const REFUSED = new Map([
   [4001, "the server refused the token"],
@@ -112,16 +115,24 @@ export class Realtime {
     if (!WebSocketImpl) {
       return this.refuse(1006, "no WebSocket: pass the WebSocket option (e.g. the ws package)");
     }
-    const socket = new WebSocketImpl(this.url(), [SUBPROTOCOL, token]);
+    const inProtocol = PROTOCOL_TOKEN.test(token);
+    let socket;
+    try {
+      const url = this.url(inProtocol ? null : token);
+      socket = new WebSocketImpl(url, inProtocol ? [SUBPROTOCOL, token] : [SUBPROTOCOL]);
+    } catch (error) {
+      return this.refuse(1006, `cannot open a WebSocket: ${error?.message ?? error}`);
+    }
     this.socket = socket;
     socket.onmessage = (event) => this.receive(socket, event.data);
     socket.onclose = (event) => this.closed(socket, event.code, event.reason);
     socket.onerror = () => {}; // a close event follows, with the code
   }
 
-  url() {
+  url(token) {
     const url = new URL(this.options.path, this.client.baseUrl.replace(/^http/, "ws"));
     if (this.lastSeq !== null) url.searchParams.set("last_seq", String(this.lastSeq));
+    if (token) url.searchParams.set("access_token", token);
     return url.toString();
   }
 

@@ -24,7 +24,7 @@ let client;
 
 before(async () => {
   server = await startServer({ args: ["--max-body-bytes", "2000"] });
-  client = new TesseraClient({ baseUrl: server.baseUrl, token: server.token("ann") });
+  client = new TesseraClient({ baseUrl: server.baseUrl, token: await server.token("ann") });
 });
 after(() => server.stop());
 
@@ -79,7 +79,7 @@ describe("errors", () => {
     assert.equal(role.errorCode, "role_required");
     const admin = new TesseraClient({
       baseUrl: server.baseUrl,
-      token: server.token("root", "--role", "admin"),
+      token: await server.token("root", "--role", "admin"),
     });
     assert.deepEqual(await admin.execute("guarded", {}), { ok: true });
     const refused = await client.execute("probe", { action: "refuse" }).catch((e) => e);
@@ -109,7 +109,7 @@ describe("errors", () => {
   });
 
   it("429 with Retry-After past the plugin's rate limit", async () => {
-    const limited = new TesseraClient({ baseUrl: server.baseUrl, token: server.token("lim") });
+    const limited = new TesseraClient({ baseUrl: server.baseUrl, token: await server.token("lim") });
     assert.deepEqual(await limited.execute("limited", {}), { ok: true });
     const error = await failure(limited.execute("limited", {}), RateLimitedError);
     assert.equal(error.status, 429);

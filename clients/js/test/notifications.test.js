@@ -11,13 +11,13 @@ before(async () => {
 });
 after(() => server.stop());
 
-function clientOf(userId) {
-  return new TesseraClient({ baseUrl: server.baseUrl, token: server.token(userId) });
+async function clientOf(userId) {
+  return new TesseraClient({ baseUrl: server.baseUrl, token: await server.token(userId) });
 }
 
 describe("notifications", () => {
   it("lists, counts, marks read and unread, marks all read, deletes", async () => {
-    const client = clientOf("nina");
+    const client = await clientOf("nina");
     const first = await client.execute("probe", { action: "notify", title: "one" });
     const second = await client.execute("probe", { action: "notify", title: "two" });
 
@@ -41,16 +41,16 @@ describe("notifications", () => {
   });
 
   it("reaches only the caller's own", async () => {
-    const owner = clientOf("olga");
+    const owner = await clientOf("olga");
     const { id } = await owner.execute("probe", { action: "notify", title: "mine" });
-    const other = clientOf("oscar");
+    const other = await clientOf("oscar");
     await assert.rejects(other.notifications.markRead(id), NotFoundError);
     await assert.rejects(other.notifications.delete(id), NotFoundError);
     assert.equal((await other.notifications.list()).count, 0);
   });
 
   it("keeps preferences, and shows the declared types", async () => {
-    const client = clientOf("pia");
+    const client = await clientOf("pia");
     const saved = await client.notifications.setPreferences({ probe_done: { enabled: false } });
     assert.deepEqual(saved.preferences, { probe_done: { enabled: false } });
     assert.deepEqual(await client.notifications.preferences(), { probe_done: { enabled: false } });
@@ -65,7 +65,7 @@ describe("notifications", () => {
 
 describe("plugin settings", () => {
   it("answers the defaults, saves over them, and names the invalid field", async () => {
-    const client = clientOf("sam");
+    const client = await clientOf("sam");
     assert.deepEqual(await client.settings.get("probe"), { color: "red", size: 3 });
     assert.deepEqual(await client.settings.save("probe", { size: 5 }), { color: "red", size: 5 });
     assert.deepEqual(await client.settings.get("probe"), { color: "red", size: 5 });

@@ -25,7 +25,7 @@ afterEach(async () => {
 /** A user's two clients: `direct` calls the server, `realtime` listens through a proxy. */
 async function setUp(userId, options = {}) {
   proxy = await startProxy(server.port);
-  const token = server.token(userId);
+  const token = await server.token(userId);
   const direct = new TesseraClient({ baseUrl: server.baseUrl, token });
   const viaProxy = new TesseraClient({ baseUrl: proxy.baseUrl, token, WebSocket });
   const realtime = viaProxy.realtime({ minDelay: 10, maxDelay: 50, ...options });
@@ -74,7 +74,7 @@ describe("realtime", () => {
     realtime.close();
     await burst(direct, 3, 2); // while no page is open
 
-    const later = new TesseraClient({ baseUrl: server.baseUrl, token: server.token("reload"), WebSocket });
+    const later = new TesseraClient({ baseUrl: server.baseUrl, token: await server.token("reload"), WebSocket });
     const again = later.realtime({ lastSeq: seqs[1] });
     opened.push(again);
     const received = [];
@@ -159,6 +159,16 @@ describe("realtime", () => {
     assert.equal(error.code, 4001);
     assert.equal(changes.at(-1).state, "closed");
     assert.equal(realtime.state, "closed");
+  });
+
+  it("sends a token that cannot be a subprotocol in the URL instead", async () => {
+    // "/" and "=" may not appear in a subprotocol: the constructor would throw.
+    const client = new TesseraClient({ baseUrl: server.baseUrl, token: "opaque/token==", WebSocket });
+    const realtime = client.realtime();
+    opened.push(realtime);
+    const error = await realtime.connect().catch((e) => e);
+    assert.ok(error instanceof RealtimeRefused, String(error));
+    assert.equal(error.code, 4001); // the server read it, and refused it
   });
 
   it("calls each listener for its own type; '*' for every message", async () => {

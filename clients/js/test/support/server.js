@@ -1,10 +1,11 @@
 // Start a real `tessera serve` for the tests: a free port, a temporary data folder.
-import { spawn, execFileSync } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 export const REPO = resolve(fileURLToPath(import.meta.url), "../../../../..");
 export const TESSERA = process.env.TESSERA_BIN ?? join(REPO, ".venv", "bin", "tessera");
@@ -43,12 +44,15 @@ export async function startServer({ plugins = TEST_PLUGINS, args = [] } = {}) {
     baseUrl,
     port,
     data,
-    /** A token for `userId` signed with this server's secret (`tessera token`). */
-    token(userId, ...options) {
-      return execFileSync(TESSERA, ["token", userId, "--data", data, ...options], {
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "ignore"],
-      }).trim();
+    /**
+     * A token for `userId` signed with this server's secret (`tessera token`). Not a
+     * synchronous call: a blocked event loop lets the server close an idle keep-alive
+     * connection unnoticed, and the next request on it fails.
+     */
+    async token(userId, ...options) {
+      const args = ["token", userId, "--data", data, ...options];
+      const { stdout } = await promisify(execFile)(TESSERA, args, { encoding: "utf8" });
+      return stdout.trim();
     },
     log: () => log,
     async stop() {
