@@ -13,7 +13,7 @@ let proxy;
 const opened = [];
 
 before(async () => {
-  server = await startServer({ args: ["--ws-resume-messages", "50"] });
+  server = await startServer();
 });
 after(() => server.stop());
 afterEach(async () => {
@@ -23,10 +23,10 @@ afterEach(async () => {
 });
 
 /** A user's two clients: `direct` calls the server, `realtime` listens through a proxy. */
-async function setUp(userId, options = {}) {
-  proxy = await startProxy(server.port);
-  const token = await server.token(userId);
-  const direct = new TesseraClient({ baseUrl: server.baseUrl, token });
+async function setUp(userId, options = {}, on = server) {
+  proxy = await startProxy(on.port);
+  const token = await on.token(userId);
+  const direct = new TesseraClient({ baseUrl: on.baseUrl, token });
   const viaProxy = new TesseraClient({ baseUrl: proxy.baseUrl, token, WebSocket });
   const realtime = viaProxy.realtime({ minDelay: 10, maxDelay: 50, ...options });
   opened.push(realtime);
@@ -42,7 +42,9 @@ describe("realtime", () => {
     const { direct, realtime } = await setUp("stream");
     const received = [];
     const states = [];
-    realtime.onState((change) => states.push(change.state));
+    const notices = [];
+    realtime.onState((change) => states.push(change));
+    realtime.on("resync", (notice) => notices.push(notice));
     realtime.on("tick", (message) => {
       received.push(message);
       // Cut the network while the server is still sending, three times.
@@ -51,7 +53,9 @@ describe("realtime", () => {
     await realtime.connect();
     const total = 240;
     for (let start = 0; start < total; start += 40) await burst(direct, start, 40);
-    await until(() => received.length >= total, `${total} ticks (have ${received.length})`);
+    const seen = () =>
+      `have ${received.length}; states ${JSON.stringify(states)}; resync ${JSON.stringify(notices)}`;
+    await until(() => received.length >= total, () => `${total} ticks (${seen()})`);
     await burst(direct, total, 1); // anything doubled would have arrived before this one
     await until(() => received.length > total, "the last tick");
 
@@ -62,8 +66,9 @@ describe("realtime", () => {
     const seqs = received.map((m) => m.seq);
     assert.deepEqual(seqs, Array.from({ length: total + 1 }, (_, i) => seqs[0] + i));
     assert.equal(realtime.lastSeq, seqs.at(-1));
+    assert.deepEqual(notices, []);
     assert.ok(proxy.accepted() >= 4, `${proxy.accepted()} connections`);
-    assert.equal(states.filter((s) => s === "reconnecting").length, 3);
+    assert.equal(states.filter((s) => s.state === "reconnecting").length, 3);
   });
 
   it("resumes after the lastSeq an earlier page kept", async () => {
@@ -84,8 +89,10 @@ describe("realtime", () => {
     assert.deepEqual(received, [2, 3, 4]);
   });
 
-  it("tells the app to resync when missed messages left the resume window", async () => {
-    const { direct, realtime } = await setUp("resync");
+  it("tells the app to resync when missed messages left the resume window", async (t) => {
+    const small = await startServer({ args: ["--ws-resume-messages", "50"] });
+    t.after(() => small.stop());
+    const { direct, realtime } = await setUp("resync", {}, small);
     const received = [];
     const notices = [];
     realtime.on("tick", (message) => received.push(message.n));
