@@ -53,7 +53,7 @@ export class Realtime {
     this.stopped = true;
     this.listeners = new Map();
     this.stateListeners = new Set();
-    this.timers = { reconnect: null, beat: null, answer: null };
+    this.timers = { reconnect: null, beat: null, answer: null }; // answer: a ping awaits one
     this.waiting = null;
   }
 
@@ -138,7 +138,7 @@ export class Realtime {
 
   receive(socket, data) {
     if (socket !== this.socket) return;
-    clearTimeout(this.timers.answer);
+    this.heard();
     let message;
     try {
       message = JSON.parse(typeof data === "string" ? data : String(data));
@@ -171,15 +171,27 @@ export class Realtime {
     this.settle(null);
   }
 
-  /** Ping every interval; a socket silent for the timeout after a ping is dead. */
+  /**
+   * Ping every interval; a socket silent for the timeout after a ping is dead. While a
+   * ping waits for its answer no other is sent, so an interval shorter than the timeout
+   * still gives each ping the whole timeout.
+   */
   beat() {
     clearTimeout(this.timers.beat);
     this.timers.beat = setTimeout(() => {
       if (!this.socket) return;
-      this.send({ type: "ping" });
-      this.timers.answer = setTimeout(() => this.drop(), this.options.heartbeatTimeout);
+      if (this.timers.answer === null) {
+        this.send({ type: "ping" });
+        this.timers.answer = setTimeout(() => this.drop(), this.options.heartbeatTimeout);
+      }
       this.beat();
     }, this.options.heartbeatInterval);
+  }
+
+  /** Any message proves the socket alive. */
+  heard() {
+    clearTimeout(this.timers.answer);
+    this.timers.answer = null;
   }
 
   /** Give up on a silent socket: its close may never come, so reconnect now. */
@@ -222,7 +234,7 @@ export class Realtime {
 
   detach() {
     clearTimeout(this.timers.beat);
-    clearTimeout(this.timers.answer);
+    this.heard();
     if (this.socket) {
       this.socket.onmessage = this.socket.onclose = null;
     }

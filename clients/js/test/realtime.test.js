@@ -155,6 +155,29 @@ describe("realtime", () => {
     assert.deepEqual(received, [0, 1]);
   });
 
+  it("keeps a connection that answers its heartbeats", async () => {
+    let pings = 0;
+    class Counting extends WebSocket {
+      send(data) {
+        if (JSON.parse(data).type === "ping") pings += 1;
+        super.send(data);
+      }
+    }
+    const client = new TesseraClient({
+      baseUrl: server.baseUrl,
+      token: await server.token("steady"),
+      WebSocket: Counting,
+    });
+    // Pings every 20 ms, each given 500 ms: several would overlap if each had its own timer.
+    const realtime = client.realtime({ heartbeatInterval: 20, heartbeatTimeout: 500 });
+    opened.push(realtime);
+    const changes = [];
+    realtime.onState((change) => changes.push(change.state));
+    await realtime.connect();
+    await until(() => pings >= 30, "30 pings");
+    assert.deepEqual(changes, ["connecting", "open"]);
+  });
+
   it("stops on a refused token and says why", async () => {
     const client = new TesseraClient({ baseUrl: server.baseUrl, token: "e30.e30.c2ln", WebSocket });
     const realtime = client.realtime();
