@@ -130,7 +130,8 @@ export class Realtime {
   }
 
   url(token) {
-    const url = new URL(this.options.path, this.client.baseUrl.replace(/^http/, "ws"));
+    // Appended, as HTTP paths are, so that a base URL's own path (/tessera) is kept.
+    const url = new URL(this.client.baseUrl.replace(/^http/, "ws") + this.options.path);
     if (this.lastSeq !== null) url.searchParams.set("last_seq", String(this.lastSeq));
     if (token) url.searchParams.set("access_token", token);
     return url.toString();
