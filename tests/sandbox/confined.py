@@ -12,18 +12,17 @@ import os
 import socket
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from tessera.sandbox.confinement import Confinement, wrap_command
 
 WORKER = r"""
 import json, socket, sys
-from pathlib import Path
-from tessera.sandbox.confinement import Confinement, Limits, confine_self
+from tessera.sandbox.confinement import Confinement, confine_self
 
-fd, spec = int(sys.argv[1]), json.loads(sys.argv[2])
-confine_self(Confinement(Path(spec["plugin_dir"]), spec["network"], Limits(**spec["limits"])))
+confine_self(Confinement.decode(sys.argv[2]))
+fd = int(sys.argv[1])
 chan = socket.socket(fileno=fd)
 with chan.makefile("rb") as lines:
     for line in lines:
@@ -71,12 +70,7 @@ class Worker:
 
 def start(confinement: Confinement) -> Worker:
     ours, theirs = socket.socketpair()
-    spec = {
-        "plugin_dir": str(confinement.plugin_dir),
-        "network": confinement.network,
-        "limits": asdict(confinement.limits),
-    }
-    argv = [sys.executable, "-c", WORKER, str(theirs.fileno()), json.dumps(spec)]
+    argv = [sys.executable, "-c", WORKER, str(theirs.fileno()), confinement.encode()]
     process = subprocess.Popen(
         wrap_command(argv, confinement),
         pass_fds=[theirs.fileno()],

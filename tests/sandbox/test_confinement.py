@@ -33,6 +33,11 @@ def test_this_machine_confines_with_bubblewrap_seccomp_and_rlimits() -> None:
     assert mechanism() == "bubblewrap+seccomp+rlimits"
 
 
+def test_the_worker_rebuilds_the_servers_confinement_from_one_argument(tmp_path: Path) -> None:
+    confinement = Confinement(tmp_path, True, Limits(1, 2, 3), (tmp_path / "data",))
+    assert Confinement.decode(confinement.encode()) == confinement
+
+
 def test_the_data_folder_is_not_there(confined: Confinement, tree: dict[str, Path]) -> None:
     for name in ("token_secret", "tessera.db"):
         answer = one(confined, f"result = open({str(tree['data'] / name)!r}, 'rb').read()")
@@ -219,7 +224,8 @@ def test_killing_the_spawned_process_ends_the_worker(confined: Confinement) -> N
     worker = start(confined)
     answer = worker.ask("import os; result = os.getpid()")
     assert answer == {"ok": "2"}  # the worker is PID 2 in its own namespace
-    worker.channel.sendall(b'"while True: pass"\n')
+    spin = "import threading; threading.Thread(target=lambda: [0 for _ in iter(int, 1)]).start()"
+    assert worker.ask(spin) == {"ok": "None"}
     worker.process.kill()
     assert worker.process.wait(timeout=30) == -signal.SIGKILL
     worker.channel.settimeout(30)

@@ -17,9 +17,10 @@ cannot be set up on this machine, and sandbox mode must not start then.
 from __future__ import annotations
 
 import functools
+import json
 import resource
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tessera.sandbox import bubblewrap, syscalls
@@ -58,6 +59,21 @@ class Confinement:
     network: bool = False
     limits: Limits = field(default_factory=Limits)
     hidden: tuple[Path, ...] = ()
+
+    def encode(self) -> str:
+        """One command-line argument from which the worker rebuilds it (``decode``)."""
+        fields = {**asdict(self), "plugin_dir": str(self.plugin_dir)}
+        return json.dumps({**fields, "hidden": [str(p) for p in self.hidden]})
+
+    @classmethod
+    def decode(cls, argument: str) -> Confinement:
+        fields = json.loads(argument)
+        return cls(
+            Path(fields["plugin_dir"]),
+            bool(fields["network"]),
+            Limits(**fields["limits"]),
+            tuple(Path(p) for p in fields["hidden"]),
+        )
 
 
 def wrap_command(
