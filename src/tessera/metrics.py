@@ -10,11 +10,22 @@ import bisect
 import itertools
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.metrics import Histogram
 from prometheus_client.utils import floatToGoString
+
+if TYPE_CHECKING:
+    from tessera.cluster.outage import Outage
+    from tessera.services.events.redis import RedisEventBackend
+    from tessera.services.fanout.held import HeldMessages
 
 CALL_BUCKETS = Histogram.DEFAULT_BUCKETS[:-1]  # without +Inf, which is the total
 BUCKET_LABELS = [floatToGoString(bound) for bound in (*CALL_BUCKETS, math.inf)]
@@ -61,6 +72,36 @@ class CallStats:
         yield duration
 
 
+class OutageStats:
+    """Redis outages and what this process keeps meanwhile, read when scraped."""
+
+    def __init__(self, outage: Outage, held: HeldMessages, events: RedisEventBackend) -> None:
+        self._outage = outage
+        self._held = held
+        self._events = events
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "tessera_redis_outages", "Times this process lost Redis.", self._outage.count
+        )
+        yield GaugeMetricFamily(
+            "tessera_redis_up", "1 while this process reaches Redis.", int(not self._outage.down)
+        )
+        outbox = GaugeMetricFamily(
+            "tessera_outage_outbox",
+            "Items kept while Redis is unreachable, not yet handed over, by kind.",
+            labels=["kind"],
+        )
+        outbox.add_metric(["ws_messages"], len(self._held))
+        outbox.add_metric(["events"], self._events.backlog)
+        yield outbox
+        yield CounterMetricFamily(
+            "tessera_outage_dropped_messages",
+            "WebSocket messages dropped from the outage outbox, past its bound.",
+            self._held.dropped,
+        )
+
+
 class Metrics:
     """The counters and histograms Tessera keeps."""
 
@@ -80,6 +121,10 @@ class Metrics:
             ["plugin"],
             registry=self.registry,
         )
+
+    def watch_outage(self, outage: Outage, held: HeldMessages, events: RedisEventBackend) -> None:
+        """Expose a cluster process's outages and outboxes."""
+        self.registry.register(OutageStats(outage, held, events))
 
     def record_call(self, plugin: str, status: str, seconds: float) -> None:
         """Count one finished plugin call, by its outcome's status, and its duration."""

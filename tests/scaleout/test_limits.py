@@ -9,9 +9,8 @@ import pytest
 
 from tessera.auth.identity import Identity
 from tessera.cluster.link import Cluster as RedisLink
-from tessera.governance import Limits, TooManyConcurrentCalls, parse_rate
+from tessera.governance import Limits, RateLimited, TooManyConcurrentCalls, parse_rate
 from tessera.governance.cluster import ClusterGovernor
-from tessera.governance.errors import LimitsUnavailable
 from tessera.settings import Settings
 from tests.scaleout.conftest import Cluster, RedisServer
 
@@ -91,17 +90,39 @@ async def test_a_capped_call_gives_back_its_slot_while_an_uncapped_one_runs(
         await link.close()
 
 
-async def test_limits_refuse_clearly_while_redis_is_down(redis_server: RedisServer):
+async def test_limits_are_counted_in_the_process_while_redis_is_down(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+):
     governor_cluster = RedisLink(redis_server.url)
     governor = ClusterGovernor(Settings.load({}, environ={}), governor_cluster)
-    limits = Limits(timeout=1, rate=parse_rate("5/second"))
+    limits = Limits(timeout=1, rate=parse_rate("3/minute"), max_concurrency=1)
     alice = Identity("alice", "alice", "default")
     try:
         redis_server.stop()
-        with pytest.raises(LimitsUnavailable, match="Redis"):
+        for _ in range(3):
             await governor.admit("job", alice, limits)
-        redis_server.start()
-        await governor.admit("job", alice, limits)
+            await governor.release("job", limits)
+        # The process's own bucket still refuses past the rate, and its own slots the cap.
+        with pytest.raises(RateLimited):
+            await governor.admit("job", alice, limits)
+        bob = Identity("bob", "bob", "default")
+        await governor.admit("job", bob, limits)
+        with pytest.raises(TooManyConcurrentCalls):
+            await governor.admit("job", alice, Limits(timeout=1, max_concurrency=1))
         await governor.release("job", limits)
+        alone = [r for r in caplog.records if "counted by each process alone" in r.message]
+        assert len(alone) == 1  # once per outage
+        redis_server.start()
+        await _eventually_up(governor_cluster)
+        await governor.admit("job", alice, Limits(timeout=1, max_concurrency=1))
+        await governor.release("job", Limits(timeout=1, max_concurrency=1))
     finally:
         await governor_cluster.close()
+
+
+async def _eventually_up(link: RedisLink) -> None:
+    for _ in range(100):
+        if not link.outage.down:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the outage did not end after Redis returned")

@@ -1,59 +1,93 @@
-"""Redis stopped and restarted under a running cluster: clear errors, then full service,
-and no event accepted before or during the outage is lost."""
+"""Redis killed and restarted under a running cluster: every call still answers, each
+process serves its own sockets and handlers meanwhile, and what was kept is handed over,
+once, when Redis returns."""
 
 from __future__ import annotations
+
+import time
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.scaleout.conftest import Cluster, RedisServer, eventually
+from tests.scaleout.conftest import Cluster, Node, RedisServer, eventually
 from tests.scaleout.test_fanout import receive
 
 
-def health(url: str) -> httpx.Response:
-    return httpx.get(f"{url}/health", timeout=5)
+def ready(node: Node) -> httpx.Response:
+    return httpx.get(f"{node.url}/health/ready", timeout=5)
 
 
-def handled_once(cluster: Cluster, numbers: range) -> bool:
-    done = [n for kind, _, n in cluster.handled if kind == "done"]
-    return all(done.count(str(n)) >= 1 for n in numbers)
+def lines(cluster: Cluster, kind: str) -> list[tuple[int, str]]:
+    return [(pid, n) for k, pid, n in cluster.handled if k == kind]
 
 
-async def test_the_cluster_degrades_without_redis_and_recovers_when_it_returns(
+def pid(node: Node) -> int:
+    return int(node.call("nina", "relay", action="pid").json()["pid"])
+
+
+async def test_the_cluster_serves_through_a_redis_outage_and_hands_over_once(
     cluster: Cluster, redis_server: RedisServer
 ):
     a, b = cluster.start(2)
-    assert health(a.url).json()["redis"] == "ok"
+    assert ready(a).json() == {"status": "ready", "store": "ok", "redis": "ok"}
+    a_pid, b_pid = pid(a), pid(b)
     for n in range(600, 603):
         assert b.call("nina", "relay", action="publish", event="job:early", n=n).status_code == 200
+    async with connect(a.ws_url("nina")) as here, connect(b.ws_url("nina")) as there:
+        start = (await receive(here))["last_seq"]
+        assert (await receive(there))["last_seq"] == start
 
-    redis_server.stop()
-    down = b.call("nina", "relay", action="send", n=1)
-    assert down.status_code == 503
-    assert "Redis" in down.json()["error"] and "127.0.0.1" not in down.text
-    reported = health(a.url)
-    assert reported.status_code == 200
-    assert reported.json()["status"] == "degraded"
-    assert reported.json()["redis"] == "unreachable"
-    async with connect(a.ws_url("nina")) as ws:
-        with pytest.raises(ConnectionClosed) as closed:
-            await receive(ws)
-    assert closed.value.rcvd.code == 1013  # try again later
-    # Events are still accepted while Redis is away, and sent once it is back.
-    for n in range(603, 606):
-        assert a.call("nina", "relay", action="publish", event="job:late", n=n).status_code == 200
+        redis_server.kill()
+        # Every call answers; the socket on the same process gets its messages at once.
+        sent = [a.call("nina", "relay", action="send", n=n) for n in range(1, 4)]
+        assert [r.status_code for r in sent] == [200, 200, 200], sent[0].text
+        seqs = [r.json()["seq"] for r in sent]
+        assert seqs == [start + 1, start + 2, start + 3]
+        for n, seq in zip(range(1, 4), seqs, strict=True):
+            assert await receive(here) == {"type": "relay", "n": n, "seq": seq}
+        # Events are handled at once by the publishing process's subscriptions.
+        for n in range(603, 606):
+            published = a.call("nina", "relay", action="publish", event="job:late", n=n)
+            assert published.status_code == 200
+        assert a.call("nina", "relay", action="publish", event="cache:x", n=700).status_code == 200
+        eventually(
+            lambda: {n for p, n in lines(cluster, "done") if p == a_pid} >= {"603", "604", "605"},
+            what="the outage's events handled at once where they were published",
+        )
+        eventually(lambda: (a_pid, "700") in lines(cluster, "cache"), what="cache here")
 
-    redis_server.start()
-    eventually(lambda: health(a.url).json()["status"] == "ok", what="Redis back in /health")
-    eventually(
-        lambda: b.call("nina", "relay", action="send", n=2).status_code == 200,
-        what="sending works again",
-    )
-    eventually(lambda: handled_once(cluster, range(600, 606)), seconds=20, what="every event")
-    async with connect(a.ws_url("olga")) as ws:
-        await receive(ws)
-        sent = b.call("olga", "relay", action="send", n=3)
-        assert sent.status_code == 200
-        assert await receive(ws) == {"type": "relay", "n": 3, "seq": sent.json()["seq"]}
+        health = httpx.get(f"{a.url}/health", timeout=5)
+        assert health.status_code == 200 and health.json()["status"] == "degraded"
+        not_ready = ready(a)
+        assert not_ready.status_code == 503
+        assert not_ready.json()["problems"][0].startswith("redis: unreachable since 20")
+        # A new socket waits for Redis: it is told to come back.
+        async with connect(a.ws_url("olga")) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await receive(ws)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+
+        redis_server.start()
+        eventually(lambda: ready(a).status_code == 200, what="a ready again")
+        eventually(lambda: ready(b).status_code == 200, what="b ready again")
+        # The socket on the other process gets the outage's messages, in order, once.
+        for n, seq in zip(range(1, 4), seqs, strict=True):
+            assert await receive(there) == {"type": "relay", "n": n, "seq": seq}
+        after = b.call("nina", "relay", action="send", n=4)
+        assert after.status_code == 200 and after.json()["seq"] == start + 4
+        assert await receive(here) == {"type": "relay", "n": 4, "seq": start + 4}
+        assert await receive(there) == {"type": "relay", "n": 4, "seq": start + 4}
+
+    # Every event once: the other process's every-process handler gets the outage's one.
+    eventually(lambda: (b_pid, "700") in lines(cluster, "cache"), what="cache there")
+    assert b.call("nina", "relay", action="publish", event="job:last", n=606).status_code == 200
+    eventually(lambda: "606" in [n for _, n in lines(cluster, "done")], what="a later event")
+    time.sleep(1)  # time for a duplicate to show, were there one
+    done = [n for _, n in lines(cluster, "done")]
+    assert sorted(done) == [str(n) for n in range(600, 607)]
+    assert sorted(lines(cluster, "cache")) == sorted([(a_pid, "700"), (b_pid, "700")])
+    metrics = a.client("root", superadmin=True).get("/metrics").text
+    assert "tessera_redis_outages_total 1.0" in metrics
+    assert 'tessera_outage_outbox{kind="ws_messages"} 0.0' in metrics

@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tessera.cluster.errors import ClusterUnavailable
+from tessera.cluster.outage import Outage
 
 PREFIX = "tessera:"
 # Connections fail fast so a call answers with a clear error instead of hanging.
@@ -48,13 +49,17 @@ class Cluster:
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), RETRIES),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
+        #: Whether Redis answers now, and what to hand over when it returns.
+        self.outage = Outage(self.ping, self.safe_url)
 
     def key(self, *parts: str) -> str:
         """A key of the cluster's namespace, e.g. ``key("ws", "seq")``."""
         return PREFIX + ":".join(parts)
 
     def unavailable(self, exc: BaseException, doing: str) -> ClusterUnavailable:
-        """The error to raise when ``doing`` failed because Redis is unreachable."""
+        """The error to raise when ``doing`` failed because Redis is unreachable (which
+        begins an outage, if none is under way)."""
+        self.outage.lost(exc)
         return ClusterUnavailable(
             f"cannot {doing}: Redis at {self.safe_url} is unreachable ({exc}); "
             "retry when it is back"
@@ -74,6 +79,7 @@ class Cluster:
             return False
 
     async def close(self) -> None:
+        await self.outage.close()
         await self.redis.aclose()
 
 

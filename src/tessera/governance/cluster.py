@@ -4,17 +4,21 @@ A user's token bucket is one Redis hash updated by a Lua script, so processes ne
 on it. A plugin's calls in flight are members of a sorted set scored by when their lease
 ends: a process that dies holding slots frees them when the leases run out (the plugin's
 timeout, plus a margin), not never.
+
+While Redis is unreachable each process counts in its own buckets and slots (the base
+class's), so a call is refused only by what this process has seen; the log says so once
+per outage. Slots taken that way are given back in this process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 
 import orjson
 
 from tessera.cluster.link import UNREACHABLE, Cluster
-from tessera.governance.errors import LimitsUnavailable
 from tessera.governance.governor import Governor, Limits
 from tessera.governance.rates import Rate
 from tessera.settings import Settings
@@ -48,6 +52,8 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) * 1000))
 return 1
 """
 
+logger = logging.getLogger("tessera.governance")
+
 #: Seconds a slot outlives its call's timeout before another process may reuse it.
 LEASE_MARGIN = 10.0
 # A call with no timeout still must not hold a dead process's slot for ever.
@@ -66,41 +72,62 @@ class ClusterGovernor(Governor):
         self._take = cluster.redis.register_script(_TAKE)
         self._occupy_slot = cluster.redis.register_script(_OCCUPY)
         # The slots this process holds, per plugin (any of a plugin's slots can be given
-        # back for any of its calls: they count the same calls in the same set).
-        self._slots: dict[str, list[str]] = {}
+        # back for any of its calls: they count the same calls in the same set); None for
+        # one counted in this process during an outage.
+        self._slots: dict[str, list[str | None]] = {}
+        self._counting_alone: float | None = None  # the outage we logged about
 
-    def _unavailable(self, plugin: str) -> LimitsUnavailable:
-        return LimitsUnavailable(
-            f"Plugin {plugin!r} has cluster-wide limits and Redis, which counts them, is "
-            "unreachable; retry shortly."
-        )
+    def _alone(self, exc: BaseException | None = None) -> None:
+        """Count in this process: say so once per outage."""
+        outage = self._cluster.outage
+        if exc is not None:
+            outage.lost(exc)
+        if outage.since is not None and outage.since != self._counting_alone:
+            self._counting_alone = outage.since
+            logger.warning(
+                "rate limits and concurrency caps are counted by each process alone "
+                "while Redis is unreachable"
+            )
 
     async def _rate_wait(self, key: tuple[str, str, str], rate: Rate) -> float:
-        bucket = self._cluster.key("rate", orjson.dumps(key).decode())
-        try:
-            wait = await self._take(keys=[bucket], args=[rate.requests, rate.per_second])
-        except UNREACHABLE:
-            raise self._unavailable(key[2]) from None
-        return float(wait)
+        if not self._cluster.outage.down:
+            bucket = self._cluster.key("rate", orjson.dumps(key).decode())
+            try:
+                wait = await self._take(keys=[bucket], args=[rate.requests, rate.per_second])
+            except UNREACHABLE as exc:
+                self._alone(exc)
+            else:
+                return float(wait)
+        self._alone()
+        return await super()._rate_wait(key, rate)
 
     async def _occupy(self, plugin: str, limits: Limits) -> bool:
-        slot = f"{self._cluster.node}-{uuid.uuid4().hex}"
-        lease = (limits.timeout or _LEASE_WITHOUT_TIMEOUT) + self._lease_margin
-        try:
-            taken = await self._occupy_slot(
-                keys=[self._slots_key(plugin)], args=[limits.max_concurrency, slot, lease]
-            )
-        except UNREACHABLE:
-            raise self._unavailable(plugin) from None
-        if not taken:
+        if not self._cluster.outage.down:
+            slot = f"{self._cluster.node}-{uuid.uuid4().hex}"
+            lease = (limits.timeout or _LEASE_WITHOUT_TIMEOUT) + self._lease_margin
+            try:
+                taken = await self._occupy_slot(
+                    keys=[self._slots_key(plugin)], args=[limits.max_concurrency, slot, lease]
+                )
+            except UNREACHABLE as exc:
+                self._alone(exc)
+            else:
+                if taken:
+                    self._slots.setdefault(plugin, []).append(slot)
+                return bool(taken)
+        self._alone()
+        if not await super()._occupy(plugin, limits):
             return False
-        self._slots.setdefault(plugin, []).append(slot)
+        self._slots.setdefault(plugin, []).append(None)
         return True
 
     async def release(self, plugin: str, limits: Limits) -> None:
         if limits.max_concurrency is None:
             return
         slot = self._slots[plugin].pop()
+        if slot is None:
+            await super().release(plugin, limits)
+            return
         # Unreachable: the lease frees the slot once Redis is back.
         with contextlib.suppress(*UNREACHABLE):
             await self._cluster.redis.zrem(self._slots_key(plugin), slot)

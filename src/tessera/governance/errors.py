@@ -3,8 +3,7 @@
 GovernanceError
 ├── RoleRequired            the caller has none of the plugin's required roles
 ├── RateLimited             the caller's token bucket for this plugin is empty
-├── TooManyConcurrentCalls  the plugin already runs its maximum number of calls
-└── LimitsUnavailable       the cluster's counts (in Redis) cannot be reached
+└── TooManyConcurrentCalls  the plugin already runs its maximum number of calls
 """
 
 from __future__ import annotations
@@ -30,9 +29,3 @@ class TooManyConcurrentCalls(GovernanceError):
     """The plugin is at its concurrency cap; the caller may retry shortly."""
 
     retry_after = 1.0
-
-
-class LimitsUnavailable(GovernanceError):
-    """The plugin has cluster-wide limits and Redis, which counts them, is unreachable."""
-
-    retry_after = 5.0

@@ -22,7 +22,7 @@ from tessera.http.auth import auth_routes
 from tessera.http.console import console
 from tessera.http.errors import HTTPError
 from tessera.http.execute import ExecuteEndpoint, is_execute
-from tessera.http.health import health, metrics
+from tessera.http.health import health, metrics, ready
 from tessera.http.middleware import RequestContextMiddleware
 from tessera.http.notifications import notification_routes
 from tessera.http.openapi import openapi_json
@@ -117,6 +117,7 @@ def routes_app(runtime: Runtime, cors: dict[str, Any] | None) -> Starlette:
         Route("/api/plugins", list_plugins, methods=["GET"]),
         Route("/api/available-plugins", list_plugins, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
+        Route("/health/ready", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", console, methods=["GET"]),

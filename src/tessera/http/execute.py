@@ -19,7 +19,6 @@ from tessera.auth.identity import Identity
 from tessera.context import current_request_id
 from tessera.encoding import EncodingError, encode_json
 from tessera.governance import GovernanceError, RateLimited, RoleRequired
-from tessera.governance.errors import LimitsUnavailable
 from tessera.governance.governor import Limits
 from tessera.http.body import parse_json_object, receive_body
 from tessera.http.caller import identify
@@ -77,8 +76,6 @@ def refusal(exc: GovernanceError) -> HTTPError:
     """The HTTP error for a call that governance refused before the plugin ran."""
     if isinstance(exc, RoleRequired):
         return Forbidden(str(exc), error_code="role_required")
-    if isinstance(exc, LimitsUnavailable):
-        return ServiceUnavailable(str(exc), headers={"Retry-After": "5"})
     retry_after = exc.retry_after if isinstance(exc, RateLimited) else 1.0
     code = "rate_limited" if isinstance(exc, RateLimited) else "too_many_concurrent_calls"
     return TooManyRequests(

@@ -181,9 +181,16 @@ def _static_paths() -> dict[str, Any]:
         },
         "/health": {
             "get": {
-                "summary": "Liveness and readiness",
+                "summary": "Liveness, with each dependency's state",
                 "security": [],
-                "responses": {"200": {"description": "Ready"}, "503": {"description": "Starting"}},
+                "responses": {"200": {"description": "Alive"}, "503": {"description": "Starting"}},
+            }
+        },
+        "/health/ready": {
+            "get": {
+                "summary": "Readiness: 503 naming each dependency that is not ok",
+                "security": [],
+                "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}},
             }
         },
     }

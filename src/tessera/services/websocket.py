@@ -121,6 +121,14 @@ class WebSocketHub:
             for connection in connections:
                 connection.offer(message.seq, text)
 
+    def renumbered(self, app_id: str, user_id: str, seq: int) -> None:
+        """A message this process's sockets of the user had during a Redis outage is
+        ``seq`` in the cluster's window: another process sent the user messages under the
+        same numbers meanwhile. Tell the sockets that they cannot resume exactly."""
+        for connection in self._connections.get((app_id, user_id), ()):
+            notice = {"type": "resync", "last_seq": connection.last_seq, "first_seq": seq}
+            connection.offer(None, encode_json(notice).decode())
+
     async def replay_missed(self) -> None:
         """Offer each connection the kept messages it has not had: after a fan-out lost
         messages on the way (a cluster fan-out reconnecting to Redis)."""

@@ -48,19 +48,32 @@ async def start_services(runtime: Runtime) -> None:
         fanout: Fanout = LocalFanout()
     else:
         # Here: the redis package is needed only by a cluster.
+        from tessera.services.events.outbox import EventOutbox
         from tessera.services.events.redis import RedisEventBackend
+        from tessera.services.fanout.held import HeldMessages
         from tessera.services.fanout.redis import RedisFanout, RedisResumeLog
 
         # Every process numbers each user's messages in Redis: see fanout/redis.py for why
         # the stored window is not enough once several processes send.
-        backend = RedisEventBackend(cluster, bus, handler_timeout=settings.handler_timeout)
+        kept = EventOutbox(system["event_outbox"])
+        await kept.start()
+        backend = RedisEventBackend(cluster, bus, kept, handler_timeout=settings.handler_timeout)
         bus.start(
             handler_timeout=settings.handler_timeout,
             backend=backend,
             threads=runtime.executor.threads,
         )
-        log = RedisResumeLog(cluster, **window)
-        fanout = RedisFanout(cluster, on_reconnect=websockets.replay_missed)
+        held = HeldMessages()
+        redis_log = RedisResumeLog(cluster, held, **window)
+        log = redis_log
+        fanout = RedisFanout(
+            cluster,
+            redis_log,
+            held,
+            on_reconnect=websockets.replay_missed,
+            on_renumbered=websockets.renumbered,
+        )
+        runtime.metrics.watch_outage(cluster.outage, held, backend)
     websockets.start(
         log,
         queue_size=settings.ws_queue_size,

@@ -16,6 +16,10 @@ while others wait one caller holds at most all readers but one.
 Every job runs under a time limit (see `deadlines`): the least of its operation's
 ``maxTimeMS`` and the caller's `deadline`. A job past it is not started, a running one
 stops with ExecutionTimeout (code 50), and a write job is rolled back.
+
+A disk that fills up or turns read-only fails the writes of that transaction with
+MongoDB's errors (see `faults`), rolls it back whole, and is remembered as the store's
+`fault` until a write succeeds again.
 """
 
 import asyncio
@@ -32,7 +36,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tessera.store import deadlines
+from tessera.store import deadlines, faults
 from tessera.store.catalog import Catalog
 from tessera.store.deadlines import Limit
 from tessera.store.fair_queue import FairQueue
@@ -122,12 +126,14 @@ class Engine:
             reader.start()
         self._closed = False
         self._stale = False  # set by the writer when a failed job touched the catalog
+        #: Why writes fail now (`faults.DISK_FULL`, `faults.READ_ONLY`), or None.
+        self.fault: str | None = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, cached_statements=256
         )
-        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute(f"PRAGMA busy_timeout={faults.BUSY_TIMEOUT_MS}")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute(f"PRAGMA cache_size=-{_READER_CACHE_KIB}")
         conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
@@ -255,9 +261,11 @@ class Engine:
         except Exception as exc:  # the transaction itself failed: nothing was written
             conn = self._writer_conn
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             outcomes = [(job, None, exc) for job in batch]
             self._stale = True
+        outcomes = self._note_faults(outcomes)
         if self._stale:
             # A rolled-back job may have changed the writer's catalog: read it again.
             self._work = Catalog.load(self._writer_conn)
@@ -268,6 +276,40 @@ class Engine:
             # A closed loop raises RuntimeError: its caller is gone, nobody is waiting.
             with contextlib.suppress(RuntimeError):
                 job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+
+    def _note_faults(
+        self, outcomes: list[tuple[_Pending, Any, BaseException | None]]
+    ) -> list[tuple[_Pending, Any, BaseException | None]]:
+        """Remember whether the disk let the group write, and give its failures MongoDB's
+        errors."""
+        noted = []
+        fault = None
+        for job, result, error in outcomes:
+            if error is not None:
+                fault = fault or faults.fault_of(error)
+                error = faults.translate(error)
+            noted.append((job, result, error))
+        if fault is not None:
+            self.fault = fault
+        elif any(error is None for _, _, error in outcomes):
+            self.fault = None
+        return noted
+
+    async def probe(self) -> str | None:
+        """Why writes fail now, trying one when the last ones failed for the disk: so a
+        disk given room or made writable again is seen without waiting for a write."""
+        if self.fault is None:
+            return None
+        if self.fault == faults.DISK_FULL and not faults.has_room(self.path):
+            return self.fault
+
+        def touch(conn: sqlite3.Connection, catalog: Catalog) -> None:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute(f"PRAGMA user_version={int(version)}")
+
+        with contextlib.suppress(Exception):  # the failure is noted as the fault
+            await self.write(touch)
+        return self.fault
 
     def _run_group(self, batch: list[_Pending]) -> list[tuple[_Pending, Any, BaseException | None]]:
         """One transaction, one SAVEPOINT per job; raises only if the commit fails.
@@ -307,6 +349,8 @@ class Engine:
             try:
                 result = deadlines.run(job.limit, job.fn, conn, self._work)
             except BaseException as exc:  # handed to the caller's future
+                if not conn.in_transaction:
+                    raise  # SQLite rolled back everything (a full disk): every job fails
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
                 outcomes.append((job, None, exc))

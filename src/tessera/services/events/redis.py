@@ -9,6 +9,13 @@ retried with a growing delay; after the last attempt the event is written to the
 dead-letter stream. An entry left unacknowledged by a process that died is claimed by
 another once it has been idle longer than any handler may run. Subscriptions made with
 ``every_process=True`` read the stream without a group: every process handles each event.
+
+While Redis is unreachable (``cluster.outage``) an event is handled at once by this
+process's subscriptions and kept in the store (events/outbox.py), naming them; once Redis
+is back it goes to the stream, where those subscriptions' groups acknowledge it without
+handling it again, and the others handle it once. Each event carries an id, and the
+stream takes an id only once, so an event sent twice (a send whose answer was lost) is
+handled once.
 """
 
 from __future__ import annotations
@@ -19,15 +26,19 @@ import contextlib
 import contextvars
 import itertools
 import logging
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import bson
+import orjson
 from redis.exceptions import ResponseError
 
 from tessera.auth.identity import Identity
+from tessera.cluster.errors import ClusterUnavailable
 from tessera.cluster.link import UNREACHABLE, Cluster, cancel
 from tessera.context import CallContext, current_call, current_request_id
 from tessera.services.events.base import Deliver, Event
+from tessera.services.events.outbox import EventOutbox
 
 if TYPE_CHECKING:
     from tessera.services.event_bus import EventBus, Subscription
@@ -48,6 +59,17 @@ _RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
 _RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0)
 # A process may still be running an entry's handler this long after the timeout.
 _CLAIM_MARGIN = 2.0
+# Seconds between looks for events other processes left in the store's outbox.
+_SWEEP_SECONDS = 5.0
+
+# KEYS: stream, the event's id key. ARGV: max stream length, then field, value pairs.
+# Appends only an event whose id the stream has not had (for a week).
+_APPEND_ONCE = """
+if redis.call('SET', KEYS[2], 1, 'NX', 'EX', 604800) then
+  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))
+end
+return false
+"""
 
 
 def _delay(delays: tuple[float, ...], attempt: int) -> float:
@@ -78,7 +100,14 @@ def _encode(event: Event) -> dict[str, bytes]:
             f"the payload of event {event.name!r} cannot cross processes ({exc}); publish "
             "JSON-like data (dicts, lists, strings, numbers, ObjectId, datetime)"
         ) from None
-    return {"name": event.name.encode(), "data": data}
+    return {"name": event.name.encode(), "data": data, "id": uuid.uuid4().hex.encode()}
+
+
+def _handled(fields: dict[bytes, bytes]) -> tuple[str, list[str]]:
+    """The process that handled an outage's event at once, and which subscriptions."""
+    handled = fields.get(b"handled")
+    origin = fields.get(b"origin", b"").decode()
+    return origin, orjson.loads(handled) if handled else []
 
 
 def _decode(fields: dict[bytes, bytes]) -> Event:
@@ -106,13 +135,19 @@ class RedisEventBackend:
 
     local = False
 
-    def __init__(self, cluster: Cluster, bus: EventBus, *, handler_timeout: float) -> None:
+    def __init__(
+        self, cluster: Cluster, bus: EventBus, stored: EventOutbox, *, handler_timeout: float
+    ) -> None:
         self._cluster = cluster
         self._bus = bus
+        self._stored = stored
         self._stream = cluster.key("events")
         self._dead = cluster.key("events", "dead")
+        self._append_once = cluster.redis.register_script(_APPEND_ONCE)
         self._claim_after_ms = int((handler_timeout + _CLAIM_MARGIN) * 1000)
+        # Accepted while Redis answers, not yet in the stream.
         self._outbox: collections.deque[dict[str, bytes]] = collections.deque()
+        self._deliver: Deliver | None = None
         self._queued = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._consumers: dict[str, asyncio.Task[None]] = {}
@@ -123,52 +158,98 @@ class RedisEventBackend:
 
     def start(self, deliver: Deliver) -> None:
         self._running = True
+        self._deliver = deliver
+        self._cluster.outage.on_restore(self._hand_over)
         self._tasks = [
             asyncio.create_task(self._send(), name="tessera-events-send"),
             asyncio.create_task(self._supervise(), name="tessera-events-groups"),
             asyncio.create_task(self._every_process(), name="tessera-events-all"),
+            asyncio.create_task(self._sweep(), name="tessera-events-sweep"),
         ]
 
     def publish(self, event: Event) -> None:
         if not self._running:
             logger.warning("event %r dropped: the event bus is not running", event.name)
             return
+        fields = _encode(event)
+        if self._cluster.outage.down:
+            self._handle_here(event, fields)
+            return
         if len(self._outbox) >= MAX_OUTBOX:
-            raise self._cluster.unavailable(
-                ConnectionError(f"{MAX_OUTBOX} events wait to be sent"), "publish an event"
+            raise ClusterUnavailable(
+                f"cannot publish event {event.name!r}: {MAX_OUTBOX} events wait to be sent to Redis"
             )
-        self._outbox.append(_encode(event))
+        self._outbox.append(fields)
         self._queued.set()
+
+    def _handle_here(self, event: Event, fields: dict[str, bytes]) -> None:
+        """During an outage: run this process's subscriptions now, and keep the event in
+        the store, naming them, for the other processes."""
+        handled = [s.key for s in self._bus.subscriptions(event.name)]
+        if self._deliver is not None:
+            self._deliver(event)
+        fields["handled"] = orjson.dumps(handled)
+        fields["origin"] = self._cluster.node.encode()
+        self._stored.keep(fields)
 
     @property
     def backlog(self) -> int:
-        """Events accepted but not yet in Redis."""
-        return len(self._outbox)
+        """Events accepted but not yet in Redis (in memory, or kept in the store)."""
+        return len(self._outbox) + self._stored.depth
+
+    async def _append(self, batch: list[dict[str, bytes]]) -> None:
+        """Append ``batch`` to the stream in one round trip; an event already there (by
+        its id) is not appended again."""
+        async with self._cluster.redis.pipeline(transaction=False) as pipe:
+            for fields in batch:
+                pairs = [item for pair in fields.items() for item in pair]
+                keys = [self._stream, self._cluster.key("events", "id", fields["id"].decode())]
+                await self._append_once(keys=keys, args=[MAX_STREAM, *pairs], client=pipe)
+            await pipe.execute()
+
+    def _keep_unsent(self) -> None:
+        """Move the events waiting in memory to the store's outbox, to be handled once
+        Redis is back (they were accepted before the outage was known: not handled here)."""
+        while self._outbox:
+            self._stored.keep(self._outbox.popleft())
+
+    async def _hand_over(self) -> int:
+        """Once Redis is back: the events kept in the store, to the stream."""
+        self._keep_unsent()
+        handed = await self._stored.hand_over(self._append)
+        if handed:
+            logger.info("sent %d events kept while Redis was unreachable", handed)
+        return handed
+
+    async def _sweep(self) -> None:
+        """Hand over what other processes left in the store's outbox (one that died
+        during an outage, say)."""
+        while True:
+            await asyncio.sleep(_SWEEP_SECONDS)
+            if self._cluster.outage.down:
+                continue
+            try:
+                await self._stored.hand_over(self._append)
+            except UNREACHABLE as exc:
+                self._cluster.outage.lost(exc)
+            except Exception:  # the store failing: the next sweep tries again
+                logger.exception("sending events kept in the store failed")
 
     async def _send(self) -> None:
         """Append the outbox to the stream in order; wait and retry while Redis is away."""
-        attempt = 0
         while True:
             await self._queued.wait()
-            while self._outbox:
+            while self._outbox and not self._cluster.outage.down:
                 batch = list(itertools.islice(self._outbox, _SEND_BATCH))
                 try:
                     # One round trip for many events keeps up with a busy process.
-                    async with self._cluster.redis.pipeline(transaction=False) as pipe:
-                        for fields in batch:
-                            pipe.xadd(self._stream, fields, maxlen=MAX_STREAM, approximate=True)
-                        await pipe.execute()
+                    await self._append(batch)
                 except UNREACHABLE as exc:
-                    if attempt == 0:
-                        logger.warning(
-                            "events wait for Redis (%s); %d queued", exc, len(self._outbox)
-                        )
-                    await asyncio.sleep(_delay(_RECONNECT_DELAYS, attempt))
-                    attempt += 1
-                    continue
-                if attempt:
-                    logger.info("Redis is back; sending %d queued events", len(self._outbox))
-                attempt = 0
+                    # Some may have reached the stream: all wait in the store, unhandled,
+                    # and are sent again (the stream takes each id once) when Redis is back.
+                    self._cluster.outage.lost(exc)
+                    self._keep_unsent()
+                    break
                 for _ in batch:
                     self._outbox.popleft()
             self._queued.clear()
@@ -179,8 +260,8 @@ class RedisEventBackend:
             async with asyncio.timeout(2.0):
                 while self._outbox:
                     await asyncio.sleep(0.02)
-        if self._outbox:
-            logger.error("%d events not sent to Redis before shutdown", len(self._outbox))
+        self._keep_unsent()  # sent by whichever process sweeps the store next
+        await self._stored.stop()
         await cancel([*self._tasks, *self._consumers.values(), *self._handlers])
         self._tasks, self._consumers = [], {}
 
@@ -199,9 +280,9 @@ class RedisEventBackend:
     def _subscription(self, key: str) -> Subscription | None:
         return next((s for s in self._bus.all_subscriptions() if s.key == key), None)
 
-    async def _create_group(self, group: str) -> None:
+    async def _create_group(self, group: str, start: str) -> None:
         try:
-            await self._cluster.redis.xgroup_create(self._stream, group, id="$", mkstream=True)
+            await self._cluster.redis.xgroup_create(self._stream, group, id=start, mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -214,10 +295,13 @@ class RedisEventBackend:
         running: set[asyncio.Task[None]] = set()
         attempt = 0
         ready = False
+        # A new group starts at the stream's end; one lost with Redis's data (a restart
+        # without its append-only file) at its start: every entry there is new to it.
+        start = "$"
         while True:
             try:
                 if not ready:
-                    await self._create_group(group)
+                    await self._create_group(group, start)
                     ready = True
                 entries = await self._claim(group)
                 free = max(1, _IN_FLIGHT - len(running))
@@ -229,15 +313,14 @@ class RedisEventBackend:
                 ]
                 attempt = 0
             except UNREACHABLE as exc:
-                if attempt == 0:
-                    logger.warning("event consumer lost Redis (%s); reconnecting", exc)
+                self._cluster.outage.lost(exc)
                 await asyncio.sleep(_delay(_RECONNECT_DELAYS, attempt))
                 attempt += 1
                 continue
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
-                ready = False  # Redis restarted without its data: make the group again
+                ready, start = False, "0"  # Redis restarted without its data
                 continue
             for entry_id, fields, deliveries in entries:
                 await slots.acquire()
@@ -273,8 +356,9 @@ class RedisEventBackend:
             return  # unsubscribed meanwhile: another process, or a later one, handles it
         event = _decode(fields)
         attempt = deliveries
+        _, handled = _handled(fields)
         try:
-            if subscription.matches(event.name):
+            if subscription.matches(event.name) and group not in handled:
                 while not await self._bus.handle(subscription, event):
                     if attempt >= MAX_ATTEMPTS:
                         await self._dead_letter(group, entry_id, fields, attempt)
@@ -321,7 +405,8 @@ class RedisEventBackend:
                     {self._stream: last}, count=100, block=_BLOCK_MS
                 )
                 attempt = 0
-            except UNREACHABLE:
+            except UNREACHABLE as exc:
+                self._cluster.outage.lost(exc)
                 await asyncio.sleep(_delay(_RECONNECT_DELAYS, attempt))
                 attempt += 1
                 continue
@@ -332,7 +417,13 @@ class RedisEventBackend:
 
     def _handle_everywhere(self, fields: dict[bytes, bytes]) -> None:
         name = fields[b"name"].decode()
-        local = [s for s in self._bus.all_subscriptions() if s.every_process and s.matches(name)]
+        origin, handled = _handled(fields)
+        done = handled if origin == self._cluster.node else []
+        local = [
+            s
+            for s in self._bus.all_subscriptions()
+            if s.every_process and s.matches(name) and s.key not in done
+        ]
         if local:
             event = _decode(fields)
             for subscription in local:

@@ -5,6 +5,11 @@ one Lua script numbers and keeps a message atomically, so no process can deliver
 whose message is not stored yet (a connection that sees ``seq`` 7 before 6 fetches 6 from
 the window, and skips it when it arrives). Messages then travel on one pub/sub channel
 that every process listens to; each delivers to the connections it holds.
+
+While Redis is unreachable a process numbers and keeps its messages itself
+(fanout/held.py) and delivers them to its own sockets; once Redis is back it writes them
+to the window under the numbers its sockets saw, unless another process used a number
+meanwhile (then that user's sockets here are told to resync), and sends them on.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
+from tessera.cluster.errors import ClusterUnavailable
 from tessera.cluster.link import UNREACHABLE, Cluster, cancel
 from tessera.services.fanout.base import Deliver, UserMessage
+from tessera.services.fanout.held import Held, HeldMessages
 from tessera.services.resume import DEFAULT_MAX_AGE, DEFAULT_MAX_MESSAGES
 
 logger = logging.getLogger("tessera.websocket")
@@ -26,6 +33,19 @@ logger = logging.getLogger("tessera.websocket")
 # KEYS: sequence counter, window. ARGV: text, now, max messages, max age (seconds).
 _APPEND = """
 local seq = redis.call('INCR', KEYS[1])
+redis.call('ZADD', KEYS[2], seq, seq .. ' ' .. ARGV[2] .. ' ' .. ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', seq - tonumber(ARGV[3]))
+redis.call('EXPIRE', KEYS[2], math.ceil(tonumber(ARGV[4])))
+return seq
+"""
+
+# The same, for a message numbered during an outage: at its number unless that one is
+# taken. ARGV: text, now, max messages, max age, wanted seq. Returns the seq given.
+_APPEND_AT = """
+local seq = tonumber(ARGV[5])
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+if seq <= last then seq = last + 1 end
+redis.call('SET', KEYS[1], seq)
 redis.call('ZADD', KEYS[2], seq, seq .. ' ' .. ARGV[2] .. ' ' .. ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', seq - tonumber(ARGV[3]))
 redis.call('EXPIRE', KEYS[2], math.ceil(tonumber(ARGV[4])))
@@ -46,12 +66,15 @@ class RedisResumeLog:
     def __init__(
         self,
         cluster: Cluster,
+        held: HeldMessages,
         *,
         max_messages: int = DEFAULT_MAX_MESSAGES,
         max_age: float = DEFAULT_MAX_AGE,
     ) -> None:
         self._cluster = cluster
+        self._held = held
         self._append = cluster.redis.register_script(_APPEND)
+        self._append_at = cluster.redis.register_script(_APPEND_AT)
         self.max_messages = max_messages
         self.max_age = max_age
 
@@ -60,31 +83,50 @@ class RedisResumeLog:
         return self._cluster.key("ws", "seq", user), self._cluster.key("ws", "log", user)
 
     async def last_seq(self, app_id: str, user_id: str) -> int:
+        # A new socket waits for Redis: its starting number must be the cluster's.
+        if self._cluster.outage.down:
+            raise ClusterUnavailable("cannot open a WebSocket: Redis is unreachable")
         seq_key, _ = self._keys(app_id, user_id)
         try:
             value = await self._cluster.redis.get(seq_key)
         except UNREACHABLE as exc:
             raise self._cluster.unavailable(exc, "read a WebSocket sequence") from exc
+        self._held.saw(app_id, user_id, int(value or 0))
         return int(value or 0)
 
     async def append(self, app_id: str, user_id: str, text: str) -> int:
+        if self._cluster.outage.down:
+            return self._held.number(app_id, user_id, text)
         keys = self._keys(app_id, user_id)
         args = [text, repr(time.time()), self.max_messages, self.max_age]
         try:
-            return int(await self._append(keys=list(keys), args=args))
+            seq = int(await self._append(keys=list(keys), args=args))
         except UNREACHABLE as exc:
-            raise self._cluster.unavailable(exc, "send a WebSocket message") from exc
+            self._cluster.outage.lost(exc)
+            return self._held.number(app_id, user_id, text)
+        self._held.saw(app_id, user_id, seq)
+        return seq
+
+    async def append_at(self, message: Held) -> int:
+        """Write a message numbered during an outage to the window; return its number
+        there (another one if a process used it meanwhile)."""
+        keys = self._keys(message.app_id, message.user_id)
+        args = [message.text, repr(time.time()), self.max_messages, self.max_age, message.seq]
+        return int(await self._append_at(keys=list(keys), args=args))
 
     async def since(
         self, app_id: str, user_id: str, after: int, until: int | None = None
     ) -> list[tuple[int, str]]:
+        if self._cluster.outage.down:
+            return self._held.since(app_id, user_id, after, until)
         _, log_key = self._keys(app_id, user_id)
         try:
             kept = await self._cluster.redis.zrangebyscore(
                 log_key, f"({after}", "+inf" if until is None else until
             )
         except UNREACHABLE as exc:
-            raise self._cluster.unavailable(exc, "replay WebSocket messages") from exc
+            self._cluster.outage.lost(exc)
+            return self._held.since(app_id, user_id, after, until)
         oldest = time.time() - self.max_age
         missed = []
         for member in kept:
@@ -98,9 +140,19 @@ class RedisFanout:
     """Delivers to this process's connections at once, and to the others through Redis."""
 
     def __init__(
-        self, cluster: Cluster, *, on_reconnect: Callable[[], Awaitable[None]] | None = None
+        self,
+        cluster: Cluster,
+        log: RedisResumeLog,
+        held: HeldMessages,
+        *,
+        on_reconnect: Callable[[], Awaitable[None]] | None = None,
+        on_renumbered: Callable[[str, str, int], None] | None = None,
     ) -> None:
         self._cluster = cluster
+        self._log = log
+        self._held = held
+        # Sockets here saw a held message under a number another process took meanwhile.
+        self._on_renumbered = on_renumbered
         # Messages published while this process was cut off never reach it: replay them.
         self._on_reconnect = on_reconnect
         self._channel = cluster.key("ws", "messages")
@@ -111,17 +163,44 @@ class RedisFanout:
     def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
         self._listener = asyncio.create_task(self._listen(), name="tessera-ws-fanout")
+        self._cluster.outage.on_restore(self._hand_over)
 
     async def publish(self, message: UserMessage) -> None:
         if self._deliver is not None:
             await self._deliver(message)
+        if self._held.holds(message.app_id, message.user_id, message.seq):
+            return  # numbered during the outage: handed over when Redis is back
+        held = Held(message.app_id, message.user_id, message.seq, message.text, numbered=True)
+        if self._cluster.outage.down:
+            self._held.keep(held)
+            return
+        try:
+            await self._send(message)
+        except UNREACHABLE as exc:
+            self._cluster.outage.lost(exc)
+            self._held.keep(held)
+
+    async def _send(self, message: UserMessage) -> None:
         data = orjson.dumps(
             [self._cluster.node, message.app_id, message.user_id, message.seq, message.text]
         )
-        try:
-            await self._cluster.redis.publish(self._channel, data)
-        except UNREACHABLE as exc:
-            raise self._cluster.unavailable(exc, "send a WebSocket message") from exc
+        await self._cluster.redis.publish(self._channel, data)
+
+    async def _hand_over(self) -> int:
+        """Write the outage's messages to the window and send them on, oldest first."""
+        handed = 0
+        while (held := self._held.first()) is not None:
+            seq = held.seq
+            if not held.numbered:
+                seq = await self._log.append_at(held)
+                if seq != held.seq and self._on_renumbered is not None:
+                    self._on_renumbered(held.app_id, held.user_id, seq)
+            await self._send(UserMessage(held.app_id, held.user_id, seq, held.text))
+            self._held.handed_over()
+            handed += 1
+        if handed:
+            logger.info("sent %d WebSocket messages kept while Redis was unreachable", handed)
+        return handed
 
     async def stop(self) -> None:
         self._deliver = None
@@ -153,6 +232,7 @@ class RedisFanout:
                             await self._replay()
             except UNREACHABLE as exc:
                 self.subscribed.clear()
+                self._cluster.outage.lost(exc)
                 delay = _RECONNECT_DELAYS[min(attempt, len(_RECONNECT_DELAYS) - 1)]
                 if attempt == 0:
                     logger.warning("WebSocket fan-out lost Redis (%s); reconnecting", exc)
@@ -174,6 +254,7 @@ class RedisFanout:
         node, app_id, user_id, seq, text = orjson.loads(data)
         if node == self._cluster.node or self._deliver is None:
             return
+        self._held.saw(app_id, user_id, seq)
         try:
             await self._deliver(UserMessage(app_id, user_id, seq, text))
         except Exception:
