@@ -93,6 +93,13 @@ def encode_outcome(outcome: Outcome, error_mode: str, limits: Limits) -> tuple[i
             "A service the cluster shares (Redis) is unreachable; retry shortly.",
             headers={"Retry-After": "5"},
         )
+    if outcome.status == "unwritable":
+        raise ServiceUnavailable(
+            "The store cannot write now (its disk is full or read-only); the failed write "
+            "was not stored. Retry later.",
+            error_code="store_unwritable",
+            headers={"Retry-After": "30"},
+        )
     if outcome.status == "crash":
         if error_mode == "reference":
             return 500, encode_json({"detail": "Plugin execution failed."})

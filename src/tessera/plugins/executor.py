@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, NamedTuple
 
-from pymongo.errors import ExecutionTimeout
+from pymongo.errors import ExecutionTimeout, WriteError
 
 from tessera.auth.identity import Identity
 from tessera.cluster.errors import ClusterUnavailable
@@ -23,6 +23,7 @@ from tessera.plugins.registry import Plugin
 from tessera.plugins.threads import PluginThreads
 from tessera.store.engine import caller as store_caller
 from tessera.store.engine import deadline as store_deadline
+from tessera.store.faults import OUT_OF_DISK_SPACE
 
 logger = logging.getLogger("tessera.execute")
 
@@ -39,6 +40,7 @@ Status = Literal[
     "crash",  # raised, or returned something that is not a dict
     "timeout",  # ran past its timeout
     "unavailable",  # a service it used, shared by the cluster, was unreachable
+    "unwritable",  # left a store write failing for a full or read-only disk uncaught
 ]
 
 
@@ -160,6 +162,12 @@ class Executor:
         except ClusterUnavailable as exc:
             logger.error("plugin %s: %s", plugin.name, exc)
             return Outcome("unavailable", {}, time.perf_counter() - started)
+        except WriteError as exc:
+            if exc.code != OUT_OF_DISK_SPACE:
+                logger.exception("plugin %s raised", plugin.name)
+                return Outcome("crash", {}, time.perf_counter() - started)
+            logger.error("plugin %s: %s", plugin.name, exc)
+            return Outcome("unwritable", {}, time.perf_counter() - started)
         except Exception:
             logger.exception("plugin %s raised", plugin.name)
             return Outcome("crash", {}, time.perf_counter() - started)

@@ -26,6 +26,7 @@ import contextlib
 import contextvars
 import itertools
 import logging
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +149,10 @@ class RedisEventBackend:
         # Accepted while Redis answers, not yet in the stream.
         self._outbox: collections.deque[dict[str, bytes]] = collections.deque()
         self._deliver: Deliver | None = None
+        # Handled, but Redis went away before the acknowledgement: acknowledged on return.
+        self._unacked: set[tuple[str, bytes]] = set()
+        # No entry is taken over from a silent process before this (time.monotonic()).
+        self._claim_from = 0.0
         self._queued = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._consumers: dict[str, asyncio.Task[None]] = {}
@@ -159,6 +164,7 @@ class RedisEventBackend:
     def start(self, deliver: Deliver) -> None:
         self._running = True
         self._deliver = deliver
+        self._cluster.outage.on_restore(self._acknowledge_late)
         self._cluster.outage.on_restore(self._hand_over)
         self._tasks = [
             asyncio.create_task(self._send(), name="tessera-events-send"),
@@ -206,6 +212,22 @@ class RedisEventBackend:
                 keys = [self._stream, self._cluster.key("events", "id", fields["id"].decode())]
                 await self._append_once(keys=keys, args=[MAX_STREAM, *pairs], client=pipe)
             await pipe.execute()
+
+    async def _acknowledge_late(self) -> int:
+        """Once Redis is back: acknowledge what was handled while it was away, before
+        another process takes it for abandoned. Entries left pending by processes cut off
+        as this one was are not taken over until they have been idle that long since
+        Redis came back: a restart counts the outage as idle time."""
+        uptime = float((await self._cluster.redis.info("server"))["uptime_in_seconds"])
+        wait = max(0.0, self._claim_after_ms / 1000 - uptime)
+        self._claim_from = time.monotonic() + wait
+        acknowledged = list(self._unacked)
+        async with self._cluster.redis.pipeline(transaction=False) as pipe:
+            for group, entry_id in acknowledged:
+                pipe.xack(self._stream, group, entry_id)
+            await pipe.execute()
+        self._unacked.difference_update(acknowledged)
+        return 0  # nothing new for the stream
 
     def _keep_unsent(self) -> None:
         """Move the events waiting in memory to the store's outbox, to be handled once
@@ -331,6 +353,8 @@ class RedisEventBackend:
 
     async def _claim(self, group: str) -> list[tuple[bytes, dict[bytes, bytes], int]]:
         """Entries of ``group`` idle long enough that their process must have died."""
+        if self._cluster.outage.down or time.monotonic() < self._claim_from:
+            return []
         redis = self._cluster.redis
         _, claimed, _ = await redis.xautoclaim(
             self._stream, group, self._cluster.node, self._claim_after_ms, "0-0", count=_IN_FLIGHT
@@ -338,6 +362,10 @@ class RedisEventBackend:
         entries = []
         for entry_id, fields in claimed:
             if fields is None:
+                continue
+            if (group, entry_id) in self._unacked:  # handled here already
+                await redis.xack(self._stream, group, entry_id)
+                self._unacked.discard((group, entry_id))
                 continue
             pending = await redis.xpending_range(
                 self._stream, group, min=entry_id, max=entry_id, count=1
@@ -367,10 +395,16 @@ class RedisEventBackend:
                     # Claiming again restarts the idle clock and counts the attempt.
                     await redis.xclaim(self._stream, group, self._cluster.node, 0, [entry_id])
                     attempt += 1
-            await redis.xack(self._stream, group, entry_id)
         except UNREACHABLE as exc:
             # Unacknowledged: another process (or this one) claims it once Redis is back.
+            self._cluster.outage.lost(exc)
             logger.warning("event %s of %s stays pending: %s", entry_id, group, exc)
+            return
+        try:
+            await redis.xack(self._stream, group, entry_id)
+        except UNREACHABLE as exc:
+            self._cluster.outage.lost(exc)
+            self._unacked.add((group, entry_id))
 
     async def _dead_letter(
         self, group: str, entry_id: bytes, fields: dict[bytes, bytes], attempts: int

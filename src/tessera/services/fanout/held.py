@@ -30,6 +30,8 @@ class Held:
     user_id: str
     seq: int
     text: str
+    #: Recognises it in Redis if it got there although Redis failed to answer.
+    id: str
     #: Already in Redis's resume window: only the other processes have yet to get it.
     numbered: bool = False
 
@@ -58,10 +60,10 @@ class HeldMessages:
                 for old in list(itertools.islice(self._known, _MAX_KNOWN // 10)):
                     del self._known[old]
 
-    def number(self, app_id: str, user_id: str, text: str) -> int:
+    def number(self, app_id: str, user_id: str, text: str, message_id: str) -> int:
         """Number ``text`` after the user's last known message and keep it."""
         seq = self._known.get((app_id, user_id), 0) + 1
-        self.keep(Held(app_id, user_id, seq, text))
+        self.keep(Held(app_id, user_id, seq, text, message_id))
         self._numbered.add((app_id, user_id, seq))
         return seq
 
@@ -102,9 +104,11 @@ class HeldMessages:
             and (until is None or m.seq <= until)
         ]
 
-    def first(self) -> Held | None:
-        return self._held[0] if self._held else None
+    def oldest(self, count: int) -> list[Held]:
+        """Up to ``count`` of the oldest kept messages (still kept)."""
+        return list(itertools.islice(self._held, count))
 
-    def handed_over(self) -> None:
-        """The oldest message reached Redis: forget it."""
-        self._held.popleft()
+    def handed_over(self, message: Held) -> None:
+        """``message`` reached Redis: forget it (unless the bound dropped it already)."""
+        if self._held and self._held[0] is message:
+            self._held.popleft()

@@ -18,7 +18,9 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 
@@ -30,27 +32,43 @@ from tessera.services.resume import DEFAULT_MAX_AGE, DEFAULT_MAX_MESSAGES
 
 logger = logging.getLogger("tessera.websocket")
 
-# KEYS: sequence counter, window. ARGV: text, now, max messages, max age (seconds).
+# KEYS: sequence counter, window, last message's id. ARGV: text, now, max messages, max
+# age (seconds), message id. The last id lets a message whose answer was lost (Redis
+# failing right after) be recognised when it is handed over again.
 _APPEND = """
 local seq = redis.call('INCR', KEYS[1])
 redis.call('ZADD', KEYS[2], seq, seq .. ' ' .. ARGV[2] .. ' ' .. ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', seq - tonumber(ARGV[3]))
 redis.call('EXPIRE', KEYS[2], math.ceil(tonumber(ARGV[4])))
+redis.call('SET', KEYS[3], ARGV[5] .. ' ' .. seq, 'EX', math.ceil(tonumber(ARGV[4])))
 return seq
 """
 
-# The same, for a message numbered during an outage: at its number unless that one is
-# taken. ARGV: text, now, max messages, max age, wanted seq. Returns the seq given.
+# The same, for a message numbered during an outage, which it also publishes: at its
+# number unless that one is taken. ARGV as above, then the wanted seq, the channel, and
+# the publishing node, app and user. Returns the seq it has in the window.
 _APPEND_AT = """
-local seq = tonumber(ARGV[5])
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-if seq <= last then seq = last + 1 end
-redis.call('SET', KEYS[1], seq)
-redis.call('ZADD', KEYS[2], seq, seq .. ' ' .. ARGV[2] .. ' ' .. ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', seq - tonumber(ARGV[3]))
-redis.call('EXPIRE', KEYS[2], math.ceil(tonumber(ARGV[4])))
+local seq = nil
+local last_id = redis.call('GET', KEYS[3])
+if last_id then
+  local id, had = string.match(last_id, '^(%S+) (%d+)$')
+  if id == ARGV[5] then seq = tonumber(had) end
+end
+if not seq then
+  seq = tonumber(ARGV[6])
+  local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if seq <= last then seq = last + 1 end
+  redis.call('SET', KEYS[1], seq)
+  redis.call('ZADD', KEYS[2], seq, seq .. ' ' .. ARGV[2] .. ' ' .. ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', seq - tonumber(ARGV[3]))
+  redis.call('EXPIRE', KEYS[2], math.ceil(tonumber(ARGV[4])))
+  redis.call('SET', KEYS[3], ARGV[5] .. ' ' .. seq, 'EX', math.ceil(tonumber(ARGV[4])))
+end
+redis.call('PUBLISH', ARGV[7], cjson.encode({ARGV[8], ARGV[9], ARGV[10], seq, ARGV[1]}))
 return seq
 """
+# Messages handed over in one round trip.
+_HAND_OVER_BATCH = 200
 
 _RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0)
 
@@ -78,15 +96,16 @@ class RedisResumeLog:
         self.max_messages = max_messages
         self.max_age = max_age
 
-    def _keys(self, app_id: str, user_id: str) -> tuple[str, str]:
+    def _keys(self, app_id: str, user_id: str) -> tuple[str, str, str]:
         user = _user(app_id, user_id)
-        return self._cluster.key("ws", "seq", user), self._cluster.key("ws", "log", user)
+        key = self._cluster.key
+        return key("ws", "seq", user), key("ws", "log", user), key("ws", "last", user)
 
     async def last_seq(self, app_id: str, user_id: str) -> int:
         # A new socket waits for Redis: its starting number must be the cluster's.
         if self._cluster.outage.down:
             raise ClusterUnavailable("cannot open a WebSocket: Redis is unreachable")
-        seq_key, _ = self._keys(app_id, user_id)
+        seq_key = self._keys(app_id, user_id)[0]
         try:
             value = await self._cluster.redis.get(seq_key)
         except UNREACHABLE as exc:
@@ -95,31 +114,35 @@ class RedisResumeLog:
         return int(value or 0)
 
     async def append(self, app_id: str, user_id: str, text: str) -> int:
+        message_id = uuid.uuid4().hex
         if self._cluster.outage.down:
-            return self._held.number(app_id, user_id, text)
+            return self._held.number(app_id, user_id, text, message_id)
         keys = self._keys(app_id, user_id)
-        args = [text, repr(time.time()), self.max_messages, self.max_age]
+        args = [text, repr(time.time()), self.max_messages, self.max_age, message_id]
         try:
             seq = int(await self._append(keys=list(keys), args=args))
         except UNREACHABLE as exc:
             self._cluster.outage.lost(exc)
-            return self._held.number(app_id, user_id, text)
+            return self._held.number(app_id, user_id, text, message_id)
         self._held.saw(app_id, user_id, seq)
         return seq
 
-    async def append_at(self, message: Held) -> int:
-        """Write a message numbered during an outage to the window; return its number
-        there (another one if a process used it meanwhile)."""
+    async def append_at(self, message: Held, channel: str, pipe: Any) -> None:
+        """Queue on ``pipe``: write a message numbered during an outage to the window and
+        publish it on ``channel``; its answer is its number there (another one if a
+        process used it meanwhile)."""
         keys = self._keys(message.app_id, message.user_id)
-        args = [message.text, repr(time.time()), self.max_messages, self.max_age, message.seq]
-        return int(await self._append_at(keys=list(keys), args=args))
+        args = [message.text, repr(time.time()), self.max_messages, self.max_age]
+        args += [message.id, message.seq, channel, self._cluster.node]
+        args += [message.app_id, message.user_id]
+        await self._append_at(keys=list(keys), args=args, client=pipe)
 
     async def since(
         self, app_id: str, user_id: str, after: int, until: int | None = None
     ) -> list[tuple[int, str]]:
         if self._cluster.outage.down:
             return self._held.since(app_id, user_id, after, until)
-        _, log_key = self._keys(app_id, user_id)
+        log_key = self._keys(app_id, user_id)[1]
         try:
             kept = await self._cluster.redis.zrangebyscore(
                 log_key, f"({after}", "+inf" if until is None else until
@@ -170,7 +193,7 @@ class RedisFanout:
             await self._deliver(message)
         if self._held.holds(message.app_id, message.user_id, message.seq):
             return  # numbered during the outage: handed over when Redis is back
-        held = Held(message.app_id, message.user_id, message.seq, message.text, numbered=True)
+        held = Held(message.app_id, message.user_id, message.seq, message.text, "", numbered=True)
         if self._cluster.outage.down:
             self._held.keep(held)
             return
@@ -180,24 +203,32 @@ class RedisFanout:
             self._cluster.outage.lost(exc)
             self._held.keep(held)
 
-    async def _send(self, message: UserMessage) -> None:
-        data = orjson.dumps(
+    def _data(self, message: UserMessage | Held) -> bytes:
+        return orjson.dumps(
             [self._cluster.node, message.app_id, message.user_id, message.seq, message.text]
         )
-        await self._cluster.redis.publish(self._channel, data)
+
+    async def _send(self, message: UserMessage) -> None:
+        await self._cluster.redis.publish(self._channel, self._data(message))
 
     async def _hand_over(self) -> int:
-        """Write the outage's messages to the window and send them on, oldest first."""
+        """Write the outage's messages to the window and send them on, oldest first, many
+        in a round trip."""
         handed = 0
-        while (held := self._held.first()) is not None:
-            seq = held.seq
-            if not held.numbered:
-                seq = await self._log.append_at(held)
-                if seq != held.seq and self._on_renumbered is not None:
-                    self._on_renumbered(held.app_id, held.user_id, seq)
-            await self._send(UserMessage(held.app_id, held.user_id, seq, held.text))
-            self._held.handed_over()
-            handed += 1
+        while batch := self._held.oldest(_HAND_OVER_BATCH):
+            async with self._cluster.redis.pipeline(transaction=False) as pipe:
+                for held in batch:
+                    if held.numbered:
+                        pipe.publish(self._channel, self._data(held))
+                    else:
+                        await self._log.append_at(held, self._channel, pipe)
+                answers = await pipe.execute()
+            for held, seq in zip(batch, answers, strict=True):
+                renumbered = not held.numbered and int(seq) != held.seq
+                if renumbered and self._on_renumbered is not None:
+                    self._on_renumbered(held.app_id, held.user_id, int(seq))
+                self._held.handed_over(held)
+            handed += len(batch)
         if handed:
             logger.info("sent %d WebSocket messages kept while Redis was unreachable", handed)
         return handed

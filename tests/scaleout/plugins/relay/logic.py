@@ -4,6 +4,7 @@ import asyncio
 import os
 from pathlib import Path
 
+from core.config.database import db
 from core.event_bus import event_bus, on_event
 from core.websocket_manager import websocket_manager
 
@@ -47,6 +48,15 @@ async def execute(data: dict) -> dict:
     if action == "publish":
         event_bus.publish(data["event"], {key: data.get(key) for key in ("n", "stall", "fail")})
         return {"published": True}
+    if action == "note":
+        # A stored write, then a fan-out and an event that may have to wait for Redis.
+        await db.soak_notes.insert_one({"n": data["n"]})
+        await websocket_manager.send_to_user(data["user_id"], {"type": "note", "n": data["n"]})
+        event_bus.publish("job:note", {"n": data["n"]})
+        return {"stored": data["n"]}
+    if action == "notes":
+        found = await db.soak_notes.find({"user_id": data["user_id"]}).to_list(None)
+        return {"notes": [note["n"] for note in found]}
     if action == "pid":
         return {"pid": os.getpid()}
     return {"error": f"Unknown action: {action}"}
