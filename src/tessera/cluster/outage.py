@@ -39,6 +39,7 @@ class Outage:
         #: Outages since this process started.
         self.count = 0
         self._restores: list[Restore] = []
+        self._afterwards: list[Callable[[], Awaitable[None]]] = []
         self._watcher: asyncio.Task[None] | None = None
 
     @property
@@ -49,6 +50,10 @@ class Outage:
         """Run ``callback`` when Redis answers again, before the outage is declared over;
         if it raises, the outage goes on and it runs again at the next ping."""
         self._restores.append(callback)
+
+    def after_restore(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` once each outage is over (errors are logged)."""
+        self._afterwards.append(callback)
 
     def lost(self, exc: BaseException) -> None:
         """Report that a Redis call found Redis unreachable (logged once per outage)."""
@@ -74,6 +79,11 @@ class Outage:
             logger.warning("Redis at %s is back after %.1f s", self._where, lasted)
             # What was kept while the last pass awaited: handed over now, late but kept.
             await self._hand_over_once()
+            for callback in self._afterwards:
+                try:
+                    await callback()
+                except Exception:  # Redis gone again: the next outage's end runs it again
+                    logger.warning("after the Redis outage: %s failed", callback, exc_info=True)
 
     async def _hand_over(self) -> bool:
         """Run the callbacks until a pass finds nothing left; False if one failed."""

@@ -64,9 +64,11 @@ _CLAIM_MARGIN = 2.0
 _SWEEP_SECONDS = 5.0
 
 # KEYS: stream, the event's id key. ARGV: max stream length, then field, value pairs.
-# Appends only an event whose id the stream has not had (for a week).
+# Appends only an event whose id the stream has not had in the last hour: long enough for
+# what a lost answer makes a process send again when Redis returns (within seconds, or
+# the outage's length), short enough for the ids to cost little memory.
 _APPEND_ONCE = """
-if redis.call('SET', KEYS[2], 1, 'NX', 'EX', 604800) then
+if redis.call('SET', KEYS[2], 1, 'NX', 'EX', 3600) then
   return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))
 end
 return false

@@ -187,6 +187,8 @@ class RedisFanout:
         self._deliver = deliver
         self._listener = asyncio.create_task(self._listen(), name="tessera-ws-fanout")
         self._cluster.outage.on_restore(self._hand_over)
+        # What the other processes handed over before this one's outage ended.
+        self._cluster.outage.after_restore(self._replay)
 
     async def publish(self, message: UserMessage) -> None:
         if self._deliver is not None:
