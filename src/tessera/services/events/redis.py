@@ -13,9 +13,8 @@ another once it has been idle longer than any handler may run. Subscriptions mad
 While Redis is unreachable (``cluster.outage``) an event is handled at once by this
 process's subscriptions and kept in the store (events/outbox.py), naming them; once Redis
 is back it goes to the stream, where those subscriptions' groups acknowledge it without
-handling it again, and the others handle it once. Each event carries an id, and the
-stream takes an id only once, so an event sent twice (a send whose answer was lost) is
-handled once.
+handling it again, and the others handle it once. Each event carries an id, by which a
+kept event reaches the stream once (events/stream.py).
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ from tessera.cluster.link import UNREACHABLE, Cluster, cancel
 from tessera.context import CallContext, current_call, current_request_id
 from tessera.services.events.base import Deliver, Event
 from tessera.services.events.outbox import EventOutbox
+from tessera.services.events.stream import MAX_STREAM, TRIED_AT, EventStream
 
 if TYPE_CHECKING:
     from tessera.services.event_bus import EventBus, Subscription
@@ -50,8 +50,6 @@ logger = logging.getLogger("tessera.events")
 MAX_ATTEMPTS = 5
 #: Events accepted while Redis is away, beyond which ``publish`` refuses.
 MAX_OUTBOX = 100_000
-#: Entries the stream keeps (approximately) for groups that fall behind.
-MAX_STREAM = 1_000_000
 # Per subscription and process: events handled at once.
 _IN_FLIGHT = 16
 _BLOCK_MS = 1000
@@ -62,17 +60,6 @@ _RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0)
 _CLAIM_MARGIN = 2.0
 # Seconds between looks for events other processes left in the store's outbox.
 _SWEEP_SECONDS = 5.0
-
-# KEYS: stream, the event's id key. ARGV: max stream length, then field, value pairs.
-# Appends only an event whose id the stream has not had in the last hour: long enough for
-# what a lost answer makes a process send again when Redis returns (within seconds, or
-# the outage's length), short enough for the ids to cost little memory.
-_APPEND_ONCE = """
-if redis.call('SET', KEYS[2], 1, 'NX', 'EX', 3600) then
-  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))
-end
-return false
-"""
 
 
 def _delay(delays: tuple[float, ...], attempt: int) -> float:
@@ -144,9 +131,9 @@ class RedisEventBackend:
         self._cluster = cluster
         self._bus = bus
         self._stored = stored
-        self._stream = cluster.key("events")
+        self._events = EventStream(cluster)
+        self._stream = self._events.key
         self._dead = cluster.key("events", "dead")
-        self._append_once = cluster.redis.register_script(_APPEND_ONCE)
         self._claim_after_ms = int((handler_timeout + _CLAIM_MARGIN) * 1000)
         # Accepted while Redis answers, not yet in the stream.
         self._outbox: collections.deque[dict[str, bytes]] = collections.deque()
@@ -205,16 +192,6 @@ class RedisEventBackend:
         """Events accepted but not yet in Redis (in memory, or kept in the store)."""
         return len(self._outbox) + self._stored.depth
 
-    async def _append(self, batch: list[dict[str, bytes]]) -> None:
-        """Append ``batch`` to the stream in one round trip; an event already there (by
-        its id) is not appended again."""
-        async with self._cluster.redis.pipeline(transaction=False) as pipe:
-            for fields in batch:
-                pairs = [item for pair in fields.items() for item in pair]
-                keys = [self._stream, self._cluster.key("events", "id", fields["id"].decode())]
-                await self._append_once(keys=keys, args=[MAX_STREAM, *pairs], client=pipe)
-            await pipe.execute()
-
     async def _acknowledge_late(self) -> int:
         """Once Redis is back: acknowledge what was handled while it was away, before
         another process takes it for abandoned. Entries left pending by processes cut off
@@ -231,16 +208,21 @@ class RedisEventBackend:
         self._unacked.difference_update(acknowledged)
         return 0  # nothing new for the stream
 
-    def _keep_unsent(self) -> None:
+    def _keep_unsent(self, tried: int | None = None) -> None:
         """Move the events waiting in memory to the store's outbox, to be handled once
-        Redis is back (they were accepted before the outage was known: not handled here)."""
-        while self._outbox:
-            self._stored.keep(self._outbox.popleft())
+        Redis is back (they were accepted before the outage was known: not handled here).
+        ``tried``: when an append of the first ``_SEND_BATCH`` began (ms), which may have
+        reached the stream although Redis did not answer."""
+        for index in range(len(self._outbox)):
+            fields = self._outbox.popleft()
+            if tried is not None and index < _SEND_BATCH:
+                fields[TRIED_AT] = str(tried).encode()
+            self._stored.keep(fields)
 
     async def _hand_over(self) -> int:
         """Once Redis is back: the events kept in the store, to the stream."""
         self._keep_unsent()
-        handed = await self._stored.hand_over(self._append)
+        handed = await self._stored.hand_over(self._events.append_kept)
         if handed:
             logger.info("sent %d events kept while Redis was unreachable", handed)
         return handed
@@ -253,7 +235,7 @@ class RedisEventBackend:
             if self._cluster.outage.down:
                 continue
             try:
-                await self._stored.hand_over(self._append)
+                await self._stored.hand_over(self._events.append_kept)
             except UNREACHABLE as exc:
                 self._cluster.outage.lost(exc)
             except Exception:  # the store failing: the next sweep tries again
@@ -265,14 +247,16 @@ class RedisEventBackend:
             await self._queued.wait()
             while self._outbox and not self._cluster.outage.down:
                 batch = list(itertools.islice(self._outbox, _SEND_BATCH))
+                # Redis's clock names entries; a second's margin for the two clocks.
+                tried = int(time.time() * 1000) - 1000
                 try:
                     # One round trip for many events keeps up with a busy process.
-                    await self._append(batch)
+                    await self._events.append(batch)
                 except UNREACHABLE as exc:
                     # Some may have reached the stream: all wait in the store, unhandled,
-                    # and are sent again (the stream takes each id once) when Redis is back.
+                    # and are sent when Redis is back, unless found there by their ids.
                     self._cluster.outage.lost(exc)
-                    self._keep_unsent()
+                    self._keep_unsent(tried)
                     break
                 for _ in batch:
                     self._outbox.popleft()
