@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from tessera.http.caller import caller
 from tessera.http.errors import Forbidden, HTTPError
 from tessera.services.database import SYSTEM_DATABASE
+from tessera.store.client import Client as EmbeddedClient
 
 #: Seconds a dependency may take to answer a health probe.
 PROBE_TIMEOUT = 2.0
@@ -45,9 +46,9 @@ async def reachable(check: Awaitable[Any]) -> str:
 
 async def store_state(runtime: Any) -> str:
     """``ok``, ``disk full``, ``read-only`` (the embedded store) or ``unreachable``."""
-    engine = getattr(runtime.store, "engine", None)
-    if engine is not None:
-        fault: str | None = await engine.probe()
+    # Not getattr: a MongoDB client answers any attribute with a database of that name.
+    if isinstance(runtime.store, EmbeddedClient):
+        fault = await runtime.store.engine.probe()
         if fault is not None:
             return fault
     return await reachable(runtime.store[SYSTEM_DATABASE].command("ping"))

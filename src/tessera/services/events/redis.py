@@ -26,7 +26,6 @@ import contextvars
 import itertools
 import logging
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import bson
@@ -66,7 +65,7 @@ def _delay(delays: tuple[float, ...], attempt: int) -> float:
     return delays[min(attempt, len(delays) - 1)]
 
 
-def _encode(event: Event) -> dict[str, bytes]:
+def _encode(event: Event, event_id: str) -> dict[str, bytes]:
     """The stream fields of ``event``: its name, payload, and who published it."""
     call = event.context.get(current_call)
     caller: dict[str, Any] | None = None
@@ -90,7 +89,7 @@ def _encode(event: Event) -> dict[str, bytes]:
             f"the payload of event {event.name!r} cannot cross processes ({exc}); publish "
             "JSON-like data (dicts, lists, strings, numbers, ObjectId, datetime)"
         ) from None
-    return {"name": event.name.encode(), "data": data, "id": uuid.uuid4().hex.encode()}
+    return {"name": event.name.encode(), "data": data, "id": event_id.encode()}
 
 
 def _handled(fields: dict[bytes, bytes]) -> tuple[str, list[str]]:
@@ -138,6 +137,7 @@ class RedisEventBackend:
         # Accepted while Redis answers, not yet in the stream.
         self._outbox: collections.deque[dict[str, bytes]] = collections.deque()
         self._deliver: Deliver | None = None
+        self._ids = itertools.count()
         # Handled, but Redis went away before the acknowledgement: acknowledged on return.
         self._unacked: set[tuple[str, bytes]] = set()
         # No entry is taken over from a silent process before this (time.monotonic()).
@@ -166,7 +166,8 @@ class RedisEventBackend:
         if not self._running:
             logger.warning("event %r dropped: the event bus is not running", event.name)
             return
-        fields = _encode(event)
+        # Unique in the cluster: the node names this process's run.
+        fields = _encode(event, f"{self._cluster.node}-{next(self._ids)}")
         if self._cluster.outage.down:
             self._handle_here(event, fields)
             return
