@@ -8,6 +8,7 @@ collection (it scans every document) as ratios.
 import argparse
 import asyncio
 import datetime
+import gc
 import itertools
 import os
 import random
@@ -197,6 +198,46 @@ async def scoped_point_ops(coll: Any, ids: list[ObjectId], results: dict[str, fl
     results["delete_one scoped / _id"] = scoped / by_id
 
 
+async def stream_memory(path: str, count: int) -> dict[str, float]:
+    """Growth of the process's own memory (RssAnon, peak sampled every 1,000 documents)
+    while reading `count` documents of 2 KB through cursors: ``async for`` over
+    ``find({})``, a sorted find read by index, and an aggregation."""
+    client = open_client(path)
+    coll = client["bench"]["big"]
+    filler = "x" * 2000
+    for start in range(0, count, 1000):
+        await coll.insert_many(
+            [{"_id": i, "n": i % 1000, "pad": filler} for i in range(start, start + 1000)]
+        )
+    await coll.create_index("n")
+    gc.collect()
+    base = anon_rss_mb()
+    peak = base
+
+    async def drain(cursor: Any) -> int:
+        nonlocal peak
+        seen = 0
+        async for _ in cursor:
+            seen += 1
+            if seen % 1000 == 0:
+                peak = max(peak, anon_rss_mb())
+        return seen
+
+    start = time.perf_counter()
+    assert await drain(coll.find({})) == count
+    seconds = time.perf_counter() - start
+    assert await drain(coll.find({"n": {"$gte": 0}}).sort("n", 1)) == count
+    assert (
+        await drain(coll.aggregate([{"$match": {"n": {"$gte": 0}}}, {"$project": {"n": 1}}]))
+        == count
+    )
+    await client.close()
+    return {
+        "stream 100k x 2 KB docs/s": count / seconds,
+        "stream memory growth MB": peak - base,
+    }
+
+
 def run_mongomock(users: int, per_user: int) -> dict[str, float]:
     import mongomock
 
@@ -242,8 +283,9 @@ TARGETS = {
     "delete_one scoped / _id": ("<=", 1.2),
     "cold open s": ("<=", 0.5),
     "peak anonymous memory MB": ("<=", 200),
+    "stream memory growth MB": ("<=", 64),
 }
-HIGHER_IS_BETTER = {"insert docs/s", "update_one x32 ops/s"}
+HIGHER_IS_BETTER = {"insert docs/s", "update_one x32 ops/s", "stream 100k x 2 KB docs/s"}
 
 
 def report(ours: dict[str, float], mock: dict[str, float] | None, size: str, msize: str) -> None:
@@ -282,10 +324,18 @@ def main() -> None:
     # (48 MB) per batch, so 1,000 is the demanding case: every commit touches one index page
     # per user.
     parser.add_argument("--batch", type=int, default=1000, help="documents per insert_many")
+    parser.add_argument(
+        "--stream-docs", type=int, default=100_000, help="2 KB documents read by cursors (0: skip)"
+    )
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="tessera-bench-")
     path = args.path or os.path.join(folder, "bench.db")
-    ours = asyncio.run(run_tessera(path, args.users, args.docs, args.batch))
+    streamed = {}
+    if args.stream_docs:  # first, while the process is small and nothing else ran
+        stream_path = os.path.join(folder, "stream.db")
+        streamed = asyncio.run(stream_memory(stream_path, args.stream_docs))
+        os.remove(stream_path)
+    ours = asyncio.run(run_tessera(path, args.users, args.docs, args.batch)) | streamed
     mock = None if args.no_mongomock else run_mongomock(args.mongomock_users, args.docs)
     report(
         ours,

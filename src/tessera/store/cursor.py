@@ -13,14 +13,28 @@ from typing import TYPE_CHECKING, Any
 from pymongo.errors import InvalidOperation
 
 from tessera.store import deadlines
+from tessera.store.aggregate import run_pipeline, split_leading_match
+from tessera.store.pipeline import STREAMING_STAGES
 from tessera.store.projection import compile_projection
 from tessera.store.query import evaluates
 from tessera.store.sorting import SortSpec, normalize_sort
+from tessera.store.stream import Stream
 
 if TYPE_CHECKING:
     from tessera.store.collection import Collection
 
-__all__ = ["Cursor", "ListCursor", "normalize_projection"]
+__all__ = [
+    "Cursor",
+    "ListCursor",
+    "PipelineCursor",
+    "normalize_projection",
+    "run_stages",
+    "streamed_pipeline",
+]
+
+# MongoDB's batch sizes when none is asked: 101 documents first, then (for us) 1,000.
+_FIRST_BATCH = 101
+_BATCH = 1000
 
 
 def normalize_projection(projection: Any) -> Mapping[str, Any] | None:
@@ -33,43 +47,46 @@ def normalize_projection(projection: Any) -> Mapping[str, Any] | None:
 
 
 class _ResultCursor:
-    """Iteration over results fetched when first needed.
+    """Iteration over results fetched a batch at a time, when first needed.
 
-    ``to_list(n)`` fetches only the ``n`` documents it returns (for ``find``, the query runs
-    with that limit), so the common ``find(...).to_list(100)`` reads 100 documents, not
-    every match. Iterating fetches everything that remains at once.
+    ``async for`` and ``next`` fetch a batch when the last one is used up: ``batch_size``
+    documents, else 101 for the first batch and 1,000 after, as MongoDB's defaults go;
+    so memory holds one batch whatever the size of the result. ``to_list(n)`` fetches
+    only the ``n`` documents it returns.
     """
 
     def __init__(self) -> None:
         self._buffer: deque[dict[str, Any]] = deque()
         self._taken = 0  # documents fetched so far
+        self._batch = 0  # documents a batch (0: MongoDB's defaults)
         self._started = False
         self._exhausted = False
 
-    async def _fetch(self, offset: int, count: int | None) -> list[dict[str, Any]]:
-        """At least ``count`` results (None: all) after the first ``offset``, unless fewer
-        remain."""
+    async def _fetch(self, offset: int, count: int) -> tuple[list[dict[str, Any]], bool]:
+        """At most ``count`` results after the first ``offset`` (fewer only at the end or at
+        a batch's size limit), and whether none remain after them."""
         raise NotImplementedError
 
-    async def _fill(self, want: int | None) -> deque[dict[str, Any]]:
-        """The buffer, holding at least ``want`` documents (None: all) unless fewer remain."""
+    def _batch_size(self) -> int:
+        return self._batch or (_FIRST_BATCH if not self._taken else _BATCH)
+
+    async def _more(self, count: int) -> None:
+        """Fetch up to ``count`` more documents into the buffer."""
         self._started = True
-        if not self._exhausted and (want is None or len(self._buffer) < want):
-            count = None if want is None else want - len(self._buffer)
-            batch = await self._fetch(self._taken, count)
-            self._taken += len(batch)
-            self._buffer.extend(batch)
-            self._exhausted = count is None or len(batch) < count
-        return self._buffer
+        batch, finished = await self._fetch(self._taken, count)
+        self._taken += len(batch)
+        self._buffer.extend(batch)
+        self._exhausted = finished
 
     def __aiter__(self) -> "_ResultCursor":
         return self
 
     async def __anext__(self) -> dict[str, Any]:
-        buffer = self._buffer or await self._fill(None)
-        if not buffer:
+        while not self._buffer and not self._exhausted:  # a batch a pipeline emptied
+            await self._more(self._batch_size())
+        if not self._buffer:
             raise StopAsyncIteration
-        return buffer.popleft()
+        return self._buffer.popleft()
 
     async def next(self) -> dict[str, Any]:
         """The next document; StopAsyncIteration at the end, as PyMongo's async cursor."""
@@ -79,7 +96,9 @@ class _ResultCursor:
         """The remaining documents, or at most `length` of them (None or 0: all)."""
         if length is not None and length < 0:
             raise ValueError("to_list length must be non-negative")
-        buffer = await self._fill(length or None)
+        buffer = self._buffer
+        while not self._exhausted and (not length or len(buffer) < length):
+            await self._more(length - len(buffer) if length else self._batch_size())
         count = len(buffer) if not length else min(length, len(buffer))
         return [buffer.popleft() for _ in range(count)]
 
@@ -115,6 +134,8 @@ class Cursor(_ResultCursor):
         sort: Any = None,
     ) -> None:
         super().__init__()
+        self._stream = Stream()
+        self._stages: list[Mapping[str, Any]] = []  # applied to each batch (`PipelineCursor`)
         if filter is not None and not isinstance(filter, Mapping):
             raise TypeError(f"filter must be a dict, not {type(filter).__name__}")
         self.collection = collection
@@ -158,7 +179,13 @@ class Cursor(_ResultCursor):
         return self
 
     def batch_size(self, batch_size: int) -> "Cursor":
-        """Accepted for compatibility; results are fetched in one go."""
+        """Fetch `batch_size` documents a batch (0: MongoDB's default sizes)."""
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool):
+            raise TypeError("batch_size must be an integer")
+        if batch_size < 0:
+            raise ValueError("batch_size must be >= 0")
+        self._check_fresh()
+        self._batch = batch_size
         return self
 
     def max_time_ms(self, max_time_ms: int | None) -> "Cursor":
@@ -183,13 +210,14 @@ class Cursor(_ResultCursor):
         copy = Cursor(
             self.collection, self._filter, self._projection, self._skip, self._limit, self._sort
         )
-        return copy.max_time_ms(self._max_time_ms)
+        return copy.max_time_ms(self._max_time_ms).batch_size(self._batch)
 
     def rewind(self) -> "Cursor":
         """Forget fetched results so the query runs again on next use."""
         self._buffer.clear()
         self._taken = 0
         self._started = self._exhausted = False
+        self._stream = Stream()
         return self
 
     async def explain(self) -> dict[str, Any]:
@@ -197,23 +225,26 @@ class Cursor(_ResultCursor):
         plan = self.collection._plan(self._filter, self._sort)
         return {"queryPlanner": {"winningPlan": plan.explain()}}
 
-    async def _fetch(self, offset: int, count: int | None) -> list[dict[str, Any]]:
-        # A later batch runs the query again past what was taken: like a MongoDB cursor,
+    async def _fetch(self, offset: int, count: int) -> tuple[list[dict[str, Any]], bool]:
+        # Each batch resumes where the last stopped (see `stream`): like a MongoDB cursor,
         # it is not isolated from writes made in between.
-        limit = count or 0
+        remaining = self._limit - offset if self._limit else 0
         if self._limit:
-            remaining = self._limit - offset
-            if remaining <= 0:
-                return []
-            limit = min(remaining, limit) if limit else remaining
-        return await self.collection._find(
+            count = min(count, remaining)
+        if count <= 0 or self._stream.done:
+            return [], True
+        found = await self.collection._find_batch(
+            self._stream,
             self._filter,
             self._projection,
             self._sort,
-            self._skip + offset,
-            limit,
+            self._skip,
+            count,
+            remaining,
             self._max_time_ms,
+            self._stages,
         )
+        return found, self._stream.done or (self._limit > 0 and len(found) >= remaining)
 
 
 class ListCursor(_ResultCursor):
@@ -223,10 +254,56 @@ class ListCursor(_ResultCursor):
         super().__init__()
         self._compute = compute
 
-    async def _fetch(self, offset: int, count: int | None) -> list[dict[str, Any]]:
+    async def _fetch(self, offset: int, count: int) -> tuple[list[dict[str, Any]], bool]:
         # Computed whole on first use, whatever ``count`` asks; nothing remains after that.
-        return await self._compute() if offset == 0 else []
+        return (await self._compute() if offset == 0 else []), True
 
     def __await__(self) -> Generator[Any, None, "ListCursor"]:
-        yield from self._fill(None).__await__()
+        if not self._started:
+            yield from self._more(0).__await__()
         return self
+
+
+class PipelineCursor(Cursor):
+    """An aggregation streamed a batch at a time: its leading ``$match`` and ``$sort`` read
+    as a find, then stages that each take documents one at a time (see
+    `pipeline.STREAMING_STAGES`) run over each batch. Awaiting it returns it."""
+
+    def __init__(
+        self,
+        collection: "Collection",
+        filter: Mapping[str, Any] | None,
+        sort: SortSpec | None,
+        stages: list[Mapping[str, Any]],
+        batch_size: int = 0,
+    ) -> None:
+        super().__init__(collection, filter, sort=sort)
+        self._stages = stages
+        self.batch_size(batch_size)
+
+    def __await__(self) -> Generator[Any, None, "PipelineCursor"]:
+        return self
+        yield
+
+
+def streamed_pipeline(
+    stages: list[Mapping[str, Any]],
+) -> tuple[dict[str, Any] | None, SortSpec | None, list[Mapping[str, Any]]] | None:
+    """The filter, sort and per-document stages of a pipeline that streams, or None."""
+    filter, rest = split_leading_match(stages)
+    sort: SortSpec | None = None
+    if rest and isinstance(rest[0], Mapping) and list(rest[0]) == ["$sort"]:
+        sort = normalize_sort(rest[0]["$sort"])
+        rest = rest[1:]
+    if all(isinstance(s, Mapping) and len(s) == 1 and set(s) <= STREAMING_STAGES for s in rest):
+        return filter, sort, rest
+    return None
+
+
+def run_stages(docs: list[dict[str, Any]], stages: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One batch through a streamed pipeline's stages."""
+    return run_pipeline(docs, stages, resolve=_no_collections)
+
+
+def _no_collections(name: str) -> list[dict[str, Any]]:
+    raise AssertionError("streamed stages read no other collection")

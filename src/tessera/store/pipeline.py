@@ -10,6 +10,10 @@ from tessera.store.paths import MISSING
 from tessera.store.sorting import normalize_sort, sort_key
 
 Resolve = Callable[[str], Iterable[dict[str, Any]]]
+#: Stages that take each document alone, so a pipeline of them runs a batch at a time.
+STREAMING_STAGES = frozenset(
+    {"$match", "$project", "$addFields", "$set", "$unset", "$replaceRoot", "$replaceWith"}
+)
 Documents = list[dict[str, Any]]
 
 

@@ -1,0 +1,302 @@
+"""Streamed reads: a find answered a batch at a time, each batch resuming where the last
+one stopped, so a cursor holds one batch whatever the size of its result.
+
+A batch remembers the last row it read (its index key and row id) and the next batch
+reads on from there in the same order (keyset paging), so no batch re-reads what came
+before it. As in MongoDB, each batch is its own read: a cursor is not isolated from
+writes made between its batches. A sort that no index gives is blocking: its result is
+sorted once, within MongoDB's memory limit for sorts (see `limits`), and handed out a
+batch at a time.
+"""
+
+import contextlib
+import sqlite3
+from collections import deque
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo.errors import OperationFailure
+
+from tessera.store import deadlines, documents, reads
+from tessera.store.catalog import ID_INDEX, CollectionInfo
+from tessera.store.planner import Plan, Range, id_lookup, plan_query
+from tessera.store.query import compile_filter, evaluates
+from tessera.store.sorting import SortSpec
+
+__all__ = ["BATCH_BYTES", "Stream", "next_batch", "where_to_read"]
+
+#: A batch stops once it holds this much BSON, as a MongoDB reply does (16 MiB).
+BATCH_BYTES = 16 * 1024 * 1024
+_CHECK_ROWS = 16
+# A read of at most this many rows, straight from an index range, runs on the event loop:
+# the hop to a reader thread costs a good part of such a read (at 1M documents, a 100-row
+# per-user query: median 0.38 ms inline, 0.44-0.48 ms with the hop; p99 0.54 and 0.78 ms).
+_INLINE_LIMIT = 100
+_QUERY_PLAN_KILLED = 175
+
+
+@dataclass
+class Stream:
+    """What a cursor keeps between batches: its plan and where its last batch stopped."""
+
+    plan: Plan | None = None
+    planned_on: CollectionInfo | None = None
+    started: bool = False
+    done: bool = False
+    part: int = 0  # the plan range being read, in reading order
+    key: bytes | None = None  # the index key of the last row read (None: none yet)
+    rid: int | None = None  # the row id of the last row read
+    seen: set[int] | None = None  # rows already returned, where a row may come twice
+    sorted_rest: deque[tuple[dict[str, Any], int]] = field(default_factory=deque)
+    blocking: bool = False  # the result was sorted whole, `sorted_rest` holds it
+
+
+def where_to_read(
+    stream: Stream,
+    coll: CollectionInfo | None,
+    filter: Mapping[str, Any],
+    sort: SortSpec,
+    end: int,
+    off_loop: bool,
+) -> tuple[bool, bool]:
+    """Whether the stream's next batch, reading up to row `end`, may run inline on the
+    event loop (a point read, a short exact slice, nothing that runs patterns unless
+    `off_loop` is false), and whether it needs a read snapshot; plans the first batch."""
+    if stream.started:
+        return False, True
+    if id_lookup(filter) is not None:
+        return not off_loop, False  # one primary-key lookup
+    if stream.plan is None or stream.planned_on is not coll:
+        stream.plan, stream.planned_on = plan_query(coll, filter, sort), coll
+    plan = stream.plan
+    inline = plan.point or (plan.exact and plan.sorted and end <= _INLINE_LIMIT)
+    # An exact plan's filter is plain equalities; any other may run patterns.
+    inline = inline and not off_loop and (plan.exact or not evaluates(filter))
+    return inline, len(plan.ranges) > 1
+
+
+def next_batch(
+    conn: sqlite3.Connection,
+    coll: CollectionInfo | None,
+    filter: Mapping[str, Any],
+    sort: SortSpec,
+    stream: Stream,
+    *,
+    skip: int,
+    count: int,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The next at most `count` matching documents after `stream`'s position (and after
+    `skip` more on the first batch); `limit` is what the cursor may still return in all
+    (0: no limit). Sets ``stream.done`` once nothing remains."""
+    if stream.blocking:
+        return _hand_out(stream, count)
+    if not stream.started:
+        stream.started = True
+        first = _first(conn, coll, filter, sort, stream, skip, count, limit)
+        if first is not None:
+            return first
+    elif not _still_valid(coll, stream):
+        return []
+    else:
+        skip = 0
+    assert coll is not None and stream.plan is not None
+    if _exact(stream.plan, sort):
+        return _exact_batch(conn, coll, stream, skip, count)
+    return _matching_batch(conn, coll, filter, stream, skip, count)
+
+
+def _first(
+    conn: sqlite3.Connection,
+    coll: CollectionInfo | None,
+    filter: Mapping[str, Any],
+    sort: SortSpec,
+    stream: Stream,
+    skip: int,
+    count: int,
+    limit: int,
+) -> list[dict[str, Any]] | None:
+    """The first batch where it is not read from a plan's rows in order (a point read, a
+    missing collection, a blocking sort); None where it is, with the plan made."""
+    if id_lookup(filter) is not None or coll is None:
+        stream.done = True
+        return reads.find(conn, coll, filter, skip=skip, limit=count)
+    if stream.plan is None or stream.planned_on is not coll:
+        stream.plan = plan_query(coll, filter, sort)
+    stream.planned_on = coll
+    plan = stream.plan
+    assert plan is not None
+    if sort and not plan.sorted:
+        sizes: list[int] = []
+        found = reads.find(
+            conn, coll, filter, sort=sort, skip=skip, limit=limit, plan=plan, sizes=sizes
+        )
+        stream.blocking = True
+        stream.sorted_rest.extend(zip(found, sizes, strict=True))
+        return _hand_out(stream, count)
+    if plan.index is not None and (plan.index.multikey or len(plan.ranges) > 1):
+        stream.seen = set()
+    return None
+
+
+def _hand_out(stream: Stream, count: int) -> list[dict[str, Any]]:
+    """The next batch of a blocking sort's result."""
+    rest = stream.sorted_rest
+    out: list[dict[str, Any]] = []
+    used = 0
+    while rest and len(out) < count and (not out or used < BATCH_BYTES):
+        doc, size = rest.popleft()
+        out.append(doc)
+        used += size
+    stream.done = not rest
+    return out
+
+
+def _still_valid(coll: CollectionInfo | None, stream: Stream) -> bool:
+    """Whether a later batch can go on with the plan of the first; an index dropped from
+    under it ends the cursor with MongoDB's QueryPlanKilled."""
+    plan = stream.plan
+    if coll is None:
+        stream.done = True
+        return False
+    if plan is None or plan.index is None or plan.index is ID_INDEX:
+        return True
+    now = coll.indexes.get(plan.index.name)
+    if now is None or now.table != plan.index.table:
+        message = f"query plan killed :: caused by :: index '{plan.index.name}' dropped"
+        raise OperationFailure(message, _QUERY_PLAN_KILLED, {"ok": 0, "errmsg": message})
+    if now.multikey and stream.seen is None:
+        stream.seen = set()  # it became multikey since: a row may now come twice
+    return True
+
+
+def _exact(plan: Plan, sort: SortSpec) -> bool:
+    """Whether the plan's single range decides the filter, each row once, in order."""
+    return (
+        plan.exact
+        and plan.index is not None
+        and not plan.index.multikey
+        and len(plan.ranges) == 1
+        and (plan.sorted or not sort)
+    )
+
+
+def _exact_batch(
+    conn: sqlite3.Connection, coll: CollectionInfo, stream: Stream, skip: int, count: int
+) -> list[dict[str, Any]]:
+    """A batch straight from the range: SQLite does the skip and the limit."""
+    assert stream.plan is not None
+    sql, args = _range_sql(coll, stream.plan, stream.plan.ranges[0], stream)
+    with deadlines.interruptible(conn):
+        found = conn.execute(f"{sql} LIMIT ? OFFSET ?", [*args, count, skip]).fetchall()
+    kept = _within_bytes(found)
+    if kept:
+        stream.rid, stream.key = kept[-1][0], kept[-1][1]
+    stream.done = len(found) < count
+    return [documents.decode(data) for _, _, data in kept]
+
+
+def _within_bytes(found: list[tuple[int, Any, bytes]]) -> list[tuple[int, Any, bytes]]:
+    """The leading rows of `found` that a batch holds (at least one)."""
+    used = 0
+    for i, (_, _, data) in enumerate(found):
+        used += len(data)
+        if used > BATCH_BYTES and i:
+            return found[:i]
+    return found
+
+
+def _matching_batch(
+    conn: sqlite3.Connection,
+    coll: CollectionInfo,
+    filter: Mapping[str, Any],
+    stream: Stream,
+    skip: int,
+    count: int,
+) -> list[dict[str, Any]]:
+    """A batch of the plan's candidates that match, resumed past the last one read."""
+    matcher = compile_filter(filter)
+    out: list[dict[str, Any]] = []
+    used = 0
+    to_skip = skip
+    stream.done = True  # unless the batch fills up first
+    with contextlib.closing(_rows(conn, coll, stream)) as candidates:
+        for rid, doc, size in candidates:
+            if not matcher(doc):
+                continue
+            if stream.seen is not None:
+                stream.seen.add(rid)
+            if to_skip:
+                to_skip -= 1
+                continue
+            out.append(doc)
+            used += size
+            if len(out) >= count or used >= BATCH_BYTES:
+                stream.done = False
+                break
+    return out
+
+
+def _rows(
+    conn: sqlite3.Connection, coll: CollectionInfo, stream: Stream
+) -> Generator[tuple[int, dict[str, Any], int], None, None]:
+    """(rid, document, BSON size) of the candidates after the stream's position, moving
+    the position along as each is yielded."""
+    plan = stream.plan
+    assert plan is not None
+    ranges = list(reversed(plan.ranges) if plan.reverse else plan.ranges)
+    if plan.index is None:
+        ranges = [(None, None)]
+    with deadlines.interruptible(conn):
+        while stream.part < len(ranges):
+            sql, args = _range_sql(coll, plan, ranges[stream.part], stream)
+            with contextlib.closing(conn.execute(sql, args)) as cur:
+                for rid, key, data in deadlines.checked(cur, _CHECK_ROWS):
+                    stream.rid, stream.key = rid, key
+                    if stream.seen is not None and rid in stream.seen:
+                        continue
+                    yield rid, documents.decode(data), len(data)
+            stream.part += 1
+            stream.key = stream.rid = None
+
+
+def _range_sql(
+    coll: CollectionInfo, plan: Plan, bounds: Range, stream: Stream
+) -> tuple[str, list[Any]]:
+    """The statement reading (rid, key, doc) rows of one range in order, after the
+    stream's last row if it stopped inside this range."""
+    args: list[Any] = []
+    if plan.index is None:
+        sql = f"SELECT rid, rid, doc FROM {coll.table} WHERE 1"
+        if stream.rid is not None:
+            sql += " AND rid > ?"
+            args.append(stream.rid)
+        return f"{sql} ORDER BY rid", args
+    if plan.index is ID_INDEX:
+        sql = f"SELECT rid, id, doc FROM {coll.table} WHERE 1"
+        column, tie, unique = "id", "rid", True
+    else:
+        sql = (
+            f"SELECT d.rid, i.key, d.doc FROM {plan.index.table} AS i "
+            f"JOIN {coll.table} AS d ON d.rid = i.rid WHERE 1"
+        )
+        column, tie, unique = "i.key", "i.rid", plan.index.unique
+    low, high = bounds
+    if low is not None:
+        sql += f" AND {column} >= ?"
+        args.append(low)
+    if high is not None:
+        sql += f" AND {column} < ?"
+        args.append(high)
+    after = "<" if plan.reverse else ">"
+    order = " DESC" if plan.reverse else ""
+    if stream.key is not None and unique:
+        sql += f" AND {column} {after} ?"
+        args.append(stream.key)
+    elif stream.key is not None:
+        sql += f" AND ({column}, {tie}) {after} (?, ?)"
+        args.extend((stream.key, stream.rid))
+    if unique:
+        return f"{sql} ORDER BY {column}{order}", args
+    return f"{sql} ORDER BY {column}{order}, {tie}{order}", args
