@@ -7,6 +7,8 @@ import pytest
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import OperationFailure
 
+from tessera.store import reads, spill
+
 
 @pytest.fixture
 async def items(db: Any) -> Any:
@@ -109,3 +111,27 @@ async def test_a_streamed_pipeline_in_small_batches(items: Any) -> None:
 async def test_a_pipeline_with_a_blocking_stage_still_answers(items: Any) -> None:
     pipeline = [{"$match": {"n": 1}}, {"$group": {"_id": None, "k": {"$sum": 1}}}]
     assert [doc async for doc in items.aggregate(pipeline, batchSize=1)] == [{"_id": None, "k": 12}]
+
+
+async def test_allow_disk_use_sorts_past_the_limit_through_files(
+    embedded_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit and the run size made small: 50 documents of 1 KB sort in 10 runs."""
+    monkeypatch.setattr(reads, "BLOCKING_BYTES", 20_000)
+    monkeypatch.setattr(spill, "RUN_BYTES", 5_000)
+    coll = embedded_db.f
+    await coll.insert_many([{"_id": i, "n": i % 7, "pad": "x" * 1000} for i in range(50)])
+    expected = sorted(range(50), key=lambda i: (-(i % 7), i))  # ties in insertion order
+    with pytest.raises(OperationFailure) as info:
+        await coll.find({}).sort("n", -1).to_list(None)
+    assert info.value.code == 292
+    cursor = coll.find({}, {"pad": 0}).sort("n", -1).allow_disk_use(True).batch_size(4)
+    assert [doc["_id"] async for doc in cursor] == expected
+    found = await coll.find({}, sort=[("n", -1)], skip=5, limit=20, allow_disk_use=True).to_list()
+    assert [doc["_id"] for doc in found] == expected[5:25]
+    pipeline = [{"$sort": {"n": -1}}, {"$project": {"n": 1}}]
+    with pytest.raises(OperationFailure) as info:
+        await coll.aggregate(pipeline).to_list(None)
+    assert info.value.code == 292
+    found = await coll.aggregate(pipeline, allowDiskUse=True).to_list(None)
+    assert [doc["_id"] for doc in found] == expected

@@ -129,7 +129,10 @@ class Collection:
         """A lazy cursor over the matching documents."""
         _check_options(options)
         cursor = Cursor(self, filter, projection, skip, limit, sort)
-        return cursor.max_time_ms(deadlines.max_time_ms(options)) if options else cursor
+        if options:
+            cursor.allow_disk_use(bool(options.get("allow_disk_use")))
+            cursor.max_time_ms(deadlines.max_time_ms(options))
+        return cursor
 
     async def find_one(
         self, filter: Any = None, *args: Any, **kwargs: Any
@@ -207,7 +210,7 @@ class Collection:
         documents one at a time streams a batch at a time (``batchSize`` honoured); any
         other runs whole on first use.
         """
-        options.pop("allowDiskUse", None)
+        disk = bool(options.pop("allowDiskUse", False))
         _check_options(options)
         if not isinstance(pipeline, list | tuple):
             raise TypeError("pipeline must be a list")
@@ -217,7 +220,7 @@ class Collection:
         if streamed is not None:
             filter, sort, rest = streamed
             batch = options.get("batchSize", options.get("batch_size")) or 0
-            cursor = PipelineCursor(self, filter, sort, rest, batch)
+            cursor = PipelineCursor(self, filter, sort, rest, batch, disk)
             cursor.max_time_ms(max_time_ms)
             return cursor
 

@@ -188,6 +188,15 @@ class Cursor(_ResultCursor):
         self._batch = batch_size
         return self
 
+    def allow_disk_use(self, allow_disk_use: bool) -> "Cursor":
+        """Let a sort no index gives go past MongoDB's 100 MB limit by sorting through
+        temporary files (see `spill`), rather than fail with code 292."""
+        if not isinstance(allow_disk_use, bool):
+            raise TypeError("allow_disk_use must be a bool")
+        self._check_fresh()
+        self._stream.disk = allow_disk_use
+        return self
+
     def max_time_ms(self, max_time_ms: int | None) -> "Cursor":
         """Stop the query with ExecutionTimeout (code 50) after `max_time_ms` (None or 0:
         no limit); each fetch of the cursor has that long."""
@@ -210,14 +219,15 @@ class Cursor(_ResultCursor):
         copy = Cursor(
             self.collection, self._filter, self._projection, self._skip, self._limit, self._sort
         )
-        return copy.max_time_ms(self._max_time_ms).batch_size(self._batch)
+        copy.max_time_ms(self._max_time_ms).batch_size(self._batch)
+        return copy.allow_disk_use(self._stream.disk)
 
     def rewind(self) -> "Cursor":
         """Forget fetched results so the query runs again on next use."""
         self._buffer.clear()
         self._taken = 0
         self._started = self._exhausted = False
-        self._stream = Stream()
+        self._stream = Stream(disk=self._stream.disk)
         return self
 
     async def explain(self) -> dict[str, Any]:
@@ -276,10 +286,11 @@ class PipelineCursor(Cursor):
         sort: SortSpec | None,
         stages: list[Mapping[str, Any]],
         batch_size: int = 0,
+        allow_disk_use: bool = False,
     ) -> None:
         super().__init__(collection, filter, sort=sort)
         self._stages = stages
-        self.batch_size(batch_size)
+        self.batch_size(batch_size).allow_disk_use(allow_disk_use)
 
     def __await__(self) -> Generator[Any, None, "PipelineCursor"]:
         return self

@@ -4,8 +4,9 @@ One call must not exhaust the server's memory for everyone: a blocking sort or g
 holds at most `BLOCKING_BYTES`, a ``$push`` or ``$addToSet`` at most
 `ACCUMULATOR_BYTES`, a ``$range`` at most `RANGE_BYTES`, and a document a pipeline or
 an update makes at most 16 MB, as in MongoDB. MongoDB 6.0+ spills a blocking stage to
-disk by default instead; the embedded store cannot spill yet, so it refuses past the
-limit whatever ``allowDiskUse`` says, and its messages say so.
+disk by default instead; the embedded store spills only a find's sort and an
+aggregation's leading ``$sort``, and only with ``allowDiskUse`` (see `spill`): past the
+limit anywhere else it refuses, and its messages say so.
 
 Sizes are estimates, as MongoDB's are: the BSON length of stored documents where the
 caller has it, and `approximate_size` for computed values.
@@ -116,11 +117,13 @@ def _failure(code: int, message: str, name: str) -> OperationFailure:
 
 
 def sort_error() -> OperationFailure:
-    """A blocking sort over `BLOCKING_BYTES` (MongoDB's message, and why spilling is off)."""
+    """A blocking sort over `BLOCKING_BYTES` (MongoDB's message, and where spilling helps)."""
     return _failure(
         NO_DISK_USE,
         f"Sort exceeded memory limit of {BLOCKING_BYTES} bytes, but did not opt in to "
-        f"external sorting: {_NO_SPILL}; sort with an index, add a $limit or narrow the filter",
+        "external sorting: pass allowDiskUse to sort through temporary files (a find's sort "
+        "or an aggregation's leading $sort; the embedded store spills no other stage), or "
+        "sort with an index, add a $limit or narrow the filter",
         "QueryExceededMemoryLimitNoDiskUseAllowed",
     )
 

@@ -5,14 +5,14 @@ A batch remembers the last row it read (its index key and row id) and the next b
 reads on from there in the same order (keyset paging), so no batch re-reads what came
 before it. As in MongoDB, each batch is its own read: a cursor is not isolated from
 writes made between its batches. A sort that no index gives is blocking: its result is
-sorted once, within MongoDB's memory limit for sorts (see `limits`), and handed out a
-batch at a time.
+sorted once, within MongoDB's memory limit for sorts (see `limits`), or through
+temporary files with ``allowDiskUse`` (see `spill`), and handed out a batch at a time.
 """
 
 import contextlib
+import itertools
 import sqlite3
-from collections import deque
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,8 @@ from tessera.store import deadlines, documents, reads
 from tessera.store.catalog import ID_INDEX, CollectionInfo
 from tessera.store.planner import Plan, Range, id_lookup, plan_query
 from tessera.store.query import compile_filter, evaluates
-from tessera.store.sorting import SortSpec
+from tessera.store.sorting import SortSpec, sort_key
+from tessera.store.spill import external_sort
 
 __all__ = ["BATCH_BYTES", "Stream", "next_batch", "where_to_read"]
 
@@ -48,8 +49,9 @@ class Stream:
     key: bytes | None = None  # the index key of the last row read (None: none yet)
     rid: int | None = None  # the row id of the last row read
     seen: set[int] | None = None  # rows already returned, where a row may come twice
-    sorted_rest: deque[tuple[dict[str, Any], int]] = field(default_factory=deque)
+    sorted_rest: Iterator[tuple[dict[str, Any], int]] = field(default_factory=lambda: iter(()))
     blocking: bool = False  # the result was sorted whole, `sorted_rest` holds it
+    disk: bool = False  # allowDiskUse: a blocking sort may spill (see `spill`)
 
 
 def where_to_read(
@@ -128,28 +130,49 @@ def _first(
     plan = stream.plan
     assert plan is not None
     if sort and not plan.sorted:
-        sizes: list[int] = []
-        found = reads.find(
-            conn, coll, filter, sort=sort, skip=skip, limit=limit, plan=plan, sizes=sizes
-        )
         stream.blocking = True
-        stream.sorted_rest.extend(zip(found, sizes, strict=True))
+        if stream.disk:
+            stream.sorted_rest = _spilled(conn, coll, filter, sort, plan, skip, limit)
+        else:
+            sizes: list[int] = []
+            found = reads.find(
+                conn, coll, filter, sort=sort, skip=skip, limit=limit, plan=plan, sizes=sizes
+            )
+            stream.sorted_rest = zip(found, sizes, strict=True)
         return _hand_out(stream, count)
     if plan.index is not None and (plan.index.multikey or len(plan.ranges) > 1):
         stream.seen = set()
     return None
 
 
+def _spilled(
+    conn: sqlite3.Connection,
+    coll: CollectionInfo,
+    filter: Mapping[str, Any],
+    sort: SortSpec,
+    plan: Plan,
+    skip: int,
+    limit: int,
+) -> Iterator[tuple[dict[str, Any], int]]:
+    """A blocking sort's (document, size) rows, sorted through temporary files."""
+    matcher = compile_filter(filter)
+    with contextlib.closing(reads.rows(conn, coll, plan)) as candidates:
+        matching = ((doc, size) for _, doc, size in candidates if matcher(doc))
+        ordered = external_sort(matching, sort_key(list(sort)))
+    return itertools.islice(ordered, skip, skip + limit if limit else None)
+
+
 def _hand_out(stream: Stream, count: int) -> list[dict[str, Any]]:
     """The next batch of a blocking sort's result."""
-    rest = stream.sorted_rest
     out: list[dict[str, Any]] = []
     used = 0
-    while rest and len(out) < count and (not out or used < BATCH_BYTES):
-        doc, size = rest.popleft()
-        out.append(doc)
-        used += size
-    stream.done = not rest
+    while len(out) < count and (not out or used < BATCH_BYTES):
+        row = next(stream.sorted_rest, None)
+        if row is None:
+            stream.done = True
+            break
+        out.append(row[0])
+        used += row[1]
     return out
 
 
