@@ -43,6 +43,23 @@ async def test_reads_pinned_to_the_caller_see_only_their_documents(raw):
         assert found == [1]
 
 
+async def test_streamed_cursors_stay_on_the_callers_documents(raw):
+    """Batches after the first, a spilled sort and a streamed pipeline read alice's only."""
+    await raw["notes"].insert_many(
+        [{"_id": 10 + i, "user_id": ALICE if i % 2 else BOB, "n": i} for i in range(40)]
+    )
+    mine = [1, *(10 + i for i in range(1, 40, 2))]
+    with caller(ALICE):
+        notes = db["notes"]
+        cursor = notes.find({"user_id": ALICE}).sort("_id", 1).batch_size(3)
+        assert [d["_id"] async for d in cursor] == mine
+        cursor = notes.find({"user_id": ALICE}).sort("n", 1).allow_disk_use(True).batch_size(4)
+        assert sorted([d["_id"] async for d in cursor]) == mine
+        pipeline = [{"$match": {"user_id": ALICE}}, {"$sort": {"_id": 1}}, {"$set": {"k": 1}}]
+        found = notes.aggregate(pipeline, batchSize=2, allowDiskUse=True)
+        assert [d["_id"] async for d in found] == mine
+
+
 @pytest.mark.parametrize(
     ("call", "operation"),
     [

@@ -16,6 +16,7 @@ from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import bson
 from pymongo.errors import OperationFailure
 
 from tessera.store import deadlines, documents, reads
@@ -30,6 +31,7 @@ __all__ = ["BATCH_BYTES", "Stream", "next_batch", "where_to_read"]
 #: A batch stops once it holds this much BSON, as a MongoDB reply does (16 MiB).
 BATCH_BYTES = 16 * 1024 * 1024
 _CHECK_ROWS = 16
+_DECODE_ROWS = 256
 # A read of at most this many rows, straight from an index range, runs on the event loop:
 # the hop to a reader thread costs a good part of such a read (at 1M documents, a 100-row
 # per-user query: median 0.38 ms inline, 0.44-0.48 ms with the hop; p99 0.54 and 0.78 ms).
@@ -213,21 +215,34 @@ def _exact_batch(
     sql, args = _range_sql(coll, stream.plan, stream.plan.ranges[0], stream)
     with deadlines.interruptible(conn):
         found = conn.execute(f"{sql} LIMIT ? OFFSET ?", [*args, count, skip]).fetchall()
-    kept = _within_bytes(found)
-    if kept:
-        stream.rid, stream.key = kept[-1][0], kept[-1][1]
+    datas = [row[2] for row in found]
+    if sum(map(len, datas)) > BATCH_BYTES:
+        datas = _within_bytes(datas)
+    if datas:
+        stream.rid, stream.key = found[len(datas) - 1][:2]
     stream.done = len(found) < count
-    return [documents.decode(data) for _, _, data in kept]
+    return _decode_all(datas)
 
 
-def _within_bytes(found: list[tuple[int, Any, bytes]]) -> list[tuple[int, Any, bytes]]:
-    """The leading rows of `found` that a batch holds (at least one)."""
+def _decode_all(datas: list[bytes]) -> list[dict[str, Any]]:
+    """The documents of many BSON rows, decoded a few hundred at a time (one call for
+    them is much faster than one a row), the running job's time checked in between."""
+    if len(datas) <= _DECODE_ROWS:
+        return bson.decode_all(b"".join(datas))
+    docs: list[dict[str, Any]] = []
+    for start in deadlines.checked(range(0, len(datas), _DECODE_ROWS)):
+        docs.extend(bson.decode_all(b"".join(datas[start : start + _DECODE_ROWS])))
+    return docs
+
+
+def _within_bytes(datas: list[bytes]) -> list[bytes]:
+    """The leading rows that a batch holds: `BATCH_BYTES`, or the first row alone."""
     used = 0
-    for i, (_, _, data) in enumerate(found):
+    for i, data in enumerate(datas):
         used += len(data)
         if used > BATCH_BYTES and i:
-            return found[:i]
-    return found
+            return datas[:i]
+    return datas
 
 
 def _matching_batch(
@@ -317,9 +332,9 @@ def _range_sql(
     if stream.key is not None and unique:
         sql += f" AND {column} {after} ?"
         args.append(stream.key)
-    elif stream.key is not None:
-        sql += f" AND ({column}, {tie}) {after} (?, ?)"
-        args.extend((stream.key, stream.rid))
+    elif stream.key is not None:  # the first term lets SQLite seek to the position
+        sql += f" AND {column} {after}= ? AND ({column}, {tie}) {after} (?, ?)"
+        args.extend((stream.key, stream.key, stream.rid))
     if unique:
         return f"{sql} ORDER BY {column}{order}", args
     return f"{sql} ORDER BY {column}{order}, {tie}{order}", args
