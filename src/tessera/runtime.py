@@ -34,7 +34,7 @@ from tessera.services.database import bind as bind_databases
 from tessera.services.database import unbind as unbind_databases
 from tessera.services.wiring import start_services, stop_services
 from tessera.settings import Settings
-from tessera.store import open_client
+from tessera.store import open_client, ttl
 
 if TYPE_CHECKING:
     from tessera.cluster.link import Cluster
@@ -123,6 +123,9 @@ class Runtime:
         )
         self._stop_watching = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
+        #: Seconds between the passes removing what TTL indexes expired (tests lower it).
+        self.ttl_interval = ttl.INTERVAL_SECONDS
+        self.ttl_monitor: ttl.TTLMonitor | None = None
         self.started = False
 
     def _count_call(
@@ -142,6 +145,8 @@ class Runtime:
         """Open the store, bind the plugin services, load every plugin."""
         prepare_data_folder(self.settings)
         self.store = open_client(self.settings.store)
+        self.ttl_monitor = ttl.TTLMonitor(self.store, self.ttl_interval)
+        self.ttl_monitor.start()
         if self.settings.redis_url:
             # Here: the redis package is needed only by a cluster.
             from tessera.cluster.link import Cluster
@@ -217,6 +222,9 @@ class Runtime:
         if self.databases is not None:
             unbind_databases(self.databases)
         self.executor.close()
+        if self.ttl_monitor is not None:
+            await self.ttl_monitor.stop()
+            self.ttl_monitor = None
         if self.store is not None:
             await self.store.close()
         if self.accounts_store is not None:

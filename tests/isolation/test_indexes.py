@@ -9,8 +9,10 @@ import logging
 import pytest
 
 from tessera.isolation import indexes
+from tessera.isolation.errors import IsolationError
 from tessera.services.database import bound, db
 from tessera.store.sorting import sort_key
+from tessera.store.ttl import TTLMonitor
 from tests.isolation.conftest import caller
 
 ALICE, BOB = "alice", "bob"
@@ -137,3 +139,18 @@ async def test_large_collections_and_many_sorts_are_left_to_the_plugin(raw, monk
     await settled(raw)
     assert await names(raw, "big") == {"_id_", "user_id_1"}
     assert "at 60 documents the runtime leaves the index to you" in caplog.text
+
+
+async def test_a_plugin_makes_a_ttl_index_on_its_per_user_collection(raw):
+    """A TTL index follows the index rules of per-user collections: allowed as any
+    non-unique index, refused unique (it cannot lead with user_id: TTL is one field)."""
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    await raw["sessions"].insert_many(
+        [{"user_id": ALICE, "at": old}, {"user_id": BOB, "at": old}, {"user_id": BOB}]
+    )
+    with caller(ALICE):
+        with pytest.raises(IsolationError):
+            await db["sessions"].create_index("at", expireAfterSeconds=60, unique=True)
+        await db["sessions"].create_index("at", expireAfterSeconds=60)
+    assert await TTLMonitor(bound().client).run_once() == 2
+    assert await raw["sessions"].find({}, {"_id": 0}).to_list(None) == [{"user_id": BOB}]

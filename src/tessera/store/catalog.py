@@ -17,7 +17,7 @@ from typing import Any
 
 from pymongo.errors import OperationFailure, WriteError
 
-from tessera.store import keys
+from tessera.store import keys, ttl
 from tessera.store.paths import MISSING, path_values, split_path
 
 __all__ = [
@@ -285,6 +285,7 @@ def make_index(keys_spec: Any, options: Mapping[str, Any]) -> IndexInfo:
         raise OperationFailure(
             f"index option(s) {sorted(unknown)} not supported by the embedded store", code=67
         )
+    ttl.check_ttl_option(fields, opts)
     return IndexInfo(name, fields, unique, sparse, options={k: opts[k] for k in sorted(opts)})
 
 
