@@ -10,6 +10,7 @@ each element of an array found there too; `$ne`, `$nin` and `$not` negate the wh
 """
 
 import datetime
+import functools
 import operator
 import re
 from collections.abc import Callable, Mapping
@@ -21,6 +22,8 @@ from bson.objectid import ObjectId
 from bson.regex import Regex
 from pymongo.errors import OperationFailure
 
+from tessera.store.bitwise import OPERATORS as BIT_OPERATORS
+from tessera.store.bitwise import bit_test
 from tessera.store.ordering import MAXKEY, MINKEY, NUMBER, regex_flags, sort_value, type_rank
 from tessera.store.paths import MISSING, path_values, split_path
 from tessera.store.patterns import Pattern, PatternError, compile_pattern
@@ -585,6 +588,8 @@ _OPERATORS: dict[str, Callable[[Any], Condition]] = {
     "$not": _not,
     "$elemMatch": _elem_match,
 }
+for _name in BIT_OPERATORS:
+    _OPERATORS[_name] = functools.partial(lambda name, arg: _condition(bit_test(name, arg)), _name)
 
 
 def compile_positional(

@@ -46,7 +46,6 @@ EMBEDDED_OPTIONS = {
     "collation": "collation",
     "hint": "hint",
     "let": "let variables",
-    "allowDiskUse": "allowDiskUse",
     "bypassDocumentValidation": "document validation (bypassDocumentValidation)",
 }
 # MongoDB 8.0 added ``sort`` to these; issue 2 emulates 7.0 and lists no such option.

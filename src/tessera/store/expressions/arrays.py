@@ -4,6 +4,8 @@ MongoDB equality)."""
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pymongo.errors import OperationFailure
+
 from tessera.store.deadlines import checked
 from tessera.store.expressions.core import (
     Scope,
@@ -25,6 +27,7 @@ from tessera.store.expressions.strings import search_range
 from tessera.store.limits import RANGE_BYTES, range_error
 from tessera.store.ordering import hash_key, sort_value
 from tessera.store.paths import MISSING
+from tessera.store.sorting import normalize_sort, sort_key
 
 # sizeof(std::vector<Value>) and sizeof(Value) in MongoDB's estimate of a $range.
 _VECTOR_BYTES = 24
@@ -383,3 +386,34 @@ def _any_element_true(value: Any) -> bool:
             17041, f"$anyElementTrue's argument must be an array, but is {type_name(value)}"
         )
     return any(truthy(v) for v in value)
+
+
+@special("$sortArray")
+def _sort_array(raw: Any, scope: Scope) -> Any:
+    spec = named_args("$sortArray", raw, ("input", "sortBy"))
+    array = scope.eval(spec["input"])
+    order, descending = _array_order(spec["sortBy"])
+    if nullish(array):
+        return None
+    if not isinstance(array, list):
+        raise failure(
+            2,
+            "The input argument to $sortArray must be an array, but was of type: "
+            f"{type_name(array)}",
+        )
+    # Stable both ways: equal elements keep their order (Python's reverse keeps it too).
+    return sorted(array, key=order, reverse=descending)
+
+
+def _array_order(sort_by: Any) -> tuple[Callable[[Any], Any], bool]:
+    """How `$sortArray` orders elements: whole values in BSON order (1 or -1), or
+    documents by a sort pattern (a non-document element sorts as one with no fields)."""
+    if sort_by in (1, -1) and not isinstance(sort_by, bool):
+        return sort_value, sort_by == -1
+    if isinstance(sort_by, Mapping) and sort_by:
+        try:
+            by_fields = sort_key(normalize_sort(sort_by))
+        except OperationFailure as exc:  # MongoDB answers BadValue for a bad pattern
+            raise failure(2, f"$sortArray: invalid sortBy pattern {dict(sort_by)!r}") from exc
+        return (lambda item: by_fields(item if isinstance(item, Mapping) else {})), False
+    raise failure(2, f"$sortArray: sortBy must be 1, -1 or a sort pattern, not {sort_by!r}")

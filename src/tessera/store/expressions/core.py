@@ -201,7 +201,6 @@ _UNSUPPORTED = frozenset(
         "$function",
         "$accumulator",
         "$meta",
-        "$dateTrunc",
         "$toHashedIndexKey",
         "$tsIncrement",
         "$tsSecond",

@@ -348,7 +348,11 @@ def _date_arith(name: str, sign: int) -> None:
             )
             local = naive_local.replace(tzinfo=local.tzinfo)
         else:
-            local = local + datetime.timedelta(milliseconds=count * _TIME_UNITS[unit])
+            # Hours and less are elapsed time, whatever the wall clock does meanwhile.
+            utc = as_utc(date_of(start)) + datetime.timedelta(
+                milliseconds=count * _TIME_UNITS[unit]
+            )
+            return naive(utc)
         return naive(local)
 
 
@@ -356,9 +360,19 @@ _date_arith("$dateAdd", 1)
 _date_arith("$dateSubtract", -1)
 
 
+# $dateTrunc counts bins of `binSize` units from this local time, as MongoDB does.
+_TRUNC_REFERENCE = datetime.datetime(2000, 1, 1)
+
+
 def _week_start(date: datetime.datetime, first_day: str) -> datetime.date:
     offset = (date.weekday() - _WEEKDAYS.index(first_day)) % 7
     return date.date() - datetime.timedelta(days=offset)
+
+
+def _first_week_start(first_day: str) -> datetime.date:
+    """The first day starting a week on or after 2000-01-01: week bins count from it."""
+    offset = (_WEEKDAYS.index(first_day) - _TRUNC_REFERENCE.weekday()) % 7
+    return _TRUNC_REFERENCE.date() + datetime.timedelta(days=offset)
 
 
 def _first_day(value: Any) -> str:
@@ -368,10 +382,6 @@ def _first_day(value: Any) -> str:
         if len(text) >= 3 and day.startswith(text):
             return day
     raise failure(5439015, f"unknown startOfWeek value: {value}")
-
-
-# $dateTrunc counts bins of `binSize` units from this local time, as MongoDB does.
-_TRUNC_REFERENCE = datetime.datetime(2000, 1, 1)
 
 
 @special("$dateTrunc")
@@ -397,7 +407,7 @@ def _date_trunc(raw: Any, scope: Scope) -> Any:
         start = datetime.datetime(2000 + months // 12, months % 12 + 1, 1)
     elif unit == "week":
         first_day = _first_day(scope.eval(spec.get("startOfWeek", "sunday")))
-        reference = _week_start(_TRUNC_REFERENCE, first_day)
+        reference = _first_week_start(first_day)
         weeks = (_week_start(local, first_day) - reference).days // 7
         start = datetime.datetime.combine(reference, datetime.time()) + datetime.timedelta(
             weeks=weeks - weeks % bins
