@@ -135,3 +135,16 @@ async def test_allow_disk_use_sorts_past_the_limit_through_files(
     assert info.value.code == 292
     found = await coll.aggregate(pipeline, allowDiskUse=True).to_list(None)
     assert [doc["_id"] for doc in found] == expected
+
+
+async def test_a_streamed_pipeline_cursor_is_an_aggregation_cursor(items: Any) -> None:
+    pipeline = [{"$match": {"n": 1}}, {"$sort": {"_id": -1}}, {"$project": {"n": 1}}]
+    cursor = items.aggregate(pipeline, batchSize=5)
+    with pytest.raises(AttributeError):
+        cursor.limit(1)
+    copy = cursor.clone()
+    expected = [{"_id": i, "n": 1} for i in range(56, -1, -5)]
+    assert [doc async for doc in cursor] == expected
+    assert await copy.to_list(None) == expected
+    with pytest.raises(OperationFailure):
+        await items.aggregate([{"$project": {"a": {"$nope": 1}}}])  # awaiting runs it

@@ -35,6 +35,8 @@ __all__ = [
 # MongoDB's batch sizes when none is asked: 101 documents first, then (for us) 1,000.
 _FIRST_BATCH = 101
 _BATCH = 1000
+# Find modifiers an aggregation cursor lacks, as PyMongo's CommandCursor does.
+_FIND_ONLY = frozenset({"sort", "skip", "limit", "explain"})
 
 
 def normalize_projection(projection: Any) -> Mapping[str, Any] | None:
@@ -147,8 +149,8 @@ class Cursor(_ResultCursor):
         self._skip = 0
         self._limit = 0
         self._max_time_ms: int | None = None
-        self.skip(skip)
-        self.limit(limit)
+        Cursor.skip(self, skip)  # not self.skip: an aggregation cursor has none
+        Cursor.limit(self, limit)
 
     def _check_fresh(self) -> None:
         if self._started:
@@ -293,8 +295,28 @@ class PipelineCursor(Cursor):
         self.batch_size(batch_size).allow_disk_use(allow_disk_use)
 
     def __await__(self) -> Generator[Any, None, "PipelineCursor"]:
+        # As PyMongo's aggregate command, awaiting runs the first batch (and its errors).
+        if not self._started:
+            yield from self._more(self._batch_size()).__await__()
         return self
-        yield
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in _FIND_ONLY:  # an aggregation's order and slices are its stages
+            raise AttributeError(f"aggregation cursors have no {name}(); use pipeline stages")
+        return super().__getattribute__(name)
+
+    def clone(self) -> "PipelineCursor":
+        """A fresh, unexecuted copy of this cursor."""
+        copy = PipelineCursor(
+            self.collection,
+            self._filter,
+            self._sort,
+            self._stages,
+            self._batch,
+            self._stream.disk,
+        )
+        copy.max_time_ms(self._max_time_ms)
+        return copy
 
 
 def streamed_pipeline(
