@@ -12,23 +12,28 @@ from pymongo.errors import OperationFailure
 from tessera.store import open_client
 from tessera.store.ttl import TTLMonitor
 
-NOW = datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
 HOUR = datetime.timedelta(hours=1)
 
 
+def utcnow() -> datetime.datetime:
+    """Now, as the store reads dates back (naive UTC): taken when a test runs."""
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
+
+
 async def seed(coll: Any) -> None:
+    now = utcnow()
     await coll.create_index("at", expireAfterSeconds=3600)
     await coll.insert_many(
         [
-            {"_id": "old", "at": NOW - 2 * HOUR},
-            {"_id": "fresh", "at": NOW - HOUR / 2},
-            {"_id": "old in array", "at": [NOW + HOUR, NOW - 3 * HOUR]},
-            {"_id": "fresh array", "at": [NOW, NOW - HOUR / 2]},
-            {"_id": "a string", "at": str(NOW - 2 * HOUR)},
+            {"_id": "old", "at": now - 2 * HOUR},
+            {"_id": "fresh", "at": now - HOUR / 2},
+            {"_id": "old in array", "at": [now + HOUR, now - 3 * HOUR]},
+            {"_id": "fresh array", "at": [now, now - HOUR / 2]},
+            {"_id": "a string", "at": str(now - 2 * HOUR)},
             {"_id": "a number", "at": 0},
             {"_id": "null", "at": None},
             {"_id": "missing"},
-            {"_id": "aware", "at": (NOW - 2 * HOUR).replace(tzinfo=datetime.UTC)},
+            {"_id": "aware", "at": (now - 2 * HOUR).replace(tzinfo=datetime.UTC)},
         ]
     )
 
@@ -44,7 +49,7 @@ async def test_a_pass_removes_expired_dates_and_leaves_everything_else(tmp_path:
     client = open_client(str(tmp_path / "s.db"))
     coll = client.app.sessions
     await seed(coll)
-    await client.app.other.insert_one({"_id": 1, "at": NOW - 2 * HOUR})  # no TTL index
+    await client.app.other.insert_one({"_id": 1, "at": utcnow() - 2 * HOUR})  # no TTL index
     assert await TTLMonitor(client).run_once() == 3
     assert await remaining(coll) == KEPT
     assert await client.app.other.count_documents({}) == 1
@@ -65,7 +70,7 @@ async def test_the_monitor_runs_in_the_background_until_stopped(tmp_path: Any) -
         await asyncio.sleep(0.05)
     assert await remaining(coll) == KEPT
     await monitor.stop()
-    await coll.insert_one({"_id": "late", "at": NOW - 2 * HOUR})
+    await coll.insert_one({"_id": "late", "at": utcnow() - 2 * HOUR})
     await asyncio.sleep(0.2)
     assert "late" in await remaining(coll)  # stopped: nothing removes it now
     await client.close()
@@ -90,8 +95,9 @@ async def test_processes_sharing_the_file_each_remove_a_document_once(tmp_path: 
     client = open_client(path)
     coll = client.app.sessions
     await coll.create_index("at", expireAfterSeconds=60)
-    await coll.insert_many([{"_id": i, "at": NOW - 2 * HOUR} for i in range(2000)])
-    await coll.insert_one({"_id": "fresh", "at": NOW})
+    now = utcnow()
+    await coll.insert_many([{"_id": i, "at": now - 2 * HOUR} for i in range(2000)])
+    await coll.insert_one({"_id": "fresh", "at": now})
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable, "-c", PASS, path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
