@@ -215,6 +215,9 @@ def cluster_app() -> Any:
 @click.option("--app", "app_id", help="App id in the token (default: the server's app id).")
 @click.option("--ttl", type=int, help="Lifetime in seconds (default: TESSERA_TOKEN_TTL).")
 @click.option(
+    "--plan", help="Subscription plan in the token (default: none, see docs/entitlements.md)."
+)
+@click.option(
     "--data",
     type=click.Path(file_okay=False),
     help="The server's data folder: its secret signs the token (one is created, with a "
@@ -227,6 +230,7 @@ def token(
     superadmin: bool,
     app_id: str | None,
     ttl: int | None,
+    plan: str | None,
     data: str | None,
 ) -> None:
     """Print a token for USER_ID, accepted by a server using the same data folder.
@@ -248,6 +252,7 @@ def token(
         superadmin=superadmin,
         app_id=app_id,
         ttl_seconds=ttl,
+        plan=plan,
     )
     if fresh:
         # A mistyped or forgotten --data would otherwise mint tokens no server accepts.
@@ -257,6 +262,43 @@ def token(
             err=True,
         )
     click.echo(issued)
+
+
+@main.group()
+def plan() -> None:
+    """Users' subscription plans, in the data folder's store (docs/entitlements.md)."""
+
+
+@plan.command("set")
+@click.argument("user_id")
+@click.argument("plan_name", metavar="PLAN")
+@click.option("--app", "app_id", help="The user's app id (default: the server's app id).")
+@click.option("--trial-days", type=click.IntRange(min=0), help="A trial of PLAN ending then.")
+@click.option("--data", type=click.Path(file_okay=False), help="The server's data folder.")
+@click.option("--store", "store_uri", help="The server's --store, when not in the data folder.")
+@click.option("--plans", type=click.Path(exists=True, dir_okay=False), help="The plans file.")
+def plan_set(
+    user_id: str,
+    plan_name: str,
+    app_id: str | None,
+    trial_days: int | None,
+    data: str | None,
+    store_uri: str | None,
+    plans: str | None,
+) -> None:
+    """Put USER_ID on PLAN from the next call (a token's plan claim still wins)."""
+    import asyncio
+
+    from tessera.entitlements.setup import set_plan_offline
+
+    settings = _settings({"data": data, "store_uri": store_uri, "plans": plans})
+    if not settings.plans:
+        raise click.UsageError("Name the plans file: --plans FILE or TESSERA_PLANS.")
+    try:
+        standing = asyncio.run(set_plan_offline(settings, user_id, plan_name, app_id, trial_days))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{user_id}: {standing.plan} ({standing.status})")
 
 
 @main.command()

@@ -121,6 +121,19 @@ class Metrics:
             ["plugin"],
             registry=self.registry,
         )
+        self.entitlement_consumed = Counter(
+            "tessera_entitlement_consumed",
+            "Amounts charged to consumable limits, by plugin and limit.",
+            ["plugin", "limit"],
+            registry=self.registry,
+        )
+        self.entitlement_refusals = Counter(
+            "tessera_entitlement_refusals",
+            "Calls refused by plans and entitlements, by plugin, reason and limit or "
+            "feature (plan_required, feature_required, limit_reached).",
+            ["plugin", "reason", "name"],
+            registry=self.registry,
+        )
 
     def watch_outage(self, outage: Outage, held: HeldMessages, events: RedisEventBackend) -> None:
         """Expose a cluster process's outages and outboxes."""

@@ -19,6 +19,8 @@ from tessera.auth.oidc import OIDCVerifier
 from tessera.auth.secret import load_or_create_secret
 from tessera.auth.tokens import LocalTokens
 from tessera.datafolder import prepare_data_folder
+from tessera.entitlements.sdk import bind as bind_entitlements
+from tessera.entitlements.setup import build_gate
 from tessera.governance import Governor
 from tessera.governance.rates import TokenBuckets
 from tessera.governance.watchdog import LoopWatchdog, describe_block
@@ -38,6 +40,7 @@ from tessera.store import open_client, ttl
 
 if TYPE_CHECKING:
     from tessera.cluster.link import Cluster
+    from tessera.entitlements.gate import Gate
     from tessera.plugins.switches import PluginSwitches
 
 logger = logging.getLogger("tessera")
@@ -70,6 +73,7 @@ def build_authenticator(settings: Settings, accounts_store: Any) -> Authenticato
             roles_claim=settings.oidc_roles_claim,
             superadmin_claim=settings.oidc_superadmin_claim,
             app_id_claim=settings.oidc_app_id_claim,
+            plan_claim=settings.oidc_plan_claim,
         )
         return Authenticator(oidc=verifier)
     tokens = local_tokens(settings)
@@ -110,6 +114,8 @@ class Runtime:
         #: The link to the cluster's Redis, when ``redis_url`` is set.
         self.cluster: Cluster | None = None
         self.switches: PluginSwitches | None = None
+        #: Plans and entitlements; None when no plans file is configured (all allowed).
+        self.entitlements: Gate | None = None
         self.auth: Authenticator | None = None
         self.plugins = PluginRegistry(Path(settings.plugins))
         self.executor = Executor(Governor(settings), threads=settings.plugin_threads)
@@ -154,6 +160,8 @@ class Runtime:
 
             self.cluster = Cluster(self.settings.redis_url)
             self.executor.governor = ClusterGovernor(self.settings, self.cluster)
+        self.entitlements = await build_gate(self)
+        bind_entitlements(self.entitlements)
         if self.settings.auth_mode == "local":
             self.accounts_store = open_client(self.settings.accounts_store)
         self.auth = build_authenticator(self.settings, self.accounts_store)
@@ -219,6 +227,7 @@ class Runtime:
         for plugin in list(self.plugins):
             self.plugins.unload(plugin.name)
         await stop_services()
+        bind_entitlements(None)
         if self.databases is not None:
             unbind_databases(self.databases)
         self.executor.close()

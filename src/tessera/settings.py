@@ -165,6 +165,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("oidc_roles_claim", "roles", "OIDC: claim (dotted path allowed) holding roles."),
     Setting("oidc_superadmin_claim", "is_superadmin", "OIDC: claim marking a superadmin."),
     Setting("oidc_app_id_claim", "app_id", "OIDC: claim holding the app id."),
+    Setting("oidc_plan_claim", "plan", "OIDC: claim holding the subscription plan."),
+    Setting(
+        "plans",
+        "",
+        "Plans file (the reference's subscription_config.json): turns on plans and each "
+        "plugin's entitlements.yaml. Empty: every call allowed, _entitlements empty.",
+    ),
+    Setting(
+        "plans_self_service",
+        False,
+        "Let users change or cancel their own plan (POST /api/update-subscription, "
+        "/api/cancel-subscription); off: only admins and tessera plan set do.",
+        _bool,
+    ),
     Setting("plugin_timeout", 30.0, "Seconds a plugin call may run before it answers 504.", float),
     Setting("plugin_threads", 32, "Worker threads for synchronous plugins.", int),
     Setting("max_body_bytes", 1_048_576, "Largest request body accepted (413 above).", int),

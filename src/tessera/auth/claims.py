@@ -35,6 +35,7 @@ class ClaimMap:
     roles: str = "roles"
     superadmin: str = "is_superadmin"
     app_id: str = "app_id"
+    plan: str = "plan"
 
     def identity(self, claims: Mapping[str, Any], *, default_app_id: str) -> Identity:
         """The identity the claims describe; ``InvalidClaims`` when the user id is absent
@@ -60,7 +61,16 @@ class ClaimMap:
             app_id=app_id,
             roles=self._roles(claims),
             is_superadmin=claim(claims, self.superadmin) is True,
+            plan=self._plan(claims),
         )
+
+    def _plan(self, claims: Mapping[str, Any]) -> str | None:
+        plan = claim(claims, self.plan)
+        if plan is _MISSING or plan is None or plan == "":
+            return None
+        if not isinstance(plan, str):
+            raise InvalidClaims(f"Token claim {self.plan!r} must be a string.")
+        return plan
 
     def _roles(self, claims: Mapping[str, Any]) -> tuple[str, ...]:
         roles = claim(claims, self.roles)

@@ -23,6 +23,8 @@ class Identity:
     app_id: str
     roles: tuple[str, ...] = ()
     is_superadmin: bool = False
+    #: The subscription plan the token names; None leaves it to Tessera's own record.
+    plan: str | None = None
     # Left out of the hash: a mapping is not hashable, and identities are cache values.
     entitlements: Mapping[str, Any] = field(default_factory=_no_entitlements, hash=False)
 

@@ -54,6 +54,7 @@ class OIDCVerifier:
         roles_claim: str = "roles",
         superadmin_claim: str = "is_superadmin",
         app_id_claim: str = "app_id",
+        plan_claim: str = "plan",
         leeway_seconds: float = 30.0,
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
@@ -74,6 +75,7 @@ class OIDCVerifier:
             roles=roles_claim,
             superadmin=superadmin_claim,
             app_id=app_id_claim,
+            plan=plan_claim,
         )
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = -float("inf")

@@ -49,6 +49,7 @@ class LocalTokens:
         superadmin: bool = False,
         app_id: str | None = None,
         ttl_seconds: int | None = None,
+        plan: str | None = None,
     ) -> str:
         """A signed token for ``user_id``, valid for ``ttl_seconds`` from now."""
         if not user_id:
@@ -63,6 +64,8 @@ class LocalTokens:
             "iat": now,
             "exp": now + (self.ttl_seconds if ttl_seconds is None else ttl_seconds),
         }
+        if plan:
+            claims["plan"] = plan
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
     def verify(self, token: str) -> Identity:

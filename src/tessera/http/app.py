@@ -30,6 +30,7 @@ from tessera.http.plugin_settings import plugin_settings_routes
 from tessera.http.plugins import list_plugins
 from tessera.http.reference import reference_routes
 from tessera.http.static import static_routes
+from tessera.http.subscriptions import subscription_routes
 from tessera.http.websocket import SocketEndpoint, socket_hint
 from tessera.runtime import Runtime
 
@@ -126,6 +127,8 @@ def routes_app(runtime: Runtime, cors: dict[str, Any] | None) -> Starlette:
         *admin_routes(),
         *notification_routes(),
         *plugin_settings_routes(),
+        *subscription_routes(),
+        # Last: a front end served at / answers what no route above does.
         *static_routes(runtime.settings.static),
     ]
     # The client's address matters only here (login rate limits): the server leaves

@@ -7,6 +7,7 @@ layers is part of what halved the cost of a no-op call (docs/performance.md).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from tessera.governance import GovernanceError, RateLimited, RoleRequired
 from tessera.governance.governor import Limits
 from tessera.http.body import parse_json_object, receive_body
 from tessera.http.caller import identify
+from tessera.http.entitlements import DRY_RUN, admit, dry_run_answer
 from tessera.http.errors import (
     Forbidden,
     GatewayTimeout,
@@ -151,8 +153,35 @@ async def call_plugin(
     limits: Limits,
     user_jwt: str | None = None,
 ) -> tuple[int, bytes]:
-    """Run one call exactly as ``POST /api/execute`` does once the body is read: input
-    validation, governance, the call, the status mapping and encoding."""
+    """Run one call exactly as ``POST /api/execute`` does once the body is read: plans and
+    entitlements, input validation, governance, the call, the status mapping and encoding."""
+    gate = runtime.entitlements
+    dry_run = payload.get(DRY_RUN) is True
+    if gate is None:
+        if dry_run:
+            return 200, encode_json(dry_run_answer(None))
+        return await _call(runtime, plugin, payload, identity, limits, user_jwt)
+    grant = await admit(gate, plugin, payload, identity, limits, dry_run)
+    if dry_run:
+        return 200, encode_json(dry_run_answer(grant))
+    succeeded = False
+    try:
+        identity = dataclasses.replace(identity, entitlements=grant.entitlements)
+        status, body = await _call(runtime, plugin, payload, identity, limits, user_jwt)
+        succeeded = status == 200
+        return status, body
+    finally:
+        await gate.settle(grant, succeeded)
+
+
+async def _call(
+    runtime: Runtime,
+    plugin: Plugin,
+    payload: dict[str, Any],
+    identity: Identity,
+    limits: Limits,
+    user_jwt: str | None,
+) -> tuple[int, bytes]:
     request_id = current_request_id.get()
     try:
         outcome = await runtime.executor.call(

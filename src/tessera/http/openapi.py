@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from tessera import __version__
+from tessera.entitlements.spec import ActionRule
 from tessera.http.caller import caller
 from tessera.plugins.registry import Plugin
 from tessera.services.notifications import MAX_OFFSET, MAX_PAGE
@@ -55,16 +56,34 @@ def plugin_path(plugin: Plugin) -> dict[str, Any]:
         details = "\n".join(f"- `{n}`: {a.description}" for n, a in actions.items())
     else:
         body, ok, details = OBJECT, OBJECT, "Actions are not declared in the manifest."
-    return {
-        "post": {
-            "summary": plugin.manifest.display_name,
-            "description": f"{plugin.manifest.description}\n\n{details}".strip(),
-            "tags": ["plugins"],
-            "operationId": f"execute_{plugin.name}",
-            "requestBody": {"required": True, **_json(body)},
-            "responses": _responses(ok, 400, 403, 404, 413, 422, 429, 500, 504),
-        }
+    operation: dict[str, Any] = {
+        "summary": plugin.manifest.display_name,
+        "description": f"{plugin.manifest.description}\n\n{details}".strip(),
+        "tags": ["plugins"],
+        "operationId": f"execute_{plugin.name}",
+        "requestBody": {"required": True, **_json(body)},
+        "responses": _responses(ok, 400, 403, 404, 413, 422, 429, 500, 504),
     }
+    if plugin.entitlements is not None and plugin.entitlements.actions:
+        rules = plugin.entitlements.actions
+        operation["description"] += "\n\nEntitlements (entitlements.yaml):\n" + "\n".join(
+            f"- `{name}`: {describe_rule(rule)}" for name, rule in rules.items()
+        )
+        operation["x-entitlements"] = {name: rule.describe() for name, rule in rules.items()}
+    return {"post": operation}
+
+
+def describe_rule(rule: ActionRule) -> str:
+    """What an action requires and consumes, in a sentence."""
+    parts = []
+    if rule.requires_features:
+        parts.append("requires " + ", ".join(f"`{f}`" for f in rule.requires_features))
+    if rule.consumes:
+        charged = ", ".join(f"{n} of `{k}`" for k, n in rule.consumes.items())
+        parts.append(f"consumes {charged} when it succeeds")
+    if rule.checks:
+        parts.append("needs some " + ", ".join(f"`{k}`" for k in rule.checks) + " left")
+    return "; ".join(parts) or "no requirement"
 
 
 def _static_paths() -> dict[str, Any]:

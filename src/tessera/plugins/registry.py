@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tessera.context import callerless_plugin
+from tessera.entitlements.errors import ConfigError
+from tessera.entitlements.spec import PluginEntitlements, read_entitlements
 from tessera.plugins.errors import PluginError, PluginNotFound, PluginUnavailable
 from tessera.plugins.loader import (
     PluginCode,
@@ -41,6 +43,8 @@ class Plugin:
     enabled: bool = True
     generation: int = field(default=0)
     reload_error: str | None = None
+    #: Its entitlements.yaml, validated; None when it has none.
+    entitlements: PluginEntitlements | None = None
 
     @property
     def status(self) -> str:
@@ -116,12 +120,13 @@ class PluginRegistry:
         previous = self._plugins.get(name)
         try:
             manifest = read_manifest(_manifest_folder(folder), name)
-        except PluginError as exc:
+            entitlements = read_entitlements(_manifest_folder(folder), name)
+        except (PluginError, ConfigError) as exc:
             manifest = default_manifest(name)
             plugin = Plugin(name, folder, manifest, error=str(exc))
         else:
             enabled = self.overrides.get(name, manifest.enabled)
-            plugin = Plugin(name, folder, manifest, enabled=enabled)
+            plugin = Plugin(name, folder, manifest, enabled=enabled, entitlements=entitlements)
             if previous is not None:
                 self._forget(name)
             token = callerless_plugin.set(name)
@@ -212,7 +217,8 @@ def precheck(name: str, folder: Path) -> str | None:
     error or a syntax error in any of its modules; None when they look loadable."""
     try:
         read_manifest(_manifest_folder(folder), name)
-    except PluginError as exc:
+        read_entitlements(_manifest_folder(folder), name)
+    except (PluginError, ConfigError) as exc:
         return str(exc)
     for source in sorted(folder.rglob("*.py")):
         try:

@@ -345,6 +345,10 @@ RUNTIME_EVENTS = frozenset(
         "settings_updated",
         "notification_created",
         "profile_updated",
+        "entitlement.consumed",
+        "entitlement.limit_reached",
+        "entitlement.feature_blocked",
+        "entitlement.period_reset",
     }
 )
 

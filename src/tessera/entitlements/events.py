@@ -1,0 +1,85 @@
+"""What plans and entitlements tell the rest of the app: events on the bus and metrics.
+
+``entitlement.consumed``, ``entitlement.limit_reached``, ``entitlement.feature_blocked``
+and ``entitlement.period_reset`` are runtime events (a plugin cannot publish them); each
+carries the plugin, the user and app ids and what was counted or refused.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from tessera.auth.identity import Identity
+from tessera.entitlements.ledger import Hold, UsageKey
+from tessera.metrics import Metrics
+from tessera.services.event_bus import bus
+
+if TYPE_CHECKING:
+    from tessera.entitlements.gate import Grant
+
+CONSUMED = "entitlement.consumed"
+LIMIT_REACHED = "entitlement.limit_reached"
+FEATURE_BLOCKED = "entitlement.feature_blocked"
+PERIOD_RESET = "entitlement.period_reset"
+
+
+def _publish(event: str, payload: dict[str, Any]) -> None:
+    if bus.listened(event):
+        bus.publish(event, payload, as_caller=False)
+
+
+class Events:
+    """Publishes the entitlement events and counts them in the runtime's metrics."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        # The last period seen of each counter in this process, to notice a new one.
+        self._periods: dict[tuple[str, ...], str] = {}
+
+    def refused(self, plugin: str, reason: str, name: str = "") -> None:
+        self._metrics.entitlement_refusals.labels(plugin, reason, name).inc()
+
+    def consumed(self, grant: Grant, hold: Hold) -> None:
+        self._metrics.entitlement_consumed.labels(grant.plugin, hold.key.limit).inc(hold.amount)
+        _publish(
+            CONSUMED,
+            {
+                **_who(grant.identity),
+                "plugin": grant.plugin,
+                "plan": grant.plan,
+                "limit": hold.key.limit,
+                "amount": hold.amount,
+                "period": hold.key.period,
+            },
+        )
+
+    def limit_reached(
+        self, plugin: str, limit: str, allowed: int, resets_at: datetime | None, who: Identity
+    ) -> None:
+        self.refused(plugin, "limit_reached", limit)
+        payload = {"plugin": plugin, "limit": limit, "allowed": allowed}
+        payload["resets_at"] = resets_at.isoformat() if resets_at else None
+        _publish(LIMIT_REACHED, {**_who(who), **payload})
+
+    def feature_blocked(self, plugin: str, feature: str, plan: str, who: Identity) -> None:
+        self.refused(plugin, "feature_required", feature)
+        _publish(FEATURE_BLOCKED, {**_who(who), "plugin": plugin, "feature": feature, "plan": plan})
+
+    def period_seen(self, key: UsageKey, who: Identity) -> None:
+        """Publish ``period_reset`` the first time this process sees a counter's new period."""
+        counter = key[:4]
+        previous = self._periods.get(counter)
+        if previous == key.period:
+            return
+        self._periods[counter] = key.period
+        if previous is not None:
+            _publish(
+                PERIOD_RESET,
+                {**_who(who), "plugin": key.plugin, "limit": key.limit,
+                 "previous_period": previous, "period": key.period},
+            )  # fmt: skip
+
+
+def _who(identity: Identity) -> dict[str, str]:
+    return {"user_id": identity.user_id, "app_id": identity.app_id}

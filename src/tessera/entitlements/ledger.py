@@ -1,0 +1,143 @@
+"""Usage counters, charged exactly: a call's amount is held before it runs, then committed
+when it succeeds or given back when it does not.
+
+A hold is taken only while ``used + held + amount <= allowance``, in one atomic step, so
+under any concurrency what is committed never passes the allowance and a failed call is
+never charged. :class:`StoreLedger` serves one process on the document store;
+``RedisLedger`` (``ledger_redis.py``) serves every process of a cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+from pymongo.errors import DuplicateKeyError
+
+from tessera.entitlements.errors import EntitlementsUnavailable
+
+logger = logging.getLogger("tessera.entitlements")
+
+UNLIMITED = math.inf
+
+
+class UsageKey(NamedTuple):
+    """One counter: a user's use of one limit of one plugin in one period."""
+
+    app_id: str
+    user_id: str
+    plugin: str
+    limit: str
+    period: str
+
+    @property
+    def id(self) -> str:
+        # The unit separator cannot appear in a user id the runtime accepts unnoticed.
+        return "\x1f".join(self)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """An amount set aside for one call until it is committed or given back."""
+
+    key: UsageKey
+    amount: int
+    id: str
+
+
+class Ledger(Protocol):
+    async def hold(
+        self, key: UsageKey, amount: int, allowance: float, lease: float, ends: float
+    ) -> Hold | None:
+        """Set ``amount`` aside when ``used + held + amount <= allowance``; None when not.
+        ``lease``: seconds a hold lasts if never settled; ``ends``: when the period ends
+        (unix seconds, 0 for never), after which the counter may be dropped."""
+
+    async def commit(self, hold: Hold) -> None:
+        """Charge a hold: the call succeeded."""
+
+    async def release(self, hold: Hold) -> None:
+        """Give a hold back: the call failed or never ran."""
+
+    async def used(self, keys: list[UsageKey]) -> list[int]:
+        """What each counter has charged."""
+
+
+@dataclass
+class _Counter:
+    used: int
+    held: int = 0
+    unsaved: int = 0  # charged here, not yet written to the store
+
+
+class StoreLedger:
+    """Counters of one process, kept in memory and written through to the store.
+
+    In one process the event loop makes the check and the hold one step (no await
+    between them). Each commit adds the charge to the stored counter with one conditional
+    update, so a second process writing the same counters without Redis (an unsupported
+    set-up) still cannot take it past the allowance. A charge the store refused to write
+    stays counted here and is written with the next one.
+    """
+
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+        self._counters: dict[UsageKey, _Counter] = {}
+
+    async def _counter(self, key: UsageKey) -> _Counter:
+        counter = self._counters.get(key)
+        if counter is not None:
+            return counter
+        try:
+            doc = await self._collection.find_one({"_id": key.id})
+        except Exception as exc:  # whatever the store raised: no count, no call
+            raise EntitlementsUnavailable(f"cannot read usage: {exc}") from exc
+        # Another call may have loaded it meanwhile: keep the first, it may hold amounts.
+        return self._counters.setdefault(key, _Counter(int(doc["used"]) if doc else 0))
+
+    async def hold(
+        self, key: UsageKey, amount: int, allowance: float, lease: float, ends: float
+    ) -> Hold | None:
+        counter = await self._counter(key)
+        if counter.used + counter.held + amount > allowance:
+            return None
+        counter.held += amount
+        return Hold(key, amount, uuid.uuid4().hex)
+
+    async def commit(self, hold: Hold) -> None:
+        counter = self._counters[hold.key]
+        counter.held -= hold.amount
+        counter.used += hold.amount
+        counter.unsaved += hold.amount
+        await self._save(hold.key, counter)
+
+    async def _save(self, key: UsageKey, counter: _Counter) -> None:
+        amount = counter.unsaved
+        fields = {"app_id": key.app_id, "user_id": key.user_id, "plugin": key.plugin}
+        try:
+            # Stored "used" may only grow to what this process has counted.
+            await self._collection.update_one(
+                {"_id": key.id, "used": {"$lte": counter.used - amount}},
+                {
+                    "$inc": {"used": amount},
+                    "$setOnInsert": {**fields, "limit": key.limit, "period": key.period},
+                },
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            logger.error("usage %s: the stored count is ahead of this process's", key.id)
+        except Exception:
+            logger.exception(
+                "usage %s: charge of %d not written; kept for the next", key.id, amount
+            )
+            return
+        counter.unsaved -= amount
+
+    async def release(self, hold: Hold) -> None:
+        self._counters[hold.key].held -= hold.amount
+
+    async def used(self, keys: list[UsageKey]) -> list[int]:
+        return [(await self._counter(key)).used for key in keys]

@@ -1,0 +1,2 @@
+async def execute(data: dict) -> dict:
+    return {"said": data.get("text", "")}

@@ -1,0 +1,2 @@
+async def execute(data: dict) -> dict:
+    return {"premium": True, "entitlements": data["_entitlements"]}
