@@ -25,6 +25,9 @@ CONNECT_TIMEOUT = 1.0
 # Above the longest blocking read (one second), below a client's patience.
 SOCKET_TIMEOUT = 5.0
 RETRIES = 2
+# redis-py refuses a 101st connection in use ("Too many connections"): a process serving
+# a few hundred calls at once, each counting usage or publishing, needs more.
+MAX_CONNECTIONS = 1000
 
 #: The errors that mean "Redis cannot be reached right now".
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -45,6 +48,7 @@ class Cluster:
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=SOCKET_TIMEOUT,
             health_check_interval=10,
+            max_connections=MAX_CONNECTIONS,
             # After Redis restarts, pooled connections are dead: one retry on a new one.
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), RETRIES),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
