@@ -149,7 +149,7 @@ def test_an_invalid_file_stops_that_plugin_from_loading(
 def test_an_invalid_plans_file_names_the_key() -> None:
     with pytest.raises(ConfigError, match=r"subscription_plans\[0\].plugins_unlocked"):
         parse_plans({"subscription_plans": [{"name": "a", "plugins_unlocked": "*"}]}, "p.json")
-    with pytest.raises(ConfigError, match="settings.default_plan must name one of the plans"):
+    with pytest.raises(ConfigError, match=r"settings\.default_plan must name one of the plans"):
         parse_plans({"subscription_plans": [{"name": "a"}], "settings": {}}, "p.json")
 
 

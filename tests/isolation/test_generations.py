@@ -27,6 +27,7 @@ RENAMED = {
     "core.websocket_manager": "mozaiks_infra.websocket_manager",
     "core.notifications_manager": "mozaiks_platform.notifications_manager",
     "core.settings_manager": "mozaiks_platform.settings_manager",
+    "core.entitlements": "mozaiks_platform.entitlements",
 }
 NAMES = {
     "core.config.database": ["db", "users_collection", "settings_collection"],
@@ -34,6 +35,13 @@ NAMES = {
     "core.websocket_manager": ["websocket_manager"],
     "core.notifications_manager": ["notifications_manager"],
     "core.settings_manager": ["settings_manager"],
+    "core.entitlements": [
+        "check_action",
+        "check_feature",
+        "check_limit",
+        "consume_limit",
+        "get_usage",
+    ],
 }
 # Imported to run here, against plugins that import the current generation's names.
 REUSED = (
