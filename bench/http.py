@@ -16,6 +16,11 @@ Debian's package) pinned to CPU 1, all called with real bearer tokens:
   collection holding 1,000 documents for each of 100 users and only the runtime's own
   indexes: ``find({"user_id": u}).to_list(20)`` against the same find sorted by
   ``created_at`` descending (``--cases sort`` runs only these two).
+- ``--cases entitlements``: the cost of plans and entitlements, tokens carrying a plan:
+  ``tessera noop`` without a plans file against ``plans noop`` (a plans file, the no-op
+  has no entitlements.yaml) and ``plans gated`` (each call checks a feature, holds one of
+  a monthly limit and charges it when it succeeds). Prints the microseconds each adds to
+  a call: one core's time per request, against the no-op's in the same round.
 
 The servers take turns under load, round after round, and each is reported by its median
 round: this machine's speed drifts by tens of percent over a minute, and turns spread the
@@ -76,6 +81,25 @@ _RECENT = (
 PLUGINS["unsorted"] = _RECENT % ""
 PLUGINS["sorted"] = _RECENT % ".sort('created_at', -1)"
 SORT_USERS = 100  # each with `--per-user` notes
+PLANS_FILE = (
+    '{"subscription_plans": [{"name": "pro", "plugins_unlocked": ["*"]}],'
+    ' "settings": {"default_plan": "pro"}}'
+)
+GATED_ENTITLEMENTS = """schema_version: "1.0"
+plugin: gated
+features:
+  listing: {default: false}
+limits:
+  lists_per_month: {type: consumable, reset: monthly, default: 0}
+tiers:
+  pro:
+    features: {listing: true}
+    limits: {lists_per_month: 1000000000}
+actions:
+  list:
+    requires_features: [listing]
+    consumes: {lists_per_month: 1}
+"""
 
 
 async def fill_store(data: Path, users: int, per_user: int) -> None:
@@ -145,6 +169,16 @@ def prepare(data: Path, users: int, per_user: int) -> Path:
         issuer.issue(f"user{u:05d}", ttl_seconds=86400) for u in range(min(users, 1000))
     )
     tokens.write_text(minted)
+    (plugins / "gated").mkdir(exist_ok=True)
+    (plugins / "gated" / "logic.py").write_text(PLUGINS["noop"])
+    (plugins / "gated" / "entitlements.yaml").write_text(GATED_ENTITLEMENTS)
+    (data / "plans.json").write_text(PLANS_FILE)
+    (data / "plan-tokens.txt").write_text(
+        "\n".join(
+            issuer.issue(f"user{u:05d}", ttl_seconds=86400, plan="pro")
+            for u in range(min(users, 1000))
+        )
+    )
     (data / "sort-tokens.txt").write_text("\n".join(minted.splitlines()[:SORT_USERS]))
     return tokens
 
@@ -231,9 +265,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "tessera-bench")
     parser.add_argument(
         "--cases",
-        choices=["all", "execute", "sort"],
+        choices=["all", "execute", "sort", "entitlements"],
         default="all",
-        help="execute: bare, plain, noop, list; sort: unsorted and sorted lists",
+        help="execute: bare, plain, noop, list; sort: unsorted and sorted lists; "
+        "entitlements: noop against plans noop and plans gated",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -264,6 +299,18 @@ def main() -> None:
         port = free_port()
         url = f"http://127.0.0.1:{port}/api/execute/{plugin}"
         servers[f"tessera {plugin}"] = ([*tessera, "--port", str(port)], url)
+    entitled = args.cases == "entitlements"
+    if entitled:
+        plans = ["--plans", str(args.data / "plans.json")]
+        for name, plugin, extra in [
+            ("tessera noop", "noop", []),
+            ("plans noop", "noop", plans),
+            ("plans gated", "gated", plans),
+        ]:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}/api/execute/{plugin}"
+            servers[name] = ([*tessera, *extra, "--port", str(port)], url)
+        script.write_text(wrk_script(str(args.data / "plan-tokens.txt"), '{"action": "list"}'))
     scripts = {name: sort_script if name.endswith("sorted") else script for name in servers}
     envs: dict[str, dict[str, str]] = {}
     provider = LocalProvider()
@@ -276,6 +323,7 @@ def main() -> None:
         n for n in ("bare", "tessera noop", "tessera oidc", "plain", "tessera list") if n in servers
     ]
     order += [n for n in ("tessera unsorted", "tessera sorted") if n in servers]
+    order += [n for n in ("plans noop", "plans gated") if entitled]
     print(
         f"wrk -t1 -c{args.connections}, {args.rounds} rounds of {args.duration} s per server, "
         "servers on CPU 0, load on CPU 1; the median round of each"
@@ -327,6 +375,19 @@ def main() -> None:
         each = ", ".join(f"{ratio:.2f}" for ratio in ratios)
         median = sorted(ratios)[len(ratios) // 2]
         print(f"{label} = {median:.2f}   ({each}; target >= {target})")
+    if entitled:
+        print("microseconds each adds to a call (per request on one core; each round's):")
+        for label, name, target in [
+            ("plans, plugin without entitlements", "plans noop", "nothing measurable"),
+            ("plans, gated and charged call      ", "plans gated", "<= 50 us"),
+        ]:
+            added = [
+                1e6 / run["rps"] - 1e6 / base["rps"]
+                for run, base in zip(runs[name], runs["tessera noop"], strict=True)
+            ]
+            median = sorted(added)[len(added) // 2]
+            each = ", ".join(f"{a:.1f}" for a in added)
+            print(f"  {label} = {median:.1f} us   ({each}; target {target})")
     if "tessera list" in results:
         p99 = results["tessera list"]["p99"]
         print(f"tessera list p99           = {p99:.1f} ms (target <= 20)")

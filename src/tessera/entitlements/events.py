@@ -36,12 +36,20 @@ class Events:
         self._metrics = metrics
         # The last period seen of each counter in this process, to notice a new one.
         self._periods: dict[tuple[str, ...], str] = {}
+        # Each (plugin, limit)'s counter child: labels() takes a lock on every call.
+        self._consumed: dict[tuple[str, str], Any] = {}
 
     def refused(self, plugin: str, reason: str, name: str = "") -> None:
         self._metrics.entitlement_refusals.labels(plugin, reason, name).inc()
 
     def consumed(self, grant: Grant, hold: Hold) -> None:
-        self._metrics.entitlement_consumed.labels(grant.plugin, hold.key.limit).inc(hold.amount)
+        counter = self._consumed.get((grant.plugin, hold.key.limit))
+        if counter is None:
+            counter = self._metrics.entitlement_consumed.labels(grant.plugin, hold.key.limit)
+            self._consumed[(grant.plugin, hold.key.limit)] = counter
+        counter.inc(hold.amount)
+        if not bus.listened(CONSUMED):
+            return
         _publish(
             CONSUMED,
             {

@@ -18,7 +18,7 @@ from tessera.auth.identity import Identity
 from tessera.entitlements.errors import FeatureRequired, LimitReached, PlanRequired
 from tessera.entitlements.events import Events
 from tessera.entitlements.ledger import UNLIMITED, Hold, Ledger, UsageKey
-from tessera.entitlements.periods import Clock, period_end, period_key, utc_now
+from tessera.entitlements.periods import Clock, period, utc_now
 from tessera.entitlements.plans import Plans
 from tessera.entitlements.spec import ActionRule, PluginEntitlements, Tier
 from tessera.entitlements.subscriptions import Subscriptions
@@ -149,8 +149,8 @@ class Gate:
         keys = {}
         for name, limit in spec.limits.items():
             if limit.consumable:
-                period = period_key(limit.reset, now)
-                keys[name] = UsageKey(identity.app_id, identity.user_id, plugin, name, period)
+                current = period(limit.reset, now).key
+                keys[name] = UsageKey(identity.app_id, identity.user_id, plugin, name, current)
                 self.events.period_seen(keys[name], identity)
         return keys
 
@@ -169,7 +169,7 @@ class Gate:
         holds: list[Hold] = []
         for name, amount in rule.consumes.items():
             limit = spec.limits[name]
-            ends = period_end(limit.reset, now)
+            ends = period(limit.reset, now).ends
             try:
                 hold = await self.ledger.hold(
                     keys[name], amount, allowance(tier.limits[name]), lease,
@@ -202,7 +202,7 @@ class Gate:
             needed.update(rule.consumes)
         for name, amount in needed.items():
             if used[name] + amount > allowance(tier.limits[name]):
-                ends = period_end(spec.limits[name].reset, now)
+                ends = period(spec.limits[name].reset, now).ends
                 raise self._limit_reached(plugin, name, tier, ends, identity)
 
     def _limit_reached(
@@ -227,12 +227,11 @@ class Gate:
             if not limit.consumable:
                 limits[name] = {"allowed": allowed}
                 continue
-            ends = period_end(limit.reset, now)
             limits[name] = {
                 "allowed": allowed,
                 "used": used[name],
                 "remaining": -1 if allowed < 0 else max(0, allowed - used[name]),
-                "resets_at": ends.isoformat() if ends else None,
+                "resets_at": period(limit.reset, now).ends_iso,
             }
         return {"plan": plan, "tier": plan, "features": dict(tier.features), "limits": limits}
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
-import uuid
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
-
-from pymongo.errors import DuplicateKeyError
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from tessera.entitlements.errors import EntitlementsUnavailable
+
+if TYPE_CHECKING:
+    from tessera.entitlements.counters import Counters
 
 logger = logging.getLogger("tessera.entitlements")
 
@@ -78,13 +78,14 @@ class StoreLedger:
 
     In one process the event loop makes the check and the hold one step (no await
     between them). Each commit adds the charge to the stored counter with one conditional
-    update, so a second process writing the same counters without Redis (an unsupported
-    set-up) still cannot take it past the allowance. A charge the store refused to write
-    stays counted here and is written with the next one.
+    update (:mod:`~tessera.entitlements.counters`), so a second process writing the same
+    counters without Redis (an unsupported set-up) still cannot take it past the
+    allowance. A charge the store failed to write stays counted here and is written with
+    the next one.
     """
 
-    def __init__(self, collection: Any) -> None:
-        self._collection = collection
+    def __init__(self, counters: Counters) -> None:
+        self._store = counters
         self._counters: dict[UsageKey, _Counter] = {}
 
     async def _counter(self, key: UsageKey) -> _Counter:
@@ -92,11 +93,11 @@ class StoreLedger:
         if counter is not None:
             return counter
         try:
-            doc = await self._collection.find_one({"_id": key.id})
+            used = await self._store.load(key)
         except Exception as exc:  # whatever the store raised: no count, no call
             raise EntitlementsUnavailable(f"cannot read usage: {exc}") from exc
         # Another call may have loaded it meanwhile: keep the first, it may hold amounts.
-        return self._counters.setdefault(key, _Counter(int(doc["used"]) if doc else 0))
+        return self._counters.setdefault(key, _Counter(used))
 
     async def hold(
         self, key: UsageKey, amount: int, allowance: float, lease: float, ends: float
@@ -105,36 +106,25 @@ class StoreLedger:
         if counter.used + counter.held + amount > allowance:
             return None
         counter.held += amount
-        return Hold(key, amount, uuid.uuid4().hex)
+        return Hold(key, amount, "")  # one process: the counter itself knows its holds
 
     async def commit(self, hold: Hold) -> None:
         counter = self._counters[hold.key]
         counter.held -= hold.amount
         counter.used += hold.amount
         counter.unsaved += hold.amount
-        await self._save(hold.key, counter)
-
-    async def _save(self, key: UsageKey, counter: _Counter) -> None:
         amount = counter.unsaved
-        fields = {"app_id": key.app_id, "user_id": key.user_id, "plugin": key.plugin}
         try:
-            # Stored "used" may only grow to what this process has counted.
-            await self._collection.update_one(
-                {"_id": key.id, "used": {"$lte": counter.used - amount}},
-                {
-                    "$inc": {"used": amount},
-                    "$setOnInsert": {**fields, "limit": key.limit, "period": key.period},
-                },
-                upsert=True,
-            )
-        except DuplicateKeyError:
-            logger.error("usage %s: the stored count is ahead of this process's", key.id)
+            # The stored count may only grow to what this process has counted.
+            added = await self._store.add(hold.key, amount, counter.used)
         except Exception:
             logger.exception(
-                "usage %s: charge of %d not written; kept for the next", key.id, amount
+                "usage %s: charge of %d not written; kept for the next", hold.key.id, amount
             )
             return
         counter.unsaved -= amount
+        if not added:
+            logger.error("usage %s: the stored count is ahead of this process's", hold.key.id)
 
     async def release(self, hold: Hold) -> None:
         self._counters[hold.key].held -= hold.amount

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Literal
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal, NamedTuple
 
 Reset = Literal["monthly", "weekly", "daily", "never"]
 RESETS: tuple[Reset, ...] = ("monthly", "weekly", "daily", "never")
@@ -28,6 +28,29 @@ def period_key(reset: Reset, now: datetime) -> str:
     if reset == "daily":
         return now.strftime("%Y-%m-%d")
     return "all"
+
+
+class Period(NamedTuple):
+    """One period of a reset: its name, when it ends, and that time as ISO 8601."""
+
+    key: str
+    ends: datetime | None
+    ends_iso: str | None
+
+
+_PERIODS: dict[tuple[Reset, date], Period] = {}
+
+
+def period(reset: Reset, now: datetime) -> Period:
+    """The period holding ``now``, remembered per day: every call of a gated action asks."""
+    found = _PERIODS.get((reset, now.date()))
+    if found is None:
+        if len(_PERIODS) > 64:  # days gone by
+            _PERIODS.clear()
+        ends = period_end(reset, now)
+        found = Period(period_key(reset, now), ends, ends.isoformat() if ends else None)
+        _PERIODS[(reset, now.date())] = found
+    return found
 
 
 def period_end(reset: Reset, now: datetime) -> datetime | None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tessera.datafolder import prepare_data_folder
+from tessera.entitlements.counters import Counters, DocumentCounters, SqliteCounters
 from tessera.entitlements.errors import ConfigError
 from tessera.entitlements.events import Events
 from tessera.entitlements.gate import Gate
@@ -17,6 +18,7 @@ from tessera.entitlements.subscriptions import COLLECTION, Subscription, Subscri
 from tessera.services.database import SYSTEM_DATABASE
 from tessera.settings import Settings
 from tessera.store import open_client
+from tessera.store.engine import Engine
 
 if TYPE_CHECKING:
     from tessera.runtime import Runtime
@@ -40,7 +42,7 @@ async def build_gate(runtime: Runtime) -> Gate | None:
 
         ledger = RedisLedger(runtime.cluster)
     else:
-        ledger = StoreLedger(system[USAGE_COLLECTION])
+        ledger = StoreLedger(await store_counters(runtime.store))
     subscriptions = Subscriptions(system[COLLECTION], plans)
     await subscriptions.ensure_collection()
 
@@ -49,6 +51,16 @@ async def build_gate(runtime: Runtime) -> Gate | None:
         return plugin.entitlements if plugin is not None else None
 
     return Gate(plans, subscriptions, ledger, Events(runtime.metrics), spec_of)
+
+
+async def store_counters(store: Any) -> Counters:
+    """The embedded store's SQL counters, or a collection's documents on MongoDB."""
+    engine = getattr(store, "engine", None)
+    if isinstance(engine, Engine):
+        counters = SqliteCounters(engine)
+        await counters.prepare()
+        return counters
+    return DocumentCounters(store[SYSTEM_DATABASE][USAGE_COLLECTION])
 
 
 async def set_plan_offline(

@@ -7,7 +7,6 @@ layers is part of what halved the cost of a no-op call (docs/performance.md).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from typing import TYPE_CHECKING, Any
@@ -166,8 +165,9 @@ async def call_plugin(
         return 200, encode_json(dry_run_answer(grant))
     succeeded = False
     try:
-        identity = dataclasses.replace(identity, entitlements=grant.entitlements)
-        status, body = await _call(runtime, plugin, payload, identity, limits, user_jwt)
+        status, body = await _call(
+            runtime, plugin, payload, identity, limits, user_jwt, grant.entitlements
+        )
         succeeded = status == 200
         return status, body
     finally:
@@ -181,11 +181,12 @@ async def _call(
     identity: Identity,
     limits: Limits,
     user_jwt: str | None,
+    entitlements: dict[str, Any] | None = None,
 ) -> tuple[int, bytes]:
     request_id = current_request_id.get()
     try:
         outcome = await runtime.executor.call(
-            plugin, payload, identity, limits, request_id, user_jwt
+            plugin, payload, identity, limits, request_id, user_jwt, entitlements
         )
     except InvalidInput as exc:
         raise Unprocessable(str(exc), extra={"field": exc.field}) from None

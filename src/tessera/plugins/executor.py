@@ -52,15 +52,20 @@ class Outcome(NamedTuple):
     duration: float
 
 
-def inject_identity(payload: dict[str, Any], identity: Identity) -> dict[str, Any]:
-    """The data a plugin receives: the client's keys, with identity keys overwritten."""
+def inject_identity(
+    payload: dict[str, Any], identity: Identity, entitlements: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The data a plugin receives: the client's keys, with identity keys overwritten;
+    ``entitlements``, when plans are on, are the gate's for this call (a fresh dict)."""
+    if entitlements is None:
+        # Usually empty: {} is several times cheaper than copying an empty mapping.
+        entitlements = dict(identity.entitlements) if identity.entitlements else {}
     return {
         **payload,
         "user_id": identity.user_id,
         "app_id": identity.app_id,
         "_context": identity.context(),
-        # Usually empty: {} is several times cheaper than copying an empty mapping.
-        "_entitlements": dict(identity.entitlements) if identity.entitlements else {},
+        "_entitlements": entitlements,
     }
 
 
@@ -93,10 +98,12 @@ class Executor:
         limits: Limits,
         request_id: str = "-",
         user_jwt: str | None = None,
+        entitlements: dict[str, Any] | None = None,
     ) -> Outcome:
         """Call ``plugin`` with ``payload`` as ``identity`` under ``limits`` (its
         :meth:`limits`, which the caller has already needed); never raises for plugin faults.
-        ``user_jwt``, the caller's verified token, reaches only a plugin that asks for it.
+        ``user_jwt``, the caller's verified token, reaches only a plugin that asks for it;
+        ``entitlements`` are what the plans gate granted the call.
 
         Raises, before the plugin runs, InvalidInput when the input does not match the
         action's schema and a GovernanceError when the plugin's limits refuse the call.
@@ -118,7 +125,7 @@ class Executor:
         store_turn_ends = store_deadline.set(ends)
         started = time.perf_counter()
         try:
-            data = inject_identity(payload, identity)
+            data = inject_identity(payload, identity, entitlements)
             if plugin.manifest.needs_user_jwt:
                 data[USER_JWT] = user_jwt
             elif USER_JWT in data:

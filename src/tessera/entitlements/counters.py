@@ -1,0 +1,122 @@
+"""Where :class:`~tessera.entitlements.ledger.StoreLedger` keeps its counters durably.
+
+Each charge is one conditional update, ``used + amount <= ceiling``, committed before the
+call's answer is sent. On the embedded store it is one SQL statement in a table of its
+own, run by the store's writer thread in its group commit: a document update costs about
+ten times the CPU (230 against 28 us, measured), and a charge is paid on every call. On
+MongoDB it is one ``update_one`` with the guard in its filter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any, Protocol
+
+from pymongo.errors import DuplicateKeyError
+
+from tessera.entitlements.ledger import UsageKey
+from tessera.store.engine import Engine
+
+TABLE = "tessera_entitlement_usage"
+
+
+class Counters(Protocol):
+    async def load(self, key: UsageKey) -> int:
+        """What the counter has charged (0 for one never charged)."""
+
+    async def add(self, key: UsageKey, amount: int, ceiling: int) -> bool:
+        """Add ``amount`` if the result stays at most ``ceiling``; whether it did."""
+
+
+class SqliteCounters:
+    """Counters in a table of the embedded store's SQLite file.
+
+    The charges waiting while one write runs go together in the next: one store job per
+    batch, not per call (a job's hand-off to the writer thread and back costs more than
+    the statement).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._waiting: list[tuple[str, int, int, asyncio.Future[bool]]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    async def prepare(self) -> None:
+        def create(conn: Any, catalog: Any) -> None:
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {TABLE} "
+                "(id TEXT PRIMARY KEY, used INTEGER NOT NULL) WITHOUT ROWID"
+            )
+
+        await self._engine.write(create)
+
+    async def load(self, key: UsageKey) -> int:
+        def read(conn: Any, catalog: Any) -> int:
+            row = conn.execute(f"SELECT used FROM {TABLE} WHERE id = ?", (key.id,)).fetchone()
+            return int(row[0]) if row else 0
+
+        return self._engine.read_now(read, snapshot=False)
+
+    async def add(self, key: UsageKey, amount: int, ceiling: int) -> bool:
+        added = asyncio.get_running_loop().create_future()
+        self._waiting.append((key.id, amount, ceiling, added))
+        if self._writing is None:
+            self._writing = asyncio.create_task(self._write())
+        return await added
+
+    async def _write(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    results = await self._engine.write(functools.partial(_add_all, batch))
+                except Exception as exc:  # each waiting charge learns why
+                    for *_, added in batch:
+                        if not added.done():
+                            added.set_exception(exc)
+                    continue
+                for (*_, added), result in zip(batch, results, strict=True):
+                    if not added.done():
+                        added.set_result(result)
+        finally:
+            self._writing = None
+
+
+def _add_all(batch: list[tuple[str, int, int, Any]], conn: Any, catalog: Any) -> list[bool]:
+    """Each charge of ``batch`` if it fits its ceiling, in order; whether it did."""
+    results = []
+    for counter, amount, ceiling, _ in batch:
+        cursor = conn.execute(
+            f"INSERT INTO {TABLE} (id, used) VALUES (?, ?) ON CONFLICT (id) "
+            "DO UPDATE SET used = used + excluded.used WHERE used + excluded.used <= ?",
+            (counter, amount, ceiling),
+        )
+        results.append(bool(cursor.rowcount))
+    return results
+
+
+class DocumentCounters:
+    """Counters as documents of a store collection (MongoDB)."""
+
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+
+    async def load(self, key: UsageKey) -> int:
+        doc = await self._collection.find_one({"_id": key.id})
+        return int(doc["used"]) if doc else 0
+
+    async def add(self, key: UsageKey, amount: int, ceiling: int) -> bool:
+        fields = {"app_id": key.app_id, "user_id": key.user_id, "plugin": key.plugin}
+        try:
+            await self._collection.update_one(
+                {"_id": key.id, "used": {"$lte": ceiling - amount}},
+                {
+                    "$inc": {"used": amount},
+                    "$setOnInsert": {**fields, "limit": key.limit, "period": key.period},
+                },
+                upsert=True,
+            )
+        except DuplicateKeyError:  # the document exists and the guard refused
+            return False
+        return True
