@@ -369,7 +369,7 @@ def main() -> None:
         ("sorted list / unsorted    ", "tessera sorted", "tessera unsorted", 0.7),
         ("tessera oidc / local noop ", "tessera oidc", "tessera noop", 0.9),
     ]:
-        if name not in runs:
+        if name not in runs or baseline not in runs:
             continue
         ratios = round_ratios(runs[name], runs[baseline])
         each = ", ".join(f"{ratio:.2f}" for ratio in ratios)

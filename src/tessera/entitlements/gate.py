@@ -168,19 +168,17 @@ class Gate:
         lease = (timeout if timeout > 0 else 3600.0) + LEASE_MARGIN
         holds: list[Hold] = []
         for name, amount in rule.consumes.items():
-            limit = spec.limits[name]
-            ends = period(limit.reset, now).ends
+            current = period(spec.limits[name].reset, now)
             try:
                 hold = await self.ledger.hold(
-                    keys[name], amount, allowance(tier.limits[name]), lease,
-                    ends.timestamp() if ends else 0,
-                )  # fmt: skip
+                    keys[name], amount, allowance(tier.limits[name]), lease, current.ends_at
+                )
             except BaseException:
                 await self.release(tuple(holds))
                 raise
             if hold is None:
                 await self.release(tuple(holds))
-                raise self._limit_reached(plugin, name, tier, ends, identity)
+                raise self._limit_reached(plugin, name, tier, current.ends, identity)
             holds.append(hold)
         return tuple(holds)
 

@@ -130,4 +130,7 @@ class StoreLedger:
         self._counters[hold.key].held -= hold.amount
 
     async def used(self, keys: list[UsageKey]) -> list[int]:
+        counters = self._counters
+        if all(key in counters for key in keys):  # the usual case: no coroutine per key
+            return [counters[key].used for key in keys]
         return [(await self._counter(key)).used for key in keys]

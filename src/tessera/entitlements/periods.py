@@ -31,11 +31,13 @@ def period_key(reset: Reset, now: datetime) -> str:
 
 
 class Period(NamedTuple):
-    """One period of a reset: its name, when it ends, and that time as ISO 8601."""
+    """One period of a reset: its name, when it ends, that time as ISO 8601 and as unix
+    seconds (0 for never)."""
 
     key: str
     ends: datetime | None
     ends_iso: str | None
+    ends_at: float
 
 
 _PERIODS: dict[tuple[Reset, date], Period] = {}
@@ -48,7 +50,8 @@ def period(reset: Reset, now: datetime) -> Period:
         if len(_PERIODS) > 64:  # days gone by
             _PERIODS.clear()
         ends = period_end(reset, now)
-        found = Period(period_key(reset, now), ends, ends.isoformat() if ends else None)
+        iso, at = (ends.isoformat(), ends.timestamp()) if ends else (None, 0.0)
+        found = Period(period_key(reset, now), ends, iso, at)
         _PERIODS[(reset, now.date())] = found
     return found
 

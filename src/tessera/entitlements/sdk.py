@@ -15,7 +15,7 @@ from tessera.context import current_call
 from tessera.entitlements.errors import FeatureRequired, LimitReached
 from tessera.entitlements.gate import LEASE_MARGIN, Gate, allowance
 from tessera.entitlements.ledger import UNLIMITED, UsageKey
-from tessera.entitlements.periods import period_end, period_key
+from tessera.entitlements.periods import period
 from tessera.entitlements.spec import Limit, PluginEntitlements
 from tessera.isolation import IsolationError
 
@@ -89,19 +89,16 @@ async def get_usage(
     limit = _limit(spec, limit_key)
     if limit is None:
         return dict(_UNLIMITED_USAGE)
-    now = gate.clock()
-    key = UsageKey(
-        identity.app_id, identity.user_id, plugin, limit_key, period_key(limit.reset, now)
-    )
+    current = period(limit.reset, gate.clock())
+    key = UsageKey(identity.app_id, identity.user_id, plugin, limit_key, current.key)
     [used] = await gate.ledger.used([key])
     allowed = tier.limits[limit_key]
-    ends = period_end(limit.reset, now)
     return {
         "allowed": allowed,
         "used": used,
         "remaining": -1 if allowed < 0 else max(0, allowed - used),
         "period": key.period,
-        "resets_at": ends.isoformat() if ends else None,
+        "resets_at": current.ends_iso,
     }
 
 
@@ -139,17 +136,12 @@ async def consume_limit(
         return -1
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise ValueError(f"amount must be a whole number above zero, got {amount!r}")
-    now = gate.clock()
-    key = UsageKey(
-        identity.app_id, identity.user_id, plugin, limit_key, period_key(limit.reset, now)
-    )
-    ends = period_end(limit.reset, now)
+    current = period(limit.reset, gate.clock())
+    key = UsageKey(identity.app_id, identity.user_id, plugin, limit_key, current.key)
     ceiling = allowance(tier.limits[limit_key])
-    hold = await gate.ledger.hold(
-        key, amount, ceiling, LEASE_MARGIN, ends.timestamp() if ends else 0
-    )
+    hold = await gate.ledger.hold(key, amount, ceiling, LEASE_MARGIN, current.ends_at)
     if hold is None:
-        gate.events.limit_reached(plugin, limit_key, tier.limits[limit_key], ends, identity)
+        gate.events.limit_reached(plugin, limit_key, tier.limits[limit_key], current.ends, identity)
         raise ValueError(f"Insufficient {limit_key}: need {amount}")
     await gate.ledger.commit(hold)
     [used] = await gate.ledger.used([key])
