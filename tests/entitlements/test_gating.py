@@ -154,3 +154,17 @@ def test_the_plugin_side_api_answers_for_the_caller_and_charges_exactly(
         other = call(free, "notes", action="sdk_other_user")
         assert other.status_code == 403
         assert "caller of this call" in other.json()["error"]
+
+
+def test_a_checked_limit_needs_some_left_and_is_not_charged_by_the_gate(
+    planned: Callable[..., LiveServer],
+) -> None:
+    live = planned()
+    with live.client("ann", plan="free") as free:
+        assert call(free, "notes", action="import").status_code == 200
+        assert call(free, "notes", action="import").status_code == 200
+        usage = call(free, "notes", action="list").json()["entitlements"]["limits"]
+        assert usage["notes_per_month"]["used"] == 0
+        call(free, "notes", action="create")
+        call(free, "notes", action="create")
+        assert call(free, "notes", action="import").status_code == 429
