@@ -69,9 +69,10 @@ _CHECKPOINT_PAGES = 10_000
 # page per document, and at 1M documents this took its median from 0.50 to 0.29 ms.
 _MMAP_BYTES = 1 << 30
 _STOP = object()
-# Processes may share one file: an idle writer looks for their commits this often, so
-# readers see a collection or index another process made within this delay.
-_FOLLOW_SECONDS = 0.5
+# SQLite's user_version header field holds the catalog's stamp: every commit that changes
+# a collection or index bumps it, so each process sharing the file sees the change at its
+# next operation (reading it costs about a microsecond).
+_STAMP_MODULO = 1 << 31
 
 
 @dataclass
@@ -109,10 +110,12 @@ class Engine:
         writer.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
         Catalog.create_schema(writer)
         self._writer_conn = writer
-        self._work = Catalog.load(writer)
-        self._data_version = _data_version(writer)
-        self.catalog = self._work.copy()  # what readers plan with; replaced on commit
-        self._work.shadow = self.catalog
+        self._stamp, self._work = _load(writer)
+        # What readers plan with, and its stamp; replaced by the writer on commit.
+        self._published = (self._stamp, self._work.copy())
+        self._work.shadow = self._published[1]
+        # Per reader thread: the catalog it loaded itself, for a stamp not published yet.
+        self._loaded = threading.local()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="tessera-writer")
         self._writer.daemon = True
@@ -149,6 +152,34 @@ class Engine:
             self._local.conn = conn
         return conn
 
+    # The catalog
+
+    @property
+    def catalog(self) -> Catalog:
+        """The collections and indexes as the file has them now, whichever process made
+        them; on the calling thread's reader connection."""
+        return self._catalog_on(self._reader())
+
+    def _catalog_on(self, conn: sqlite3.Connection) -> Catalog:
+        """The catalog of ``conn``'s view of the file (its snapshot, when in one)."""
+        stamp = _stamp(conn)
+        published_stamp, published = self._published
+        if stamp == published_stamp:
+            return published
+        loaded: tuple[int, Catalog] | None = getattr(self._loaded, "catalog", None)
+        if loaded is None or loaded[0] != stamp:
+            # Another process changed it, or this writer has not published it yet.
+            if conn.in_transaction:
+                loaded = _load(conn)
+            else:
+                conn.execute("BEGIN")  # one snapshot for the stamp and both tables
+                try:
+                    loaded = _load(conn)
+                finally:
+                    conn.execute("COMMIT")
+            self._loaded.catalog = loaded
+        return loaded[1]
+
     # Reads
 
     def read_now(self, fn: ReadJob[T], *, snapshot: bool = True, limit: Limit | None = None) -> T:
@@ -170,10 +201,10 @@ class Engine:
     def _read_here(self, fn: ReadJob[T], snapshot: bool) -> T:
         conn = self._reader()
         if not snapshot:
-            return fn(conn, self.catalog)
+            return fn(conn, self._catalog_on(conn))
         conn.execute("BEGIN")
         try:
-            return fn(conn, self.catalog)
+            return fn(conn, self._catalog_on(conn))
         finally:
             conn.execute("COMMIT")
 
@@ -227,11 +258,7 @@ class Engine:
             if held is not None:
                 item, held = held, None
             else:
-                try:
-                    item = self._queue.get(timeout=_FOLLOW_SECONDS)
-                except queue.Empty:
-                    self._follow_other_processes()
-                    continue
+                item = self._queue.get()
             if item is _STOP:
                 return
             batch, held = self._gather(item)
@@ -268,10 +295,10 @@ class Engine:
         outcomes = self._note_faults(outcomes)
         if self._stale:
             # A rolled-back job may have changed the writer's catalog: read it again.
-            self._work = Catalog.load(self._writer_conn)
+            self._stamp, self._work = _load(self._writer_conn)
         if self._stale or self._work.version != version:
-            self.catalog = self._work.copy()
-            self._work.shadow = self.catalog
+            self._published = (self._stamp, self._work.copy())
+            self._work.shadow = self._published[1]
         for job, result, error in outcomes:
             # A closed loop raises RuntimeError: its caller is gone, nobody is waiting.
             with contextlib.suppress(RuntimeError):
@@ -321,13 +348,12 @@ class Engine:
         conn = self._writer_conn
         outcomes: list[tuple[_Pending, Any, BaseException | None]] = []
         conn.execute("BEGIN IMMEDIATE")
-        version = _data_version(conn)
-        if version != self._data_version:
-            # Another process committed: write with its collections and indexes, and
-            # publish them to the readers after the commit.
-            self._data_version = version
-            self._work = Catalog.load(conn)
+        if _stamp(conn) != self._stamp:
+            # Another process changed the catalog: write with its collections and indexes,
+            # and publish them to the readers after the commit.
+            self._stamp, self._work = _load(conn)
             self._stale = True
+        version = self._work.version
         if len(batch) == 1:
             job = batch[0]
             before = self._work.version
@@ -341,7 +367,7 @@ class Engine:
                     conn.execute("ROLLBACK")
                 self._stale = self._stale or self._work.version != before
                 return [(job, None, exc)]
-            conn.execute("COMMIT")
+            self._commit(conn, version)
             return [(job, result, None)]
         for job in batch:
             conn.execute("SAVEPOINT job")
@@ -358,24 +384,15 @@ class Engine:
             else:
                 conn.execute("RELEASE job")
                 outcomes.append((job, result, None))
-        conn.execute("COMMIT")
+        self._commit(conn, version)
         return outcomes
 
-    def _follow_other_processes(self) -> None:
-        """Publish the catalog again when another process sharing the file has committed
-        (it may have made or dropped collections and indexes); called while idle."""
-        conn = self._writer_conn
-        version = _data_version(conn)
-        if version != self._data_version:
-            # Read before the snapshot: a commit in between is seen now and again later.
-            self._data_version = version
-            conn.execute("BEGIN")  # one snapshot for the catalog's two tables
-            try:
-                self._work = Catalog.load(conn)
-            finally:
-                conn.execute("COMMIT")
-            self.catalog = self._work.copy()
-            self._work.shadow = self.catalog
+    def _commit(self, conn: sqlite3.Connection, version: int) -> None:
+        """Commit; with a new stamp when the catalog changed since ``version``."""
+        if self._work.version != version:
+            self._stamp = (self._stamp + 1) % _STAMP_MODULO
+            conn.execute(f"PRAGMA user_version={self._stamp}")
+        conn.execute("COMMIT")
 
     # Lifecycle
 
@@ -401,9 +418,14 @@ class Engine:
             shutil.rmtree(self._tempdir, ignore_errors=True)
 
 
-def _data_version(conn: sqlite3.Connection) -> int:
-    """SQLite's counter of commits made by other connections (other processes, here)."""
-    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+def _stamp(conn: sqlite3.Connection) -> int:
+    """The catalog's stamp in the file, as ``conn`` sees it."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _load(conn: sqlite3.Connection) -> tuple[int, Catalog]:
+    """The catalog and its stamp; in one snapshot when ``conn`` is in a transaction."""
+    return _stamp(conn), Catalog.load(conn)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
