@@ -21,6 +21,10 @@ Debian's package) pinned to CPU 1, all called with real bearer tokens:
   has no entitlements.yaml) and ``plans gated`` (each call checks a feature, holds one of
   a monthly limit and charges it when it succeeds). Prints the microseconds each adds to
   a call: one core's time per request, against the no-op's in the same round.
+- ``tessera list x2``: the ``list`` plugin served by ``--workers 2`` (embedded store, no
+  Redis), against ``tessera list`` with one worker (``--cases workers`` runs only these
+  two). Both servers and wrk may use both CPUs here: a second worker needs the second
+  core, so the load generator shares the cores with the servers.
 
 The servers take turns under load, round after round, and each is reported by its median
 round: this machine's speed drifts by tens of percent over a minute, and turns spread the
@@ -197,12 +201,14 @@ def oidc_server(
     return [*tessera, "--port", str(port)], url, provider.environ(), script
 
 
-def run_wrk(url: str, script: Path, duration: int, connections: int) -> dict[str, float]:
+def run_wrk(
+    url: str, script: Path, duration: int, connections: int, cpus: str = "1"
+) -> dict[str, float]:
     output = subprocess.run(
         [
             "taskset",
             "-c",
-            "1",
+            cpus,
             "wrk",
             "-t1",
             f"-c{connections}",
@@ -231,10 +237,12 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def start_server(command: list[str], url: str, env: dict[str, str]) -> subprocess.Popen:
-    """Start a server pinned to CPU 0 and return once ``url``'s origin answers."""
+def start_server(
+    command: list[str], url: str, env: dict[str, str], cpus: str = "0"
+) -> subprocess.Popen:
+    """Start a server pinned to ``cpus`` and return once ``url``'s origin answers."""
     process = subprocess.Popen(
-        ["taskset", "-c", "0", *command],
+        ["taskset", "-c", cpus, *command],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -265,10 +273,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "tessera-bench")
     parser.add_argument(
         "--cases",
-        choices=["all", "execute", "sort", "entitlements"],
+        choices=["all", "execute", "sort", "entitlements", "workers"],
         default="all",
         help="execute: bare, plain, noop, list; sort: unsorted and sorted lists; "
-        "entitlements: noop against plans noop and plans gated",
+        "entitlements: noop against plans noop and plans gated; workers: list with one "
+        "worker and with two",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -290,11 +299,15 @@ def main() -> None:
     servers: dict[str, tuple[list[str], str]] = {}
     execute = args.cases in ("all", "execute")
     sort = args.cases in ("all", "sort")
+    workers = args.cases == "workers"
+    # Both cores for the servers and the load generator alike when a server has two workers.
+    server_cpus, load_cpus = ("0,1", "0,1") if workers else ("0", "1")
     baselines = [("bare", "bench.apps.bare:app", "/"), ("plain", "bench.apps.plain:app", "/list")]
     for name, module, path in baselines if execute else []:
         port = free_port()
         servers[name] = ([*uvicorn, "--port", str(port), module], f"http://127.0.0.1:{port}{path}")
     plugins = [*(("noop", "list") if execute else ()), *(("unsorted", "sorted") if sort else ())]
+    plugins += ["list"] if workers else []
     for plugin in plugins:
         port = free_port()
         url = f"http://127.0.0.1:{port}/api/execute/{plugin}"
@@ -311,6 +324,10 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}/api/execute/{plugin}"
             servers[name] = ([*tessera, *extra, "--port", str(port)], url)
         script.write_text(wrk_script(str(args.data / "plan-tokens.txt"), '{"action": "list"}'))
+    if workers:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/api/execute/list"
+        servers["tessera list x2"] = ([*tessera, "--workers", "2", "--port", str(port)], url)
     scripts = {name: sort_script if name.endswith("sorted") else script for name in servers}
     envs: dict[str, dict[str, str]] = {}
     provider = LocalProvider()
@@ -322,16 +339,16 @@ def main() -> None:
     order = [
         n for n in ("bare", "tessera noop", "tessera oidc", "plain", "tessera list") if n in servers
     ]
-    order += [n for n in ("tessera unsorted", "tessera sorted") if n in servers]
+    order += [n for n in ("tessera unsorted", "tessera sorted", "tessera list x2") if n in servers]
     order += [n for n in ("plans noop", "plans gated") if entitled]
     print(
         f"wrk -t1 -c{args.connections}, {args.rounds} rounds of {args.duration} s per server, "
-        "servers on CPU 0, load on CPU 1; the median round of each"
+        f"servers on CPU {server_cpus}, load on CPU {load_cpus}; the median round of each"
     )
     # All run at once (idle but the one under load) and take turns in each round,
     # so a drift in the machine's speed during the run touches every server alike.
     processes = {
-        name: start_server(command, url, envs.get(name, env))
+        name: start_server(command, url, envs.get(name, env), server_cpus)
         for name, (command, url) in servers.items()
     }
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
@@ -340,12 +357,13 @@ def main() -> None:
             # The first sorted calls start the runtime's index for the sort, built in the
             # background in about a second: the sort case warms up for longer.
             warm = 6 if name == "tessera sorted" else 2
-            run_wrk(url, scripts[name], warm, args.connections)
+            run_wrk(url, scripts[name], warm, args.connections, load_cpus)
         for _ in range(args.rounds):
             # Each server right after its baseline: the pairs of a ratio are seconds apart.
             for name in order:
                 url = servers[name][1]
-                runs[name].append(run_wrk(url, scripts[name], args.duration, args.connections))
+                run = run_wrk(url, scripts[name], args.duration, args.connections, load_cpus)
+                runs[name].append(run)
     finally:
         for process in processes.values():
             process.terminate()
@@ -368,6 +386,7 @@ def main() -> None:
         ("tessera list / plain route", "tessera list", "plain", 0.8),
         ("sorted list / unsorted    ", "tessera sorted", "tessera unsorted", 0.7),
         ("tessera oidc / local noop ", "tessera oidc", "tessera noop", 0.9),
+        ("list --workers 2 / 1      ", "tessera list x2", "tessera list", 1.35),
     ]:
         if name not in runs or baseline not in runs:
             continue

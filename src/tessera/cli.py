@@ -119,8 +119,6 @@ def serve(**overrides: Any) -> None:
     from tessera.runtime import Runtime
 
     settings = _settings(overrides)
-    if settings.workers > 1:
-        refuse_single_process(settings)
     refuse_missing_plugins(settings)
     refuse_busy_port(settings.host, settings.port)
     configure_logging(settings.log_level)
@@ -137,6 +135,9 @@ def serve(**overrides: Any) -> None:
         "ws_ping_timeout": settings.ws_ping_timeout,
     }
     if settings.workers > 1:
+        from tessera.cluster.shared import prepare_workers
+
+        prepare_workers(settings)
         # Each worker builds its settings from the environment, as cluster_app shows.
         os.environ.update(
             {
@@ -150,20 +151,6 @@ def serve(**overrides: Any) -> None:
     # uvloop taking every waiting connection at once, not one a turn of the loop.
     options["loop"] = loop_option()
     uvicorn.run(create_app(Runtime(settings)), **options)
-
-
-def refuse_single_process(settings: Settings) -> None:
-    """Refuse ``--workers N`` unless every process can share the store and Redis."""
-    problems = []
-    if not settings.store.startswith(("mongodb://", "mongodb+srv://")):
-        problems.append(
-            "a store every process can share (--store mongodb://...; the embedded store "
-            "serves one process)"
-        )
-    if not settings.redis_url:
-        problems.append("Redis for what the processes share (--redis-url redis://...)")
-    if problems:
-        raise click.UsageError(f"--workers {settings.workers} needs " + " and ".join(problems))
 
 
 def refuse_missing_plugins(settings: Settings) -> None:

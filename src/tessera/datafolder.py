@@ -36,7 +36,7 @@ def prepare_data_folder(settings: Settings) -> None:
     too, wherever it lives.
     """
     private_data_folder(Path(settings.data))
-    for uri in _store_uris(settings):
+    for uri in store_uris(settings):
         path = embedded_store_path(uri)
         if path is not None:
             create_private_file(path)
@@ -85,7 +85,7 @@ def create_private_file(path: Path) -> None:
         os.close(fd)
 
 
-def _store_uris(settings: Settings) -> list[str]:
+def store_uris(settings: Settings) -> list[str]:
     uris = [settings.store]
     # Local accounts may live in a store of their own; only local mode opens it.
     accounts = getattr(settings, "accounts_store", None)

@@ -18,17 +18,20 @@ from tessera.auth.identity import Identity
 from tessera.auth.oidc import OIDCVerifier
 from tessera.auth.secret import load_or_create_secret
 from tessera.auth.tokens import LocalTokens
+from tessera.cluster.shared import SharedFile
 from tessera.datafolder import prepare_data_folder
 from tessera.entitlements.sdk import bind as bind_entitlements
 from tessera.entitlements.setup import build_gate
 from tessera.governance import Governor
 from tessera.governance.rates import TokenBuckets
+from tessera.governance.shared import SharedGovernor
 from tessera.governance.watchdog import LoopWatchdog, describe_block
 from tessera.isolation.modes import CollectionModes
 from tessera.metrics import Metrics
 from tessera.plugins.executor import Executor, Outcome
 from tessera.plugins.manifest import Manifest
 from tessera.plugins.registry import Plugin, PluginRegistry
+from tessera.plugins.shared_switches import SharedSwitches
 from tessera.plugins.state import PluginStates
 from tessera.plugins.watcher import watch
 from tessera.services.database import SYSTEM_DATABASE, Databases
@@ -113,7 +116,9 @@ class Runtime:
         self.databases: Databases | None = None
         #: The link to the cluster's Redis, when ``redis_url`` is set.
         self.cluster: Cluster | None = None
-        self.switches: PluginSwitches | None = None
+        #: The file the workers of ``serve --workers N`` share, without Redis.
+        self.shared: SharedFile | None = None
+        self.switches: PluginSwitches | SharedSwitches | None = None
         #: Plans and entitlements; None when no plans file is configured (all allowed).
         self.entitlements: Gate | None = None
         self.auth: Authenticator | None = None
@@ -160,6 +165,10 @@ class Runtime:
 
             self.cluster = Cluster(self.settings.redis_url)
             self.executor.governor = ClusterGovernor(self.settings, self.cluster)
+        elif self.settings.workers > 1:
+            self.shared = SharedFile(Path(self.settings.data))
+            await self.shared.start()
+            self.executor.governor = SharedGovernor(self.settings, self.shared)
         self.entitlements = await build_gate(self)
         bind_entitlements(self.entitlements)
         if self.settings.auth_mode == "local":
@@ -187,6 +196,9 @@ class Runtime:
             from tessera.plugins.switches import PluginSwitches
 
             self.switches = PluginSwitches(self.cluster, self.plugins, self.plugin_states)
+            self.switches.start()
+        elif self.shared is not None:
+            self.switches = SharedSwitches(self.shared, self.plugins, self.plugin_states)
             self.switches.start()
         if self.settings.reload:
             self._stop_watching.clear()
@@ -242,3 +254,6 @@ class Runtime:
         if self.cluster is not None:
             await self.cluster.close()
             self.cluster = None
+        if self.shared is not None:
+            await self.shared.close()
+            self.shared = None

@@ -134,7 +134,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "workers",
         1,
-        "Processes serving one port; above 1 needs --redis-url and a mongodb:// store.",
+        "Processes serving one port. Above 1 they share state through --redis-url if set, "
+        "else through a file in the data folder (one machine, no other server).",
         int,
     ),
     Setting("app_id", "default", "App id for tokens that carry none."),

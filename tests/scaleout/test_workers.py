@@ -1,4 +1,5 @@
-"""``tessera serve --workers N``: several processes on one port, only with shared state."""
+"""``tessera serve --workers N`` on MongoDB and Redis: several processes on one port
+(test_embedded_workers.py: the embedded store, no Redis)."""
 
 from __future__ import annotations
 
@@ -8,32 +9,12 @@ import sys
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
-from tessera.cli import cluster_app, main
+from tessera.cli import cluster_app
 from tessera.runtime import local_tokens
 from tessera.settings import Settings
 from tests.scaleout.conftest import PLUGINS, RedisServer
 from tests.test_cli import free_port, wait_healthy
-
-
-@pytest.mark.parametrize(
-    ("options", "needs"),
-    [
-        ([], ["--store mongodb://", "--redis-url"]),
-        (["--store", "sqlite:///tmp/shared.db", "--redis-url", "redis://127.0.0.1"], ["--store"]),
-        (["--store", "mongodb://db.example/app"], ["--redis-url"]),
-    ],
-)
-def test_workers_refuse_what_processes_cannot_share(options: list[str], needs: list[str]):
-    result = CliRunner().invoke(main, ["serve", "--workers", "2", *options])
-    assert result.exit_code == 2
-    output = " ".join(result.output.split())
-    assert "--workers 2 needs" in output
-    for flag in needs:
-        assert flag in output
-    if not any(flag.startswith("--store") for flag in needs):
-        assert "embedded" not in output
 
 
 @pytest.mark.skipif(

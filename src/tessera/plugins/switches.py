@@ -21,7 +21,7 @@ from tessera.plugins.state import PluginStates
 
 logger = logging.getLogger("tessera.plugins")
 
-_ACTIONS = ("enable", "disable", "reload")
+ACTIONS = ("enable", "disable", "reload")
 _RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0)
 
 
@@ -46,7 +46,7 @@ class PluginSwitches:
 
     async def announce(self, action: str, name: str) -> None:
         """Tell the other processes that plugin ``name`` was enabled, disabled or reloaded."""
-        assert action in _ACTIONS, action
+        assert action in ACTIONS, action
         message = orjson.dumps({"node": self._cluster.node, "action": action, "name": name})
         try:
             await self._cluster.redis.publish(self._channel, message)
@@ -77,23 +77,32 @@ class PluginSwitches:
                     await pubsub.aclose()
 
     def _apply(self, message: dict[str, str]) -> None:
-        if message.get("node") == self._cluster.node:
-            return
-        action, name = message.get("action"), message.get("name", "")
-        try:
-            if action == "reload":
-                self._registry.reload(name)
-            elif action in ("enable", "disable"):
-                self._registry.set_enabled(name, action == "enable")
-            logger.info("plugin %s: %s, as another process of the cluster asked", name, action)
-        except PluginNotFound:
-            logger.warning("plugin %s to %s is not loaded in this process", name, action)
-        except Exception:
-            logger.exception("applying %s of plugin %s failed", action, name)
+        if message.get("node") != self._cluster.node:
+            apply_switch(self._registry, message.get("action", ""), message.get("name", ""))
 
     async def _catch_up(self) -> None:
         """Apply the decisions saved while this process could not hear the channel."""
-        for name, enabled in (await self._states.load()).items():
-            plugin = self._registry.get(name)
-            if plugin is not None and plugin.enabled != enabled:
-                self._registry.set_enabled(name, enabled)
+        await catch_up(self._registry, self._states)
+
+
+def apply_switch(registry: PluginRegistry, action: str, name: str) -> None:
+    """Apply what another process announced: ``action`` (enable, disable, reload) of
+    plugin ``name``."""
+    try:
+        if action == "reload":
+            registry.reload(name)
+        elif action in ("enable", "disable"):
+            registry.set_enabled(name, action == "enable")
+        logger.info("plugin %s: %s, as another process asked", name, action)
+    except PluginNotFound:
+        logger.warning("plugin %s to %s is not loaded in this process", name, action)
+    except Exception:
+        logger.exception("applying %s of plugin %s failed", action, name)
+
+
+async def catch_up(registry: PluginRegistry, states: PluginStates) -> None:
+    """Apply the saved decisions this process may have missed."""
+    for name, enabled in (await states.load()).items():
+        plugin = registry.get(name)
+        if plugin is not None and plugin.enabled != enabled:
+            registry.set_enabled(name, enabled)

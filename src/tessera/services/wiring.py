@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 from tessera.services.database import SYSTEM_DATABASE
 from tessera.services.event_bus import bus
 from tessera.services.events import LocalEventBackend
+from tessera.services.events.shared import SharedEventBackend
 from tessera.services.fanout import Fanout, LocalFanout
+from tessera.services.fanout.shared import SharedFanout, SharedResumeLog
 from tessera.services.notifications import notifications
 from tessera.services.plugin_settings import plugin_settings
 from tessera.services.profiles import profiles
@@ -36,7 +38,16 @@ async def start_services(runtime: Runtime) -> None:
     system = runtime.store[SYSTEM_DATABASE]
     cluster = runtime.cluster
     window = {"max_messages": settings.ws_resume_messages, "max_age": settings.ws_resume_seconds}
-    if cluster is None:
+    shared = runtime.shared
+    if shared is not None:
+        bus.start(
+            handler_timeout=settings.handler_timeout,
+            backend=SharedEventBackend(shared, bus, handler_timeout=settings.handler_timeout),
+            threads=runtime.executor.threads,
+        )
+        log: ResumeLog = SharedResumeLog(shared, **window)
+        fanout: Fanout = SharedFanout(shared)
+    elif cluster is None:
         bus.start(
             handler_timeout=settings.handler_timeout,
             backend=LocalEventBackend(),
@@ -44,8 +55,8 @@ async def start_services(runtime: Runtime) -> None:
         )
         stored = StoredResumeLog(system, **window)
         await stored.ensure_indexes()
-        log: ResumeLog = stored
-        fanout: Fanout = LocalFanout()
+        log = stored
+        fanout = LocalFanout()
     else:
         # Here: the redis package is needed only by a cluster.
         from tessera.services.events.outbox import EventOutbox

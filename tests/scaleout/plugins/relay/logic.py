@@ -44,7 +44,8 @@ async def execute(data: dict) -> dict:
     action = data.get("action")
     if action == "send":
         message = {"type": "relay", "n": data.get("n")}
-        return {"seq": await websocket_manager.send_to_user(data["user_id"], message)}
+        seq = await websocket_manager.send_to_user(data["user_id"], message)
+        return {"seq": seq, "pid": os.getpid()}
     if action == "publish":
         event_bus.publish(data["event"], {key: data.get(key) for key in ("n", "stall", "fail")})
         return {"published": True}
