@@ -41,9 +41,7 @@ class Worker:
         return {"Authorization": f"Bearer {local_tokens(self.settings).issue(user_id, **claims)}"}
 
     def call(self, user_id: str, plugin: str, **body: Any) -> httpx.Response:
-        return self.http.post(
-            f"/api/execute/{plugin}", json=body, headers=self.headers(user_id)
-        )
+        return self.http.post(f"/api/execute/{plugin}", json=body, headers=self.headers(user_id))
 
     def admin(self, path: str) -> httpx.Response:
         headers = self.headers("root", superadmin=True)
@@ -165,9 +163,7 @@ async def test_a_websocket_gets_what_either_worker_sent_once_and_in_order(pinned
         senders = set()
         for n in range(count):
             worker = (a, b)[n % 2]
-            answer = await asyncio.to_thread(
-                worker.call, "uma", "relay", action="send", n=n
-            )
+            answer = await asyncio.to_thread(worker.call, "uma", "relay", action="send", n=n)
             senders.add(answer.json()["pid"])
         # Both workers sent, so every socket got messages from a worker it is not on.
         assert senders == {a.pid, b.pid}
