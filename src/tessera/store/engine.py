@@ -114,8 +114,10 @@ class Engine:
         # What readers plan with, and its stamp; replaced by the writer on commit.
         self._published = (self._stamp, self._work.copy())
         self._work.shadow = self._published[1]
-        # Per reader thread: the catalog it loaded itself, for a stamp not published yet.
-        self._loaded = threading.local()
+        # The catalog a reader loaded for a stamp the writer has not published (another
+        # process changed it), shared by every thread: a plan is kept only while the
+        # catalog it was made on is the one its read uses.
+        self._followed = self._published
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="tessera-writer")
         self._writer.daemon = True
@@ -163,22 +165,20 @@ class Engine:
     def _catalog_on(self, conn: sqlite3.Connection) -> Catalog:
         """The catalog of ``conn``'s view of the file (its snapshot, when in one)."""
         stamp = _stamp(conn)
-        published_stamp, published = self._published
-        if stamp == published_stamp:
-            return published
-        loaded: tuple[int, Catalog] | None = getattr(self._loaded, "catalog", None)
-        if loaded is None or loaded[0] != stamp:
-            # Another process changed it, or this writer has not published it yet.
-            if conn.in_transaction:
-                loaded = _load(conn)
-            else:
-                conn.execute("BEGIN")  # one snapshot for the stamp and both tables
-                try:
-                    loaded = _load(conn)
-                finally:
-                    conn.execute("COMMIT")
-            self._loaded.catalog = loaded
-        return loaded[1]
+        for known, catalog in (self._published, self._followed):
+            if stamp == known:
+                return catalog
+        # Another process changed it, or this writer has not published it yet.
+        if conn.in_transaction:
+            followed = _load(conn)
+        else:
+            conn.execute("BEGIN")  # one snapshot for the stamp and both tables
+            try:
+                followed = _load(conn)
+            finally:
+                conn.execute("COMMIT")
+        self._followed = followed
+        return followed[1]
 
     # Reads
 
