@@ -116,6 +116,7 @@ def main() -> None:
         print(
             f"  {'hub thread, Unix socket':34} {rate:7.0f}/s  p50 {p50:6.0f} us  p99 {p99:7.0f} us"
         )
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
