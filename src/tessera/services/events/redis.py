@@ -22,20 +22,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import contextvars
 import itertools
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-import bson
 import orjson
 from redis.exceptions import ResponseError
 
-from tessera.auth.identity import Identity
 from tessera.cluster.errors import ClusterUnavailable
 from tessera.cluster.link import UNREACHABLE, Cluster, cancel
-from tessera.context import CallContext, current_call, current_request_id
+from tessera.services.events import wire
 from tessera.services.events.base import Deliver, Event
 from tessera.services.events.outbox import EventOutbox
 from tessera.services.events.stream import MAX_STREAM, TRIED_AT, EventStream
@@ -67,29 +64,7 @@ def _delay(delays: tuple[float, ...], attempt: int) -> float:
 
 def _encode(event: Event, event_id: str) -> dict[str, bytes]:
     """The stream fields of ``event``: its name, payload, and who published it."""
-    call = event.context.get(current_call)
-    caller: dict[str, Any] | None = None
-    if call is not None:
-        identity = call.identity
-        caller = {
-            "user_id": identity.user_id,
-            "username": identity.username,
-            "app_id": identity.app_id,
-            "roles": list(identity.roles),
-            "is_superadmin": identity.is_superadmin,
-            "entitlements": dict(identity.entitlements),
-            "plugin": call.plugin,
-            "request_id": call.request_id,
-            "action": call.action,
-        }
-    try:
-        data = bson.encode({"payload": event.payload, "call": caller})
-    except (bson.errors.InvalidDocument, TypeError, OverflowError) as exc:
-        raise TypeError(
-            f"the payload of event {event.name!r} cannot cross processes ({exc}); publish "
-            "JSON-like data (dicts, lists, strings, numbers, ObjectId, datetime)"
-        ) from None
-    return {"name": event.name.encode(), "data": data, "id": event_id.encode()}
+    return {"name": event.name.encode(), "data": wire.encode(event), "id": event_id.encode()}
 
 
 def _handled(fields: dict[bytes, bytes]) -> tuple[str, list[str]]:
@@ -101,22 +76,7 @@ def _handled(fields: dict[bytes, bytes]) -> tuple[str, list[str]]:
 
 def _decode(fields: dict[bytes, bytes]) -> Event:
     """The event of a stream entry, in a context carrying its publisher's call."""
-    data = bson.decode(fields[b"data"])
-    context = contextvars.Context()
-    caller = data.get("call")
-    if caller is not None:
-        identity = Identity(
-            caller["user_id"],
-            caller["username"],
-            caller["app_id"],
-            tuple(caller["roles"]),
-            caller["is_superadmin"],
-            caller["entitlements"],
-        )
-        call = CallContext(identity, caller["plugin"], caller["request_id"], caller["action"])
-        context.run(current_call.set, call)
-        context.run(current_request_id.set, call.request_id)
-    return Event(fields[b"name"].decode(), data.get("payload"), context)
+    return wire.decode(fields[b"name"].decode(), fields[b"data"])
 
 
 class RedisEventBackend:
