@@ -34,6 +34,7 @@ from tessera.plugins.registry import Plugin, PluginRegistry
 from tessera.plugins.shared_switches import SharedSwitches
 from tessera.plugins.state import PluginStates
 from tessera.plugins.watcher import watch
+from tessera.sandbox.host import Sandbox
 from tessera.services.database import SYSTEM_DATABASE, Databases
 from tessera.services.database import bind as bind_databases
 from tessera.services.database import unbind as unbind_databases
@@ -123,8 +124,13 @@ class Runtime:
         self.entitlements: Gate | None = None
         self.auth: Authenticator | None = None
         self.plugins = PluginRegistry(Path(settings.plugins))
+        #: The worker pools of sandboxed plugins (all of them with --isolation sandbox).
+        self.sandbox = Sandbox(settings.isolation == "sandbox")
+        self.plugins.sandbox = self.sandbox
+        self.plugins.on_unload(self.sandbox.unload)
         self.executor = Executor(Governor(settings), threads=settings.plugin_threads)
         self.metrics = Metrics()
+        self.metrics.registry.register(self.sandbox)
         self.login_attempts = TokenBuckets()
         self.executor.add_listener(self._count_call)
         self.watchdog = (
@@ -182,7 +188,8 @@ class Runtime:
         self.databases = Databases(
             self.store,
             default_app=self.settings.app_id,
-            isolation=self.settings.isolation,
+            # Sandbox mode enforces isolation; the sandbox adds the workers.
+            isolation="enforce" if self.settings.isolation == "sandbox" else self.settings.isolation,
             manifest_of=self._manifest_of,
             modes=modes,
         )
@@ -191,6 +198,7 @@ class Runtime:
         self.plugin_states = PluginStates(self.store[SYSTEM_DATABASE]["plugin_states"])
         await self.plugin_states.ensure_indexes()
         self.plugins.overrides = await self.plugin_states.load()
+        await self.sandbox.start()
         self.plugins.load_all()
         if self.cluster is not None:
             from tessera.plugins.switches import PluginSwitches
@@ -238,6 +246,7 @@ class Runtime:
             self.switches = None
         for plugin in list(self.plugins):
             self.plugins.unload(plugin.name)
+        await self.sandbox.stop()
         await stop_services()
         bind_entitlements(None)
         if self.databases is not None:

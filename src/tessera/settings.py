@@ -245,8 +245,9 @@ SETTINGS: tuple[Setting, ...] = (
         "isolation",
         "enforce",
         "Tenant isolation of plugin database calls: 'enforce' refuses queries not scoped to "
-        "the caller's user_id, 'audit' logs them, 'off' disables the check.",
-        _choice("enforce", "audit", "off"),
+        "the caller's user_id, 'audit' logs them, 'off' disables the check; 'sandbox' "
+        "enforces and also runs every plugin's code in confined worker processes.",
+        _choice("enforce", "audit", "off", "sandbox"),
     ),
     Setting("reload", False, "Watch the plugins folder and reload changed plugins.", _bool),
     Setting("log_level", "info", "Log level.", _choice("debug", "info", "warning", "error")),

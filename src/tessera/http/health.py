@@ -86,6 +86,8 @@ async def health(request: Request) -> JSONResponse:
         "status": "ok" if started else "starting",
         "plugins": {"loaded": len(runtime.plugins) - len(failed), "failed": shown},
     }
+    if runtime.sandbox.pools:
+        body["sandbox"] = runtime.sandbox.status(details=shown is failed)
     if started:
         states = await components(runtime)
         body.update(states)

@@ -30,3 +30,12 @@ class PluginUnavailable(PluginNotFound):
     def __init__(self, message: str, load_error: str) -> None:
         super().__init__(message)
         self.load_error = load_error
+
+
+class ReportedCrash(Exception):
+    """A plugin call that failed for a reason the caller is told (500 naming it): a
+    sandbox worker over its memory limit, or workers restarting after repeated crashes."""
+
+    def __init__(self, message: str, error_code: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code

@@ -19,6 +19,7 @@ from tessera.context import CallContext, current_call
 from tessera.governance import Governor, Limits
 from tessera.isolation import IsolationError
 from tessera.plugins.deadlines import DeadlinePassed, Deadlines
+from tessera.plugins.errors import ReportedCrash
 from tessera.plugins.registry import Plugin
 from tessera.plugins.threads import PluginThreads
 from tessera.store.engine import caller as store_caller
@@ -166,6 +167,10 @@ class Executor:
             logger.error("plugin %s: %s", plugin.name, exc)
             body = {"error": str(exc), "error_code": "forbidden"}
             return Outcome("error", body, time.perf_counter() - started)
+        except ReportedCrash as exc:
+            logger.error("plugin %s: %s", plugin.name, exc)
+            body = {"detail": str(exc), "error_code": exc.error_code}
+            return Outcome("crash", body, time.perf_counter() - started)
         except ClusterUnavailable as exc:
             logger.error("plugin %s: %s", plugin.name, exc)
             return Outcome("unavailable", {}, time.perf_counter() - started)

@@ -35,6 +35,9 @@ class Manifest:
     # Whether each call receives the caller's bearer token as data["user_jwt"]
     # (docs/plugins.md#the-callers-token): off unless the plugin asks.
     needs_user_jwt: bool = False
+    # Whether the plugin's code runs in sandbox workers (docs/isolation.md#sandbox-mode),
+    # whatever the server's isolation mode.
+    sandbox: bool = False
     actions: dict[str, Action] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -61,6 +64,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "max_request_bytes": (int,),
     "max_response_bytes": (int,),
     "needs_user_jwt": (bool,),
+    "sandbox": (bool,),
     "actions": (dict,),
 }
 _POSITIVE = ("timeout", "max_concurrency", "max_request_bytes", "max_response_bytes")
@@ -127,6 +131,7 @@ def parse_manifest(raw: dict[str, Any], name: str) -> Manifest:
         max_request_bytes=raw.get("max_request_bytes"),
         max_response_bytes=raw.get("max_response_bytes"),
         needs_user_jwt=raw.get("needs_user_jwt") is True,
+        sandbox=raw.get("sandbox") is True,
         actions=parse_actions(raw.get("actions")),
         extra={k: v for k, v in raw.items() if k not in _TYPES},
     )

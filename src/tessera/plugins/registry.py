@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessera.context import callerless_plugin
 from tessera.entitlements.errors import ConfigError
@@ -27,6 +27,9 @@ from tessera.plugins.loader import (
     unload,
 )
 from tessera.plugins.manifest import Manifest, default_manifest, read_manifest
+
+if TYPE_CHECKING:
+    from tessera.sandbox.host import Sandbox
 
 logger = logging.getLogger("tessera.plugins")
 
@@ -75,6 +78,8 @@ class PluginRegistry:
         self._unload_listeners: list[Callable[[str], None]] = []
         # Enable/disable decisions of an operator; they outlive reloads and manifests.
         self.overrides: dict[str, bool] = {}
+        #: Where plugins whose code must not run in this process are loaded instead.
+        self.sandbox: Sandbox | None = None
 
     def on_unload(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(name)`` whenever a plugin's code is dropped (unload or reload),
@@ -131,7 +136,7 @@ class PluginRegistry:
                 self._forget(name)
             token = callerless_plugin.set(name)
             try:
-                plugin.code = import_plugin(name, folder)
+                plugin.code = self._import(name, folder, manifest)
             except PluginError as exc:
                 plugin.error = str(exc)
             finally:
@@ -146,6 +151,11 @@ class PluginRegistry:
             logger.warning("plugin %s receives each caller's bearer token (needs_user_jwt)", name)
         self._plugins[name] = plugin
         return plugin
+
+    def _import(self, name: str, folder: Path, manifest: Manifest) -> PluginCode:
+        if self.sandbox is not None and self.sandbox.wants(manifest):
+            return self.sandbox.load(name, folder)
+        return import_plugin(name, folder)
 
     def reload(self, name: str) -> Plugin | None:
         """Load a changed plugin again, keeping the running version when the new one has a

@@ -1,0 +1,81 @@
+"""Errors across the channel: described as plain data on one side, raised on the other.
+
+Only data crosses: a type name, a message, PyMongo's code and details. The receiving side
+rebuilds a known class by name (PyMongo's errors, isolation errors, a few builtins) and
+anything else as RuntimeError; no class is ever loaded from what the other side sent.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import pymongo.errors
+from pymongo.errors import OperationFailure
+
+_BUILTINS: dict[str, type[Exception]] = {
+    cls.__name__: cls
+    for cls in (
+        ValueError,
+        TypeError,
+        KeyError,
+        LookupError,
+        PermissionError,
+        RuntimeError,
+        NotImplementedError,
+        AttributeError,
+    )
+}
+
+
+def describe(exc: BaseException, *, with_traceback: bool = False) -> dict[str, Any]:
+    """``exc`` as data: its class name, message and, for PyMongo, code and details."""
+    described: dict[str, Any] = {"type": type(exc).__name__, "message": _message(exc)}
+    if isinstance(exc, OperationFailure):
+        described["code"] = exc.code
+        described["details"] = exc.details if isinstance(exc.details, dict) else None
+    if with_traceback:
+        described["traceback"] = "".join(traceback.format_exception(exc))
+    return described
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, OperationFailure):
+        return str(exc._message)
+    return str(exc)
+
+
+def rebuild(described: Any) -> Exception:
+    """The exception ``describe`` described, rebuilt from known classes only."""
+    if not isinstance(described, dict):
+        return RuntimeError("malformed error from the other side of the sandbox channel")
+    name = str(described.get("type", ""))
+    message = str(described.get("message", ""))
+    if name == "IsolationError":
+        from tessera.isolation.errors import IsolationError
+
+        return _operation_failure(IsolationError, message, described)
+    mongo = getattr(pymongo.errors, name, None)
+    if isinstance(mongo, type) and issubclass(mongo, OperationFailure):
+        return _operation_failure(mongo, message, described)
+    if isinstance(mongo, type) and issubclass(mongo, pymongo.errors.PyMongoError):
+        return mongo(message)
+    return _BUILTINS.get(name, RuntimeError)(message)
+
+
+def _operation_failure(
+    cls: type[OperationFailure], message: str, described: dict[str, Any]
+) -> OperationFailure:
+    # Not cls(...): IsolationError's constructor adds a suffix the message already has.
+    exc = cls.__new__(cls)
+    code = described.get("code")
+    details = described.get("details")
+    OperationFailure.__init__(
+        exc,
+        message,
+        code if isinstance(code, int) else None,
+        details if isinstance(details, dict) else None,
+    )
+    return exc

@@ -1,0 +1,202 @@
+"""The runtime's side of sandbox mode: which plugins run in workers, their pools, and the
+events forwarded to them.
+
+In ``--isolation sandbox`` every plugin runs in workers; otherwise those whose manifest
+says ``"sandbox": true``. A sandboxed plugin's code is never imported by the server: its
+first worker imports it when the plugin loads (so a broken plugin is reported at once,
+and its event subscriptions are known), and the registry gets an entry point that hands
+each call to the plugin's pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from tessera.context import callerless_plugin
+from tessera.isolation.errors import IsolationError
+from tessera.plugins.errors import PluginLoadError
+from tessera.plugins.loader import PluginCode, package_name
+from tessera.plugins.manifest import Manifest
+from tessera.sandbox import faults, launch
+from tessera.sandbox.operations import CallState
+from tessera.sandbox.pool import Pool, PoolSettings
+from tessera.sandbox.process import StartFailed, WorkerProcess
+from tessera.services.event_bus import bus
+
+logger = logging.getLogger("tessera.sandbox")
+
+REAP_EVERY = 5.0
+
+
+class PluginRaised(Exception):
+    """The plugin raised in its worker; the message is the worker's traceback."""
+
+
+class Forwarder:
+    """The server-side handler of a sandboxed plugin's subscription: runs the event's
+    handlers in one of the plugin's workers, as the caller who published it."""
+
+    def __init__(self, sandbox: Sandbox, plugin: str, event: str, every: bool) -> None:
+        self.sandbox, self.plugin, self.event, self.every = sandbox, plugin, event, every
+        self.__qualname__ = self.__name__ = f"sandboxed handlers of {event!r}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Forwarder) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple[str, str, bool]:
+        return (self.plugin, self.event, self.every)
+
+    async def __call__(self, payload: Any) -> None:
+        message = {"kind": "event", "pattern": self.event, "every": self.every}
+        await self.sandbox.run(self.plugin, {**message, "payload": payload})
+
+
+class Sandbox:
+    """The pools of the sandboxed plugins of one runtime."""
+
+    def __init__(self, everything: bool, settings: PoolSettings | None = None) -> None:
+        #: Whether every plugin is sandboxed (``--isolation sandbox``).
+        self.everything = everything
+        self.settings = settings or PoolSettings()
+        self.pools: dict[str, Pool] = {}
+        self._reaper: asyncio.Task[None] | None = None
+
+    def wants(self, manifest: Manifest) -> bool:
+        """Whether the plugin of ``manifest`` runs in workers."""
+        return self.everything or manifest.sandbox
+
+    def load(self, name: str, folder: Path) -> PluginCode:
+        """Import plugin ``name`` in a new worker (blocking until it is ready) and return
+        the entry point that runs it there. Raises PluginLoadError when it fails."""
+        self.unload(name)
+        try:
+            first = WorkerProcess.spawn(name, folder, self.settings.import_timeout)
+        except StartFailed as exc:
+            raise PluginLoadError(str(exc)) from None
+        pool = Pool(name, folder, self.settings, first)
+        self.pools[name] = pool
+        for event, every in first.subscriptions:
+            self.subscribe(name, event, every, True)
+
+        async def execute(data: dict[str, Any]) -> dict[str, Any]:
+            return await self.run(name, {"kind": "call", "data": data}, pool)
+
+        package = package_name(name)
+        placeholder = types.ModuleType(package, f"plugin {name!r}: runs in sandbox workers")
+        return PluginCode(package, placeholder, execute, is_async=True)
+
+    async def run(
+        self, plugin: str, message: dict[str, Any], pool: Pool | None = None
+    ) -> dict[str, Any]:
+        """Run a call or event in ``plugin``'s workers; its result, or its error raised."""
+        pool = pool or self.pools.get(plugin)
+        if pool is None:
+            raise RuntimeError(f"plugin {plugin!r} is not loaded in the sandbox")
+        done = await pool.run(message, CallState(plugin, self.subscribe))
+        if "result" in done:
+            result = done["result"]
+            return result if isinstance(result, dict) else {}
+        if "not_dict" in done:
+            raise PluginRaised(f"returned {done['not_dict']} instead of a dict")
+        raise _raised(done.get("raised"))
+
+    def subscribe(self, plugin: str, event: str, every: bool, add: bool) -> None:
+        """Forward ``event`` to ``plugin``'s workers (or stop forwarding it)."""
+        forwarder = Forwarder(self, plugin, event, every)
+        if not add:
+            bus.unsubscribe(event, forwarder, owner=plugin)
+            return
+        token = callerless_plugin.set(plugin)  # the subscription belongs to the plugin
+        try:
+            bus.subscribe(event, forwarder, every_process=every)
+        finally:
+            callerless_plugin.reset(token)
+
+    def unload(self, name: str) -> None:
+        """End the workers of plugin ``name`` (reloaded or removed)."""
+        pool = self.pools.pop(name, None)
+        if pool is not None:
+            pool.close()
+
+    async def start(self) -> None:
+        self._reaper = asyncio.create_task(self._reap())
+
+    async def stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        for name in list(self.pools):
+            self.unload(name)
+
+    async def _reap(self) -> None:
+        while True:
+            await asyncio.sleep(REAP_EVERY)
+            now = time.monotonic()
+            for pool in list(self.pools.values()):
+                pool.reap(now)
+
+    def status(self, *, details: bool) -> dict[str, Any]:
+        """What ``/health`` shows of the sandbox: which plugins' workers back off after
+        repeated crashes, and with ``details`` (superadmins) each pool's figures."""
+        pools = sorted(self.pools.items())
+        body: dict[str, Any] = {
+            "confinement": launch.mechanism(),
+            "backing_off": [name for name, pool in pools if pool.backing_off],
+        }
+        if details:
+            body["pools"] = {name: pool.status() for name, pool in pools}
+        return body
+
+    def collect(self) -> Iterator[Metric]:
+        """The pools' figures for ``/metrics`` (a Prometheus collector)."""
+        workers = GaugeMetricFamily(
+            "tessera_sandbox_workers", "Sandbox worker processes, by plugin.", labels=["plugin"]
+        )
+        starts = CounterMetricFamily(
+            "tessera_sandbox_worker_starts", "Sandbox workers started, by plugin.", labels=["plugin"]
+        )
+        deaths = CounterMetricFamily(
+            "tessera_sandbox_worker_deaths",
+            "Sandbox workers that died or were killed (timeouts, crashes, memory), by plugin.",
+            labels=["plugin"],
+        )
+        backoff = GaugeMetricFamily(
+            "tessera_sandbox_backing_off",
+            "1 while a plugin's workers back off after repeated crashes.",
+            labels=["plugin"],
+        )
+        for name, pool in sorted(self.pools.items()):
+            workers.add_metric([name], len(pool.idle) + len(pool.busy))
+            starts.add_metric([name], pool.starts)
+            deaths.add_metric([name], pool.deaths)
+            backoff.add_metric([name], 1 if pool.backing_off else 0)
+        yield from (workers, starts, deaths, backoff)
+
+
+def _raised(described: Any) -> Exception:
+    """The server-side exception for what the plugin raised in its worker: isolation
+    refusals and cluster outages keep their meaning, anything else is a crash."""
+    name = described.get("type") if isinstance(described, dict) else None
+    if name == "IsolationError":
+        exc = faults.rebuild(described)
+        assert isinstance(exc, IsolationError)
+        return exc
+    if name == "ClusterUnavailable":
+        from tessera.cluster.errors import ClusterUnavailable
+
+        return ClusterUnavailable(str(described.get("message", "")))
+    text = described.get("traceback") if isinstance(described, dict) else None
+    return PluginRaised(str(text or described).rstrip())

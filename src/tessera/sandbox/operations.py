@@ -1,0 +1,268 @@
+"""What a worker may ask of the server, run for the call in flight on that worker.
+
+Each operation runs in the task of the call (or event) that the worker is serving, so
+``db``, the services and their isolation see the same caller as for an in-process
+plugin: the worker names the operation and its arguments, never who it acts for.
+Arguments are plain data (BSON); results go back as plain data.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import bson
+from bson.raw_bson import RawBSONDocument
+
+from tessera.sandbox.frames import OPTIONS
+from tessera.sandbox.remote_db import COLLECTION_METHODS, CURSOR_METHODS, CURSOR_MODIFIERS
+from tessera.sandbox.remote_services import SERVICES
+from tessera.services.channels import in_app_channel
+from tessera.services.database import db
+from tessera.services.event_bus import event_bus
+from tessera.services.notifications import notifications_manager
+from tessera.services.plugin_settings import settings_manager
+from tessera.services.users import users_collection
+from tessera.services.websocket import websocket_manager
+
+logger = logging.getLogger("tessera.sandbox")
+
+SERVICE_OBJECTS: dict[str, Any] = {
+    "notifications_manager": notifications_manager,
+    "settings_manager": settings_manager,
+    "websocket_manager": websocket_manager,
+    "users_collection": users_collection,
+    "in_app_channel": in_app_channel,
+}
+RESULT_FIELDS = (
+    "inserted_id",
+    "inserted_ids",
+    "matched_count",
+    "modified_count",
+    "upserted_id",
+    "deleted_count",
+    "inserted_count",
+    "upserted_count",
+    "upserted_ids",
+)
+# Cursors: the first batch answers a first ``async for`` step in one round trip, later
+# batches are larger; a batch also stops at BATCH_BYTES so its frame stays well in bounds.
+FIRST_BATCH = 101
+BATCH = 1000
+BATCH_BYTES = 4 * 1024 * 1024
+MAX_CURSORS = 64
+# Log lines a call may send; later ones are dropped (a worker cannot flood the log).
+MAX_LOG_LINES = 1000
+
+
+class ProtocolViolation(Exception):
+    """The worker sent what no plugin code could have asked for: it is replaced."""
+
+
+@dataclass
+class Cursor:
+    """A cursor the worker is reading, with documents fetched but not yet sent."""
+
+    inner: Any
+    pending: deque[RawBSONDocument] = field(default_factory=deque)
+    exhausted: bool = False
+
+
+@dataclass
+class CallState:
+    """What the server keeps for one call in flight on a worker."""
+
+    plugin: str
+    subscribe: Callable[[str, str, bool, bool], None]
+    cursors: dict[int, Cursor] = field(default_factory=dict)
+    admins: dict[str, Any] = field(default_factory=dict)
+    next_cursor: int = 1
+    log_lines: int = 0
+
+
+async def perform(op: dict[str, Any], state: CallState) -> Any:
+    """Run one operation; raises ProtocolViolation for one that is not an operation."""
+    handler = _HANDLERS.get(op.get("op"))  # type: ignore[arg-type]
+    if handler is None:
+        raise ProtocolViolation(f"unknown operation {op.get('op')!r}")
+    return await handler(op, state)
+
+
+def _arguments(op: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    args, kwargs = op.get("args", []), op.get("kwargs", {})
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise ProtocolViolation("operation arguments must be a list and a document")
+    if "sort" in kwargs:
+        kwargs["sort"] = _pairs(kwargs["sort"])
+    return args, kwargs
+
+
+def _pairs(value: Any) -> Any:
+    """``[["a", 1]]`` back to ``[("a", 1)]``: BSON has no tuples, sorts and keys need them."""
+    if isinstance(value, list) and all(isinstance(p, list) and len(p) == 2 for p in value):
+        return [tuple(p) for p in value]
+    return value
+
+
+def _database(op: dict[str, Any], state: CallState) -> Any:
+    reason = op.get("admin")
+    if reason is None:
+        return db
+    if not isinstance(reason, str):
+        raise TypeError("db.as_admin() needs a reason, e.g. db.as_admin(reason='export')")
+    if reason not in state.admins:
+        state.admins[reason] = db.as_admin(reason=reason)
+    return state.admins[reason]
+
+
+def _collection(op: dict[str, Any], state: CallState) -> Any:
+    name = op.get("coll")
+    if not isinstance(name, str):
+        raise TypeError(f"collection names must be strings, got {name!r}")
+    return _database(op, state)[name]
+
+
+def plain(value: Any) -> Any:
+    """A result as BSON can carry it: PyMongo's result objects become their fields."""
+    kind = type(value).__name__
+    if kind.endswith("Result") and hasattr(value, "acknowledged"):
+        fields = {f: getattr(value, f) for f in RESULT_FIELDS if hasattr(value, f)}
+        return {"__result__": kind, **fields}
+    return value
+
+
+async def _settle(value: Any) -> Any:
+    return plain(await value if inspect.isawaitable(value) else value)
+
+
+async def _db(op: dict[str, Any], state: CallState) -> Any:
+    method = op.get("method")
+    if method not in COLLECTION_METHODS:
+        raise AttributeError(f"collection method {method!r} is not available to plugins")
+    args, kwargs = _arguments(op)
+    if method == "create_index" and args:
+        args[0] = _pairs(args[0])
+    return await _settle(getattr(_collection(op, state), method)(*args, **kwargs))
+
+
+async def _database_method(op: dict[str, Any], state: CallState) -> Any:
+    if op.get("method") != "list_collection_names":
+        raise AttributeError(f"database method {op.get('method')!r} is not available")
+    return await _database(op, state).list_collection_names()
+
+
+async def _as_admin(op: dict[str, Any], state: CallState) -> None:
+    _database({"admin": op.get("reason")}, state)
+
+
+async def _open(op: dict[str, Any], state: CallState) -> Any:
+    query = op.get("query")
+    chain = op.get("chain", [])
+    if not isinstance(query, dict) or not isinstance(chain, list):
+        raise ProtocolViolation("a cursor needs its query and modifiers")
+    if len(state.cursors) >= MAX_CURSORS:
+        raise RuntimeError(f"a call may keep at most {MAX_CURSORS} cursors open")
+    if query.get("users"):
+        documents = await users_collection.find(*_arguments(query)[0][:2]).to_list(None)
+        return {"docs": documents, "cursor": 0}
+    if query.get("method") not in CURSOR_METHODS:
+        raise ProtocolViolation(f"cursor method {query.get('method')!r}")
+    args, kwargs = _arguments(query)
+    cursor = getattr(_collection(query, state), query["method"])(*args, **kwargs)
+    for step in chain:
+        if not (isinstance(step, list) and len(step) == 3 and step[0] in CURSOR_MODIFIERS):
+            raise AttributeError(f"cursor modifier {step!r} is not available to plugins")
+        name, step_args, step_kwargs = step
+        step_args = [_pairs(a) for a in step_args] if isinstance(step_args, list) else []
+        cursor = getattr(cursor, name)(*step_args, **(step_kwargs or {}))
+    number = state.next_cursor
+    state.next_cursor += 1
+    state.cursors[number] = Cursor(cursor)
+    return await _batch(state, number, FIRST_BATCH)
+
+
+async def _more(op: dict[str, Any], state: CallState) -> Any:
+    number = op.get("cursor")
+    if not isinstance(number, int) or number not in state.cursors:
+        raise ProtocolViolation(f"no cursor {number!r} in this call")
+    return await _batch(state, number, BATCH)
+
+
+async def _batch(state: CallState, number: int, count: int) -> dict[str, Any]:
+    cursor = state.cursors[number]
+    if len(cursor.pending) < count and not cursor.exhausted:
+        fetched = await cursor.inner.to_list(count - len(cursor.pending))
+        cursor.exhausted = len(fetched) < count - len(cursor.pending)
+        cursor.pending.extend(RawBSONDocument(bson.encode(d)) for d in fetched)
+    documents: list[RawBSONDocument] = []
+    size = 0
+    while cursor.pending and (not documents or size + len(cursor.pending[0].raw) <= BATCH_BYTES):
+        document = cursor.pending.popleft()
+        size += len(document.raw)
+        documents.append(document)
+    if cursor.exhausted and not cursor.pending:
+        del state.cursors[number]
+        number = 0
+    return {"docs": documents, "cursor": number}
+
+
+async def _service(op: dict[str, Any], state: CallState) -> Any:
+    service, method = op.get("service"), op.get("method")
+    methods = SERVICES.get(service) if isinstance(service, str) else None
+    if methods is None or method not in methods:
+        raise AttributeError(f"{service}.{method} is not available to plugins")
+    args, kwargs = _arguments(op)
+    return await _settle(getattr(SERVICE_OBJECTS[service], method)(*args, **kwargs))
+
+
+async def _publish(op: dict[str, Any], state: CallState) -> int:
+    return int(await event_bus.publish(op.get("event"), op.get("payload")))  # type: ignore[arg-type]
+
+
+async def _subscribe(op: dict[str, Any], state: CallState) -> None:
+    event, every = op.get("event"), bool(op.get("every_process"))
+    if not isinstance(event, str):
+        raise TypeError(f"event names must be strings, got {event!r}")
+    state.subscribe(state.plugin, event, every, op.get("op") == "subscribe")
+
+
+async def _log(op: dict[str, Any], state: CallState) -> None:
+    log_line(op, state)
+
+
+def log_line(op: dict[str, Any], state: CallState) -> None:
+    """Log a line the plugin logged, under its logger (``mozaiks_plugins.*``) and the
+    call's context; past MAX_LOG_LINES a call's lines are dropped."""
+    state.log_lines += 1
+    if state.log_lines > MAX_LOG_LINES:
+        if state.log_lines == MAX_LOG_LINES + 1:
+            logger.warning("plugin %s: further log lines of this call dropped", state.plugin)
+        return
+    name, level = op.get("name"), op.get("level")
+    prefix = "mozaiks_plugins."
+    if not isinstance(name, str) or not name.startswith(prefix):
+        name = f"tessera.sandbox.{state.plugin}"
+    level = level if isinstance(level, int) and 0 < level <= logging.CRITICAL else logging.INFO
+    logging.getLogger(name).log(level, "%s", str(op.get("msg", ""))[:10_000])
+
+
+Handler = Callable[[dict[str, Any], CallState], Awaitable[Any]]
+_HANDLERS: dict[str, Handler] = {
+    "db": _db,
+    "database": _database_method,
+    "as_admin": _as_admin,
+    "open": _open,
+    "more": _more,
+    "service": _service,
+    "publish": _publish,
+    "subscribe": _subscribe,
+    "unsubscribe": _subscribe,
+    "log": _log,
+}
+
+#: Operations answered with nothing: the worker does not wait for them.
+UNANSWERED = frozenset({"log"})

@@ -1,0 +1,194 @@
+"""One worker process, seen from the server: started, given calls, killed.
+
+A worker serves one call at a time. While it does, the call's own task reads the worker's
+frames and answers its operations (:mod:`.operations`), so every operation runs as that
+call's caller, and a worker can only ever act for the call in flight on it. A frame that
+names another call, is malformed or too large, or an operation no plugin could ask for,
+ends the worker: the call fails, the server carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import bson.errors
+
+from tessera.sandbox import faults, launch
+from tessera.sandbox.frames import MAX_FRAME, FrameError, encode, read_frame, recv_frame
+from tessera.sandbox.operations import (
+    UNANSWERED,
+    CallState,
+    ProtocolViolation,
+    log_line,
+    perform,
+)
+
+logger = logging.getLogger("tessera.sandbox")
+
+_jobs = itertools.count(1)
+# Frames handled in a row before the call lets other tasks run (a flood of log lines).
+_YIELD_EVERY = 64
+
+
+class WorkerFailed(Exception):
+    """The worker died or broke the protocol during a call."""
+
+
+class StartFailed(Exception):
+    """The worker could not import the plugin (the message says why)."""
+
+
+class WorkerProcess:
+    """A running worker and the server's end of its channel."""
+
+    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
+        self.process = process
+        self.sock = sock
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.last_used = time.monotonic()
+        self.subscriptions: list[tuple[str, bool]] = []
+        self.start_seconds = 0.0
+
+    @classmethod
+    def spawn(cls, name: str, folder: Path, timeout: float) -> WorkerProcess:
+        """Start a worker for plugin ``name`` and wait (blocking) until it has imported it.
+
+        Raises StartFailed when the import fails or takes longer than ``timeout``.
+        """
+        started = time.perf_counter()
+        parent, child = socket.socketpair()
+        try:
+            process = subprocess.Popen(
+                launch.command(name, folder, child.fileno()),
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=launch.environment(),
+            )
+        finally:
+            child.close()
+        worker = cls(process, parent)
+        try:
+            worker._await_ready(name, timeout)
+        except BaseException:
+            worker.kill()
+            raise
+        worker.start_seconds = time.perf_counter() - started
+        return worker
+
+    def _await_ready(self, name: str, timeout: float) -> None:
+        self.sock.settimeout(timeout)
+        state = CallState(name, _no_subscriptions)
+        try:
+            while True:
+                message = recv_frame(self.sock)
+                if message.get("op") in UNANSWERED:
+                    log_line(message, state)
+                    continue
+                break
+        except TimeoutError:
+            raise StartFailed(f"plugin {name!r}: importing it took over {timeout:g}s") from None
+        except (EOFError, FrameError, OSError):
+            raise StartFailed(f"plugin {name!r}: its worker exited while importing it") from None
+        finally:
+            self.sock.settimeout(None)
+        if "failed" in message:
+            raise StartFailed(str(message["failed"]))
+        subscriptions = message.get("subscriptions")
+        if message.get("ready") is not True or not isinstance(subscriptions, list):
+            raise StartFailed(f"plugin {name!r}: its worker sent no ready message")
+        self.subscriptions = [(str(s[0]), bool(s[1])) for s in subscriptions if len(s) == 2]
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    async def run(self, message: dict[str, Any], state: CallState) -> dict[str, Any]:
+        """Send a call (or event) and serve the worker's operations until it is done.
+
+        Raises WorkerFailed when the worker dies or breaks the protocol; a cancellation
+        (the call's timeout) kills the worker. Either way the worker is not reused.
+        """
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(sock=self.sock)
+        assert self.reader is not None
+        job = next(_jobs)
+        try:
+            self.writer.write(encode({**message, "job": job}))
+            return await self._serve(job, state)
+        except asyncio.CancelledError:
+            self.kill()
+            raise
+        except (EOFError, FrameError, ProtocolViolation, OSError) as exc:
+            self.kill()
+            raise WorkerFailed(self._why(exc)) from None
+
+    async def _serve(self, job: int, state: CallState) -> dict[str, Any]:
+        assert self.reader is not None and self.writer is not None
+        handled = 0
+        while True:
+            message = await read_frame(self.reader, MAX_FRAME)
+            handled += 1
+            if handled % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            if message.get("job") != job and message.get("done") != job:
+                raise ProtocolViolation(f"a frame for call {message.get('job')!r} during {job}")
+            if "done" in message:
+                return message
+            if message.get("op") in UNANSWERED:
+                await perform(message, state)
+                continue
+            self.writer.write(await _answer(message, state))
+
+    def _why(self, exc: BaseException) -> str:
+        code = self.process.poll()
+        if code is None:
+            try:
+                code = self.process.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                code = None
+        if isinstance(exc, (FrameError, ProtocolViolation)):
+            logger.error("sandbox worker %d refused: %s", self.process.pid, exc)
+            return f"the plugin's worker broke the channel protocol: {exc}"
+        if code is not None and code < 0:
+            return f"the plugin's worker was killed by {signal.Signals(-code).name}"
+        return f"the plugin's worker exited (code {code})"
+
+    def kill(self) -> None:
+        """End the worker now (SIGKILL) and reap it."""
+        if self.process.poll() is None:
+            self.process.kill()
+        if self.writer is not None:
+            self.writer.close()
+        else:
+            self.sock.close()
+        try:
+            self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL ends it
+            logger.error("sandbox worker %d did not end after SIGKILL", self.process.pid)
+
+
+async def _answer(op: dict[str, Any], state: CallState) -> bytes:
+    """The frame answering one operation: its result, or the error it raised."""
+    try:
+        answer: dict[str, Any] = {"ok": await perform(op, state)}
+    except ProtocolViolation:
+        raise
+    except Exception as exc:
+        return encode({"err": faults.describe(exc)})
+    try:
+        return encode(answer)
+    except (bson.errors.InvalidDocument, OverflowError) as exc:
+        return encode({"err": faults.describe(TypeError(f"result cannot be sent: {exc}"))})
+
+
+def _no_subscriptions(plugin: str, event: str, every: bool, add: bool) -> None:
+    raise RuntimeError("plugins subscribe to events at import or inside a call")

@@ -1,0 +1,204 @@
+"""``db`` inside a worker: PyMongo's async collection API, each operation sent to the server.
+
+The server runs the operation on the scoped database of the call in progress, exactly as
+for an in-process plugin, and answers with the result. Nothing here holds data: a
+collection is a name, a cursor is the query that made it and its current batch.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from tessera.sandbox.channel import current
+
+# Methods answered with one value; find and aggregate make cursors.
+COLLECTION_METHODS = frozenset(
+    {
+        "find_one",
+        "insert_one",
+        "insert_many",
+        "update_one",
+        "update_many",
+        "replace_one",
+        "delete_one",
+        "delete_many",
+        "count_documents",
+        "estimated_document_count",
+        "distinct",
+        "find_one_and_update",
+        "find_one_and_delete",
+        "find_one_and_replace",
+        "create_index",
+        "create_indexes",
+        "drop_index",
+        "index_information",
+    }
+)
+CURSOR_METHODS = frozenset({"find", "aggregate"})
+CURSOR_MODIFIERS = frozenset({"sort", "skip", "limit", "batch_size", "max_time_ms", "hint"})
+
+
+class Result:
+    """A write's result (``inserted_id``, ``matched_count``, ...), as the server gave it."""
+
+    acknowledged = True
+
+    def __init__(self, kind: str, fields: dict[str, Any]) -> None:
+        self.__kind = kind
+        self.__dict__.update(fields)
+
+    def __repr__(self) -> str:
+        return f"<{self.__kind} {self.__dict__}>"
+
+
+def _value(answer: Any) -> Any:
+    if isinstance(answer, dict) and "__result__" in answer:
+        fields = dict(answer)
+        return Result(fields.pop("__result__"), fields)
+    return answer
+
+
+class RemoteDatabase:
+    """``db`` (or ``db.as_admin(reason=...)``): collections of the caller's app database."""
+
+    __slots__ = ("_admin",)
+
+    def __init__(self, admin: str | None = None) -> None:
+        self._admin = admin
+
+    def as_admin(self, *, reason: str) -> RemoteDatabase:
+        """The app database for cross-user work, when the caller may (checked now)."""
+        current().request("as_admin", reason=reason)
+        return RemoteDatabase(reason)
+
+    def __getitem__(self, name: str) -> RemoteCollection:
+        return RemoteCollection(self._admin, str(name))
+
+    def get_collection(self, name: str, **options: Any) -> RemoteCollection:
+        return RemoteCollection(self._admin, str(name))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return RemoteCollection(self._admin, name)
+
+    async def list_collection_names(self, **options: Any) -> Any:
+        return current().request("database", admin=self._admin, method="list_collection_names")
+
+    def __repr__(self) -> str:
+        return "<core.config.database.db: the calling app's database (sandboxed)>"
+
+
+class RemoteCollection:
+    """``db[name]``: each method call is one request to the server."""
+
+    __slots__ = ("_admin", "_name")
+
+    def __init__(self, admin: str | None, name: str) -> None:
+        self._admin = admin
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def __getitem__(self, name: str) -> RemoteCollection:
+        return RemoteCollection(self._admin, f"{self._name}.{name}")
+
+    def with_options(self, **options: Any) -> RemoteCollection:
+        return self
+
+    def find(self, *args: Any, **kwargs: Any) -> RemoteCursor:
+        return RemoteCursor(self._target("find", args, kwargs))
+
+    def aggregate(self, *args: Any, **kwargs: Any) -> RemoteCursor:
+        return RemoteCursor(self._target("aggregate", args, kwargs))
+
+    def __getattr__(self, method: str) -> Any:
+        if method not in COLLECTION_METHODS:
+            raise AttributeError(
+                f"db[{self._name!r}].{method} is not available to plugins: isolation exposes "
+                "the collection API only (find, insert_one, update_one, aggregate, ...; see "
+                "docs/isolation.md)"
+            )
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return _value(current().request("db", **self._target(method, args, kwargs)))
+
+        call.__name__ = method
+        return call
+
+    def _target(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "admin": self._admin,
+            "coll": self._name,
+            "method": method,
+            "args": list(args),
+            "kwargs": kwargs,
+        }
+
+    def __repr__(self) -> str:
+        return f"<core.config.database.db[{self._name!r}] (sandboxed)>"
+
+
+class RemoteCursor:
+    """A cursor: its query and modifiers are sent with the first fetch; the server keeps
+    it open for the call and hands out the documents in batches."""
+
+    def __init__(self, query: dict[str, Any]) -> None:
+        self._query = query
+        self._chain: list[list[Any]] = []
+        self._id: int | None = None  # the server's cursor, once opened; 0 once exhausted
+        self._batch: deque[Any] = deque()
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in CURSOR_MODIFIERS:
+            raise AttributeError(f"cursor.{name} is not available to plugins")
+
+        def modify(*args: Any, **kwargs: Any) -> RemoteCursor:
+            if self._id is not None:
+                raise RuntimeError(f"cannot call {name}() on a cursor already read")
+            self._chain.append([name, list(args), kwargs])
+            return self
+
+        return modify
+
+    def _fetch(self) -> bool:
+        """Fill the batch from the server; False when the cursor is exhausted."""
+        if self._id == 0:
+            return False
+        if self._id is None:
+            answer = current().request("open", query=self._query, chain=self._chain)
+        else:
+            answer = current().request("more", cursor=self._id)
+        self._batch.extend(answer["docs"])
+        self._id = answer["cursor"]
+        return bool(answer["docs"]) or self._id != 0
+
+    async def to_list(self, length: int | None = None) -> list[Any]:
+        """Up to ``length`` documents (all of them with None)."""
+        while (length is None or len(self._batch) < length) and self._fetch():
+            pass
+        count = len(self._batch) if length is None or length <= 0 else length
+        return [self._batch.popleft() for _ in range(min(count, len(self._batch)))]
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Any]:
+        while self._batch or self._fetch():
+            if self._batch:
+                yield self._batch.popleft()
+
+    async def next(self) -> Any:
+        while not self._batch:
+            if not self._fetch():
+                raise StopAsyncIteration
+        return self._batch.popleft()
+
+    __anext__ = next
+
+    def close(self) -> None:
+        self._batch.clear()

@@ -1,0 +1,127 @@
+"""A sandbox worker: ``python -m tessera.sandbox.worker FD NAME FOLDER``.
+
+Started by the server with one end of a socket pair as file descriptor ``FD``. It confines
+itself, installs the contract's proxies, imports the plugin, says it is ready, then serves
+one call (or event) at a time until the server closes the channel or kills it. It never
+holds a store client or a secret: everything it reads or writes is a request on the
+channel, answered for the call in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from tessera.sandbox import channel as channels
+from tessera.sandbox import contract, faults
+from tessera.sandbox.channel import Channel
+from tessera.sandbox.remote_services import event_bus, is_async
+
+
+class ChannelLog(logging.Handler):
+    """Plugin log lines go to the server, which logs them with the call's context."""
+
+    def __init__(self, chan: Channel) -> None:
+        super().__init__()
+        self.chan = chan
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.chan.tell("log", level=record.levelno, name=record.name, msg=self.format(record))
+        except Exception:  # a log line must never break the plugin
+            self.handleError(record)
+
+
+class Worker:
+    """The plugin's code and the loop its calls run on."""
+
+    def __init__(self, chan: Channel, name: str, folder: Path) -> None:
+        self.chan = chan
+        self.name = name
+        self.folder = folder
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.entry: Any = None
+
+    def load(self) -> None:
+        """Import the plugin and tell the server what it subscribed to (or why it failed)."""
+        from tessera.plugins.errors import PluginLoadError
+        from tessera.plugins.loader import import_plugin
+
+        try:
+            code = import_plugin(self.name, self.folder)
+        except PluginLoadError as exc:
+            self.chan.send({"failed": str(exc)})
+            return
+        finally:
+            event_bus.importing = False
+        self.entry = code.entry
+        self.chan.send({"ready": True, "subscriptions": event_bus.subscriptions()})
+
+    def serve(self) -> None:
+        """Run what the server sends, one at a time, until it closes the channel."""
+        while True:
+            try:
+                message = self.chan.receive()
+            except EOFError:
+                return
+            job = message.get("job")
+            if not isinstance(job, int) or job <= 0:
+                return
+            self.chan.job = job
+            try:
+                result = self._run(message)
+            except MemoryError:
+                self.chan.job = 0
+                self.chan.send({"done": job, "memory": True})
+                return  # the process may be in any state: the server replaces it
+            except BaseException as exc:
+                self.chan.send({"done": job, "raised": faults.describe(exc, with_traceback=True)})
+            else:
+                self._answer(job, result)
+            self.chan.job = 0
+
+    def _run(self, message: dict[str, Any]) -> Any:
+        if message.get("kind") == "event":
+            return self._handle(message.get("pattern"), message.get("every"), message.get("payload"))
+        result = self.entry(message.get("data"))
+        if asyncio.iscoroutine(result):
+            result = self.loop.run_until_complete(result)
+        return result
+
+    def _handle(self, pattern: Any, every: Any, payload: Any) -> None:
+        for handler in event_bus.matching(str(pattern), bool(every)):
+            result = handler(payload)
+            if is_async(handler) or asyncio.iscoroutine(result):
+                self.loop.run_until_complete(result)
+
+    def _answer(self, job: int, result: Any) -> None:
+        if type(result) is not dict:
+            self.chan.send({"done": job, "not_dict": type(result).__name__})
+            return
+        try:
+            self.chan.send({"done": job, "result": result})
+        except Exception as exc:  # what BSON cannot carry (a set, a custom class)
+            described = {"type": "TypeError", "message": f"result cannot be sent: {exc}"}
+            self.chan.send({"done": job, "raised": described})
+
+
+def main(argv: list[str]) -> None:
+    fd, name, folder = int(argv[0]), argv[1], Path(argv[2])
+    chan = Channel(socket.socket(fileno=fd))
+    channels.channel = chan
+    contract.install()
+    logging.getLogger().handlers[:] = [ChannelLog(chan)]
+    logging.getLogger().setLevel(logging.INFO)
+    worker = Worker(chan, name, folder)
+    worker.load()
+    if worker.entry is not None:
+        worker.serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
