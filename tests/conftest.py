@@ -48,13 +48,17 @@ class _Running:
     thread: threading.Thread
 
 
-def start_server(settings: Settings) -> tuple[LiveServer, _Running]:
-    """Start uvicorn with Tessera in a thread on port 0; return once it listens."""
+def start_server(settings: Settings, *, sandboxed: bool = False) -> tuple[LiveServer, _Running]:
+    """Start uvicorn with Tessera in a thread on port 0; return once it listens.
+
+    ``sandboxed``: every plugin runs in sandbox workers, whatever the isolation setting.
+    """
     # Imported here so the store and auth packages' own tests never depend on the runtime.
     from tessera.http.app import create_app
     from tessera.runtime import Runtime
 
     runtime = Runtime(settings)
+    runtime.sandbox.everything = runtime.sandbox.everything or sandboxed
     config = uvicorn.Config(
         create_app(runtime),
         host="127.0.0.1",
@@ -67,7 +71,7 @@ def start_server(settings: Settings) -> tuple[LiveServer, _Running]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
-    for _ in range(500):
+    for _ in range(3000):  # sandboxed plugins start a worker each
         if server.started or not thread.is_alive():
             break
         threading.Event().wait(0.01)
@@ -83,14 +87,28 @@ def stop_server(running: _Running) -> None:
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
-    """``serve(plugins_dir, **settings)`` starts a live server; all stop after the test."""
+def plugin_mode() -> str:
+    """Where ``serve`` runs plugin code: "in-process" here; the plugins, services and
+    isolation suites override this fixture to run each of their tests in both modes."""
+    return "in-process"
+
+
+@pytest.fixture
+def serve(tmp_path: Path, plugin_mode: str) -> Iterator[Callable[..., LiveServer]]:
+    """``serve(plugins_dir, **settings)`` starts a live server; all stop after the test.
+
+    With ``plugin_mode`` "sandbox", plugins run in sandbox workers: ``--isolation sandbox``
+    unless the test chose another isolation mode, which then applies to the workers.
+    """
     running: list[_Running] = []
+    sandboxed = plugin_mode == "sandbox"
 
     def _serve(plugins: Path = EXAMPLES, **values: Any) -> LiveServer:
         data = values.pop("data", tmp_path / "data")
+        if sandboxed:
+            values.setdefault("isolation", "sandbox")
         settings = Settings.load({"plugins": plugins, "data": data, **values}, environ={})
-        live, handle = start_server(settings)
+        live, handle = start_server(settings, sandboxed=sandboxed)
         running.append(handle)
         return live
 

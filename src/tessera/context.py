@@ -33,6 +33,23 @@ current_event: ContextVar[str] = ContextVar("tessera_event", default="")
 callerless_plugin: ContextVar[str | None] = ContextVar("tessera_callerless_plugin", default=None)
 
 
+class NotBound(RuntimeError):
+    """``db`` was used with no runtime running, or with no caller to scope it to."""
+
+
+def no_caller(operation: str) -> NotBound:
+    """The error for plugin code that used ``operation`` with no caller."""
+    callerless = callerless_plugin.get()
+    who = f"plugin {callerless!r}" if callerless is not None else "code"
+    return NotBound(
+        f"{who} used {operation} with no caller (while a plugin is imported, in a thread it "
+        "started, or in a handler of an event published outside any call); database and "
+        "service operations need a caller: run them inside execute() or in handlers of "
+        "events your plugins publish (a module-level db['name'] is fine, it is resolved at "
+        "each call)"
+    )
+
+
 def owning_plugin() -> str | None:
     """The plugin on whose behalf code runs now: one running with no caller, or being called."""
     callerless = callerless_plugin.get()

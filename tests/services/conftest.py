@@ -16,3 +16,9 @@ async def system() -> AsyncIterator[Any]:
     client = open_client("sqlite://:memory:")
     yield client[SYSTEM_DATABASE]
     await client.close()
+
+
+@pytest.fixture(params=["in-process", "sandbox"])
+def plugin_mode(request: pytest.FixtureRequest) -> str:
+    """Every test here that starts a server runs with plugins in-process and sandboxed."""
+    return str(request.param)

@@ -109,7 +109,10 @@ class PluginRegistry:
 
     def load_all(self) -> None:
         """Load every plugin of the folder; failures are recorded, never raised."""
-        for name in self.discover():
+        names = self.discover()
+        if self.sandbox is not None:
+            self.sandbox.expect([(n, self.folder / n) for n in names if self._sandboxed(n)])
+        for name in names:
             self.load(name)
         failed = [p.name for p in self._plugins.values() if p.error]
         logger.info(
@@ -151,6 +154,14 @@ class PluginRegistry:
             logger.warning("plugin %s receives each caller's bearer token (needs_user_jwt)", name)
         self._plugins[name] = plugin
         return plugin
+
+    def _sandboxed(self, name: str) -> bool:
+        """Whether plugin ``name`` will load in the sandbox (its manifest read ahead)."""
+        try:
+            manifest = read_manifest(_manifest_folder(self.folder / name), name)
+        except PluginError:
+            return False
+        return self.sandbox is not None and self.sandbox.wants(manifest)
 
     def _import(self, name: str, folder: Path, manifest: Manifest) -> PluginCode:
         if self.sandbox is not None and self.sandbox.wants(manifest):

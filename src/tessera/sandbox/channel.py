@@ -2,17 +2,25 @@
 
 A worker runs one call at a time, so its channel is strictly request and answer: the
 plugin's ``await db["notes"].find_one(...)`` sends one frame and blocks until the server
-answers. Every request names the call it belongs to; the server refuses one that names
-any other (see :mod:`tessera.sandbox.process`).
+answers. Every request names the call it belongs to, taken from the context the code runs
+in: code with no call (a thread the plugin started, an empty context, a task left over
+from an earlier call) is refused here, as in-process, before anything is sent; and the
+server refuses a request that names any call but the one in flight.
 """
 
 from __future__ import annotations
 
 import socket
+import threading
+from contextvars import ContextVar
 from typing import Any
 
+from tessera.context import no_caller
 from tessera.sandbox import faults
 from tessera.sandbox.frames import encode, recv_frame
+
+#: The call the running code belongs to (0: none), set where the worker starts a call.
+current_job: ContextVar[int] = ContextVar("tessera_sandbox_job", default=0)
 
 
 class Channel:
@@ -20,11 +28,14 @@ class Channel:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        #: The call being served (0 while the plugin is imported: nothing may be asked).
+        #: The call in flight (0 between calls).
         self.job = 0
+        # Threads that kept the call's context (asyncio.to_thread) share the socket.
+        self._lock = threading.Lock()
 
     def send(self, message: dict[str, Any]) -> None:
-        self.sock.sendall(encode(message))
+        with self._lock:
+            self.sock.sendall(encode(message))
 
     def receive(self) -> dict[str, Any]:
         return recv_frame(self.sock)
@@ -32,15 +43,25 @@ class Channel:
     def request(self, op: str, **fields: Any) -> Any:
         """Ask the server to run ``op`` for the current call; its answer, or its error
         raised here as the plugin would see it in-process."""
-        self.send({"op": op, "job": self.job, **fields})
-        answer = self.receive()
+        job = self._job(op)
+        with self._lock:
+            self.sock.sendall(encode({"op": op, "job": job, **fields}))
+            answer = recv_frame(self.sock)
         if "err" in answer:
             raise faults.rebuild(answer["err"])
         return answer.get("ok")
 
     def tell(self, op: str, **fields: Any) -> None:
-        """Send ``op`` expecting no answer (log lines)."""
-        self.send({"op": op, "job": self.job, **fields})
+        """Send ``op`` expecting no answer (log lines); dropped with no call in flight."""
+        job = current_job.get()
+        if job == self.job:  # a call's lines, or the import's
+            self.send({"op": op, "job": job, **fields})
+
+    def _job(self, op: str) -> int:
+        job = current_job.get()
+        if not job or job != self.job:
+            raise no_caller(f"the database or a service ({op})")
+        return job
 
 
 #: The channel of this worker process (set once at start, before the plugin is imported).

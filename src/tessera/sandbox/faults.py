@@ -7,11 +7,12 @@ anything else as RuntimeError; no class is ever loaded from what the other side 
 
 from __future__ import annotations
 
+import sys
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pymongo.errors
-from pymongo.errors import OperationFailure
+if TYPE_CHECKING:
+    from pymongo.errors import OperationFailure
 
 _BUILTINS: dict[str, type[Exception]] = {
     cls.__name__: cls
@@ -31,7 +32,8 @@ _BUILTINS: dict[str, type[Exception]] = {
 def describe(exc: BaseException, *, with_traceback: bool = False) -> dict[str, Any]:
     """``exc`` as data: its class name, message and, for PyMongo, code and details."""
     described: dict[str, Any] = {"type": type(exc).__name__, "message": _message(exc)}
-    if isinstance(exc, OperationFailure):
+    if _is_operation_failure(exc):
+        assert isinstance(exc, _operation_failure_class())
         described["code"] = exc.code
         described["details"] = exc.details if isinstance(exc.details, dict) else None
     if with_traceback:
@@ -39,11 +41,23 @@ def describe(exc: BaseException, *, with_traceback: bool = False) -> dict[str, A
     return described
 
 
+def _is_operation_failure(exc: BaseException) -> bool:
+    # Not imported for the check: a worker whose plugin never imported PyMongo starts
+    # faster without it, and then no exception can be one of its classes.
+    return "pymongo.errors" in sys.modules and isinstance(exc, _operation_failure_class())
+
+
+def _operation_failure_class() -> type[OperationFailure]:
+    from pymongo.errors import OperationFailure
+
+    return OperationFailure
+
+
 def _message(exc: BaseException) -> str:
     if isinstance(exc, KeyError) and exc.args:
         return str(exc.args[0])
-    if isinstance(exc, OperationFailure):
-        return str(exc._message)
+    if _is_operation_failure(exc):
+        return str(exc._message)  # type: ignore[attr-defined]
     return str(exc)
 
 
@@ -57,8 +71,18 @@ def rebuild(described: Any) -> Exception:
         from tessera.isolation.errors import IsolationError
 
         return _operation_failure(IsolationError, message, described)
+    if name == "NotBound":
+        from tessera.context import NotBound
+
+        return NotBound(message)
+    if name == "NotProvided":
+        from tessera.services.unprovided import NotProvided
+
+        return NotProvided(message)
+    import pymongo.errors
+
     mongo = getattr(pymongo.errors, name, None)
-    if isinstance(mongo, type) and issubclass(mongo, OperationFailure):
+    if isinstance(mongo, type) and issubclass(mongo, pymongo.errors.OperationFailure):
         return _operation_failure(mongo, message, described)
     if isinstance(mongo, type) and issubclass(mongo, pymongo.errors.PyMongoError):
         return mongo(message)
@@ -69,6 +93,8 @@ def _operation_failure(
     cls: type[OperationFailure], message: str, described: dict[str, Any]
 ) -> OperationFailure:
     # Not cls(...): IsolationError's constructor adds a suffix the message already has.
+    from pymongo.errors import OperationFailure
+
     exc = cls.__new__(cls)
     code = described.get("code")
     details = described.get("details")

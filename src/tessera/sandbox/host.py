@@ -35,6 +35,8 @@ from tessera.services.event_bus import bus
 logger = logging.getLogger("tessera.sandbox")
 
 REAP_EVERY = 5.0
+#: Workers started ahead while a folder of plugins loads (their imports overlap).
+START_AHEAD = 8
 
 
 class PluginRaised(Exception):
@@ -72,17 +74,31 @@ class Sandbox:
         self.settings = settings or PoolSettings()
         self.pools: dict[str, Pool] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self._queued: list[tuple[str, Path]] = []
+        self._launched: dict[str, WorkerProcess] = {}
 
     def wants(self, manifest: Manifest) -> bool:
         """Whether the plugin of ``manifest`` runs in workers."""
         return self.everything or manifest.sandbox
 
+    def expect(self, plugins: list[tuple[str, Path]]) -> None:
+        """Plugins about to be loaded in this order: their workers start a few ahead."""
+        self._queued = list(plugins)
+
+    def _launch_ahead(self) -> None:
+        while self._queued and len(self._launched) < START_AHEAD:
+            name, folder = self._queued.pop(0)
+            self._launched[name] = WorkerProcess.launch(name, folder)
+
     def load(self, name: str, folder: Path) -> PluginCode:
         """Import plugin ``name`` in a new worker (blocking until it is ready) and return
         the entry point that runs it there. Raises PluginLoadError when it fails."""
         self.unload(name)
+        self._launch_ahead()
+        first = self._launched.pop(name, None) or WorkerProcess.launch(name, folder)
+        self._launch_ahead()
         try:
-            first = WorkerProcess.spawn(name, folder, self.settings.import_timeout)
+            first.wait_ready(self.settings.import_timeout)
         except StartFailed as exc:
             raise PluginLoadError(str(exc)) from None
         pool = Pool(name, folder, self.settings, first)
@@ -140,6 +156,9 @@ class Sandbox:
                 await self._reaper
         for name in list(self.pools):
             self.unload(name)
+        for worker in self._launched.values():
+            worker.kill()
+        self._launched, self._queued = {}, []
 
     async def _reap(self) -> None:
         while True:

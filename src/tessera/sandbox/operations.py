@@ -17,9 +17,23 @@ from typing import Any
 
 import bson
 from bson.raw_bson import RawBSONDocument
+from pymongo.operations import (
+    DeleteMany,
+    DeleteOne,
+    IndexModel,
+    InsertOne,
+    ReplaceOne,
+    UpdateMany,
+    UpdateOne,
+)
 
 from tessera.sandbox.frames import OPTIONS
-from tessera.sandbox.remote_db import COLLECTION_METHODS, CURSOR_METHODS, CURSOR_MODIFIERS
+from tessera.sandbox.remote_db import (
+    COLLECTION_METHODS,
+    CURSOR_METHODS,
+    CURSOR_MODIFIERS,
+    DATABASE_METHODS,
+)
 from tessera.sandbox.remote_services import SERVICES
 from tessera.services.channels import in_app_channel
 from tessera.services.database import db
@@ -37,6 +51,9 @@ SERVICE_OBJECTS: dict[str, Any] = {
     "websocket_manager": websocket_manager,
     "users_collection": users_collection,
     "in_app_channel": in_app_channel,
+}
+_OPERATIONS: dict[str, type] = {
+    c.__name__: c for c in (InsertOne, DeleteOne, DeleteMany, ReplaceOne, UpdateOne, UpdateMany)
 }
 RESULT_FIELDS = (
     "inserted_id",
@@ -146,13 +163,42 @@ async def _db(op: dict[str, Any], state: CallState) -> Any:
     args, kwargs = _arguments(op)
     if method == "create_index" and args:
         args[0] = _pairs(args[0])
+    if method in ("bulk_write", "create_indexes") and args and isinstance(args[0], list):
+        args[0] = [_operation(o) for o in args[0]]
     return await _settle(getattr(_collection(op, state), method)(*args, **kwargs))
 
 
+def _operation(value: Any) -> Any:
+    """PyMongo's operation objects back from the plain data the worker sent."""
+    if not isinstance(value, dict):
+        return value
+    if "__index_model__" in value and isinstance(value["__index_model__"], dict):
+        document = dict(value["__index_model__"])
+        keys = document.pop("key", {})
+        return IndexModel(list(keys.items()) if isinstance(keys, dict) else keys, **document)
+    kind = value.get("__operation__")
+    if kind in _OPERATIONS and isinstance(value.get("fields"), dict):
+        fields = {k: v for k, v in value["fields"].items() if v is not None}
+        if "sort" in fields:
+            fields["sort"] = _pairs(fields["sort"])
+        return _OPERATIONS[kind](**fields)
+    return value
+
+
 async def _database_method(op: dict[str, Any], state: CallState) -> Any:
-    if op.get("method") != "list_collection_names":
-        raise AttributeError(f"database method {op.get('method')!r} is not available")
-    return await _database(op, state).list_collection_names()
+    method = op.get("method")
+    if method not in DATABASE_METHODS:
+        raise AttributeError(f"database method {method!r} is not available to plugins")
+    args, _ = _arguments(op)
+    result = await getattr(_database(op, state), method)(*args)
+    return None if method == "create_collection" else plain(result)
+
+
+async def _database_attribute(op: dict[str, Any], state: CallState) -> None:
+    name = op.get("name")
+    if not isinstance(name, str):
+        raise ProtocolViolation("an attribute name must be a string")
+    getattr(db, name)  # raises for a closed attribute, as in-process
 
 
 async def _as_admin(op: dict[str, Any], state: CallState) -> None:
@@ -219,6 +265,13 @@ async def _service(op: dict[str, Any], state: CallState) -> Any:
     return await _settle(getattr(SERVICE_OBJECTS[service], method)(*args, **kwargs))
 
 
+async def _attribute(op: dict[str, Any], state: CallState) -> None:
+    service, name = op.get("service"), op.get("name")
+    if service not in SERVICE_OBJECTS or not isinstance(name, str) or name.startswith("_"):
+        raise ProtocolViolation(f"attribute {name!r} of {service!r}")
+    getattr(SERVICE_OBJECTS[service], name)  # raises what it raises in-process
+
+
 async def _publish(op: dict[str, Any], state: CallState) -> int:
     return int(await event_bus.publish(op.get("event"), op.get("payload")))  # type: ignore[arg-type]
 
@@ -254,10 +307,12 @@ Handler = Callable[[dict[str, Any], CallState], Awaitable[Any]]
 _HANDLERS: dict[str, Handler] = {
     "db": _db,
     "database": _database_method,
+    "database_attribute": _database_attribute,
     "as_admin": _as_admin,
     "open": _open,
     "more": _more,
     "service": _service,
+    "attribute": _attribute,
     "publish": _publish,
     "subscribe": _subscribe,
     "unsubscribe": _subscribe,

@@ -4,6 +4,10 @@ Pooled per plugin rather than per app: a call past its timeout kills its worker,
 worker serves one call at a time, so killing it touches no other call, and each worker
 can be confined to its own plugin's folder. Idle workers end after ``idle_seconds``, so
 many installed plugins cost memory only while they are used (docs/isolation.md).
+
+When a call takes the last idle worker, or a worker dies, a spare starts in the
+background, so the next call seldom waits for a start (and never inside its timeout when
+the spare is ready).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class Pool:
         self.starts = 1
         self.retry_at = 0.0
         self.closed = False
+        self._spare: asyncio.Task[None] | None = None
 
     async def run(self, message: dict[str, Any], state: CallState) -> dict[str, Any]:
         """Run ``message`` on a free worker (waiting for one when all are busy)."""
@@ -63,6 +68,8 @@ class Pool:
         async with self._slots:
             worker = await self._take()
             self.busy.add(worker)
+            if not self.idle:
+                self._start_spare()
             try:
                 done = await worker.run(message, state)
             except WorkerFailed as exc:
@@ -73,6 +80,8 @@ class Pool:
                 raise
             finally:
                 self.busy.discard(worker)
+                if not worker.alive:
+                    self._start_spare()
             if done.get("memory"):
                 worker.kill()
                 limit = self.settings.memory_bytes // MIB
@@ -85,12 +94,16 @@ class Pool:
             return done
 
     async def _take(self) -> WorkerProcess:
-        while self.idle:
-            worker = self.idle.pop()
-            if worker.alive:
-                return worker
-            worker.kill()
-            self._died("it exited while idle")
+        while True:
+            while self.idle:
+                worker = self.idle.pop()
+                if worker.alive:
+                    return worker
+                worker.kill()
+                self._died("it exited while idle")
+            if self._spare is None or self._spare.done():
+                break
+            await asyncio.shield(self._spare)  # a spare on its way: it joins the idle ones
         wait = self.retry_at - time.monotonic()
         if wait > 0:
             raise ReportedCrash(
@@ -106,6 +119,23 @@ class Pool:
             raise ReportedCrash("The plugin's worker failed to start.", "plugin_failed") from None
         self.starts += 1
         return worker
+
+    def _start_spare(self) -> None:
+        starting = self._spare is not None and not self._spare.done()
+        full = len(self.idle) + len(self.busy) >= self.settings.max_workers
+        if not (self.closed or starting or full or self.backing_off):
+            self._spare = asyncio.get_running_loop().create_task(self._spawn_spare())
+
+    async def _spawn_spare(self) -> None:
+        try:
+            worker = await asyncio.to_thread(
+                WorkerProcess.spawn, self.name, self.folder, self.settings.import_timeout
+            )
+        except StartFailed as exc:
+            self._died(f"a new worker failed to start: {exc}")
+            return
+        self.starts += 1
+        self._give_back(worker)
 
     def _give_back(self, worker: WorkerProcess) -> None:
         if self.closed:

@@ -56,6 +56,8 @@ class WorkerProcess:
         self.writer: asyncio.StreamWriter | None = None
         self.last_used = time.monotonic()
         self.subscriptions: list[tuple[str, bool]] = []
+        self.name = ""
+        self.started = 0.0
         self.start_seconds = 0.0
 
     @classmethod
@@ -64,6 +66,13 @@ class WorkerProcess:
 
         Raises StartFailed when the import fails or takes longer than ``timeout``.
         """
+        worker = cls.launch(name, folder)
+        worker.wait_ready(timeout)
+        return worker
+
+    @classmethod
+    def launch(cls, name: str, folder: Path) -> WorkerProcess:
+        """Start a worker for plugin ``name`` without waiting for it."""
         started = time.perf_counter()
         parent, child = socket.socketpair()
         try:
@@ -76,13 +85,18 @@ class WorkerProcess:
         finally:
             child.close()
         worker = cls(process, parent)
-        try:
-            worker._await_ready(name, timeout)
-        except BaseException:
-            worker.kill()
-            raise
-        worker.start_seconds = time.perf_counter() - started
+        worker.name, worker.started = name, started
         return worker
+
+    def wait_ready(self, timeout: float) -> None:
+        """Wait (blocking) until the worker has imported its plugin; StartFailed (the
+        worker killed) when the import fails or takes longer than ``timeout``."""
+        try:
+            self._await_ready(self.name, timeout)
+        except BaseException:
+            self.kill()
+            raise
+        self.start_seconds = time.perf_counter() - self.started
 
     def _await_ready(self, name: str, timeout: float) -> None:
         self.sock.settimeout(timeout)

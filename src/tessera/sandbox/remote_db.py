@@ -11,7 +11,10 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
+from bson.raw_bson import RawBSONDocument
+
 from tessera.sandbox.channel import current
+from tessera.sandbox.frames import encode
 
 # Methods answered with one value; find and aggregate make cursors.
 COLLECTION_METHODS = frozenset(
@@ -32,11 +35,19 @@ COLLECTION_METHODS = frozenset(
         "find_one_and_replace",
         "create_index",
         "create_indexes",
+        "drop",
         "drop_index",
+        "drop_indexes",
         "index_information",
+        "rename",
+        "bulk_write",
     }
 )
-CURSOR_METHODS = frozenset({"find", "aggregate"})
+CURSOR_METHODS = frozenset({"find", "aggregate", "list_indexes"})
+DATABASE_METHODS = frozenset({"list_collection_names", "create_collection", "drop_collection"})
+# Arguments that are lists of PyMongo's operation objects, which cross as plain data.
+_OPERATION_LISTS = frozenset({"bulk_write", "create_indexes"})
+_DOCUMENT_PARAMETERS = frozenset({"document", "replacement", "update"})
 CURSOR_MODIFIERS = frozenset({"sort", "skip", "limit", "batch_size", "max_time_ms", "hint"})
 
 
@@ -58,6 +69,9 @@ def _value(answer: Any) -> Any:
         fields = dict(answer)
         return Result(fields.pop("__result__"), fields)
     return answer
+
+
+_collections_by_attribute: set[str] = set()
 
 
 class RemoteDatabase:
@@ -82,10 +96,24 @@ class RemoteDatabase:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        if name not in _collections_by_attribute:
+            # The server says whether ``db.<name>`` is a collection or a closed attribute.
+            current().request("database_attribute", name=name)
+            _collections_by_attribute.add(name)
         return RemoteCollection(self._admin, name)
 
     async def list_collection_names(self, **options: Any) -> Any:
-        return current().request("database", admin=self._admin, method="list_collection_names")
+        return self._call("list_collection_names", ())
+
+    async def create_collection(self, name: str, **options: Any) -> RemoteCollection:
+        self._call("create_collection", (name,))
+        return RemoteCollection(self._admin, str(name))
+
+    async def drop_collection(self, name: Any, **options: Any) -> Any:
+        return self._call("drop_collection", (getattr(name, "name", name),))
+
+    def _call(self, method: str, args: tuple[Any, ...]) -> Any:
+        return current().request("database", admin=self._admin, method=method, args=list(args))
 
     def __repr__(self) -> str:
         return "<core.config.database.db: the calling app's database (sandboxed)>"
@@ -110,11 +138,18 @@ class RemoteCollection:
     def with_options(self, **options: Any) -> RemoteCollection:
         return self
 
+    @property
+    def full_name(self) -> str:
+        return f"db.{self._name}"
+
+    def list_indexes(self, *args: Any, **kwargs: Any) -> RemoteCursor:
+        return RemoteCursor(_frozen(self._target("list_indexes", args, kwargs)))
+
     def find(self, *args: Any, **kwargs: Any) -> RemoteCursor:
-        return RemoteCursor(self._target("find", args, kwargs))
+        return RemoteCursor(_frozen(self._target("find", args, kwargs)))
 
     def aggregate(self, *args: Any, **kwargs: Any) -> RemoteCursor:
-        return RemoteCursor(self._target("aggregate", args, kwargs))
+        return RemoteCursor(_frozen(self._target("aggregate", args, kwargs)))
 
     def __getattr__(self, method: str) -> Any:
         if method not in COLLECTION_METHODS:
@@ -125,6 +160,8 @@ class RemoteCollection:
             )
 
         async def call(*args: Any, **kwargs: Any) -> Any:
+            if method in _OPERATION_LISTS and args:
+                args = ([_operation(o) for o in args[0]], *args[1:])
             return _value(current().request("db", **self._target(method, args, kwargs)))
 
         call.__name__ = method
@@ -143,11 +180,33 @@ class RemoteCollection:
         return f"<core.config.database.db[{self._name!r}] (sandboxed)>"
 
 
+def _operation(value: Any) -> Any:
+    """PyMongo's ``IndexModel``, ``InsertOne``, ``UpdateOne``... as plain data."""
+    kind = type(value)
+    if kind.__module__ != "pymongo.operations":
+        return value
+    if kind.__name__ == "IndexModel":
+        return {"__index_model__": dict(value.document)}
+    import inspect
+
+    fields = {
+        p: getattr(value, "_doc" if p in _DOCUMENT_PARAMETERS else "_" + p, None)
+        for p in inspect.signature(kind).parameters
+    }
+    return {"__operation__": kind.__name__, "fields": fields}
+
+
+def _frozen(query: dict[str, Any]) -> Any:
+    """The query as it is now: as in-process, changing the filter after ``find()``
+    changes nothing (the cursor is opened at its first read)."""
+    return RawBSONDocument(encode(query))
+
+
 class RemoteCursor:
     """A cursor: its query and modifiers are sent with the first fetch; the server keeps
     it open for the call and hands out the documents in batches."""
 
-    def __init__(self, query: dict[str, Any]) -> None:
+    def __init__(self, query: Any) -> None:
         self._query = query
         self._chain: list[list[Any]] = []
         self._id: int | None = None  # the server's cursor, once opened; 0 once exhausted

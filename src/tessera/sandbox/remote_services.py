@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tessera.sandbox.channel import current
-from tessera.sandbox.remote_db import RemoteCursor
+from tessera.sandbox.remote_db import RemoteCursor, _frozen
 
 Handler = Callable[[Any], Any]
 H = TypeVar("H", bound=Handler)
@@ -53,6 +53,10 @@ class RemoteService:
     def __getattr__(self, method: str) -> Any:
         is_async = SERVICES[self._service].get(method)
         if is_async is None:
+            if method.startswith("_"):
+                raise AttributeError(method)
+            # The error the service itself gives for the name (a refused write, a typo).
+            current().request("attribute", service=self._service, name=method)
             raise AttributeError(f"{self._service}.{method}")
         ask = current().request
         service = self._service
@@ -76,7 +80,7 @@ class RemoteUsers(RemoteService):
         super().__init__("users_collection")
 
     def find(self, filter: Any = None, projection: Any = None) -> RemoteCursor:
-        return RemoteCursor({"users": True, "args": [filter, projection]})
+        return RemoteCursor(_frozen({"users": True, "args": [filter, projection]}))
 
     @property
     def name(self) -> str:

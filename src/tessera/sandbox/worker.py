@@ -10,6 +10,7 @@ channel, answered for the call in flight.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import socket
 import sys
@@ -18,7 +19,7 @@ from typing import Any
 
 from tessera.sandbox import channel as channels
 from tessera.sandbox import contract, faults
-from tessera.sandbox.channel import Channel
+from tessera.sandbox.channel import Channel, current_job
 from tessera.sandbox.remote_services import event_bus, is_async
 
 
@@ -39,12 +40,13 @@ class ChannelLog(logging.Handler):
 class Worker:
     """The plugin's code and the loop its calls run on."""
 
-    def __init__(self, chan: Channel, name: str, folder: Path) -> None:
+    def __init__(
+        self, chan: Channel, loop: asyncio.AbstractEventLoop, name: str, folder: Path
+    ) -> None:
         self.chan = chan
+        self.loop = loop
         self.name = name
         self.folder = folder
-        self.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self.loop)
         self.entry: Any = None
 
     def load(self) -> None:
@@ -67,14 +69,16 @@ class Worker:
         while True:
             try:
                 message = self.chan.receive()
-            except EOFError:
+            except (EOFError, OSError):  # the server closed the channel: the worker ends
                 return
             job = message.get("job")
             if not isinstance(job, int) or job <= 0:
                 return
             self.chan.job = job
+            context = contextvars.Context()  # what the call's code and its tasks inherit
+            context.run(current_job.set, job)
             try:
-                result = self._run(message)
+                result = context.run(self._run, message)
             except MemoryError:
                 self.chan.job = 0
                 self.chan.send({"done": job, "memory": True})
@@ -113,11 +117,14 @@ class Worker:
 def main(argv: list[str]) -> None:
     fd, name, folder = int(argv[0]), argv[1], Path(argv[2])
     chan = Channel(socket.socket(fileno=fd))
+    # Made before confinement: an event loop opens a socket pair of its own.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     channels.channel = chan
     contract.install()
     logging.getLogger().handlers[:] = [ChannelLog(chan)]
     logging.getLogger().setLevel(logging.INFO)
-    worker = Worker(chan, name, folder)
+    worker = Worker(chan, loop, name, folder)
     worker.load()
     if worker.entry is not None:
         worker.serve()

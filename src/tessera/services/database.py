@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from tessera.context import CallContext, callerless_plugin, current_call
+from tessera.context import CallContext, NotBound, current_call, no_caller
 from tessera.isolation.database import CLOSED_ATTRIBUTES, ScopedDatabase
 from tessera.isolation.indexes import UserIndexes
 from tessera.isolation.modes import CollectionModes
@@ -40,10 +40,6 @@ Resolve = Callable[[], Any]
 _DATABASE_ATTRIBUTES = CLOSED_ATTRIBUTES | {
     name for name in dir(ScopedDatabase) if not name.startswith("_")
 }
-
-
-class NotBound(RuntimeError):
-    """``db`` was used with no runtime running, or with no caller to scope it to."""
 
 
 def valid_app_id(app_id: str) -> bool:
@@ -174,15 +170,7 @@ def caller(operation: str = "the database") -> CallContext:
     if call is not None:
         return call
     bound()
-    callerless = callerless_plugin.get()
-    who = f"plugin {callerless!r}" if callerless is not None else "code"
-    raise NotBound(
-        f"{who} used {operation} with no caller (while a plugin is imported, in a thread it "
-        "started, or in a handler of an event published outside any call); database and "
-        "service operations need a caller: run them inside execute() or in handlers of "
-        "events your plugins publish (a module-level db['name'] is fine, it is resolved at "
-        "each call)"
-    )
+    raise no_caller(operation)
 
 
 def _current() -> ScopedDatabase:

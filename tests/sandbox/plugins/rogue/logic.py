@@ -1,0 +1,32 @@
+"""Hostile: writes to its worker's channel directly, as code that found the socket would."""
+
+import struct
+
+import bson
+
+from core.config.database import db
+from tessera.sandbox import channel
+
+
+async def execute(data: dict) -> dict:
+    sock = channel.current().sock
+    job = channel.current().job
+    action = data.get("action")
+    if action == "oversized":  # announces a 1 GiB frame
+        sock.sendall(struct.pack("<i", 1 << 30) + b"x" * 1024)
+    elif action == "garbage":  # a length that fits, contents that are not BSON
+        sock.sendall(struct.pack("<i", 40) + b"\xff" * 36)
+    elif action == "negative":
+        sock.sendall(struct.pack("<i", -5))
+    elif action == "other_call":  # an operation in the name of another call
+        query = {"admin": None, "coll": "notes", "method": "find_one", "args": [], "kwargs": {}}
+        sock.sendall(bson.encode({"op": "db", "job": job + 1, **query}))
+    elif action == "unknown_op":
+        sock.sendall(bson.encode({"op": "exec", "job": job, "code": "import os"}))
+    elif action == "flood":  # log lines sent without waiting, then a normal answer
+        line = bson.encode({"op": "log", "job": job, "level": 20, "name": "x", "msg": "m" * 100})
+        for _ in range(20000):
+            sock.sendall(line)
+        await db["notes"].find_one({"user_id": data["user_id"]})
+        return {"flooded": True}
+    return {"ok": True}
