@@ -37,6 +37,9 @@ logger = logging.getLogger("tessera.sandbox")
 REAP_EVERY = 5.0
 #: Workers started ahead while a folder of plugins loads (their imports overlap).
 START_AHEAD = 8
+#: Workers kept after loading their plugin, for the first calls; past this many, the
+#: worker that imported a plugin at load ends, and its first call starts one.
+WARM_AFTER_LOAD = 8
 
 
 class PluginRaised(Exception):
@@ -101,10 +104,13 @@ class Sandbox:
             first.wait_ready(self.settings.import_timeout)
         except StartFailed as exc:
             raise PluginLoadError(str(exc)) from None
-        pool = Pool(name, folder, self.settings, first)
-        self.pools[name] = pool
         for event, every in first.subscriptions:
             self.subscribe(name, event, every, True)
+        warm = sum(len(p.idle) + len(p.busy) for p in self.pools.values()) < WARM_AFTER_LOAD
+        if not warm:
+            first.kill()
+        pool = Pool(name, folder, self.settings, [first] if warm else [])
+        self.pools[name] = pool
 
         async def execute(data: dict[str, Any]) -> dict[str, Any]:
             return await self.run(name, {"kind": "call", "data": data}, pool)

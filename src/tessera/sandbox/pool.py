@@ -42,15 +42,16 @@ class PoolSettings:
 
 
 class Pool:
-    """Workers of plugin ``name``; ``first`` is the one that imported it at load."""
+    """Workers of plugin ``name``; ``idle`` starts with the one that imported it at load,
+    when it was kept."""
 
     def __init__(
-        self, name: str, folder: Path, settings: PoolSettings, first: WorkerProcess
+        self, name: str, folder: Path, settings: PoolSettings, idle: list[WorkerProcess]
     ) -> None:
         self.name = name
         self.folder = folder
         self.settings = settings
-        self.idle: list[WorkerProcess] = [first]
+        self.idle = idle
         self.busy: set[WorkerProcess] = set()
         self._slots: asyncio.Semaphore | None = None
         #: Failures in a row (deaths, start failures); a successful call resets it.
