@@ -125,7 +125,7 @@ class Runtime:
         self.auth: Authenticator | None = None
         self.plugins = PluginRegistry(Path(settings.plugins))
         #: The worker pools of sandboxed plugins (all of them with --isolation sandbox).
-        self.sandbox = Sandbox(settings.isolation == "sandbox")
+        self.sandbox = Sandbox(settings.isolation == "sandbox", hidden=(Path(settings.data),))
         self.plugins.sandbox = self.sandbox
         self.plugins.on_unload(self.sandbox.unload)
         self.executor = Executor(Governor(settings), threads=settings.plugin_threads)
@@ -189,7 +189,9 @@ class Runtime:
             self.store,
             default_app=self.settings.app_id,
             # Sandbox mode enforces isolation; the sandbox adds the workers.
-            isolation="enforce" if self.settings.isolation == "sandbox" else self.settings.isolation,
+            isolation="enforce"
+            if self.settings.isolation == "sandbox"
+            else self.settings.isolation,
             manifest_of=self._manifest_of,
             modes=modes,
         )

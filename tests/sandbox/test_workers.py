@@ -90,9 +90,7 @@ def test_no_unscoped_client_is_reachable_in_the_worker(live):
     assert found["modules"] == []
 
 
-@pytest.mark.parametrize(
-    "action", ["oversized", "garbage", "negative", "other_call", "unknown_op"]
-)
+@pytest.mark.parametrize("action", ["oversized", "garbage", "negative", "other_call", "unknown_op"])
 def test_bad_frames_fail_the_call_and_nothing_else(live, action, caplog):
     with live.client("mallory") as mallory, live.client("alice") as alice:
         failed = run(mallory, "rogue", action=action)
@@ -108,3 +106,13 @@ def test_a_flood_of_operations_is_bounded(live, caplog):
         assert run(mallory, "rogue", action="flood").json() == {"flooded": True}
         assert run(alice, "pid_trusted").status_code == 200
     assert caplog.text.count("further log lines of this call dropped") == 1
+
+
+def test_a_worker_over_its_memory_limit_answers_500_naming_it(live):
+    with live.client("mallory") as mallory, live.client("alice") as alice:
+        hog = run(mallory, "hog", action="allocate")
+        assert hog.status_code == 500
+        assert hog.json()["error_code"] == "memory_limit"
+        assert "memory limit of 512 MiB" in hog.json()["error"]
+        assert run(alice, "pid_trusted").status_code == 200
+        assert run(mallory, "hog").json() == {"ok": True}  # a new worker

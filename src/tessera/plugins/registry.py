@@ -111,7 +111,8 @@ class PluginRegistry:
         """Load every plugin of the folder; failures are recorded, never raised."""
         names = self.discover()
         if self.sandbox is not None:
-            self.sandbox.expect([(n, self.folder / n) for n in names if self._sandboxed(n)])
+            ahead = [(n, self._sandboxed(n)) for n in names]
+            self.sandbox.expect([(n, self.folder / n, m) for n, m in ahead if m is not None])
         for name in names:
             self.load(name)
         failed = [p.name for p in self._plugins.values() if p.error]
@@ -155,17 +156,18 @@ class PluginRegistry:
         self._plugins[name] = plugin
         return plugin
 
-    def _sandboxed(self, name: str) -> bool:
-        """Whether plugin ``name`` will load in the sandbox (its manifest read ahead)."""
+    def _sandboxed(self, name: str) -> Manifest | None:
+        """The manifest of plugin ``name`` when it will load in the sandbox (read ahead)."""
         try:
             manifest = read_manifest(_manifest_folder(self.folder / name), name)
         except PluginError:
-            return False
-        return self.sandbox is not None and self.sandbox.wants(manifest)
+            return None
+        wanted = self.sandbox is not None and self.sandbox.wants(manifest)
+        return manifest if wanted else None
 
     def _import(self, name: str, folder: Path, manifest: Manifest) -> PluginCode:
         if self.sandbox is not None and self.sandbox.wants(manifest):
-            return self.sandbox.load(name, folder)
+            return self.sandbox.load(name, folder, manifest)
         return import_plugin(name, folder)
 
     def reload(self, name: str) -> Plugin | None:

@@ -27,6 +27,7 @@ from tessera.plugins.errors import PluginLoadError
 from tessera.plugins.loader import PluginCode, package_name
 from tessera.plugins.manifest import Manifest
 from tessera.sandbox import faults, launch
+from tessera.sandbox.confinement import Confinement, Limits, SandboxUnavailable
 from tessera.sandbox.operations import CallState
 from tessera.sandbox.pool import Pool, PoolSettings
 from tessera.sandbox.process import StartFailed, WorkerProcess
@@ -71,34 +72,54 @@ class Forwarder:
 class Sandbox:
     """The pools of the sandboxed plugins of one runtime."""
 
-    def __init__(self, everything: bool, settings: PoolSettings | None = None) -> None:
+    def __init__(
+        self,
+        everything: bool,
+        settings: PoolSettings | None = None,
+        hidden: tuple[Path, ...] = (),
+    ) -> None:
         #: Whether every plugin is sandboxed (``--isolation sandbox``).
         self.everything = everything
         self.settings = settings or PoolSettings()
+        #: Paths no worker may see even inside a folder it can read (the data folder).
+        self.hidden = hidden
         self.pools: dict[str, Pool] = {}
         self._reaper: asyncio.Task[None] | None = None
-        self._queued: list[tuple[str, Path]] = []
+        self._queued: list[tuple[str, Confinement]] = []
         self._launched: dict[str, WorkerProcess] = {}
 
     def wants(self, manifest: Manifest) -> bool:
         """Whether the plugin of ``manifest`` runs in workers."""
         return self.everything or manifest.sandbox
 
-    def expect(self, plugins: list[tuple[str, Path]]) -> None:
+    def confinement(self, folder: Path, manifest: Manifest) -> Confinement:
+        """What a worker of the plugin in ``folder`` may reach: its folder, and the network
+        only when its manifest says ``"network": true``."""
+        limits = Limits(memory_bytes=self.settings.memory_bytes)
+        network = manifest.extra.get("network") is True
+        return Confinement(folder, network=network, limits=limits, hidden=self.hidden)
+
+    def expect(self, plugins: list[tuple[str, Path, Manifest]]) -> None:
         """Plugins about to be loaded in this order: their workers start a few ahead."""
-        self._queued = list(plugins)
+        self._queued = [(name, self.confinement(f, m)) for name, f, m in plugins]
 
     def _launch_ahead(self) -> None:
         while self._queued and len(self._launched) < START_AHEAD:
-            name, folder = self._queued.pop(0)
-            self._launched[name] = WorkerProcess.launch(name, folder)
+            name, confined = self._queued.pop(0)
+            self._launched[name] = WorkerProcess.launch(name, confined)
 
-    def load(self, name: str, folder: Path) -> PluginCode:
+    def load(self, name: str, folder: Path, manifest: Manifest) -> PluginCode:
         """Import plugin ``name`` in a new worker (blocking until it is ready) and return
-        the entry point that runs it there. Raises PluginLoadError when it fails."""
+        the entry point that runs it there. Raises PluginLoadError when it fails, or when
+        this machine cannot confine workers (saying what is missing)."""
         self.unload(name)
+        try:
+            launch.mechanism()
+        except SandboxUnavailable as exc:
+            raise PluginLoadError(f"plugin {name!r} asks for the sandbox: {exc}") from None
+        confined = self.confinement(folder, manifest)
         self._launch_ahead()
-        first = self._launched.pop(name, None) or WorkerProcess.launch(name, folder)
+        first = self._launched.pop(name, None) or WorkerProcess.launch(name, confined)
         self._launch_ahead()
         try:
             first.wait_ready(self.settings.import_timeout)
@@ -109,7 +130,7 @@ class Sandbox:
         warm = sum(len(p.idle) + len(p.busy) for p in self.pools.values()) < WARM_AFTER_LOAD
         if not warm:
             first.kill()
-        pool = Pool(name, folder, self.settings, [first] if warm else [])
+        pool = Pool(name, confined, self.settings, [first] if warm else [])
         self.pools[name] = pool
 
         async def execute(data: dict[str, Any]) -> dict[str, Any]:
@@ -153,6 +174,10 @@ class Sandbox:
             pool.close()
 
     async def start(self) -> None:
+        """Start ending idle workers; with every plugin sandboxed, first check that this
+        machine can confine them (SandboxUnavailable: the server does not start)."""
+        if self.everything:
+            launch.mechanism()
         self._reaper = asyncio.create_task(self._reap())
 
     async def stop(self) -> None:
@@ -191,7 +216,9 @@ class Sandbox:
             "tessera_sandbox_workers", "Sandbox worker processes, by plugin.", labels=["plugin"]
         )
         starts = CounterMetricFamily(
-            "tessera_sandbox_worker_starts", "Sandbox workers started, by plugin.", labels=["plugin"]
+            "tessera_sandbox_worker_starts",
+            "Sandbox workers started, by plugin.",
+            labels=["plugin"],
         )
         deaths = CounterMetricFamily(
             "tessera_sandbox_worker_deaths",

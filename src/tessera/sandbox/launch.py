@@ -1,28 +1,41 @@
-"""How a worker process is started: its command line and environment.
-
-The one place the OS-level confinement (:mod:`tessera.sandbox.confinement`) is applied.
-"""
+"""How a worker process is started and confined: the one place the OS-level confinement
+(:mod:`tessera.sandbox.confinement`) is applied."""
 
 from __future__ import annotations
 
-import os
+import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
+
+from tessera.sandbox import confinement
+from tessera.sandbox.confinement import Confinement, Limits
 
 WORKER_MODULE = "tessera.sandbox.worker"
 
 
-def command(name: str, folder: Path, fd: int) -> list[str]:
-    """The worker's command line: Python in isolated mode (no environment variables, no
-    user site, no current folder on the path), serving plugin ``name`` on ``fd``."""
-    return [sys.executable, "-I", "-m", WORKER_MODULE, str(fd), name, str(folder)]
+def command(name: str, fd: int, confined: Confinement) -> list[str]:
+    """The worker's command line: Python in isolated mode, inside bubblewrap, serving
+    plugin ``name`` on ``fd``; the worker confines itself further from the last argument."""
+    limits = json.dumps({"network": confined.network, "limits": asdict(confined.limits)})
+    argv = [sys.executable, "-I", "-m", WORKER_MODULE, str(fd), name]
+    argv += [str(confined.plugin_dir), limits]
+    return confinement.wrap_command(argv, confined)
 
 
-def environment() -> dict[str, str]:
-    """The worker's environment: nothing of the server's (tokens, store URLs, secrets)."""
-    return {"PATH": os.defpath, "LANG": "C.UTF-8"}
+def confine_worker(folder: Path, argument: str) -> None:
+    """In the worker, before the plugin is imported: limits and the seccomp filter, as
+    the server's ``command`` wrote them."""
+    fields = json.loads(argument)
+    limits = Limits(**fields["limits"])
+    confinement.confine_self(Confinement(folder, bool(fields["network"]), limits))
 
 
 def mechanism() -> str:
-    """The confinement in use, for ``/health`` and the docs."""
-    return "none"
+    """The confinement in use; SandboxUnavailable when this machine cannot confine."""
+    return confinement.mechanism()
+
+
+def environment() -> dict[str, str]:
+    """bubblewrap's own environment: nothing of the server's (the worker's is set inside)."""
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}

@@ -27,7 +27,6 @@ from pymongo.operations import (
     UpdateOne,
 )
 
-from tessera.sandbox.frames import OPTIONS
 from tessera.sandbox.remote_db import (
     COLLECTION_METHODS,
     CURSOR_METHODS,
@@ -257,9 +256,8 @@ async def _batch(state: CallState, number: int, count: int) -> dict[str, Any]:
 
 
 async def _service(op: dict[str, Any], state: CallState) -> Any:
-    service, method = op.get("service"), op.get("method")
-    methods = SERVICES.get(service) if isinstance(service, str) else None
-    if methods is None or method not in methods:
+    service, method = str(op.get("service")), str(op.get("method"))
+    if method not in SERVICES.get(service, {}):
         raise AttributeError(f"{service}.{method} is not available to plugins")
     args, kwargs = _arguments(op)
     return await _settle(getattr(SERVICE_OBJECTS[service], method)(*args, **kwargs))

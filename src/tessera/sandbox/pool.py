@@ -16,10 +16,10 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tessera.plugins.errors import ReportedCrash
+from tessera.sandbox.confinement import Confinement
 from tessera.sandbox.operations import CallState
 from tessera.sandbox.process import StartFailed, WorkerFailed, WorkerProcess
 
@@ -46,10 +46,14 @@ class Pool:
     when it was kept."""
 
     def __init__(
-        self, name: str, folder: Path, settings: PoolSettings, idle: list[WorkerProcess]
+        self,
+        name: str,
+        confined: Confinement,
+        settings: PoolSettings,
+        idle: list[WorkerProcess],
     ) -> None:
         self.name = name
-        self.folder = folder
+        self.confined = confined
         self.settings = settings
         self.idle = idle
         self.busy: set[WorkerProcess] = set()
@@ -113,7 +117,7 @@ class Pool:
             )
         try:
             worker = await asyncio.to_thread(
-                WorkerProcess.spawn, self.name, self.folder, self.settings.import_timeout
+                WorkerProcess.spawn, self.name, self.confined, self.settings.import_timeout
             )
         except StartFailed as exc:
             self._died(f"a new worker failed to start: {exc}")
@@ -130,7 +134,7 @@ class Pool:
     async def _spawn_spare(self) -> None:
         try:
             worker = await asyncio.to_thread(
-                WorkerProcess.spawn, self.name, self.folder, self.settings.import_timeout
+                WorkerProcess.spawn, self.name, self.confined, self.settings.import_timeout
             )
         except StartFailed as exc:
             self._died(f"a new worker failed to start: {exc}")

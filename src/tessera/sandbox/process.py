@@ -16,12 +16,12 @@ import signal
 import socket
 import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 import bson.errors
 
 from tessera.sandbox import faults, launch
+from tessera.sandbox.confinement import Confinement
 from tessera.sandbox.frames import MAX_FRAME, FrameError, encode, read_frame, recv_frame
 from tessera.sandbox.operations import (
     UNANSWERED,
@@ -61,23 +61,24 @@ class WorkerProcess:
         self.start_seconds = 0.0
 
     @classmethod
-    def spawn(cls, name: str, folder: Path, timeout: float) -> WorkerProcess:
+    def spawn(cls, name: str, confined: Confinement, timeout: float) -> WorkerProcess:
         """Start a worker for plugin ``name`` and wait (blocking) until it has imported it.
 
         Raises StartFailed when the import fails or takes longer than ``timeout``.
         """
-        worker = cls.launch(name, folder)
+        worker = cls.launch(name, confined)
         worker.wait_ready(timeout)
         return worker
 
     @classmethod
-    def launch(cls, name: str, folder: Path) -> WorkerProcess:
-        """Start a worker for plugin ``name`` without waiting for it."""
+    def launch(cls, name: str, confined: Confinement) -> WorkerProcess:
+        """Start a worker for plugin ``name``, confined as ``confined`` says, without
+        waiting for it."""
         started = time.perf_counter()
         parent, child = socket.socketpair()
         try:
             process = subprocess.Popen(
-                launch.command(name, folder, child.fileno()),
+                launch.command(name, child.fileno(), confined),
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
                 env=launch.environment(),

@@ -1,10 +1,11 @@
-"""A sandbox worker: ``python -m tessera.sandbox.worker FD NAME FOLDER``.
+"""A sandbox worker: ``python -m tessera.sandbox.worker FD NAME FOLDER CONFINEMENT``.
 
-Started by the server with one end of a socket pair as file descriptor ``FD``. It confines
-itself, installs the contract's proxies, imports the plugin, says it is ready, then serves
-one call (or event) at a time until the server closes the channel or kills it. It never
-holds a store client or a secret: everything it reads or writes is a request on the
-channel, answered for the call in flight.
+Started by the server (inside bubblewrap, :mod:`.launch`) with one end of a socket pair as
+file descriptor ``FD``. It confines itself (limits, seccomp), installs the contract's
+proxies, imports the plugin, says it is ready, then serves one call (or event) at a time
+until the server closes the channel or kills it. It never holds a store client or a
+secret: everything it reads or writes is a request on the channel, answered for the call
+in flight.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera.sandbox import channel as channels
-from tessera.sandbox import contract, faults
+from tessera.sandbox import contract, faults, launch
 from tessera.sandbox.channel import Channel, current_job
 from tessera.sandbox.remote_services import event_bus, is_async
 
@@ -91,7 +92,9 @@ class Worker:
 
     def _run(self, message: dict[str, Any]) -> Any:
         if message.get("kind") == "event":
-            return self._handle(message.get("pattern"), message.get("every"), message.get("payload"))
+            return self._handle(
+                message.get("pattern"), message.get("every"), message.get("payload")
+            )
         result = self.entry(message.get("data"))
         if asyncio.iscoroutine(result):
             result = self.loop.run_until_complete(result)
@@ -120,6 +123,7 @@ def main(argv: list[str]) -> None:
     # Made before confinement: an event loop opens a socket pair of its own.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    launch.confine_worker(folder, argv[3])
     channels.channel = chan
     contract.install()
     logging.getLogger().handlers[:] = [ChannelLog(chan)]

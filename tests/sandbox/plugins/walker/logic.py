@@ -22,8 +22,8 @@ def suspicious(obj) -> bool:
 
 async def execute(data: dict) -> dict:
     found = {f"{type(o).__module__}.{type(o).__name__}" for o in gc.get_objects() if suspicious(o)}
+    # PyMongo's modules may be there (a plugin may import it); a client would be an object.
     modules = sorted(m for m in sys.modules if m.startswith(SUSPECT_MODULES))
-    modules += sorted(m for m in sys.modules if m.startswith("pymongo.asynchronous"))
     frame = sys._getframe()
     while frame is not None:
         found.update(
