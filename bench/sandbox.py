@@ -1,0 +1,234 @@
+"""Sandbox mode against in-process, measured in the same run.
+
+Run ``.venv/bin/python bench/sandbox.py`` (``--rounds 1 --duration 3`` for a quick run).
+
+- HTTP, with wrk as ``bench/http.py`` runs it (servers on CPU 0, load on CPU 1, turns in
+  rounds, the median round): a bare ASGI app, Tessera with a no-op plugin and a plugin
+  listing 100 documents, each in-process and in ``--isolation sandbox``.
+- ``find_one``: a plugin timing 2,000 scoped ``find_one`` calls inside one call, in-process
+  and sandboxed (the difference is what the proxy adds per operation).
+- Worker start: ``WorkerProcess.spawn`` of a small plugin, confined, 20 times.
+- Idle plugins: a server with 200 sandboxed plugins, its RSS and its workers' after load
+  and after the idle workers end, against the same server with no plugin.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+
+import httpx
+from bench.http import (
+    PYTHON,
+    ROOT,
+    median_run,
+    prepare,
+    round_ratios,
+    run_wrk,
+    start_server,
+)
+from bench.loadgen import free_port, wrk_script
+
+FIND_ONE = (
+    "import time\n\nfrom core.config.database import db\n\n\n"
+    "async def execute(data: dict) -> dict:\n"
+    "    notes = db['list_items']\n"
+    "    started = time.perf_counter()\n"
+    "    for _ in range(2000):\n"
+    "        await notes.find_one({'user_id': data['user_id']})\n"
+    "    return {'us': (time.perf_counter() - started) / 2000 * 1e6}\n"
+)
+
+
+def http_part(args: argparse.Namespace, data: Path) -> None:
+    tokens = prepare(data, args.users, args.per_user)
+    script = data / "bench.lua"
+    script.write_text(wrk_script(str(tokens), '{"action": "list"}'))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    uvicorn = [PYTHON, "-m", "uvicorn", "--log-level", "warning", "--no-access-log"]
+    uvicorn += ["--no-proxy-headers", "--no-server-header"]
+    tessera = [PYTHON, "-m", "tessera", "serve", "--plugins", str(data / "plugins")]
+    tessera += ["--data", str(data), "--log-level", "warning"]
+    servers: dict[str, tuple[list[str], str]] = {}
+    port = free_port()
+    servers["bare"] = (
+        [*uvicorn, "--port", str(port), "bench.apps.bare:app"],
+        f"http://127.0.0.1:{port}/",
+    )
+    for mode in ("in-process", "sandbox"):
+        isolation = ["--isolation", "sandbox"] if mode == "sandbox" else []
+        for plugin in ("noop", "list"):
+            port = free_port()
+            url = f"http://127.0.0.1:{port}/api/execute/{plugin}"
+            servers[f"{plugin} {mode}"] = ([*tessera, *isolation, "--port", str(port)], url)
+    processes = {n: start_server(c, u, env) for n, (c, u) in servers.items()}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+    try:
+        for _, url in servers.values():
+            run_wrk(url, script, 2, args.connections)
+        for _ in range(args.rounds):
+            for name, (_, url) in servers.items():
+                runs[name].append(run_wrk(url, script, args.duration, args.connections))
+    finally:
+        for process in processes.values():
+            process.terminate()
+            process.wait(timeout=30)
+    for name, name_runs in runs.items():
+        result = median_run(name_runs)
+        print(
+            f"  {name:18} {result['rps']:8.0f} req/s  p50 {result['p50']:7.2f} ms  "
+            f"p99 {result['p99']:7.2f} ms  non-2xx {result['errors']:.0f}"
+        )
+    for label, name, baseline, target in [
+        ("noop sandbox / bare ASGI   ", "noop sandbox", "bare", 0.25),
+        ("noop in-process / bare ASGI", "noop in-process", "bare", 0.5),
+        ("list sandbox / in-process  ", "list sandbox", "list in-process", 0.6),
+    ]:
+        ratios = round_ratios(runs[name], runs[baseline])
+        print(f"{label} = {statistics.median(ratios):.2f} (target >= {target})")
+
+
+async def find_one_part(data: Path) -> None:
+    from tessera.testing import Harness
+
+    plugins = data / "find-plugins"
+    for name, manifest in (("inproc", "{}"), ("boxed", '{"sandbox": true}')):
+        (plugins / name).mkdir(parents=True, exist_ok=True)
+        (plugins / name / "logic.py").write_text(FIND_ONE)
+        (plugins / name / "manifest.json").write_text(manifest)
+    async with Harness(plugins, plugin_timeout=120) as harness:
+        await harness.runtime.databases.app()["list_items"].insert_one({"user_id": "u1"})
+        figures: dict[str, list[float]] = {"inproc": [], "boxed": []}
+        for _ in range(5):
+            for name in figures:
+                result = await harness.execute(name, {}, user="u1")
+                figures[name].append(result["us"])
+    inproc, boxed = (statistics.median(figures[n]) for n in ("inproc", "boxed"))
+    print(f"find_one in-process {inproc:.0f} µs, sandboxed {boxed:.0f} µs (median of 5)")
+    print(f"find_one through the proxy adds {boxed - inproc:.0f} µs (target <= 100)")
+
+
+def start_part(data: Path) -> None:
+    from tessera.plugins.manifest import default_manifest
+    from tessera.sandbox.host import Sandbox
+    from tessera.sandbox.process import WorkerProcess
+
+    folder = data / "start-plugins" / "small"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "logic.py").write_text("async def execute(data):\n    return {}\n")
+    confined = Sandbox(True).confinement(folder, default_manifest("small"))
+    times = []
+    for _ in range(20):
+        worker = WorkerProcess.spawn("small", confined, 30)
+        times.append(worker.start_seconds * 1000)
+        worker.kill()
+    print(
+        f"worker start: median {statistics.median(times):.0f} ms, "
+        f"min {min(times):.0f} ms, max {max(times):.0f} ms (target <= 150)"
+    )
+
+
+def tree_rss_mb(pid: int) -> tuple[float, float, int]:
+    """RSS of the process and of all its descendants (MB), and how many descendants."""
+    own = _rss(pid)
+    children = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True
+    ).stdout.split()
+    total, count = 0.0, 0
+    for child in map(int, children):
+        sub_own, sub_children, sub_count = tree_rss_mb(child)
+        total += sub_own + sub_children
+        count += 1 + sub_count
+    return own, total, count
+
+
+def _rss(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def idle_part(data: Path, count: int) -> None:
+    results = {}
+    for label, plugins in (("none", 0), ("many", count)):
+        folder = data / f"idle-{label}"
+        for i in range(plugins):
+            (folder / f"p{i:03d}").mkdir(parents=True, exist_ok=True)
+            (folder / f"p{i:03d}" / "logic.py").write_text(
+                "async def execute(data):\n    return {'ok': True}\n"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        command = [PYTHON, "-m", "tessera", "serve", "--plugins", str(folder), "--port", str(port)]
+        command += ["--data", str(data / f"idle-data-{label}"), "--isolation", "sandbox"]
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            for _ in range(1200):
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.25)
+            after_load = tree_rss_mb(process.pid)
+            time.sleep(70)  # the idle workers end after 60 s
+            after_idle = tree_rss_mb(process.pid)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        results[label] = (after_load, after_idle)
+        for when, (own, workers, n) in (("after load", after_load), ("idle 70 s", after_idle)):
+            print(f"  {label:4} {when:10}: server {own:.0f} MB, {n} workers {workers:.0f} MB")
+    for index, when in ((0, "after load"), (1, "idle 70 s")):
+        many, none = results["many"][index], results["none"][index]
+        added = many[0] + many[1] - none[0] - none[1]
+        print(f"{count} sandboxed plugins add {added:.0f} MB RSS {when} (target <= 300)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--per-user", type=int, default=100)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--idle-plugins", type=int, default=200)
+    parser.add_argument(
+        "--parts", default="http,find_one,start,idle", help="which parts to run, by name"
+    )
+    parser.add_argument(
+        "--data", type=Path, default=Path(tempfile.gettempdir()) / "tessera-bench-sandbox"
+    )
+    args = parser.parse_args()
+    parts = args.parts.split(",")
+    args.data.mkdir(parents=True, exist_ok=True)
+    if "http" in parts:
+        http_part(args, args.data)
+    if "find_one" in parts:
+        asyncio.run(find_one_part(args.data))
+    if "start" in parts:
+        start_part(args.data)
+    if "idle" in parts:
+        idle_part(args.data, args.idle_plugins)
+
+
+if __name__ == "__main__":
+    main()
