@@ -40,7 +40,7 @@ REAP_EVERY = 5.0
 START_AHEAD = 8
 #: Workers kept after loading their plugin, for the first calls; past this many, the
 #: worker that imported a plugin at load ends, and its first call starts one.
-WARM_AFTER_LOAD = 8
+WARM_AFTER_LOAD = 4
 
 
 class PluginRaised(Exception):
