@@ -5,6 +5,9 @@ PluginError
 ├── PluginLoadError   logic.py is missing, fails to import, or has no entry point
 └── PluginNotFound    no loaded, enabled plugin has that name
     └── PluginUnavailable   the plugin's folder is there, but it failed to load
+
+ReportedCrash         a call failed for a reason the caller is told (a sandbox worker's
+                      memory limit, workers backing off after repeated crashes)
 """
 
 
