@@ -3,13 +3,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import asdict
-from pathlib import Path
 
 from tessera.sandbox import confinement
-from tessera.sandbox.confinement import Confinement, Limits
+from tessera.sandbox.confinement import Confinement
 
 WORKER_MODULE = "tessera.sandbox.worker"
 
@@ -17,18 +14,15 @@ WORKER_MODULE = "tessera.sandbox.worker"
 def command(name: str, fd: int, confined: Confinement) -> list[str]:
     """The worker's command line: Python in isolated mode, inside bubblewrap, serving
     plugin ``name`` on ``fd``; the worker confines itself further from the last argument."""
-    limits = json.dumps({"network": confined.network, "limits": asdict(confined.limits)})
     argv = [sys.executable, "-I", "-m", WORKER_MODULE, str(fd), name]
-    argv += [str(confined.plugin_dir), limits]
+    argv += [str(confined.plugin_dir), confined.encode()]
     return confinement.wrap_command(argv, confined)
 
 
-def confine_worker(folder: Path, argument: str) -> None:
+def confine_worker(argument: str) -> None:
     """In the worker, before the plugin is imported: limits and the seccomp filter, as
     the server's ``command`` wrote them."""
-    fields = json.loads(argument)
-    limits = Limits(**fields["limits"])
-    confinement.confine_self(Confinement(folder, bool(fields["network"]), limits))
+    confinement.confine_self(Confinement.decode(argument))
 
 
 def mechanism() -> str:

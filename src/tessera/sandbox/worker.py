@@ -123,7 +123,7 @@ def main(argv: list[str]) -> None:
     # Made before confinement: an event loop opens a socket pair of its own.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    launch.confine_worker(folder, argv[3])
+    launch.confine_worker(argv[3])
     channels.channel = chan
     contract.install()
     logging.getLogger().handlers[:] = [ChannelLog(chan)]
