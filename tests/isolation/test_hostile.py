@@ -101,7 +101,10 @@ def test_no_walk_reaches_the_client_the_system_database_or_accounts(start):
 
 
 @pytest.mark.parametrize("plugin", ["late_handler", "background"])
-def test_work_that_runs_after_the_call_keeps_the_callers_scope(start, plugin):
+def test_work_that_runs_after_the_call_keeps_the_callers_scope(start, plugin, plugin_mode, request):
+    if plugin_mode == "sandbox" and plugin == "background":  # known gap, issue 17
+        reason = "sandbox: a task left running progresses only during the worker's next call"
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     live, _ = start()
     with live.client("alice") as alice:
         assert run(alice, plugin).status_code == 200

@@ -23,7 +23,7 @@ def run(client: httpx.Client, plugin: str, **body: object) -> httpx.Response:
 def wait_for_a_spare(live, plugin: str) -> None:
     """Until ``plugin`` has an idle worker (one starts when a call takes the last)."""
     with live.client("root", superadmin=True) as root:
-        for _ in range(300):
+        for _ in range(1200):
             pool = root.get("/health").json()["sandbox"]["pools"][plugin]
             if pool["workers"] > pool["busy"]:
                 return

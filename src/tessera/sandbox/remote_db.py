@@ -13,7 +13,7 @@ from typing import Any
 
 from bson.raw_bson import RawBSONDocument
 
-from tessera.sandbox.channel import current
+from tessera.sandbox.channel import current, current_job
 from tessera.sandbox.frames import encode
 
 # Methods answered with one value; find and aggregate make cursors.
@@ -96,8 +96,9 @@ class RemoteDatabase:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        if name not in _collections_by_attribute:
-            # The server says whether ``db.<name>`` is a collection or a closed attribute.
+        if name not in _collections_by_attribute and current_job.get():
+            # The server says whether ``db.<name>`` is a collection or a closed attribute
+            # (at import, with no call to ask for, the first use says it).
             current().request("database_attribute", name=name)
             _collections_by_attribute.add(name)
         return RemoteCollection(self._admin, name)
