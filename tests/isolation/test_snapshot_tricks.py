@@ -135,9 +135,6 @@ def hostile(tmp_path: Path) -> Path:
 def test_through_a_server_a_plugin_cannot_plant_documents_in_another_users_data(
     serve, hostile, plugin_mode, request
 ):
-    if plugin_mode == "sandbox":  # known gap, issue 17: must fail until explained and fixed
-        reason = "sandbox: the worker is killed (SIGKILL) instead of raising InvalidDocument"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     live = serve(hostile)
     with live.client(ALICE) as alice:
         response = alice.post(
