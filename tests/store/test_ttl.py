@@ -126,3 +126,15 @@ async def test_ttl_options_mongodb_refuses_are_refused(db: Any, keys: Any, secon
     with pytest.raises(OperationFailure) as info:
         await db.c.create_index(keys, expireAfterSeconds=seconds)
     assert info.value.code == 67
+
+
+async def test_a_mongodb_client_gets_no_monitor(caplog: pytest.LogCaptureFixture) -> None:
+    """The server runs its own TTL monitor; a PyMongo client answers any attribute, so the
+    monitor tells the embedded client by its type, and makes no failing passes."""
+    client = open_client("mongodb://127.0.0.1:9")  # never connected: nothing is sent
+    monitor = TTLMonitor(client, interval=0.01)
+    monitor.start()
+    await asyncio.sleep(0.1)
+    await monitor.stop()
+    await client.close()
+    assert not [r for r in caplog.records if r.name == "tessera.store"]

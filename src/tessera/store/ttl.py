@@ -99,7 +99,10 @@ class TTLMonitor:
 
     def start(self) -> None:
         """Start the background passes (the first one right away)."""
-        if self._task is None and hasattr(self._client, "engine"):
+        from tessera.store.client import Client  # here: the client's engine needs this module
+
+        # By type: a MongoDB client answers any attribute (``client.engine`` is a database).
+        if self._task is None and isinstance(self._client, Client):
             self._task = asyncio.create_task(self._run(), name="tessera-ttl-monitor")
 
     async def stop(self) -> None:
