@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from tests.conftest import LiveServer
 from tests.entitlements.conftest import Clock
@@ -138,6 +139,7 @@ def test_without_a_plans_file_every_call_is_allowed_and_entitlements_are_empty(
         assert client.get("/api/subscription-plans").status_code == 404
 
 
+@pytest.mark.parametrize("plugin_mode", ["in-process", "sandbox"])
 def test_the_plugin_side_api_answers_for_the_caller_and_charges_exactly(
     planned: Callable[..., LiveServer],
 ) -> None:

@@ -12,7 +12,13 @@ import types
 from typing import Any
 
 from tessera.sandbox.remote_db import RemoteDatabase
-from tessera.sandbox.remote_services import RemoteService, RemoteUsers, event_bus, on_event
+from tessera.sandbox.remote_services import (
+    RemoteService,
+    RemoteUsers,
+    event_bus,
+    on_event,
+    remote_functions,
+)
 from tessera.services.unprovided import refused
 
 
@@ -22,6 +28,7 @@ def modules() -> dict[str, dict[str, Any]]:
     notifications = RemoteService("notifications_manager")
     settings = RemoteService("settings_manager")
     websockets = RemoteService("websocket_manager")
+    entitlements = remote_functions("entitlements")
     database = {
         "db": db,
         "users_collection": RemoteUsers(),
@@ -35,6 +42,7 @@ def modules() -> dict[str, dict[str, Any]]:
         "core.notifications_manager": {"notifications_manager": notifications},
         "core.settings_manager": {"settings_manager": settings},
         "core.websocket_manager": {"websocket_manager": websockets},
+        "core.entitlements": entitlements,
         "core.notifications": {
             "in_app_channel": RemoteService("in_app_channel"),
             "email_channel": refused("core.notifications.email_channel"),
@@ -48,6 +56,7 @@ def modules() -> dict[str, dict[str, Any]]:
         "mozaiks_platform": {},
         "mozaiks_platform.notifications_manager": {"notifications_manager": notifications},
         "mozaiks_platform.settings_manager": {"settings_manager": settings},
+        "mozaiks_platform.entitlements": entitlements,
     }
 
 

@@ -27,6 +27,7 @@ from pymongo.operations import (
     UpdateOne,
 )
 
+from tessera.entitlements import sdk as entitlements_sdk
 from tessera.sandbox.remote_db import (
     COLLECTION_METHODS,
     CURSOR_METHODS,
@@ -50,6 +51,7 @@ SERVICE_OBJECTS: dict[str, Any] = {
     "websocket_manager": websocket_manager,
     "users_collection": users_collection,
     "in_app_channel": in_app_channel,
+    "entitlements": entitlements_sdk,
 }
 _OPERATIONS: dict[str, type] = {
     c.__name__: c for c in (InsertOne, DeleteOne, DeleteMany, ReplaceOne, UpdateOne, UpdateMany)

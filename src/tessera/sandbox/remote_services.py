@@ -41,6 +41,13 @@ SERVICES: dict[str, dict[str, bool]] = {
         "get_config": False,
         "is_enabled": False,
     },
+    "entitlements": {
+        "check_action": True,
+        "check_feature": True,
+        "check_limit": True,
+        "consume_limit": True,
+        "get_usage": True,
+    },
 }
 
 
@@ -71,6 +78,21 @@ class RemoteService:
 
     def __repr__(self) -> str:
         return f"<{self._service} (sandboxed)>"
+
+
+def remote_functions(service: str) -> dict[str, Callable[..., Any]]:
+    """A module's functions as proxies (``core.entitlements``): each call one request."""
+
+    def remote(method: str) -> Callable[..., Any]:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return current().request(
+                "service", service=service, method=method, args=list(args), kwargs=kwargs
+            )
+
+        call.__name__ = call.__qualname__ = method
+        return call
+
+    return {method: remote(method) for method in SERVICES[service]}
 
 
 class RemoteUsers(RemoteService):
