@@ -179,12 +179,7 @@ def test_audit_mode_logs_one_line_per_attempt(start, caplog):
             assert response.status_code == 400, (attack, response.text)
 
 
-def test_module_level_collections_follow_each_call_and_import_time_access_is_refused(
-    start, plugin_mode, request
-):
-    if plugin_mode == "sandbox":  # known gap, issue 17: must fail until fixed
-        reason = "sandbox: a database method used at import is a collection, not NotBound"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+def test_module_level_collections_follow_each_call_and_import_time_access_is_refused(start):
     live, _ = start()
     with live.client("alice") as alice, live.client("alice", app_id="shop") as shop:
         at_import = run(alice, "module_global", action="import").json()["at_import"]

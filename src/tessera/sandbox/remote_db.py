@@ -13,6 +13,7 @@ from typing import Any
 
 from bson.raw_bson import RawBSONDocument
 
+from tessera.context import no_caller
 from tessera.sandbox.channel import current, current_job
 from tessera.sandbox.frames import encode
 
@@ -89,6 +90,12 @@ class RemoteDatabase:
 
     def __getitem__(self, name: str) -> RemoteCollection:
         return RemoteCollection(self._admin, str(name))
+
+    def current(self) -> RemoteDatabase:
+        """The database of the call in progress; NotBound with no call (at import)."""
+        if not current_job.get():
+            raise no_caller("the database")
+        return self
 
     def get_collection(self, name: str, **options: Any) -> RemoteCollection:
         return RemoteCollection(self._admin, str(name))

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tessera.context import callerless_plugin
 from tessera.sandbox import channel as channels
 from tessera.sandbox import contract, faults, launch
 from tessera.sandbox.channel import Channel, current_job
@@ -55,12 +56,14 @@ class Worker:
         from tessera.plugins.errors import PluginLoadError
         from tessera.plugins.loader import import_plugin
 
+        token = callerless_plugin.set(self.name)  # what it does at import has no caller
         try:
             code = import_plugin(self.name, self.folder)
         except PluginLoadError as exc:
             self.chan.send({"failed": str(exc)})
             return
         finally:
+            callerless_plugin.reset(token)
             event_bus.importing = False
         self.entry = code.entry
         self.chan.send({"ready": True, "subscriptions": event_bus.subscriptions()})
