@@ -64,7 +64,7 @@ class Pool:
         self.starts = 1
         self.retry_at = 0.0
         self.closed = False
-        self._spare: asyncio.Task[None] | None = None
+        self._spare: asyncio.Task[bool] | None = None
 
     async def run(self, message: dict[str, Any], state: CallState) -> dict[str, Any]:
         """Run ``message`` on a free worker (waiting for one when all are busy)."""
@@ -99,6 +99,7 @@ class Pool:
             return done
 
     async def _take(self) -> WorkerProcess:
+        ours: asyncio.Task[bool] | None = None
         while True:
             while self.idle:
                 worker = self.idle.pop()
@@ -107,23 +108,20 @@ class Pool:
                 worker.kill()
                 self._died("it exited while idle")
             if self._spare is None or self._spare.done():
-                break
+                if ours is not None and not ours.result():
+                    raise ReportedCrash("The plugin's worker failed to start.", "plugin_failed")
+                self._check_backoff()
+                # Started as a spare: a call that times out meanwhile leaves it to the pool.
+                ours = self._spare = asyncio.get_running_loop().create_task(self._spawn_spare())
             await asyncio.shield(self._spare)  # a spare on its way: it joins the idle ones
+
+    def _check_backoff(self) -> None:
         wait = self.retry_at - time.monotonic()
         if wait > 0:
             raise ReportedCrash(
                 f"The plugin's workers keep failing; the next start is in {wait:.0f}s.",
                 "plugin_restarting",
             )
-        try:
-            worker = await asyncio.to_thread(
-                WorkerProcess.spawn, self.name, self.confined, self.settings.import_timeout
-            )
-        except StartFailed as exc:
-            self._died(f"a new worker failed to start: {exc}")
-            raise ReportedCrash("The plugin's worker failed to start.", "plugin_failed") from None
-        self.starts += 1
-        return worker
 
     def _start_spare(self) -> None:
         starting = self._spare is not None and not self._spare.done()
@@ -131,16 +129,19 @@ class Pool:
         if not (self.closed or starting or full or self.backing_off):
             self._spare = asyncio.get_running_loop().create_task(self._spawn_spare())
 
-    async def _spawn_spare(self) -> None:
+    async def _spawn_spare(self) -> bool:
+        """Start a worker and give it to the pool; False when none joined it (a failed
+        start, or the pool closed meanwhile)."""
         try:
             worker = await asyncio.to_thread(
                 WorkerProcess.spawn, self.name, self.confined, self.settings.import_timeout
             )
         except StartFailed as exc:
             self._died(f"a new worker failed to start: {exc}")
-            return
+            return False
         self.starts += 1
         self._give_back(worker)
+        return not self.closed
 
     def _give_back(self, worker: WorkerProcess) -> None:
         if self.closed:

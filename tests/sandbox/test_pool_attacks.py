@@ -1,0 +1,59 @@
+"""A plugin's pool under attack: what a hostile plugin or its callers leave behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from tessera.sandbox.confinement import Confinement
+from tessera.sandbox.operations import CallState
+from tessera.sandbox.pool import Pool, PoolSettings
+
+# Imports take long enough that a call with a short timeout gives up while its worker starts.
+SLOW_IMPORT = "import time\ntime.sleep(1.5)\n\nasync def execute(data):\n    return {'ok': True}\n"
+
+
+def _workers() -> set[int]:
+    """The sandbox workers (bwrap processes) this test process started and not yet reaped."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == os.getpid() and b"bwrap" in cmdline:
+            found.add(int(entry.name))
+    return found
+
+
+def _subscribe(plugin: str, event: str, every: bool, add: bool) -> None:
+    raise AssertionError("no subscriptions here")
+
+
+async def test_a_call_that_times_out_while_its_worker_starts_leaves_no_stray_worker(tmp_path):
+    """The worker a timed-out call was starting joins the pool (or ends), never runs on
+    unaccounted: callers could otherwise pile up processes with short timeouts."""
+    folder = tmp_path / "slowstart"
+    folder.mkdir()
+    (folder / "logic.py").write_text(SLOW_IMPORT)
+    pool = Pool("slowstart", Confinement(plugin_dir=folder), PoolSettings(max_workers=1), [])
+    state = CallState("slowstart", _subscribe)
+
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(pool.run({"kind": "call", "data": {}}, state), 0.2)
+        for _ in range(100):  # the start under way ends within its import (1.5 s)
+            if pool.idle:
+                break
+            await asyncio.sleep(0.1)
+        assert [w.process.pid for w in pool.idle] == sorted(_workers())
+        done = await pool.run({"kind": "call", "data": {}}, state)
+        assert done["result"] == {"ok": True}
+        assert pool.starts == 2  # the one counted at load, and that one: no second start
+    finally:
+        pool.close()
