@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tessera.sandbox.confinement import Confinement
+from tessera.sandbox.confinement import Confinement, Limits
 from tessera.sandbox.operations import CallState
 from tessera.sandbox.pool import Pool, PoolSettings
 
@@ -55,5 +55,33 @@ async def test_a_call_that_times_out_while_its_worker_starts_leaves_no_stray_wor
         done = await pool.run({"kind": "call", "data": {}}, state)
         assert done["result"] == {"ok": True}
         assert pool.starts == 2  # the one counted at load, and that one: no second start
+    finally:
+        pool.close()
+
+
+# Each call spends 0.3 s of CPU: a few calls add up to a worker's whole-life CPU limit.
+BURNER = (
+    "import time\n\n"
+    "async def execute(data):\n"
+    "    end = time.process_time() + 0.3\n"
+    "    while time.process_time() < end:\n"
+    "        pass\n"
+    "    return {'ok': True}\n"
+)
+
+
+async def test_a_worker_near_its_cpu_limit_is_replaced_between_calls_not_killed_in_one(tmp_path):
+    """``cpu_seconds`` counts over a worker's life: calls that each stay well within it
+    must not fail because earlier calls, maybe other users', spent the worker's budget."""
+    folder = tmp_path / "burner"
+    folder.mkdir()
+    (folder / "logic.py").write_text(BURNER)
+    confined = Confinement(plugin_dir=folder, limits=Limits(cpu_seconds=2))
+    pool = Pool("burner", confined, PoolSettings(max_workers=1), [])
+    state = CallState("burner", _subscribe)
+    try:
+        answers = [(await pool.run({"kind": "call", "data": {}}, state)) for _ in range(8)]
+        assert [a.get("result") for a in answers] == [{"ok": True}] * 8
+        assert pool.deaths == 0
     finally:
         pool.close()

@@ -36,8 +36,9 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """Per-worker resource limits, applied with ``setrlimit`` inside the worker.
 
-    ``cpu_seconds`` counts over the worker's whole life, not per call: a reused worker
-    that reaches it is killed (SIGXCPU, then SIGKILL a second later) and replaced.
+    ``cpu_seconds`` counts over the worker's whole life, not per call: a worker that
+    reaches it is killed (SIGXCPU, then SIGKILL a second later); the pool replaces one
+    past half of it between calls, so reaching it takes a single call that long.
     """
 
     memory_bytes: int = 1024 * 1024 * 1024

@@ -95,7 +95,11 @@ class Pool:
                     f"The plugin went over its memory limit of {limit} MiB.", "memory_limit"
                 )
             self.failures = 0
-            self._give_back(worker)
+            if done.get("retire"):  # near its CPU limit: replaced before the limit kills a call
+                worker.kill()
+                self._start_spare()
+            else:
+                self._give_back(worker)
             return done
 
     async def _take(self) -> WorkerProcess:

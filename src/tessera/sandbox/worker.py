@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import resource
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +90,8 @@ class Worker:
                 self.chan.send({"done": job, "memory": True})
                 return  # the process may be in any state: the server replaces it
             except BaseException as exc:
-                self.chan.send({"done": job, "raised": faults.describe(exc, with_traceback=True)})
+                raised = faults.describe(exc, with_traceback=True)
+                self.chan.send({**self._done(job), "raised": raised})
             else:
                 self._answer(job, result)
             self.chan.job = 0
@@ -110,14 +113,23 @@ class Worker:
                 self.loop.run_until_complete(result)
 
     def _answer(self, job: int, result: Any) -> None:
+        done = self._done(job)
         if type(result) is not dict:
-            self.chan.send({"done": job, "not_dict": type(result).__name__})
+            self.chan.send({**done, "not_dict": type(result).__name__})
             return
         try:
-            self.chan.send({"done": job, "result": result})
+            self.chan.send({**done, "result": result})
         except Exception as exc:  # what BSON cannot carry (a set, a custom class)
             described = {"type": "TypeError", "message": f"result cannot be sent: {exc}"}
-            self.chan.send({"done": job, "raised": described})
+            self.chan.send({**done, "raised": described})
+
+    @staticmethod
+    def _done(job: int) -> dict[str, Any]:
+        """The end of call ``job``, asking to be replaced once the worker has spent half
+        its whole-life CPU limit: the limit then never kills a later call part way."""
+        limit = resource.getrlimit(resource.RLIMIT_CPU)[0]
+        spent = limit != resource.RLIM_INFINITY and time.process_time() > limit / 2
+        return {"done": job, "retire": True} if spent else {"done": job}
 
 
 def main(argv: list[str]) -> None:
