@@ -85,3 +85,46 @@ async def test_a_worker_near_its_cpu_limit_is_replaced_between_calls_not_killed_
         assert pool.deaths == 0
     finally:
         pool.close()
+
+
+# Sends requests whose answers (errors echoing the 1 MiB method name) it never reads.
+DEAF = (
+    "import bson\n"
+    "from tessera.sandbox import channel\n\n"
+    "async def execute(data):\n"
+    "    chan = channel.current()\n"
+    "    frame = bson.encode({'op': 'db', 'job': chan.job, 'coll': 'x', 'method': 'm' * 2**20})\n"
+    "    for _ in range(48):\n"
+    "        chan.sock.sendall(frame)\n"
+    "    return {'sent': 48}\n"
+)
+
+
+def _buffered(pool: Pool) -> int:
+    """What the server holds in memory, written to the pool's workers and not yet read."""
+    writers = [w.writer for w in (*pool.busy, *pool.idle) if w.writer is not None]
+    return max((w.transport.get_write_buffer_size() for w in writers), default=0)
+
+
+async def test_a_worker_that_never_reads_its_answers_cannot_fill_the_servers_memory(tmp_path):
+    """The server waits for the worker to read an answer before it reads the next request:
+    otherwise a worker could make it buffer answers until the server runs out of memory."""
+    folder = tmp_path / "deaf"
+    folder.mkdir()
+    (folder / "logic.py").write_text(DEAF)
+    pool = Pool("deaf", Confinement(plugin_dir=folder), PoolSettings(max_workers=1), [])
+    call = asyncio.ensure_future(
+        pool.run({"kind": "call", "data": {}}, CallState("deaf", _subscribe))
+    )
+    most = 0
+    try:
+        for _ in range(50):  # 48 MiB sent in well under 5 s; the call should stall instead
+            await asyncio.wait([call], timeout=0.1)
+            most = max(most, _buffered(pool))
+            if call.done():
+                break
+        assert most < 4 * 2**20, f"the server buffered {most} bytes for one worker"
+    finally:
+        call.cancel()
+        await asyncio.gather(call, return_exceptions=True)
+        pool.close()

@@ -162,6 +162,9 @@ class WorkerProcess:
                 await perform(message, state)
                 continue
             self.writer.write(await _answer(message, state))
+            # Read on only once the worker takes its answers: one that never reads them
+            # would have the server buffer answers until it runs out of memory.
+            await self.writer.drain()
 
     def _why(self, exc: BaseException) -> str:
         code = self.process.poll()
