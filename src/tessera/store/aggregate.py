@@ -44,6 +44,7 @@ from tessera.store.pipeline import (
     with_value,
 )
 from tessera.store.query import compile_filter
+from tessera.store.stages.redact import redact_stage
 from tessera.store.window import window_stage
 
 # MongoDB stages the embedded store knowingly lacks; they fail with a clear message.
@@ -51,7 +52,6 @@ _UNSUPPORTED_STAGES = frozenset(
     {
         "$densify",
         "$fill",
-        "$redact",
         "$geoNear",
         "$search",
         "$searchMeta",
@@ -72,6 +72,7 @@ _STAGES: dict[str, _Stage] = {
     "$group": group_stage,
     "$bucket": bucket_stage,
     "$setWindowFields": window_stage,
+    "$redact": redact_stage,
 }
 
 

@@ -1,0 +1,1 @@
+"""Aggregation stages kept in their own modules; `aggregate` registers them."""
