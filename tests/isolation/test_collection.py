@@ -415,3 +415,31 @@ async def test_a_read_only_document_is_stored_as_the_callers(raw):
         await db["notes"].insert_one(MappingProxyType({"_id": 7, "secret": "x"}))
         await db["notes"].insert_many([MappingProxyType({"_id": 8})])
     assert (await owners(raw))[-2:] == [(7, ALICE), (8, ALICE)]
+
+
+async def test_stages_that_create_or_redact_documents_stay_on_the_callers(raw):
+    """$densify makes documents and $redact walks them: only from alice's, and none stored."""
+    await raw["notes"].insert_many(
+        [{"_id": 3, "user_id": ALICE, "n": 4}, {"_id": 4, "user_id": BOB, "n": 9}]
+    )
+    before = await owners(raw)
+    with caller(ALICE):
+        notes = db["notes"]
+        densify = {
+            "$densify": {
+                "field": "n",
+                "partitionByFields": ["user_id"],
+                "range": {"step": 1, "bounds": "full"},
+            }
+        }
+        found = await notes.aggregate(
+            [{"$match": {"user_id": ALICE}}, {"$project": {"_id": 0}}, densify]
+        ).to_list(None)
+        assert found == [{"user_id": ALICE, "n": n} for n in range(1, 5)]
+        redacted = await notes.aggregate(
+            [{"$match": {"user_id": ALICE}}, {"$redact": "$$KEEP"}]
+        ).to_list(None)
+        assert sorted(d["_id"] for d in redacted) == [1, 3]
+        with pytest.raises(IsolationError):
+            notes.aggregate([densify])
+    assert await owners(raw) == before

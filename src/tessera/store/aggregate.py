@@ -44,13 +44,13 @@ from tessera.store.pipeline import (
     with_value,
 )
 from tessera.store.query import compile_filter
+from tessera.store.stages.densify import densify_stage
 from tessera.store.stages.redact import redact_stage
 from tessera.store.window import window_stage
 
 # MongoDB stages the embedded store knowingly lacks; they fail with a clear message.
 _UNSUPPORTED_STAGES = frozenset(
     {
-        "$densify",
         "$fill",
         "$geoNear",
         "$search",
@@ -73,6 +73,7 @@ _STAGES: dict[str, _Stage] = {
     "$bucket": bucket_stage,
     "$setWindowFields": window_stage,
     "$redact": redact_stage,
+    "$densify": densify_stage,
 }
 
 
