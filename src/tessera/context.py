@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
-from typing import NamedTuple, TextIO
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
-from tessera.auth.identity import Identity
 from tessera.redaction import RedactSecrets
+
+if TYPE_CHECKING:  # only a type here: the sandbox worker imports this module, not auth
+    from tessera.auth.identity import Identity
 
 
 class CallContext(NamedTuple):
