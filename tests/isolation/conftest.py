@@ -59,9 +59,3 @@ def caller(
         yield
     finally:
         current_call.reset(token)
-
-
-@pytest.fixture(params=["in-process", "sandbox"])
-def plugin_mode(request: pytest.FixtureRequest) -> str:
-    """Every test here that starts a server runs with plugins in-process and sandboxed."""
-    return str(request.param)

@@ -5,17 +5,10 @@ aggregations and updates of their own documents) leaves another user's calls ans
 
 from __future__ import annotations
 
-import pytest
 from bench.freeze import PLUGINS, SLEEPERS, under_attack
 
 
-def test_one_users_attack_leaves_another_users_calls_answering(
-    serve, tmp_path, plugin_mode, request
-):
-    if plugin_mode == "sandbox":  # a known gap, reported in issue 17
-        # Not strict: whether the attacker holds all 4 workers at the victim's call is timing.
-        reason = "sandbox: the attacker's calls can hold the plugin's 4 workers; others time out"
-        request.applymarker(pytest.mark.xfail(strict=False, reason=reason))
+def test_one_users_attack_leaves_another_users_calls_answering(serve, tmp_path):
     live = serve(PLUGINS, plugin_timeout=5)
     release = tmp_path / "release"
     attack, statuses, _ = under_attack(live.client, release, rounds=20, heavy_documents=3000)

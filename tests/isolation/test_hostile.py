@@ -9,6 +9,15 @@ from pathlib import Path
 
 import pytest
 
+
+@pytest.fixture(params=["in-process", "sandbox"])
+def plugin_mode(request: pytest.FixtureRequest) -> str:
+    """The hostile plugins here run in-process and sandboxed. (The rest of tests/isolation
+    runs in-process only, for CI time: a sandboxed server start imports each of its plugins
+    in a worker; issue 17's note says so.)"""
+    return str(request.param)
+
+
 PLUGINS = Path(__file__).resolve().parent / "plugins"
 
 SCOPE_ATTACKS = [
