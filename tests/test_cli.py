@@ -148,7 +148,7 @@ def test_serve_help_shows_flags_numbers_and_choices() -> None:
     assert "--allow-registration / --no-allow-registration" in help_text
     assert "--port INTEGER" in help_text
     assert "--plugin-timeout FLOAT" in help_text
-    assert "--isolation [enforce|audit|off]" in help_text
+    assert "--isolation [enforce|audit|off|sandbox]" in help_text
     assert "--log-level [debug|info|warning|error]" in help_text
 
 
