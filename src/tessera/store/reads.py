@@ -195,14 +195,7 @@ def matches(
         compile_filter(filter)  # a bad filter is an error even on a missing collection
         return []
     plan = plan or plan_query(coll, filter, sort)
-    # An exact plan's filter is plain equalities that the index range decides alone.
-    if (
-        plan.exact
-        and plan.index is not None
-        and not plan.index.multikey
-        and len(plan.ranges) == 1
-        and (plan.sorted or not sort)
-    ):
+    if decides_alone(plan, sort):
         return _exact_slice(conn, coll, plan, skip, limit, sizes)
     matcher = compile_filter(filter)
     end = skip + limit if limit else None
@@ -326,3 +319,15 @@ def _count_range(conn: sqlite3.Connection, coll: CollectionInfo, plan: Plan) -> 
 
 def _row_key(key: Callable[[Any], Any]) -> Callable[[SizedRow], Any]:
     return lambda row: key(row[1])
+
+
+def decides_alone(plan: Plan, sort: Any) -> bool:
+    """Whether the plan's single index range decides the filter (plain equalities), each
+    row once, in the order asked: its rows are the answer, with no filter to run."""
+    return (
+        plan.exact
+        and plan.index is not None
+        and not plan.index.multikey
+        and len(plan.ranges) == 1
+        and (plan.sorted or not sort)
+    )

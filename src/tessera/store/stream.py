@@ -106,7 +106,7 @@ def next_batch(
     else:
         skip = 0
     assert coll is not None and stream.plan is not None
-    if _exact(stream.plan, sort):
+    if reads.decides_alone(stream.plan, sort):
         return _exact_batch(conn, coll, stream, skip, count)
     return _matching_batch(conn, coll, filter, stream, skip, count)
 
@@ -194,17 +194,6 @@ def _still_valid(coll: CollectionInfo | None, stream: Stream) -> bool:
     if now.multikey and stream.seen is None:
         stream.seen = set()  # it became multikey since: a row may now come twice
     return True
-
-
-def _exact(plan: Plan, sort: SortSpec) -> bool:
-    """Whether the plan's single range decides the filter, each row once, in order."""
-    return (
-        plan.exact
-        and plan.index is not None
-        and not plan.index.multikey
-        and len(plan.ranges) == 1
-        and (plan.sorted or not sort)
-    )
 
 
 def _exact_batch(
