@@ -3,6 +3,7 @@ from inside ``wrap_command`` + ``confine_self`` and how each attempt fails."""
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
 import signal
@@ -122,6 +123,68 @@ def test_ctypes_cannot_call_around_python(confined: Confinement) -> None:
         f"{libc}r = libc.unshare(0x10000000){after}",  # CLONE_NEWUSER
     )
     assert outcome.answers == [eperm] * 5
+
+
+# System calls a worker never needs, each with arguments for which a kernel without the
+# filter answers something other than EPERM (in the comment): so EPERM shows the filter
+# refused it. (fsopen, fsmount, fspick, move_mount, reboot, swapon, acct, syslog and
+# settimeofday are filtered too, but the kernel checks the capability the worker lacks
+# first: EPERM either way, so they cannot show the filter here.)
+PID = "__import__('os').getpid()"
+ESCAPES = {
+    "open_tree": "-100, b'.', 0",  # a file descriptor
+    "fsconfig": "-1, 0, None, None, 0",  # EINVAL
+    "mount_setattr": "-100, b'.', 0, None, 0",  # EINVAL
+    "mount": "None, None, None, 0, None",  # EFAULT
+    "umount2": "None, 0xFFFF",  # EINVAL
+    "chroot": "None",  # EFAULT
+    "pidfd_open": f"{PID}, 0",  # a pidfd
+    "pidfd_getfd": "-1, -1, 0xFFFF",  # EINVAL
+    "process_vm_readv": f"{PID}, None, 0, None, 0, 0",  # 0
+    "process_vm_writev": f"{PID}, None, 0, None, 0, 0",  # 0
+    "ptrace": f"0x7FFF, {PID}, 0, 0",  # ESRCH
+    "kcmp": f"{PID}, {PID}, 0x7FFF, 0, 0",  # EINVAL
+    "userfaultfd": "1 | 0x100000",  # EINVAL
+    "perf_event_open": "None, 0, -1, -1, 0",  # EFAULT
+    "bpf": "0x7FFF, None, 0",  # EINVAL
+    "keyctl": "0x7FFF, 0, 0, 0, 0",  # EOPNOTSUPP
+    "add_key": "None, None, None, 0, 0",  # EFAULT
+    "request_key": "None, None, None, 0",  # EFAULT
+    "unshare": "0x1",  # EINVAL
+    "setns": "-1, 0",  # EBADF
+    "name_to_handle_at": "-1, None, None, None, 0xFFFF",  # EINVAL
+    "open_by_handle_at": "-1, None, 0",  # EFAULT
+    "init_module": "None, 0, None",  # EFAULT, or ENOSYS without modules
+    "finit_module": "-1, None, 0xFFFF",  # EINVAL or ENOSYS
+    "delete_module": "None, 0",  # EFAULT or ENOSYS
+    "kexec_load": "0, 0, None, 0xFFFFFFFF",  # EINVAL or ENOSYS
+    "kexec_file_load": "-1, -1, 0, None, 0xFFFFFFFF",  # EINVAL or ENOSYS
+    "move_pages": f"{PID}, 0, None, None, None, 0xFFFF",  # EINVAL
+    "migrate_pages": f"{PID}, 0, None, None",  # EINVAL
+    "process_madvise": "-1, None, 0, 0, 0xFFFF",  # EINVAL
+    "io_uring_setup": "0, None",  # EFAULT
+    "clock_settime": "0x7FFF, None",  # EINVAL
+    "clock_adjtime": "0x7FFF, None",  # EFAULT
+    "adjtimex": "None",  # EFAULT
+    "quotactl": "0, None, 0, None",  # ENODEV
+}
+SYSCALL = """
+import ctypes
+libc, seccomp = ctypes.CDLL(None, use_errno=True), ctypes.CDLL('libseccomp.so.2')
+number = seccomp.seccomp_syscall_resolve_name({name!r}.encode())
+ctypes.set_errno(0)
+returned = libc.syscall(number, *[ctypes.c_long(a) if isinstance(a, int) else a for a in ({args},)])
+result = (returned, ctypes.get_errno())
+"""
+
+
+def test_calls_that_reach_out_of_the_worker_are_refused(confined: Confinement) -> None:
+    """Mounts (both APIs), other processes' memory, ptrace, pidfds, kernel keys, modules,
+    kexec, bpf, perf, userfaultfd, namespaces, clocks: each refused, through ctypes."""
+    snippets = [SYSCALL.format(name=name, args=args) for name, args in ESCAPES.items()]
+    outcome = run(confined, *snippets)
+    answers = dict(zip(ESCAPES, outcome.answers, strict=True))
+    assert answers == {name: {"ok": f"(-1, {errno.EPERM})"} for name in ESCAPES}
 
 
 # Machine code run through ctypes: fork by the 32-bit ABI (mov eax, 2; int 0x80; ret), which

@@ -32,6 +32,14 @@ NO_ESCAPES = (
     "umount2",
     "pivot_root",
     "chroot",
+    # The mount API of Linux 5.2+, which does what mount does through file descriptors.
+    "open_tree",
+    "move_mount",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
     "open_by_handle_at",
     "name_to_handle_at",
     "bpf",
@@ -44,10 +52,38 @@ NO_ESCAPES = (
     "finit_module",
     "delete_module",
     "kexec_load",
+    "kexec_file_load",
+    # Other processes' memory placement (move_pages, migrate_pages, process_madvise).
+    "move_pages",
+    "migrate_pages",
+    "process_madvise",
     # io_uring performs reads, writes and connects without the syscalls filtered here.
     "io_uring_setup",
     "io_uring_enter",
     "io_uring_register",
+)
+# The machine's own state: clocks, swap, accounting, the kernel log, I/O ports, quotas. The
+# worker has no capability for most of them; refused here too, as no plugin needs them.
+NO_MACHINE = (
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "swapon",
+    "swapoff",
+    "acct",
+    "reboot",
+    "syslog",
+    "quotactl",
+    "quotactl_fd",
+    "iopl",
+    "ioperm",
+    "sethostname",
+    "setdomainname",
+    "vhangup",
+    "fanotify_init",
+    "lookup_dcookie",
+    "uselib",
 )
 CLONE_THREAD = 0x00010000
 
@@ -89,7 +125,7 @@ def install(network: bool) -> None:
     try:
         _check(lib.seccomp_attr_set(ctypes.c_void_p(rules), TSYNC, ctypes.c_uint32(1)), "tsync")
         refused = refuse(errno.EPERM)
-        for name in (*NO_PROCESSES, *NO_ESCAPES, *(() if network else ("socket",))):
+        for name in (*NO_PROCESSES, *NO_ESCAPES, *NO_MACHINE, *(() if network else ("socket",))):
             _add(lib, rules, refused, name)
         _add(lib, rules, refused, "clone", _ArgCmp(0, MASKED_EQ, CLONE_THREAD, 0))
         _add(lib, rules, refuse(errno.ENOSYS), "clone3")
