@@ -116,10 +116,16 @@ def test_a_dry_run_answers_without_running_or_charging(planned: Callable[..., Li
         blocked = call(free, "notes", action="export", _entitlement_dry_run=True)
         assert blocked.status_code == 403
         usage = call(free, "notes", action="list").json()["entitlements"]["limits"]
+        # A real refusal after the dry ones: its event comes after any theirs would.
+        assert call(free, "notes", action="create").status_code == 429
         events = call(free, "notes", action="events").json()["events"]
     assert usage["notes_per_month"]["used"] == 2
-    # Only the two real calls were charged.
+    # Only the two real calls were charged, and only the real refusal was told.
     assert [e["amount"] for e in events if "amount" in e] == [1, 1]
+    assert [e for e in events if "amount" not in e] == [
+        {"user_id": "ann", "app_id": live.settings.app_id, "plugin": "notes",
+         "limit": "notes_per_month", "allowed": 2, "resets_at": "2026-04-01T00:00:00+00:00"}
+    ]  # fmt: skip
 
 
 def test_without_a_plans_file_every_call_is_allowed_and_entitlements_are_empty(

@@ -19,6 +19,7 @@ from tessera.entitlements.ledger import UsageKey
 from tessera.store.engine import Engine
 
 TABLE = "tessera_entitlement_usage"
+PERIODS = "tessera_entitlement_periods"
 
 
 class Counters(Protocol):
@@ -27,6 +28,10 @@ class Counters(Protocol):
 
     async def add(self, key: UsageKey, amount: int, ceiling: int) -> bool:
         """Add ``amount`` if the result stays at most ``ceiling``; whether it did."""
+
+    async def roll(self, key: UsageKey) -> str | None:
+        """Record that the counter is in ``key.period``; the period it leaves, when this
+        is the first record of the new one (see ``Ledger.roll``)."""
 
 
 class SqliteCounters:
@@ -48,6 +53,10 @@ class SqliteCounters:
                 f"CREATE TABLE IF NOT EXISTS {TABLE} "
                 "(id TEXT PRIMARY KEY, used INTEGER NOT NULL) WITHOUT ROWID"
             )
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {PERIODS} "
+                "(counter TEXT PRIMARY KEY, period TEXT NOT NULL) WITHOUT ROWID"
+            )
 
         await self._engine.write(create)
 
@@ -57,6 +66,20 @@ class SqliteCounters:
             return int(row[0]) if row else 0
 
         return self._engine.read_now(read, snapshot=False)
+
+    async def roll(self, key: UsageKey) -> str | None:
+        counter = counter_id(key)
+
+        def roll(conn: Any, catalog: Any) -> str | None:
+            row = conn.execute(
+                f"SELECT period FROM {PERIODS} WHERE counter = ?", (counter,)
+            ).fetchone()
+            if row is not None and row[0] >= key.period:
+                return None
+            conn.execute(f"INSERT OR REPLACE INTO {PERIODS} VALUES (?, ?)", (counter, key.period))
+            return None if row is None else str(row[0])
+
+        return await self._engine.write(roll)
 
     async def add(self, key: UsageKey, amount: int, ceiling: int) -> bool:
         added = asyncio.get_running_loop().create_future()
@@ -120,3 +143,19 @@ class DocumentCounters:
         except DuplicateKeyError:  # the document exists and the guard refused
             return False
         return True
+
+    async def roll(self, key: UsageKey) -> str | None:
+        try:
+            before = await self._collection.find_one_and_update(
+                {"_id": "period\x1f" + counter_id(key), "period": {"$lt": key.period}},
+                {"$set": {"period": key.period}},
+                upsert=True,
+            )
+        except DuplicateKeyError:  # recorded already, in this period or a later one
+            return None
+        return None if before is None else str(before["period"])
+
+
+def counter_id(key: UsageKey) -> str:
+    """A counter whatever its period: the key's id without the period."""
+    return "\x1f".join(key[:4])

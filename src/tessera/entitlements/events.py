@@ -34,8 +34,6 @@ class Events:
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
-        # The last period seen of each counter in this process, to notice a new one.
-        self._periods: dict[tuple[str, ...], str] = {}
         # Each (plugin, limit)'s counter child: labels() takes a lock on every call.
         self._consumed: dict[tuple[str, str], Any] = {}
 
@@ -74,19 +72,12 @@ class Events:
         self.refused(plugin, "feature_required", feature)
         _publish(FEATURE_BLOCKED, {**_who(who), "plugin": plugin, "feature": feature, "plan": plan})
 
-    def period_seen(self, key: UsageKey, who: Identity) -> None:
-        """Publish ``period_reset`` the first time this process sees a counter's new period."""
-        counter = key[:4]
-        previous = self._periods.get(counter)
-        if previous == key.period:
-            return
-        self._periods[counter] = key.period
-        if previous is not None:
-            _publish(
-                PERIOD_RESET,
-                {**_who(who), "plugin": key.plugin, "limit": key.limit,
-                 "previous_period": previous, "period": key.period},
-            )  # fmt: skip
+    def period_reset(self, key: UsageKey, previous: str, who: Identity) -> None:
+        _publish(
+            PERIOD_RESET,
+            {**_who(who), "plugin": key.plugin, "limit": key.limit,
+             "previous_period": previous, "period": key.period},
+        )  # fmt: skip
 
 
 def _who(identity: Identity) -> dict[str, str]:

@@ -28,6 +28,9 @@ logger = logging.getLogger("tessera.entitlements")
 DRY_RUN = "_entitlement_dry_run"
 # Seconds a hold outlives its call's timeout, should the process die before settling.
 LEASE_MARGIN = 60.0
+# Counters whose current period this process has seen; past this many, it forgets them
+# all and asks the ledger again (which answers the same: the ledger keeps the truth).
+PERIODS_KEPT = 100_000
 
 
 class Grant(NamedTuple):
@@ -68,6 +71,7 @@ class Gate:
         self.events = events
         self.spec_of = spec_of
         self.clock = clock
+        self._periods: dict[tuple[str, ...], str] = {}
 
     async def plan_of(self, identity: Identity) -> str:
         """The caller's plan: the token's claim, else the subscription record."""
@@ -88,10 +92,12 @@ class Gate:
         timeout: float,
         dry_run: bool = False,
     ) -> Grant:
-        """Check one call and hold what it consumes (nothing in a dry run)."""
+        """Check one call and hold what it consumes. A dry run holds nothing and tells
+        no one: no event, no refusal counted."""
         plan = await self.plan_of(identity)
         if not self.plans.unlocks(plan, plugin):
-            self.events.refused(plugin, "plan_required")
+            if not dry_run:
+                self.events.refused(plugin, "plan_required")
             unlocking = self.plans.unlocking(plugin)
             raise PlanRequired(
                 f"Plugin {plugin!r} needs one of the plans {', '.join(unlocking) or '(none)'}; "
@@ -106,9 +112,11 @@ class Gate:
         tier = spec.tier(plan)
         rule = spec.actions.get(action)
         if rule is not None:
-            self._features(plugin, spec, tier, rule, plan, identity)
+            self._features(plugin, spec, tier, rule, plan, identity, dry_run)
         now = self.clock()
         keys = self._keys(spec, identity, plugin, now)
+        if not dry_run:
+            await self._roll(keys, identity)
         holds: tuple[Hold, ...] = ()
         if rule is not None and not dry_run and rule.consumes:
             holds = await self._hold(plugin, spec, tier, rule, keys, now, identity, timeout)
@@ -131,10 +139,12 @@ class Gate:
         rule: ActionRule,
         plan: str,
         identity: Identity,
+        dry_run: bool,
     ) -> None:
         for feature in rule.requires_features:
             if not tier.features.get(feature, False):
-                self.events.feature_blocked(plugin, feature, plan, identity)
+                if not dry_run:
+                    self.events.feature_blocked(plugin, feature, plan, identity)
                 raise FeatureRequired(
                     f"This action needs the feature {feature!r}, which the plan {plan!r} "
                     "does not include.",
@@ -151,8 +161,22 @@ class Gate:
             if limit.consumable:
                 current = period(limit.reset, now).key
                 keys[name] = UsageKey(identity.app_id, identity.user_id, plugin, name, current)
-                self.events.period_seen(keys[name], identity)
         return keys
+
+    async def _roll(self, keys: dict[str, UsageKey], identity: Identity) -> None:
+        """Publish ``period_reset`` for each counter entering a new period: once, from
+        whichever process the ledger finds first (this one checks each counter once a
+        period)."""
+        for key in keys.values():
+            counter = key[:4]
+            if self._periods.get(counter) == key.period:
+                continue
+            previous = await self.ledger.roll(key)
+            if len(self._periods) >= PERIODS_KEPT:
+                self._periods.clear()
+            self._periods[counter] = key.period
+            if previous is not None:
+                self.events.period_reset(key, previous, identity)
 
     async def _hold(
         self,
@@ -201,12 +225,20 @@ class Gate:
         for name, amount in needed.items():
             if used[name] + amount > allowance(tier.limits[name]):
                 ends = period(spec.limits[name].reset, now).ends
-                raise self._limit_reached(plugin, name, tier, ends, identity)
+                raise self._limit_reached(plugin, name, tier, ends, identity, quiet=dry_run)
 
     def _limit_reached(
-        self, plugin: str, name: str, tier: Tier, ends: datetime | None, identity: Identity
+        self,
+        plugin: str,
+        name: str,
+        tier: Tier,
+        ends: datetime | None,
+        identity: Identity,
+        *,
+        quiet: bool = False,
     ) -> LimitReached:
-        self.events.limit_reached(plugin, name, tier.limits[name], ends, identity)
+        if not quiet:
+            self.events.limit_reached(plugin, name, tier.limits[name], ends, identity)
         when = f"; it resets at {ends.isoformat()}" if ends else "; it does not reset"
         return LimitReached(
             f"The limit {name!r} of plugin {plugin!r} is used up ({tier.limits[name]}){when}.",

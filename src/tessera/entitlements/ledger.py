@@ -65,12 +65,25 @@ class Ledger(Protocol):
     async def used(self, keys: list[UsageKey]) -> list[int]:
         """What each counter has charged."""
 
+    async def roll(self, key: UsageKey) -> str | None:
+        """Note that ``key``'s counter is in ``key.period``; the period it was in before
+        when this is the first note of the new one (across every process sharing the
+        counters), None otherwise (the same period, or the first period ever)."""
+
 
 @dataclass
 class _Counter:
     used: int
     held: int = 0
     unsaved: int = 0  # charged here, not yet written to the store
+
+    @property
+    def idle(self) -> bool:
+        return not self.held and not self.unsaved
+
+
+# Counters kept in memory before the idle ones are let go (the store has their counts).
+COUNTERS_KEPT = 50_000
 
 
 class StoreLedger:
@@ -87,6 +100,7 @@ class StoreLedger:
     def __init__(self, counters: Counters) -> None:
         self._store = counters
         self._counters: dict[UsageKey, _Counter] = {}
+        self._forget_past = COUNTERS_KEPT
 
     async def _counter(self, key: UsageKey) -> _Counter:
         counter = self._counters.get(key)
@@ -96,8 +110,18 @@ class StoreLedger:
             used = await self._store.load(key)
         except Exception as exc:  # whatever the store raised: no count, no call
             raise EntitlementsUnavailable(f"cannot read usage: {exc}") from exc
+        if len(self._counters) >= self._forget_past:
+            self._forget_idle()
         # Another call may have loaded it meanwhile: keep the first, it may hold amounts.
         return self._counters.setdefault(key, _Counter(used))
+
+    def _forget_idle(self) -> None:
+        """Let go of the counters nothing is held or unsaved on (past periods, users
+        gone quiet): memory stays bounded, and the store gives their counts back."""
+        counters = self._counters
+        for key in [key for key, counter in counters.items() if counter.idle]:
+            del counters[key]
+        self._forget_past = max(COUNTERS_KEPT, 2 * len(counters))
 
     async def hold(
         self, key: UsageKey, amount: int, allowance: float, lease: float, ends: float
@@ -134,3 +158,9 @@ class StoreLedger:
         if all(key in counters for key in keys):  # the usual case: no coroutine per key
             return [counters[key].used for key in keys]
         return [(await self._counter(key)).used for key in keys]
+
+    async def roll(self, key: UsageKey) -> str | None:
+        try:
+            return await self._store.roll(key)
+        except Exception as exc:  # whatever the store raised: no count, no call
+            raise EntitlementsUnavailable(f"cannot read usage: {exc}") from exc

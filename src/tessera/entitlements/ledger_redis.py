@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 
 from tessera.cluster.link import UNREACHABLE, Cluster
+from tessera.entitlements.counters import counter_id
 from tessera.entitlements.errors import EntitlementsUnavailable
 from tessera.entitlements.ledger import Hold, UsageKey
 
@@ -48,6 +49,15 @@ redis.call('HDEL', KEYS[1], 'h:' .. ARGV[1])
 return redis.call('HINCRBY', KEYS[1], 'used', ARGV[2])
 """
 
+# KEYS: the counter's period marker. ARGV: its period now. Returns the period it leaves
+# when this is the first to note the new one, nil otherwise.
+_ROLL = """
+local before = redis.call('GET', KEYS[1])
+if before and before >= ARGV[1] then return nil end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', 34560000)
+return before
+"""
+
 # A day past the period's end, the counter is no longer read.
 KEEP_AFTER_PERIOD = 86400.0
 
@@ -59,6 +69,7 @@ class RedisLedger:
         self._cluster = cluster
         self._hold = cluster.redis.register_script(_HOLD)
         self._commit = cluster.redis.register_script(_COMMIT)
+        self._roll = cluster.redis.register_script(_ROLL)
         # Hold ids: this process's node id and a count (os.urandom per call cost ~2 us).
         self._ids = itertools.count()
 
@@ -103,3 +114,13 @@ class RedisLedger:
         except UNREACHABLE as exc:
             raise self._unavailable(exc) from None
         return [int(v) if v is not None else 0 for v in values]
+
+    async def roll(self, key: UsageKey) -> str | None:
+        marker = self._cluster.key("usage-period", counter_id(key))
+        try:
+            before = await self._roll(keys=[marker], args=[key.period])
+        except UNREACHABLE as exc:
+            raise self._unavailable(exc) from None
+        if before is None:
+            return None
+        return before.decode() if isinstance(before, bytes) else str(before)

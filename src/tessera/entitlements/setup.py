@@ -41,6 +41,10 @@ async def build_gate(runtime: Runtime) -> Gate | None:
         from tessera.entitlements.ledger_redis import RedisLedger  # only a cluster needs redis
 
         ledger = RedisLedger(runtime.cluster)
+    elif runtime.shared is not None:
+        from tessera.entitlements.ledger_shared import SharedLedger
+
+        ledger = SharedLedger(runtime.shared, await store_counters(runtime.store))
     else:
         ledger = StoreLedger(await store_counters(runtime.store))
     subscriptions = Subscriptions(system[COLLECTION], plans)
