@@ -443,3 +443,25 @@ async def test_stages_that_create_or_redact_documents_stay_on_the_callers(raw):
         with pytest.raises(IsolationError):
             notes.aggregate([densify])
     assert await owners(raw) == before
+
+
+async def test_text_search_stays_on_the_callers_documents(raw):
+    """A scoped $text search finds the caller's documents only, however many of another
+    user's hold the words; the scope's user_id narrows the FTS5 read to them."""
+    await raw["notes"].insert_many(
+        [{"_id": 100 + i, "user_id": BOB, "body": "secret coffee plans"} for i in range(30)]
+        + [{"_id": 200, "user_id": ALICE, "body": "my coffee notes"}]
+    )
+    await raw["notes"].create_index([("body", "text")])
+    with caller(ALICE):
+        notes = db["notes"]
+        search = {"$text": {"$search": "coffee secret"}, "user_id": ALICE}
+        found = await notes.find(search, {"score": {"$meta": "textScore"}}).to_list(None)
+        assert [(d["_id"], d["user_id"]) for d in found] == [(200, ALICE)]
+        assert await notes.count_documents(search) == 1
+        pipeline = [{"$match": search}, {"$project": {"user_id": 1}}]
+        assert await notes.aggregate(pipeline).to_list(None) == [{"_id": 200, "user_id": ALICE}]
+        with pytest.raises(IsolationError):
+            notes.find({"$text": {"$search": "secret"}})
+    explained = await raw["notes"].find(search).explain()
+    assert explained["queryPlanner"]["winningPlan"]["inputStage"]["stage"] == "IXSCAN"

@@ -74,8 +74,11 @@ class UserIndexes:
             return
         self._sorts.add(key)
         if len(spec) > MAX_SORT_FIELDS or any(
-            name == "user_id" or name.startswith("$") or name.startswith("user_id.")
-            for name, _ in spec
+            name == "user_id"
+            or name.startswith("$")
+            or name.startswith("user_id.")
+            or direction not in (1, -1)  # a textScore sort: no index gives it
+            for name, direction in spec
         ):
             return
         task = asyncio.get_running_loop().create_task(self._make_sorted(collection, spec))

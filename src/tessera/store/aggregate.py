@@ -242,6 +242,12 @@ def split_leading_match(
         return None, rest
     if len(filters) == 1:
         return dict(filters[0]), rest
+    if any("$text" in later for later in filters[1:]):
+        raise failure(17313, "$match with $text is only allowed as the first pipeline stage")
+    first = dict(filters[0])
+    if "$text" in first:  # a $text stays at the top level, where the planner answers it
+        text = first.pop("$text")
+        return {"$text": text, "$and": [first, *(dict(f) for f in filters[1:])]}, rest
     return {"$and": [dict(f) for f in filters]}, rest
 
 
@@ -257,6 +263,8 @@ def _is_match(stage: Any) -> bool:
 def _match(docs: Documents, arg: Any, run: Run) -> Documents:
     if not isinstance(arg, Mapping):
         raise failure(15959, "the match filter must be an expression in an object")
+    if "$text" in arg:
+        raise failure(17313, "$match with $text is only allowed as the first pipeline stage")
     if run.variables:
         arg = _bind_variables(arg, run.variables)
     matches = compile_filter(arg)

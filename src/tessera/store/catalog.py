@@ -19,6 +19,7 @@ from pymongo.errors import OperationFailure, WriteError
 
 from tessera.store import keys, ttl
 from tessera.store.paths import MISSING, path_values, split_path
+from tessera.store.text import TextSpec
 
 __all__ = [
     "ID_INDEX",
@@ -26,6 +27,7 @@ __all__ = [
     "CollectionInfo",
     "IndexInfo",
     "index_entries",
+    "is_text_key",
     "make_index",
     "normalize_index_keys",
 ]
@@ -68,6 +70,8 @@ class IndexInfo:
     multikey: bool = False
     id: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    #: A text index's fields and languages (its `fields` are empty: no key to plan on).
+    text: TextSpec | None = None
 
     @property
     def table(self) -> str | None:
@@ -84,8 +88,8 @@ class IndexInfo:
         return None if any("." in name for name in names) else names
 
     @property
-    def key_pattern(self) -> dict[str, int]:
-        return dict(self.fields)
+    def key_pattern(self) -> dict[str, Any]:
+        return dict(_TEXT_KEY) if self.text is not None else dict(self.fields)
 
     def describe(self) -> dict[str, Any]:
         """The index as ``list_indexes`` reports it."""
@@ -97,6 +101,9 @@ class IndexInfo:
         out.update(self.options)
         return out
 
+
+# How MongoDB shows any text index's key.
+_TEXT_KEY = (("_fts", "text"), ("_ftsx", 1))
 
 ID_INDEX = IndexInfo("_id_", (("_id", 1),), unique=True, sparse=False)
 
@@ -144,9 +151,14 @@ class Catalog:
             "FROM tessera_indexes ORDER BY id"
         )
         for iid, cid, name, spec, unique, sparse, multikey, options in rows:
-            fields = tuple((f, int(d)) for f, d in json.loads(spec))
+            pairs = [tuple(pair) for pair in json.loads(spec)]
+            opts = json.loads(options)
+            if tuple(pairs) == _TEXT_KEY:
+                by_id[cid].indexes[name] = _text_index(name, opts, iid)
+                continue
+            fields = tuple((f, int(d)) for f, d in pairs)
             by_id[cid].indexes[name] = IndexInfo(
-                name, fields, bool(unique), bool(sparse), bool(multikey), iid, json.loads(options)
+                name, fields, bool(unique), bool(sparse), bool(multikey), iid, opts
             )
         return cls(colls)
 
@@ -206,13 +218,22 @@ class Catalog:
             (
                 info.id,
                 index.name,
-                json.dumps([list(f) for f in index.fields]),
+                json.dumps([list(f) for f in index.key_pattern.items()]),
                 int(index.unique),
                 int(index.sparse),
                 json.dumps(index.options),
             ),
         )
         index.id = int(cur.lastrowid or 0)
+        info.indexes[index.name] = index
+        self._indexes_changed(info)
+        if index.text is not None:
+            # Terms arrive analysed (see fts.py): the tokenizer need only split at spaces.
+            conn.execute(
+                f"CREATE VIRTUAL TABLE {index.table} USING fts5(terms, scores UNINDEXED, "
+                "tokenize = 'ascii', detail = 'none')"
+            )
+            return
         # A unique index keeps one row per key, so SQLite itself refuses a duplicate.
         primary = "key" if index.unique else "key, rid"
         conn.execute(
@@ -220,8 +241,6 @@ class Catalog:
             f"PRIMARY KEY ({primary})) WITHOUT ROWID"
         )
         conn.execute(f"CREATE INDEX {index.table}_rid ON {index.table} (rid)")
-        info.indexes[index.name] = index
-        self._indexes_changed(info)
 
     def drop_index(self, conn: sqlite3.Connection, info: CollectionInfo, index: IndexInfo) -> None:
         conn.execute(f"DROP TABLE {index.table}")
@@ -275,8 +294,19 @@ def default_index_name(fields: tuple[tuple[str, int], ...]) -> str:
 
 def make_index(keys_spec: Any, options: Mapping[str, Any]) -> IndexInfo:
     """An IndexInfo from create_index's arguments; unknown options are refused."""
-    fields = normalize_index_keys(keys_spec)
     opts = dict(options)
+    text_fields = _text_fields(keys_spec)
+    if text_fields is not None:
+        spec = TextSpec.build(text_fields, opts)
+        name = opts.pop("name", None) or "_".join(f"{f}_text" for f in text_fields)
+        opts.pop("sparse", None)  # a text index holds only documents with words anyway
+        opts.pop("background", None)
+        if opts:
+            raise OperationFailure(
+                f"text index option(s) {sorted(opts)} not supported by the embedded store", 67
+            )
+        return _text_index(name, spec.options())
+    fields = normalize_index_keys(keys_spec)
     name = opts.pop("name", None) or default_index_name(fields)
     unique = bool(opts.pop("unique", False))
     sparse = bool(opts.pop("sparse", False))
@@ -287,6 +317,37 @@ def make_index(keys_spec: Any, options: Mapping[str, Any]) -> IndexInfo:
         )
     ttl.check_ttl_option(fields, opts)
     return IndexInfo(name, fields, unique, sparse, options={k: opts[k] for k in sorted(opts)})
+
+
+def _text_fields(keys_spec: Any) -> list[str] | None:
+    """The fields of a text index's keys, None for keys with no "text" in them."""
+    if isinstance(keys_spec, str):
+        return None
+    pairs = list(keys_spec.items() if isinstance(keys_spec, Mapping) else keys_spec)
+    if not any(isinstance(p, list | tuple) and len(p) == 2 and p[1] == "text" for p in pairs):
+        return None
+    if not all(isinstance(p, list | tuple) and len(p) == 2 and p[1] == "text" for p in pairs):
+        raise OperationFailure(
+            "compound text indexes (text and other keys) are not supported by the embedded store",
+            67,
+        )
+    fields = [str(name) for name, _ in pairs]
+    if "$**" in fields:
+        raise OperationFailure("wildcard text indexes are not supported by the embedded store", 67)
+    return fields
+
+
+def is_text_key(keys_spec: Any) -> bool:
+    """Whether index keys name a text index (its fields, or MongoDB's ``_fts`` key)."""
+    if isinstance(keys_spec, str):
+        return False
+    pairs = [tuple(p) for p in (keys_spec.items() if isinstance(keys_spec, Mapping) else keys_spec)]
+    return any(len(p) == 2 and p[1] == "text" for p in pairs)
+
+
+def _text_index(name: str, options: dict[str, Any], iid: int = 0) -> IndexInfo:
+    spec = TextSpec.build((), dict(options))
+    return IndexInfo(name, (), False, False, False, iid, options, spec)
 
 
 def index_entries(

@@ -29,6 +29,7 @@ from tessera.store.catalog import (
     ID_INDEX,
     Catalog,
     default_index_name,
+    is_text_key,
     make_index,
     normalize_index_keys,
 )
@@ -525,11 +526,8 @@ class Collection:
                     if (
                         same_keys
                         and existing.name == index.name
-                        and (
-                            existing.unique,
-                            existing.sparse,
-                        )
-                        == (index.unique, index.sparse)
+                        and (existing.unique, existing.sparse, existing.text)
+                        == (index.unique, index.sparse, index.text)
                     ):
                         return existing.name
                     raise OperationFailure(
@@ -557,6 +555,8 @@ class Collection:
         _check_options(options)
         if isinstance(index_or_name, str):
             name = index_or_name
+        elif is_text_key(index_or_name):
+            name = ""  # the collection's text index, whatever its name
         else:
             name = default_index_name(normalize_index_keys(index_or_name))
         if name == "_id_":
@@ -564,7 +564,8 @@ class Collection:
 
         def job(conn: sqlite3.Connection, catalog: Catalog) -> None:
             coll = catalog.get(self._db, self.name)
-            index = coll.indexes.get(name) if coll else None
+            texts = (i for i in coll.indexes.values() if i.text) if coll and not name else ()
+            index = coll.indexes.get(name) if coll and name else next(iter(texts), None)
             if coll is None or index is None:
                 raise OperationFailure(f"index not found with name [{name}]", code=27)
             catalog.drop_index(conn, coll, index)

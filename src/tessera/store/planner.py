@@ -21,18 +21,31 @@ from typing import Any
 from bson.int64 import Int64
 from bson.objectid import ObjectId
 from bson.regex import Regex
+from pymongo.errors import OperationFailure
 
 from tessera.store import keys
 from tessera.store.catalog import CollectionInfo, IndexInfo
 from tessera.store.paths import MISSING, array_index, split_path
+from tessera.store.text import Search, parse_search
 
-__all__ = ["Plan", "exact_id_key", "id_lookup", "plan_query"]
+__all__ = ["Plan", "TextPlan", "exact_id_key", "id_lookup", "plan_query"]
 
 Range = tuple[bytes | None, bytes | None]  # [low, high): low inclusive, high exclusive
 _RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
 _MAX_RANGES = 1000
 _EXACT_INT = 2**53
 _MAX_SHAPES = 256  # plans remembered per collection
+_INDEX_NOT_FOUND = 27
+
+
+@dataclass
+class TextPlan:
+    """A ``$text`` query's reading: its text index and parsed search, and the plan of the
+    rest of the filter when an index narrows it (FTS5 then reads only those rows)."""
+
+    index: IndexInfo
+    search: Search
+    within: "Plan | None" = None
 
 
 @dataclass
@@ -47,9 +60,17 @@ class Plan:
     point: bool = False  # at most one document can match
     # The fields whose equality values, in the index's order, make the ranges' prefix.
     fields: tuple[str, ...] = ()
+    text: TextPlan | None = None
 
     def explain(self) -> dict[str, Any]:
         """A short description of the plan, for ``cursor.explain()``."""
+        if self.text is not None:
+            within = self.text.within
+            return {
+                "stage": "TEXT",
+                "indexName": self.text.index.name,
+                "inputStage": within.explain() if within else {"stage": "TEXT_OR"},
+            }
         if self.index is None:
             return {"stage": "COLLSCAN"}
         return {
@@ -78,6 +99,8 @@ def plan_query(
 ) -> Plan:
     """The cheapest plan this simple cost model finds for `filter` and `sort`."""
     if coll is None:
+        if "$text" in filter:
+            raise OperationFailure("text index required for $text query", _INDEX_NOT_FOUND)
         return Plan(None)
     shape = _equality_shape(filter, sort)
     if shape is None:
@@ -124,10 +147,13 @@ def _choose(
     sort: Sequence[tuple[str, int]] | None,
 ) -> Plan:
     sort = list(sort or [])
+    if "$text" in filter:
+        return _text_plan(coll, filter, sort)
     best: tuple[tuple[Any, ...], Plan] | None = None
     try:
         conditions = _conditions(filter)
-        candidates = [_plan_for(index, conditions, sort, filter) for index in coll.all_indexes()]
+        indexes = [index for index in coll.all_indexes() if index.text is None]
+        candidates = [_plan_for(index, conditions, sort, filter) for index in indexes]
     except (TypeError, ValueError, AttributeError):
         # Not a valid filter: scan, and let the matcher report the error.
         return Plan(None)
@@ -140,6 +166,21 @@ def _choose(
     if best is None:
         return Plan(None, sorted=not sort)
     return best[1]
+
+
+def _text_plan(coll: CollectionInfo, filter: Mapping[str, Any], sort: list[Any]) -> Plan:
+    """The plan of a ``$text`` query: its index's FTS5 table, narrowed to the rows of an
+    index range of the other conditions (a scoped ``user_id``) when there is one."""
+    index = next((i for i in coll.indexes.values() if i.text is not None), None)
+    if index is None:
+        raise OperationFailure("text index required for $text query", _INDEX_NOT_FOUND)
+    assert index.text is not None
+    search = parse_search(filter["$text"], index.text.default_language)
+    rest = {key: value for key, value in filter.items() if key != "$text"}
+    within = _choose(coll, rest, None) if rest else None
+    if within is not None and within.index is None:
+        within = None
+    return Plan(None, text=TextPlan(index, search, within))
 
 
 def exact_id_key(filter: Mapping[str, Any]) -> bytes | None:
@@ -237,8 +278,8 @@ def _plan_for(
 
 def _order(index: IndexInfo, eq_fields: list[str], sort: list[tuple[str, int]]) -> bool | None:
     """None when the index cannot yield `sort`; else whether to read it backwards."""
-    if index.multikey:
-        return None
+    if index.multikey or any(d not in (1, -1) for _, d in sort):
+        return None  # a textScore sort, which no index gives
     remaining = [(f, d) for f, d in sort if f not in eq_fields]
     after = index.fields[len(eq_fields) :]
     if len(remaining) > len(after):

@@ -13,6 +13,7 @@ from pymongo.errors import OperationFailure
 from tessera.store.ordering import NUMBER, sort_value, type_rank
 from tessera.store.paths import split_path
 from tessera.store.query import compile_conditions, compile_filter, is_operator_document
+from tessera.store.text import score_of
 
 Projector = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -106,6 +107,10 @@ def compile_projection(projection: Mapping[str, Any] | list[str] | None) -> Proj
         )
     if not projection:
         return None
+    metas = {path: value for path, value in projection.items() if _is_meta(path, value)}
+    if metas:
+        rest = {path: value for path, value in projection.items() if path not in metas}
+        return _with_scores(compile_projection(rest), list(metas))
     tree: dict[str, Any] = {}
     include_id = True
     id_only = False
@@ -157,6 +162,31 @@ def compile_projection(projection: Mapping[str, Any] | list[str] | None) -> Proj
     if not include_id:
         tree["_id"] = False
     return lambda doc: _exclude(doc, tree)
+
+
+def _is_meta(path: Any, value: Any) -> bool:
+    """Whether ``path: value`` asks for metadata; only a top-level text score is known."""
+    if not (isinstance(value, Mapping) and "$meta" in value):
+        return False
+    if dict(value) != {"$meta": "textScore"} or not isinstance(path, str) or "." in path:
+        raise _fail(
+            f"projection {path!r}: {value!r}: the embedded store knows only a top-level "
+            '{"$meta": "textScore"}'
+        )
+    return True
+
+
+def _with_scores(project: Projector | None, fields: list[str]) -> Projector:
+    """`project`, then the text score set in each of `fields` (as MongoDB adds it last)."""
+
+    def with_scores(doc: dict[str, Any]) -> dict[str, Any]:
+        score = score_of(doc)
+        out = dict(doc) if project is None else project(doc)
+        for field in fields:
+            out[field] = score
+        return out
+
+    return with_scores
 
 
 def _leaf(path: str, value: Any) -> bool | _Slice | _ElemMatch:

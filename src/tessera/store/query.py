@@ -145,7 +145,12 @@ def _clause(key: str, value: Any) -> Matcher:
         return _always
     if key == "$where":
         raise _fail("$where is not supported: use $expr to compare fields of a document")
-    if key in ("$text", "$jsonSchema", "$sampleRate"):
+    if key == "$text":
+        raise _fail(
+            "$text is only allowed at the top level of a query's filter, or of the first "
+            "$match of a pipeline"
+        )
+    if key in ("$jsonSchema", "$sampleRate"):
         raise _fail(f"{key} is not supported by the embedded store")
     raise _fail(f"unknown top level operator: {key}")
 

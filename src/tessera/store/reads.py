@@ -14,18 +14,20 @@ from typing import Any
 
 import bson
 
-from tessera.store import deadlines, documents
+from tessera.store import deadlines, documents, fts
 from tessera.store.catalog import ID_INDEX, CollectionInfo
 from tessera.store.limits import BLOCKING_BYTES, sort_error
 from tessera.store.paths import MISSING
 from tessera.store.planner import Plan, id_lookup, plan_query
-from tessera.store.query import compile_filter
+from tessera.store.query import Matcher, compile_filter
 from tessera.store.sorting import sort_key
+from tessera.store.text import Scored
 
 __all__ = [
     "by_id",
     "by_rid",
     "count",
+    "filter_of",
     "find",
     "matches",
     "matching_rids",
@@ -54,6 +56,9 @@ def rows(
     holds the connection's read snapshot, and the connection's next reads see no newer
     commit. Stops with the running job's time (see `deadlines`).
     """
+    if plan.text is not None:
+        yield from _text_rows(conn, coll, plan)
+        return
     with deadlines.interruptible(conn):
         if plan.index is None:
             with contextlib.closing(
@@ -72,6 +77,38 @@ def rows(
                             continue
                         seen.add(rid)
                     yield rid, documents.decode(data), len(data)
+
+
+def _text_rows(
+    conn: sqlite3.Connection, coll: CollectionInfo, plan: Plan
+) -> Generator[SizedRow, None, None]:
+    """A text plan's candidates, each document carrying its score (see `text.Scored`)."""
+    assert plan.text is not None
+    within = None
+    if plan.text.within is not None:
+        # The rows of the other conditions' index ranges, as one statement FTS5 joins.
+        parts = [
+            _range_sql(coll, plan.text.within, lo, hi, docs=False)
+            for lo, hi in plan.text.within.ranges
+        ]
+        within = (
+            " UNION ALL ".join(f"SELECT * FROM ({sql})" for sql, _ in parts),
+            [arg for _, args in parts for arg in args],
+        )
+    for rid, doc, size, score in fts.rows(conn, coll, plan.text.index, plan.text.search, within):
+        yield rid, Scored(doc, score), size
+
+
+def filter_of(plan: Plan, filter: Mapping[str, Any]) -> Matcher:
+    """The compiled filter that checks a candidate of `plan`: for a text plan, the rest
+    of the filter and what the text index leaves to check (see `text.Search.residual`)."""
+    text = plan.text
+    if text is None:
+        return compile_filter(filter)
+    rest = compile_filter({key: value for key, value in filter.items() if key != "$text"})
+    spec, search = text.index.text, text.search
+    assert spec is not None
+    return lambda doc: search.residual(spec, doc) and rest(doc)
 
 
 def _range_sql(
@@ -192,12 +229,13 @@ def matches(
             return []
         return _strip([row], sizes)
     if coll is None:
+        plan_query(coll, filter)  # $text needs a text index even on a missing collection
         compile_filter(filter)  # a bad filter is an error even on a missing collection
         return []
     plan = plan or plan_query(coll, filter, sort)
     if decides_alone(plan, sort):
         return _exact_slice(conn, coll, plan, skip, limit, sizes)
-    matcher = compile_filter(filter)
+    matcher = filter_of(plan, filter)
     end = skip + limit if limit else None
     with contextlib.closing(rows(conn, coll, plan)) as candidates:
         if sort and not plan.sorted:
@@ -282,10 +320,12 @@ def count(
 ) -> int:
     """How many documents match; from the index alone when its ranges decide the filter."""
     filter = filter or {}
-    matcher = compile_filter(filter)
     if coll is None:
+        plan_query(coll, filter)
+        compile_filter(filter)
         return 0
     plan = plan_query(coll, filter)
+    matcher = filter_of(plan, filter)
     if plan.index is None and not filter:
         total = conn.execute(f"SELECT COUNT(*) FROM {coll.table}").fetchone()[0]
     elif plan.exact and plan.index is not None and len(plan.ranges) == 1:

@@ -7,8 +7,18 @@ from pymongo.errors import OperationFailure
 
 from tessera.store.ordering import EMPTY_ARRAY_KEY, NULL, NUMBER, SortKey, sort_value, type_rank
 from tessera.store.paths import MISSING, path_values, split_path
+from tessera.store.text import score_of
 
 SortSpec = list[tuple[str, int]]
+
+
+class _TextScore(int):
+    """The direction of a ``{"$meta": "textScore"}`` sort: its own object, so a plain 2
+    given as a direction is still refused."""
+
+
+#: Sorts by text score, highest first.
+TEXT_SCORE = _TextScore(2)
 
 _NULL_KEY = (NULL,)
 
@@ -51,12 +61,16 @@ def _pair(item: Any) -> tuple[Any, Any]:
 
 
 def _direction(field: str, value: Any) -> int:
+    if value is TEXT_SCORE:  # a sort normalized before
+        return TEXT_SCORE
     if type_rank(value) == NUMBER and not isinstance(value, bool):
         key = sort_value(value)
         if key in (sort_value(1), sort_value(-1)):
             return int(key[2])
     if isinstance(value, Mapping) and value.get("$meta") is not None:
-        raise OperationFailure(f"$meta sort on {field!r} is not supported", 2)
+        if dict(value) == {"$meta": "textScore"}:
+            return TEXT_SCORE
+        raise OperationFailure(f"$meta sort {value!r} on {field!r} is not supported", 2)
     message = (
         f"$sort key ordering must be 1 (for ascending) or -1 (for descending), "
         f"got {value!r} for {field!r}"
@@ -86,6 +100,8 @@ def _path_sort_key(doc: Mapping[str, Any], parts: tuple[str, ...], descending: b
 
 def sort_key(spec: SortSpec) -> Callable[[Mapping[str, Any]], Any]:
     """A key function for Python's ``sorted`` that orders documents as MongoDB sorts them."""
+    if any(direction is TEXT_SCORE for _, direction in spec):
+        return _scored_key(spec)
     fields = [(split_path(field), direction < 0) for field, direction in spec]
     if len(fields) == 1 and not fields[0][1]:
         parts = fields[0][0]
@@ -100,3 +116,12 @@ def sort_key(spec: SortSpec) -> Callable[[Mapping[str, Any]], Any]:
         )
 
     return key
+
+
+def _scored_key(spec: SortSpec) -> Callable[[Mapping[str, Any]], Any]:
+    """The key of a sort with a textScore part (which reads the score, not a field)."""
+    parts = [
+        (lambda doc: -score_of(doc)) if direction is TEXT_SCORE else sort_key([(name, direction)])
+        for name, direction in spec
+    ]
+    return lambda doc: tuple(part(doc) for part in parts)

@@ -131,9 +131,10 @@ def _first(
     stream.planned_on = coll
     plan = stream.plan
     assert plan is not None
-    if sort and not plan.sorted:
+    if (sort and not plan.sorted) or plan.text is not None:
+        # A text search, like a sort no index gives, is answered whole (by FTS5).
         stream.blocking = True
-        if stream.disk:
+        if stream.disk and plan.text is None:
             stream.sorted_rest = _spilled(conn, coll, filter, sort, plan, skip, limit)
         else:
             sizes: list[int] = []

@@ -13,7 +13,7 @@ from typing import Any
 from bson.objectid import ObjectId
 from pymongo.errors import DuplicateKeyError, ExecutionTimeout, OperationFailure, WriteError
 
-from tessera.store import deadlines, documents
+from tessera.store import deadlines, documents, fts
 from tessera.store.catalog import ID_INDEX, Catalog, CollectionInfo, IndexInfo, index_entries
 from tessera.store.keys import EMPTY_ARRAY
 from tessera.store.limits import DOCUMENT_BYTES, OBJECT_TOO_LARGE
@@ -74,6 +74,8 @@ def insert(conn: sqlite3.Connection, coll: CollectionInfo, catalog: Catalog, doc
     rid = int(cur.lastrowid or 0)
     for index, keys in entries:
         _add_keys(conn, coll, index, rid, keys)
+    for index in _text_indexes(coll):
+        fts.add(conn, index, rid, doc)
 
 
 def insert_batch(
@@ -90,10 +92,14 @@ def insert_batch(
     top = conn.execute(f"SELECT max(rid) FROM {coll.table}").fetchone()[0] or 0
     rows = []
     entries: dict[str, list[tuple[bytes, int]]] = {}
+    texts = _text_indexes(coll)
+    searchable = []
     for rid, doc in enumerate(docs, start=top + 1):
         for index, keys in _entries(conn, coll, catalog, doc):
             entries.setdefault(index.table or "", []).extend((k, rid) for k in keys)
         rows.append((rid, documents.id_key(doc["_id"]), _encode_insert(doc)))
+        if texts:
+            searchable.append((rid, doc))
     try:
         conn.executemany(f"INSERT INTO {coll.table} (rid, id, doc) VALUES (?, ?, ?)", rows)
         for table, pairs in entries.items():
@@ -104,6 +110,9 @@ def insert_batch(
             conn.execute(f"DELETE FROM {table} WHERE rid > ?", (top,))
         conn.execute(f"DELETE FROM {coll.table} WHERE rid > ?", (top,))
         raise
+    for index in texts:  # after the only statements that can fail
+        for rid, doc in searchable:
+            fts.add(conn, index, rid, doc)
     return len(rows)
 
 
@@ -128,6 +137,8 @@ def replace(
         raise WriteError(
             f"Resulting document after update is larger than {DOCUMENT_BYTES}", OBJECT_TOO_LARGE
         )
+    for index in _text_indexes(coll):
+        fts.replace(conn, index, rid, old, new)
     for index, keys in new_entries:
         old_keys, _ = index_entries(index, old)
         gone = [k for k in old_keys if k not in keys]
@@ -154,7 +165,10 @@ def _encode_insert(doc: Mapping[str, Any]) -> bytes:
 def remove(conn: sqlite3.Connection, coll: CollectionInfo, rid: int) -> None:
     """Delete one document and its index entries."""
     for index in coll.indexes.values():
-        conn.execute(f"DELETE FROM {index.table} WHERE rid = ?", (rid,))
+        if index.text is not None:
+            fts.remove(conn, index, rid)
+        else:
+            conn.execute(f"DELETE FROM {index.table} WHERE rid = ?", (rid,))
     conn.execute(f"DELETE FROM {coll.table} WHERE rid = ?", (rid,))
 
 
@@ -166,6 +180,9 @@ def build_index(
     with deadlines.interruptible(conn):
         stored = conn.execute(f"SELECT rid, doc FROM {coll.table}").fetchall()
     for rid, data in deadlines.checked(stored, 16):
+        if index.text is not None:
+            fts.add(conn, index, rid, documents.decode(data))
+            continue
         keys, is_multi = index_entries(index, documents.decode(data))
         multikey = multikey or is_multi
         _add_keys(conn, coll, index, rid, keys)
@@ -385,11 +402,18 @@ def _entries(
 ) -> list[tuple[IndexInfo, dict[bytes, tuple[Any, ...]]]]:
     out = []
     for index in coll.indexes.values():
+        if index.text is not None:
+            index.text.language_of(doc)  # an unsupported language fails before any write
+            continue
         keys, multikey = index_entries(index, doc)
         if multikey and not index.multikey:
             catalog.mark_multikey(conn, coll, index)
         out.append((index, keys))
     return out
+
+
+def _text_indexes(coll: CollectionInfo) -> list[IndexInfo]:
+    return [index for index in coll.indexes.values() if index.text is not None]
 
 
 def _add_keys(

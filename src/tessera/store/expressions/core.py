@@ -194,13 +194,12 @@ def _now() -> datetime.datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-# MongoDB operators this evaluator knowingly lacks: server-side JavaScript, text search
-# metadata and a few rarities. Naming them gives a clearer error than "unrecognized".
+# MongoDB operators this evaluator knowingly lacks: server-side JavaScript and a few
+# rarities. Naming them gives a clearer error than "unrecognized".
 _UNSUPPORTED = frozenset(
     {
         "$function",
         "$accumulator",
-        "$meta",
         "$toHashedIndexKey",
         "$tsIncrement",
         "$tsSecond",

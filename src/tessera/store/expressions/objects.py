@@ -1,4 +1,5 @@
-"""Object operators: merging, to and from arrays, fields by name, sizes, and `$rand`."""
+"""Object operators: merging, to and from arrays, fields by name, sizes, `$rand`, and
+the text score `$meta` reads."""
 
 import random
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from tessera.store.expressions.core import (
     type_name,
 )
 from tessera.store.paths import MISSING
+from tessera.store.text import score_of
 
 
 @operator("$mergeObjects")
@@ -166,3 +168,15 @@ def _binary_size(value: Any) -> Any:
 @special("$rand")
 def _rand(raw: Any, scope: Scope) -> float:
     return random.random()
+
+
+@special("$meta")
+def _meta(raw: Any, scope: Scope) -> Any:
+    """The document's text score: kept through stages that pass the documents a text
+    search found (``$sort``, ``$limit``, ``$match``), lost where a stage makes new ones."""
+    if raw != "textScore":
+        raise failure(
+            17308,
+            f"Unsupported argument to $meta: {raw!r} (the embedded store knows textScore only)",
+        )
+    return score_of(scope.variables.get("ROOT"))

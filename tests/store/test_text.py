@@ -1,0 +1,223 @@
+"""Text indexes and ``$text`` search, with the MongoDB manual's examples (these run on
+MongoDB too when ``TESSERA_TEST_MONGODB_URI`` is set)."""
+
+import pytest
+from pymongo.errors import OperationFailure
+
+from tessera.store import open_client
+
+ARTICLES = [
+    {"_id": 1, "subject": "coffee", "author": "xyz", "views": 50},
+    {"_id": 2, "subject": "Coffee Shopping", "author": "efg", "views": 5},
+    {"_id": 3, "subject": "Baking a cake", "author": "abc", "views": 90},
+    {"_id": 4, "subject": "baking", "author": "xyz", "views": 100},
+    {"_id": 5, "subject": "Café Con Leche", "author": "abc", "views": 200},
+    {"_id": 6, "subject": "Сырники", "author": "jkl", "views": 80},
+    {"_id": 7, "subject": "coffee and cream", "author": "efg", "views": 10},
+    {"_id": 8, "subject": "Cafe con Leche", "author": "xyz", "views": 10},
+]
+
+
+@pytest.fixture
+async def articles(db):
+    await db.articles.insert_many([dict(doc) for doc in ARTICLES])
+    await db.articles.create_index([("subject", "text")])
+    return db.articles
+
+
+async def ids(coll, search, **options):
+    found = await coll.find({"$text": {"$search": search, **options}}).to_list(None)
+    return sorted(doc["_id"] for doc in found)
+
+
+async def test_words_are_ored_stemmed_and_folded(articles):
+    assert await ids(articles, "coffee") == [1, 2, 7]
+    assert await ids(articles, "bake coffee cake") == [1, 2, 3, 4, 7]
+    assert await ids(articles, "CAFÉ") == [5, 8]  # case and diacritics ignored
+    assert await ids(articles, "shops") == [2]  # "Shopping" and "shops" share a stem
+
+
+async def test_stop_words_match_nothing(articles):
+    assert await ids(articles, "a and the") == []
+    assert await ids(articles, "a cake") == [3]
+
+
+async def test_phrases_must_all_appear_and_negations_exclude(articles):
+    assert await ids(articles, '"coffee shop"') == [2]
+    assert await ids(articles, 'coffee "con leche"') == [5, 8]
+    assert await ids(articles, '"cafe" "leche"') == [5, 8]
+    assert await ids(articles, "coffee -shop") == [1, 7]
+    assert await ids(articles, 'coffee -"coffee shopping"') == [1, 7]
+    assert await ids(articles, 'leche -"café con"') == []  # no diacritics: both hold it
+    assert await ids(articles, "-coffee") == []  # only negations: nothing matches
+
+
+async def test_case_and_diacritic_sensitive_searches(articles):
+    assert await ids(articles, "Coffee", **{"$caseSensitive": True}) == [2]
+    assert await ids(articles, "CAFÉ", **{"$diacriticSensitive": True}) == [5]
+    assert await ids(articles, '"Café Con"', **{"$caseSensitive": True}) == [5]
+
+
+async def test_text_combines_with_other_conditions(articles):
+    found = articles.find({"$text": {"$search": "coffee cake"}, "author": {"$in": ["abc", "efg"]}})
+    assert sorted(d["_id"] for d in await found.to_list(None)) == [2, 3, 7]
+    assert (
+        await articles.count_documents({"$text": {"$search": "coffee"}, "views": {"$gt": 8}}) == 2
+    )
+    pipeline = [{"$match": {"$text": {"$search": "coffee"}}}, {"$match": {"views": {"$lt": 20}}}]
+    assert sorted(d["_id"] for d in await articles.aggregate(pipeline).to_list(None)) == [2, 7]
+
+
+async def test_text_score_in_projection_and_sort(articles):
+    """MongoDB's formula: "cake" is one of the two terms of "Baking a cake": 0.75."""
+    projection = {"subject": 1, "score": {"$meta": "textScore"}}
+    found = await articles.find({"$text": {"$search": "cake"}}, projection).to_list(None)
+    assert found == [{"_id": 3, "subject": "Baking a cake", "score": pytest.approx(0.75)}]
+    ranked = articles.find({"$text": {"$search": "coffee cake"}}, {"score": {"$meta": "textScore"}})
+    ranked = ranked.sort([("score", {"$meta": "textScore"}), ("_id", 1)])
+    rows = [(d["_id"], d["score"]) for d in await ranked.to_list(None)]
+    assert [i for i, _ in rows] == [1, 2, 3, 7]
+    assert rows[0][1] == pytest.approx(1.0)
+    assert [s for _, s in rows[1:]] == pytest.approx([0.75, 0.75, 0.75])
+
+
+async def test_text_score_in_an_aggregation(articles):
+    pipeline = [
+        {"$match": {"$text": {"$search": "coffee"}}},
+        {"$sort": {"score": {"$meta": "textScore"}, "_id": 1}},
+        {"$project": {"_id": 1, "score": {"$meta": "textScore"}}},
+    ]
+    found = await articles.aggregate(pipeline).to_list(None)
+    assert [d["_id"] for d in found] == [1, 2, 7]
+    assert [d["score"] for d in found] == pytest.approx([1.0, 0.75, 0.75])
+
+
+async def test_weights_rank_fields(db):
+    await db.blog.insert_many(
+        [
+            {"_id": 1, "title": "gardening", "body": "notes on roses"},
+            {"_id": 2, "title": "roses", "body": "notes on gardening"},
+        ]
+    )
+    await db.blog.create_index(
+        [("title", "text"), ("body", "text")], weights={"title": 10}, name="search"
+    )
+    found = db.blog.find({"$text": {"$search": "roses"}}, {"s": {"$meta": "textScore"}})
+    found = await found.sort([("s", {"$meta": "textScore"})]).to_list(None)
+    assert [d["_id"] for d in found] == [2, 1]
+    assert found[0]["s"] > 5 * found[1]["s"]
+
+
+async def test_the_index_is_listed_as_mongodb_shows_it_and_dropped(db):
+    await db.notes.insert_one({"_id": 1, "body": "stemming words"})
+    name = await db.notes.create_index([("body", "text")], default_language="none")
+    assert name == "body_text"
+    info = (await db.notes.index_information())["body_text"]
+    assert info["key"] == [("_fts", "text"), ("_ftsx", 1)]
+    assert info["weights"] == {"body": 1}
+    assert info["default_language"] == "none"
+    assert info["language_override"] == "language"
+    assert info["textIndexVersion"] == 3
+    # Language "none": no stemming, no stop words.
+    assert await ids(db.notes, "stemming") == [1]
+    assert await ids(db.notes, "stem") == []
+    await db.notes.drop_index("body_text")
+    assert "body_text" not in await db.notes.index_information()
+    with pytest.raises(OperationFailure) as missing:
+        await db.notes.find({"$text": {"$search": "words"}}).to_list(None)
+    assert missing.value.code == 27
+
+
+async def test_one_text_index_per_collection(articles):
+    with pytest.raises(OperationFailure) as second:
+        await articles.create_index([("author", "text")])
+    assert second.value.code == 85
+    # The same index again is no change.
+    assert await articles.create_index([("subject", "text")]) == "subject_text"
+
+
+async def test_text_without_a_text_index_is_index_not_found(db):
+    await db.plain.insert_one({"_id": 1, "a": "coffee"})
+    for coll in (db.plain, db.missing):
+        with pytest.raises(OperationFailure) as failed:
+            await coll.find({"$text": {"$search": "coffee"}}).to_list(None)
+        assert failed.value.code == 27
+
+
+@pytest.mark.parametrize(
+    "filter",
+    [
+        {"a": {"$elemMatch": {"$text": {"$search": "x"}}}},
+        {"$nor": [{"$text": {"$search": "x"}}]},
+        {"$text": {"$search": 1}},
+        {"$text": {"$search": "x", "$caseSensitive": "yes"}},
+    ],
+)
+async def test_misplaced_or_malformed_text_is_refused(articles, filter):
+    with pytest.raises(OperationFailure):
+        await articles.find(filter).to_list(None)
+
+
+async def test_text_in_a_later_match_stage_is_refused(articles):
+    pipeline = [{"$match": {"views": 1}}, {"$match": {"$text": {"$search": "coffee"}}}]
+    with pytest.raises(OperationFailure) as refused:
+        await articles.aggregate(pipeline).to_list(None)
+    assert refused.value.code == 17313
+
+
+async def test_a_text_score_without_a_text_search_is_refused(articles):
+    with pytest.raises(OperationFailure) as refused:
+        await articles.find({}, {"score": {"$meta": "textScore"}}).to_list(None)
+    assert refused.value.code == 40218
+
+
+async def test_the_index_follows_writes(articles):
+    await articles.update_one({"_id": 1}, {"$set": {"subject": "green tea"}})
+    await articles.replace_one({"_id": 4}, {"subject": "tea cake"})
+    await articles.delete_one({"_id": 7})
+    await articles.insert_one({"_id": 9, "subject": ["iced coffee", "tea"]})
+    assert await ids(articles, "coffee") == [2, 9]
+    assert await ids(articles, "tea") == [1, 4, 9]
+    assert await ids(articles, "baking") == [3]
+    await articles.delete_many({"subject": {"$exists": True}})
+    assert await ids(articles, "tea coffee cake") == []
+
+
+async def test_a_failed_write_leaves_the_index_as_it_was(articles):
+    with pytest.raises(OperationFailure):
+        await articles.insert_many([{"_id": 10, "subject": "espresso"}, {"_id": 1, "subject": "x"}])
+    assert await ids(articles, "espresso") == [10]  # the ordered insert stopped at _id 1
+    with pytest.raises(OperationFailure):
+        await articles.update_one({"_id": 10}, {"$set": {"subject": "latte", "_id": 11}})
+    assert await ids(articles, "espresso") == [10]
+    assert await ids(articles, "latte") == []
+
+
+async def test_the_index_survives_a_restart(tmp_path):
+    path = str(tmp_path / "store.db")
+    client = open_client(path)
+    await client.t.notes.insert_one({"_id": 1, "body": "persistent search"})
+    await client.t.notes.create_index([("body", "text")], weights={"body": 3})
+    await client.close()
+    client = open_client(path)
+    try:
+        notes = client.t.notes
+        assert (await notes.index_information())["body_text"]["weights"] == {"body": 3}
+        found = await notes.find(
+            {"$text": {"$search": "searching"}}, {"s": {"$meta": "textScore"}}
+        ).to_list(None)
+        assert found == [{"_id": 1, "body": "persistent search", "s": pytest.approx(3 * 0.75)}]
+        await notes.insert_one({"_id": 2, "body": "more search"})
+        assert await ids(notes, "search") == [1, 2]
+    finally:
+        await client.close()
+
+
+async def test_an_unsupported_language_is_refused_loudly(embedded_db):
+    with pytest.raises(OperationFailure) as refused:
+        await embedded_db.notes.create_index([("body", "text")], default_language="klingon")
+    assert refused.value.code == 67
+    await embedded_db.notes.create_index([("body", "text")])
+    with pytest.raises(OperationFailure) as refused:
+        await embedded_db.notes.insert_one({"body": "hola", "language": "klingon"})
+    assert refused.value.code == 17262
