@@ -2,7 +2,9 @@
 
 Run ``.venv/bin/python bench/store.py`` (``--users 100 --docs 100`` for a quick run). It
 prints one table: Tessera's figures, the targets, and mongomock's figures on a smaller
-collection (it scans every document) as ratios.
+collection (it scans every document) as ratios. ``--parts`` picks what runs: ``main``
+(the per-user workload), ``stream`` (cursor memory), ``text`` (``$text`` over
+``--text-docs`` documents, 1M by default).
 """
 
 import argparse
@@ -274,6 +276,7 @@ def run_mongomock(users: int, per_user: int) -> dict[str, float]:
 
 
 TARGETS = {
+    "text 2 terms <=100 hits median ms": ("<=", 5.0),
     "insert docs/s": (">=", 20_000),
     "per-user query median ms": ("<=", 1.0),
     "find_one _id ms": ("<=", 0.05),
@@ -286,6 +289,50 @@ TARGETS = {
     "stream memory growth MB": ("<=", 64),
 }
 HIGHER_IS_BETTER = {"insert docs/s", "update_one x32 ops/s", "stream 100k x 2 KB docs/s"}
+
+
+TEXT_COMMON = [f"{a}{b}" for a in ("tal", "mer", "dov", "kin", "sul") for b in "aeiouy"]
+TEXT_RARE = 20_000  # rare words: each in --text-docs / 20,000 documents (50 at 1M)
+
+
+async def text_search(path: str, count: int, users: int) -> dict[str, float]:
+    """``$text`` over `count` documents of 12 words: a two-term search of rare words
+    (about 100 hits at 1M documents), and a scoped search of two common words."""
+    rng = random.Random(11)
+    client = open_client(path)
+    coll = client["bench"]["notes"]
+    await coll.create_index("user_id")
+    for start in range(0, count, 10_000):
+        batch = [
+            {
+                "user_id": f"user{n % users:05d}",
+                "body": " ".join([*rng.choices(TEXT_COMMON, k=11), f"rare{n % TEXT_RARE}"]),
+            }
+            for n in range(start, min(count, start + 10_000))
+        ]
+        await coll.insert_many(batch)
+    began = time.perf_counter()
+    await coll.create_index([("body", "text")])
+    results = {"text index build s": time.perf_counter() - began}
+    pairs = [f"rare{rng.randrange(TEXT_RARE)} rare{rng.randrange(TEXT_RARE)}" for _ in range(200)]
+
+    async def rare(words: str) -> None:
+        found = await coll.find(
+            {"$text": {"$search": words}}, {"score": {"$meta": "textScore"}}
+        ).to_list(None)
+        assert 0 < len(found) <= 100, len(found)
+
+    await timed(rare, pairs[:20])
+    results["text 2 terms <=100 hits median ms"] = statistics.median(await timed(rare, pairs))
+
+    async def scoped(user: str) -> None:
+        search = {"$search": " ".join(rng.sample(TEXT_COMMON, 2))}
+        await coll.find({"$text": search, "user_id": user}).limit(20).to_list(None)
+
+    some = [f"user{rng.randrange(users):05d}" for _ in range(100)]
+    results["text per-user median ms"] = statistics.median(await timed(scoped, some))
+    await client.close()
+    return results
 
 
 def report(ours: dict[str, float], mock: dict[str, float] | None, size: str, msize: str) -> None:
@@ -327,23 +374,35 @@ def main() -> None:
     parser.add_argument(
         "--stream-docs", type=int, default=100_000, help="2 KB documents read by cursors (0: skip)"
     )
+    parser.add_argument("--text-docs", type=int, default=1_000_000, help="documents searched")
+    parser.add_argument(
+        "--parts", default="main,stream,text", help="comma-separated: main, stream, text"
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     folder = tempfile.mkdtemp(prefix="tessera-bench-")
     path = args.path or os.path.join(folder, "bench.db")
     streamed = {}
-    if args.stream_docs:  # first, while the process is small and nothing else ran
+    if args.stream_docs and "stream" in parts:  # first, while the process is small
         stream_path = os.path.join(folder, "stream.db")
         streamed = asyncio.run(stream_memory(stream_path, args.stream_docs))
         os.remove(stream_path)
-    ours = asyncio.run(run_tessera(path, args.users, args.docs, args.batch)) | streamed
-    mock = None if args.no_mongomock else run_mongomock(args.mongomock_users, args.docs)
+    ours = streamed
+    if "main" in parts:
+        ours = asyncio.run(run_tessera(path, args.users, args.docs, args.batch)) | ours
+    if "text" in parts:
+        text_path = os.path.join(folder, "text.db")
+        ours |= asyncio.run(text_search(text_path, args.text_docs, args.users))
+    main_run = "main" in parts and not args.no_mongomock
+    mock = run_mongomock(args.mongomock_users, args.docs) if main_run else None
     report(
         ours,
         mock,
         f"{args.users:,} users x {args.docs:,} docs, insert_many of {args.batch:,}",
         f"{args.mongomock_users:,} users x {args.docs:,} docs",
     )
-    print(f"\nstore file: {os.path.getsize(path) / 2**20:,.0f} MB")
+    if "main" in parts:
+        print(f"\nstore file: {os.path.getsize(path) / 2**20:,.0f} MB")
     if not args.path:
         shutil.rmtree(folder, ignore_errors=True)
 

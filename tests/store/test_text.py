@@ -4,7 +4,7 @@ MongoDB too when ``TESSERA_TEST_MONGODB_URI`` is set)."""
 import pytest
 from pymongo.errors import OperationFailure
 
-from tessera.store import open_client
+from tessera.store import fts, open_client
 
 ARTICLES = [
     {"_id": 1, "subject": "coffee", "author": "xyz", "views": 50},
@@ -221,3 +221,17 @@ async def test_an_unsupported_language_is_refused_loudly(embedded_db):
     with pytest.raises(OperationFailure) as refused:
         await embedded_db.notes.insert_one({"body": "hola", "language": "klingon"})
     assert refused.value.code == 17262
+
+
+@pytest.mark.parametrize("within_rows", [0, 5000])
+async def test_other_conditions_narrow_the_search_either_way(embedded_db, monkeypatch, within_rows):
+    """Past `fts.WITHIN_ROWS` rows of the other conditions, FTS5 answers and they filter:
+    the same documents and scores."""
+    monkeypatch.setattr(fts, "WITHIN_ROWS", within_rows)
+    coll = embedded_db.articles
+    await coll.insert_many([dict(doc) for doc in ARTICLES])
+    await coll.create_index("author")
+    await coll.create_index([("subject", "text")])
+    search = {"$text": {"$search": "coffee cake -cream"}, "author": {"$in": ["abc", "efg"]}}
+    found = await coll.find(search, {"s": {"$meta": "textScore"}}).to_list(None)
+    assert [(d["_id"], d["s"]) for d in found] == [(2, 0.75), (3, 0.75)]

@@ -16,7 +16,10 @@ import orjson
 from tessera.store import deadlines, documents, text
 from tessera.store.catalog import CollectionInfo, IndexInfo
 
-__all__ = ["add", "remove", "replace", "rows"]
+__all__ = ["WITHIN_ROWS", "add", "remove", "replace", "rows"]
+
+#: Rows of the other conditions' index range a text search checks itself (see `rows`).
+WITHIN_ROWS = 5000
 
 
 def add(conn: sqlite3.Connection, index: IndexInfo, rid: int, doc: Mapping[str, Any]) -> None:
@@ -61,22 +64,59 @@ def rows(
 ) -> Iterator[tuple[int, dict[str, Any], int, float]]:
     """(rid, document, BSON size, score) of each document the index finds for `search`,
     in row id order; `within` (a statement selecting row ids, and its arguments) limits
-    them to those rows, as FTS5 reads them."""
+    them to those rows.
+
+    Up to `WITHIN_ROWS` rows within (one user's documents, say), their terms are read by
+    row id and checked here: that costs those rows, where FTS5 would read every document
+    of every user holding a common word. Past that, FTS5 answers and the rows filter it.
+    """
     query = search.fts_query()
     if query is None:
         return
-    sql = (
-        f"SELECT d.rid, d.doc, t.scores FROM {index.table} AS t "
-        f"JOIN {coll.table} AS d ON d.rid = t.rowid WHERE {index.table} MATCH ?"
-    )
-    args: list[Any] = [query]
-    if within is not None:
-        sql += f" AND t.rowid IN ({within[0]})"
-        args.extend(within[1])
     wanted = search.score_terms()
     with deadlines.interruptible(conn):
+        if within is not None:
+            sql, args = within
+            rids = [rid for (rid,) in conn.execute(f"{sql} LIMIT ?", [*args, WITHIN_ROWS + 1])]
+            if len(rids) <= WITHIN_ROWS:
+                yield from _rows_within(conn, coll, index, search, rids)
+                return
+        sql = (
+            f"SELECT d.rid, d.doc, t.scores FROM {index.table} AS t "
+            f"JOIN {coll.table} AS d ON d.rid = t.rowid WHERE {index.table} MATCH ?"
+        )
+        args = [query]
+        if within is not None:
+            sql += f" AND t.rowid IN ({within[0]})"
+            args.extend(within[1])
         cur = conn.execute(f"{sql} ORDER BY t.rowid", args)
         for rid, data, scores in deadlines.checked(cur, 16):
             held = orjson.loads(scores)
-            score = sum(held.get(term, 0.0) for term in wanted)
-            yield rid, documents.decode(data), len(data), score
+            yield rid, documents.decode(data), len(data), sum(held.get(t, 0.0) for t in wanted)
+
+
+def _rows_within(
+    conn: sqlite3.Connection,
+    coll: CollectionInfo,
+    index: IndexInfo,
+    search: text.Search,
+    rids: list[int],
+) -> Iterator[tuple[int, dict[str, Any], int, float]]:
+    wanted = search.score_terms()
+    listed = orjson.dumps(rids).decode()
+    found: dict[int, float] = {}
+    terms = conn.execute(
+        f"SELECT rowid, scores FROM {index.table} WHERE rowid IN (SELECT value FROM json_each(?))",
+        (listed,),
+    )
+    for rid, scores in deadlines.checked(terms, 64):
+        held = orjson.loads(scores)
+        if search.holds(held):
+            found[rid] = sum(held.get(t, 0.0) for t in wanted)
+    docs = conn.execute(
+        f"SELECT rid, doc FROM {coll.table} WHERE rid IN (SELECT value FROM json_each(?)) "
+        "ORDER BY rid",
+        (orjson.dumps(sorted(found)).decode(),),
+    )
+    for rid, data in docs:
+        yield rid, documents.decode(data), len(data), found[rid]

@@ -271,6 +271,13 @@ class Search:
         """The index terms whose scores a matching document's score adds up."""
         return _folded(self.terms, self.language)
 
+    def holds(self, terms: Mapping[str, float]) -> bool:
+        """Whether a document with index terms `terms` passes the index's part: a
+        searched term, no negated one (what `fts_query` asks FTS5)."""
+        wanted = self.score_terms()
+        negated = _folded(self.negated, self.language)
+        return any(t in terms for t in wanted) and not any(t in terms for t in negated)
+
 
 def _folded(words: list[str], language: str) -> list[str]:
     # The search's words as the index holds them, each once.
