@@ -4,7 +4,7 @@ MongoDB too when ``TESSERA_TEST_MONGODB_URI`` is set)."""
 import pytest
 from pymongo.errors import OperationFailure
 
-from tessera.store import fts, open_client
+from tessera.store import fts, open_client, slices
 
 ARTICLES = [
     {"_id": 1, "subject": "coffee", "author": "xyz", "views": 50},
@@ -235,3 +235,18 @@ async def test_other_conditions_narrow_the_search_either_way(embedded_db, monkey
     search = {"$text": {"$search": "coffee cake -cream"}, "author": {"$in": ["abc", "efg"]}}
     found = await coll.find(search, {"s": {"$meta": "textScore"}}).to_list(None)
     assert [(d["_id"], d["s"]) for d in found] == [(2, 0.75), (3, 0.75)]
+
+
+async def test_a_sliced_update_many_rechecks_text_on_each_document(embedded_db, monkeypatch):
+    """Slices after the first read each document again: $text is then decided from the
+    document's own words, so one changed meanwhile is left alone."""
+    monkeypatch.setattr(slices, "SLICE_SECONDS", 0)
+    coll = embedded_db.articles
+    await coll.insert_many([dict(doc) for doc in ARTICLES])
+    await coll.create_index([("subject", "text")])
+    result = await coll.update_many({"$text": {"$search": "coffee -cream"}}, {"$set": {"hit": 1}})
+    assert result.modified_count == 2
+    assert sorted(d["_id"] for d in await coll.find({"hit": 1}).to_list(None)) == [1, 2]
+    deleted = await coll.delete_many({"$text": {"$search": "leche"}, "views": {"$gt": 100}})
+    assert deleted.deleted_count == 1
+    assert await ids(coll, "leche") == [8]

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from tessera.store import deadlines, reads, writes
 from tessera.store.catalog import Catalog, CollectionInfo
 from tessera.store.deadlines import Limit, SliceEnded
-from tessera.store.query import compile_filter
 from tessera.store.slices import Slice
 from tessera.store.update import Apply
 
@@ -113,7 +112,7 @@ def next_slice(
     progress = Progress(next=len(rids))
     if coll is None:
         return progress  # dropped meanwhile: nothing left to change
-    matcher = compile_filter(many.filter)
+    matcher = reads.rechecks(coll, many.filter)
     for i in deadlines.checked(range(start, len(rids))):
         if i > start and part.over():
             progress.next = i

@@ -14,7 +14,7 @@ from typing import Any
 
 import bson
 
-from tessera.store import deadlines, documents, fts
+from tessera.store import deadlines, documents, fts, text
 from tessera.store.catalog import ID_INDEX, CollectionInfo
 from tessera.store.limits import BLOCKING_BYTES, sort_error
 from tessera.store.paths import MISSING
@@ -31,6 +31,7 @@ __all__ = [
     "find",
     "matches",
     "matching_rids",
+    "rechecks",
     "residual_match",
     "rows",
 ]
@@ -99,14 +100,24 @@ def _text_rows(
         yield rid, Scored(doc, score), size
 
 
+def rechecks(coll: CollectionInfo, filter: Mapping[str, Any]) -> Matcher:
+    """The compiled filter for documents read by row id, outside any plan: a ``$text``
+    is then decided from the document's own terms, as the index would hold them."""
+    plan = plan_query(coll, filter)
+    if plan.text is None:
+        return compile_filter(filter)
+    spec, search, rest = plan.text.index.text, plan.text.search, filter_of(plan, filter)
+    assert spec is not None
+    return lambda doc: search.holds(text.analyze(spec, doc).scores) and rest(doc)
+
+
 def filter_of(plan: Plan, filter: Mapping[str, Any]) -> Matcher:
     """The compiled filter that checks a candidate of `plan`: for a text plan, the rest
     of the filter and what the text index leaves to check (see `text.Search.residual`)."""
-    text = plan.text
-    if text is None:
+    if plan.text is None:
         return compile_filter(filter)
     rest = compile_filter({key: value for key, value in filter.items() if key != "$text"})
-    spec, search = text.index.text, text.search
+    spec, search = plan.text.index.text, plan.text.search
     assert spec is not None
     return lambda doc: search.residual(spec, doc) and rest(doc)
 
