@@ -14,6 +14,7 @@ must all appear (as written, ignoring case and diacritics, inside one indexed st
 and ``-word`` or ``-"phrase"`` excludes the documents holding it.
 """
 
+import functools
 import re
 import threading
 import unicodedata
@@ -258,25 +259,27 @@ class Search:
 
     def fts_query(self) -> str | None:
         """The FTS5 MATCH expression for the index's part, None when nothing can match."""
-        terms = _folded(self.terms, self.language)
+        terms, negated = self._index_terms
         if not terms:
             return None  # no word, or only stop words
         query = " OR ".join(_quote(term) for term in terms)
-        negated = _folded(self.negated, self.language)
         if negated:
             query = f"({query}) NOT ({' OR '.join(_quote(term) for term in negated)})"
         return query
 
     def score_terms(self) -> list[str]:
         """The index terms whose scores a matching document's score adds up."""
-        return _folded(self.terms, self.language)
+        return self._index_terms[0]
 
     def holds(self, terms: Mapping[str, float]) -> bool:
         """Whether a document with index terms `terms` passes the index's part: a
         searched term, no negated one (what `fts_query` asks FTS5)."""
-        wanted = self.score_terms()
-        negated = _folded(self.negated, self.language)
+        wanted, negated = self._index_terms
         return any(t in terms for t in wanted) and not any(t in terms for t in negated)
+
+    @functools.cached_property
+    def _index_terms(self) -> tuple[list[str], list[str]]:
+        return _folded(self.terms, self.language), _folded(self.negated, self.language)
 
 
 def _folded(words: list[str], language: str) -> list[str]:
