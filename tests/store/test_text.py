@@ -64,6 +64,8 @@ async def test_text_combines_with_other_conditions(articles):
     assert (
         await articles.count_documents({"$text": {"$search": "coffee"}, "views": {"$gt": 8}}) == 2
     )
+    in_and = {"$and": [{"views": {"$gt": 8}}, {"$text": {"$search": "coffee"}, "author": "xyz"}]}
+    assert [d["_id"] for d in await articles.find(in_and).to_list(None)] == [1]
     pipeline = [{"$match": {"$text": {"$search": "coffee"}}}, {"$match": {"views": {"$lt": 20}}}]
     assert sorted(d["_id"] for d in await articles.aggregate(pipeline).to_list(None)) == [2, 7]
 
@@ -149,6 +151,7 @@ async def test_text_without_a_text_index_is_index_not_found(db):
     [
         {"a": {"$elemMatch": {"$text": {"$search": "x"}}}},
         {"$nor": [{"$text": {"$search": "x"}}]},
+        {"$and": [{"$text": {"$search": "x"}}, {"$text": {"$search": "y"}}]},
         {"$text": {"$search": 1}},
         {"$text": {"$search": "x", "$caseSensitive": "yes"}},
     ],

@@ -244,10 +244,6 @@ def split_leading_match(
         return dict(filters[0]), rest
     if any("$text" in later for later in filters[1:]):
         raise failure(17313, "$match with $text is only allowed as the first pipeline stage")
-    first = dict(filters[0])
-    if "$text" in first:  # a $text stays at the top level, where the planner answers it
-        text = first.pop("$text")
-        return {"$text": text, "$and": [first, *(dict(f) for f in filters[1:])]}, rest
     return {"$and": [dict(f) for f in filters]}, rest
 
 

@@ -28,7 +28,7 @@ from tessera.store.catalog import CollectionInfo, IndexInfo
 from tessera.store.paths import MISSING, array_index, split_path
 from tessera.store.text import Search, parse_search
 
-__all__ = ["Plan", "TextPlan", "exact_id_key", "id_lookup", "plan_query"]
+__all__ = ["Plan", "TextPlan", "exact_id_key", "id_lookup", "plan_query", "text_clause"]
 
 Range = tuple[bytes | None, bytes | None]  # [low, high): low inclusive, high exclusive
 _RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
@@ -45,6 +45,7 @@ class TextPlan:
 
     index: IndexInfo
     search: Search
+    rest: dict[str, Any]  # the filter without its $text
     within: "Plan | None" = None
 
 
@@ -99,7 +100,7 @@ def plan_query(
 ) -> Plan:
     """The cheapest plan this simple cost model finds for `filter` and `sort`."""
     if coll is None:
-        if "$text" in filter:
+        if text_clause(filter) is not None:
             raise OperationFailure("text index required for $text query", _INDEX_NOT_FOUND)
         return Plan(None)
     shape = _equality_shape(filter, sort)
@@ -147,8 +148,9 @@ def _choose(
     sort: Sequence[tuple[str, int]] | None,
 ) -> Plan:
     sort = list(sort or [])
-    if "$text" in filter:
-        return _text_plan(coll, filter, sort)
+    clause = text_clause(filter)
+    if clause is not None:
+        return _text_plan(coll, *clause)
     best: tuple[tuple[Any, ...], Plan] | None = None
     try:
         conditions = _conditions(filter)
@@ -168,19 +170,37 @@ def _choose(
     return best[1]
 
 
-def _text_plan(coll: CollectionInfo, filter: Mapping[str, Any], sort: list[Any]) -> Plan:
+def text_clause(filter: Mapping[str, Any]) -> tuple[Any, dict[str, Any]] | None:
+    """A ``$text`` operand, at the top level of `filter` or of one of its top-level
+    ``$and`` clauses (where MongoDB accepts it too), and the filter without it."""
+    if "$text" in filter:
+        return filter["$text"], {key: value for key, value in filter.items() if key != "$text"}
+    clauses = filter.get("$and")
+    if not isinstance(clauses, list):
+        return None
+    for n, clause in enumerate(clauses):
+        if isinstance(clause, Mapping) and "$text" in clause:
+            inner = {key: value for key, value in clause.items() if key != "$text"}
+            others = [c for i, c in enumerate(clauses) if i != n] + ([inner] if inner else [])
+            rest = {key: value for key, value in filter.items() if key != "$and"}
+            if others:
+                rest["$and"] = others
+            return clause["$text"], rest
+    return None
+
+
+def _text_plan(coll: CollectionInfo, operand: Any, rest: dict[str, Any]) -> Plan:
     """The plan of a ``$text`` query: its index's FTS5 table, narrowed to the rows of an
     index range of the other conditions (a scoped ``user_id``) when there is one."""
     index = next((i for i in coll.indexes.values() if i.text is not None), None)
     if index is None:
         raise OperationFailure("text index required for $text query", _INDEX_NOT_FOUND)
     assert index.text is not None
-    search = parse_search(filter["$text"], index.text.default_language)
-    rest = {key: value for key, value in filter.items() if key != "$text"}
+    search = parse_search(operand, index.text.default_language)
     within = _choose(coll, rest, None) if rest else None
     if within is not None and within.index is None:
         within = None
-    return Plan(None, text=TextPlan(index, search, within))
+    return Plan(None, text=TextPlan(index, search, rest, within))
 
 
 def exact_id_key(filter: Mapping[str, Any]) -> bytes | None:

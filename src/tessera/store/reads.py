@@ -116,7 +116,7 @@ def filter_of(plan: Plan, filter: Mapping[str, Any]) -> Matcher:
     of the filter and what the text index leaves to check (see `text.Search.residual`)."""
     if plan.text is None:
         return compile_filter(filter)
-    rest = compile_filter({key: value for key, value in filter.items() if key != "$text"})
+    rest = compile_filter(plan.text.rest)
     spec, search = plan.text.index.text, plan.text.search
     assert spec is not None
     return lambda doc: search.residual(spec, doc) and rest(doc)
