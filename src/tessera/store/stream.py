@@ -77,7 +77,8 @@ def where_to_read(
     inline = plan.point or (plan.exact and plan.sorted and end <= _INLINE_LIMIT)
     # An exact plan's filter is plain equalities; any other may run patterns.
     inline = inline and not off_loop and (plan.exact or not evaluates(filter))
-    return inline, len(plan.ranges) > 1
+    # Several statements (index ranges, a text search's steps) read one snapshot.
+    return inline, len(plan.ranges) > 1 or plan.text is not None
 
 
 def next_batch(
