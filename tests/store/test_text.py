@@ -253,3 +253,29 @@ async def test_a_sliced_update_many_rechecks_text_on_each_document(embedded_db, 
     deleted = await coll.delete_many({"$text": {"$search": "leche"}, "views": {"$gt": 100}})
     assert deleted.deleted_count == 1
     assert await ids(coll, "leche") == [8]
+
+
+async def test_a_text_cursor_streams_in_batches(db):
+    """Unsorted, a text search is read a batch at a time in row order, each batch past
+    the last: every match once, whatever the batch size."""
+    await db.posts.insert_many(
+        [{"_id": n, "body": "tea" if n % 3 else "coffee tea"} for n in range(250)]
+    )
+    await db.posts.create_index([("body", "text")])
+    cursor = db.posts.find({"$text": {"$search": "coffee"}}, {"s": {"$meta": "textScore"}})
+    found = [doc async for doc in cursor.batch_size(7)]
+    assert sorted(d["_id"] for d in found) == list(range(0, 250, 3))
+    assert all(d["s"] == pytest.approx(0.75) for d in found)
+    skipped = db.posts.find({"$text": {"$search": "coffee"}}).skip(5).limit(30).batch_size(4)
+    assert len([doc async for doc in skipped]) == 30
+
+
+async def test_dropping_the_text_index_kills_an_open_cursor(embedded_db):
+    await embedded_db.posts.insert_many([{"_id": n, "body": "coffee"} for n in range(50)])
+    await embedded_db.posts.create_index([("body", "text")])
+    cursor = embedded_db.posts.find({"$text": {"$search": "coffee"}}).batch_size(10)
+    assert (await cursor.next())["_id"] == 0
+    await embedded_db.posts.drop_index("body_text")
+    with pytest.raises(OperationFailure) as killed:
+        await cursor.to_list(None)
+    assert killed.value.code == 175

@@ -62,10 +62,11 @@ def rows(
     index: IndexInfo,
     search: text.Search,
     within: tuple[str, list[Any]] | None = None,
+    after: int | None = None,
 ) -> Iterator[tuple[int, dict[str, Any], int, float]]:
     """(rid, document, BSON size, score) of each document the index finds for `search`,
-    in row id order; `within` (a statement selecting row ids, and its arguments) limits
-    them to those rows.
+    in row id order, past row `after` if given (a cursor's next batch); `within` (a
+    statement selecting row ids, and its arguments) limits them to those rows.
 
     Up to `WITHIN_ROWS` rows within (one user's documents, say), their terms are read by
     row id and checked here: that costs those rows, where FTS5 would read every document
@@ -80,6 +81,7 @@ def rows(
             sql, args = within
             rids = [rid for (rid,) in conn.execute(f"{sql} LIMIT ?", [*args, WITHIN_ROWS + 1])]
             if len(rids) <= WITHIN_ROWS:
+                rids = rids if after is None else [rid for rid in rids if rid > after]
                 yield from _rows_within(conn, coll, index, search, rids)
                 return
         sql = (
@@ -87,6 +89,9 @@ def rows(
             f"JOIN {coll.table} AS d ON d.rid = t.rowid WHERE {index.table} MATCH ?"
         )
         args = [query]
+        if after is not None:
+            sql += " AND t.rowid > ?"
+            args.append(after)
         if within is not None:
             sql += f" AND t.rowid IN ({within[0]})"
             args.extend(within[1])

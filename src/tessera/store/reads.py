@@ -34,6 +34,7 @@ __all__ = [
     "rechecks",
     "residual_match",
     "rows",
+    "text_rows",
 ]
 
 Row = tuple[int, dict[str, Any]]
@@ -58,7 +59,7 @@ def rows(
     commit. Stops with the running job's time (see `deadlines`).
     """
     if plan.text is not None:
-        yield from _text_rows(conn, coll, plan)
+        yield from text_rows(conn, coll, plan)
         return
     with deadlines.interruptible(conn):
         if plan.index is None:
@@ -80,10 +81,11 @@ def rows(
                     yield rid, documents.decode(data), len(data)
 
 
-def _text_rows(
-    conn: sqlite3.Connection, coll: CollectionInfo, plan: Plan
+def text_rows(
+    conn: sqlite3.Connection, coll: CollectionInfo, plan: Plan, after: int | None = None
 ) -> Generator[SizedRow, None, None]:
-    """A text plan's candidates, each document carrying its score (see `text.Scored`)."""
+    """A text plan's candidates in row id order (past row `after`), each document
+    carrying its score (see `text.Scored`)."""
     assert plan.text is not None
     within = None
     if plan.text.within is not None:
@@ -96,7 +98,8 @@ def _text_rows(
             " UNION ALL ".join(f"SELECT * FROM ({sql})" for sql, _ in parts),
             [arg for _, args in parts for arg in args],
         )
-    for rid, doc, size, score in fts.rows(conn, coll, plan.text.index, plan.text.search, within):
+    found = fts.rows(conn, coll, plan.text.index, plan.text.search, within, after)
+    for rid, doc, size, score in found:
         yield rid, Scored(doc, score), size
 
 

@@ -132,10 +132,9 @@ def _first(
     stream.planned_on = coll
     plan = stream.plan
     assert plan is not None
-    if (sort and not plan.sorted) or plan.text is not None:
-        # A text search, like a sort no index gives, is answered whole (by FTS5).
+    if sort and not plan.sorted:
         stream.blocking = True
-        if stream.disk and plan.text is None:
+        if stream.disk and plan.text is None:  # text results are sorted whole, in memory
             stream.sorted_rest = _spilled(conn, coll, filter, sort, plan, skip, limit)
         else:
             sizes: list[int] = []
@@ -187,14 +186,20 @@ def _still_valid(coll: CollectionInfo | None, stream: Stream) -> bool:
     if coll is None:
         stream.done = True
         return False
-    if plan is None or plan.index is None or plan.index is ID_INDEX:
+    if plan is None:
         return True
-    now = coll.indexes.get(plan.index.name)
-    if now is None or now.table != plan.index.table:
-        message = f"query plan killed :: caused by :: index '{plan.index.name}' dropped"
-        raise OperationFailure(message, _QUERY_PLAN_KILLED, {"ok": 0, "errmsg": message})
-    if now.multikey and stream.seen is None:
-        stream.seen = set()  # it became multikey since: a row may now come twice
+    used = [plan.index]
+    if plan.text is not None:  # its text index, and the index narrowing it
+        used = [plan.text.index, plan.text.within.index if plan.text.within else None]
+    for index in used:
+        if index is None or index is ID_INDEX:
+            continue
+        now = coll.indexes.get(index.name)
+        if now is None or now.table != index.table:
+            message = f"query plan killed :: caused by :: index '{index.name}' dropped"
+            raise OperationFailure(message, _QUERY_PLAN_KILLED, {"ok": 0, "errmsg": message})
+        if now.multikey and stream.seen is None and plan.text is None:
+            stream.seen = set()  # it became multikey since: a row may now come twice
     return True
 
 
@@ -245,7 +250,8 @@ def _matching_batch(
     count: int,
 ) -> list[dict[str, Any]]:
     """A batch of the plan's candidates that match, resumed past the last one read."""
-    matcher = compile_filter(filter)
+    assert stream.plan is not None
+    matcher = reads.filter_of(stream.plan, filter)
     out: list[dict[str, Any]] = []
     used = 0
     to_skip = skip
@@ -274,6 +280,11 @@ def _rows(
     the position along as each is yielded."""
     plan = stream.plan
     assert plan is not None
+    if plan.text is not None:
+        for rid, doc, size in reads.text_rows(conn, coll, plan, stream.rid):
+            stream.rid = rid
+            yield rid, doc, size
+        return
     ranges = list(reversed(plan.ranges) if plan.reverse else plan.ranges)
     if plan.index is None:
         ranges = [(None, None)]
