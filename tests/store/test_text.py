@@ -37,6 +37,14 @@ async def test_words_are_ored_stemmed_and_folded(articles):
     assert await ids(articles, "shops") == [2]  # "Shopping" and "shops" share a stem
 
 
+async def test_words_split_at_punctuation_but_not_underscores(db):
+    await db.code.insert_one({"_id": 1, "body": "rename my_var; see issue-22 (v3.14)"})
+    await db.code.create_index([("body", "text")])
+    assert await ids(db.code, "my_var") == [1]
+    assert await ids(db.code, "var") == []
+    assert await ids(db.code, "issue 14") == [1]
+
+
 async def test_stop_words_match_nothing(articles):
     assert await ids(articles, "a and the") == []
     assert await ids(articles, "a cake") == [3]

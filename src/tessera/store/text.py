@@ -1,7 +1,7 @@
 """Text search semantics as MongoDB's text indexes define them (version 3).
 
-A document's indexed strings are split into words at anything that is not a letter or
-a digit, folded (lower case, diacritics removed), stop words dropped and the rest
+A document's indexed strings are split into words at anything that is not a letter, a
+digit or an underscore, folded (lower case, diacritics removed), stop words dropped and the rest
 stemmed with Snowball's stemmer, the one MongoDB uses. Each distinct term of a document
 gets MongoDB's score: for every string holding it, ``weight * freq * coeff * adjust``,
 summed over the strings, where ``freq`` is ``1 + 1/2 + 1/4 + ...`` over its occurrences
@@ -46,7 +46,8 @@ _LANGUAGE_UNSUPPORTED = 17262
 
 #: The languages the embedded store analyses, by every name MongoDB accepts for them.
 LANGUAGES = {"english": "english", "en": "english", "none": "none"}
-_WORD = re.compile(r"[^\W_]+")
+# Words: letters, digits and underscores; MongoDB splits at spaces, dashes and punctuation.
+_WORD = re.compile(r"\w+")
 # A stemmer object is not safe to share between threads: each reader has its own.
 _STEMMERS = threading.local()
 
