@@ -102,8 +102,8 @@ DEAF = (
 
 def _buffered(pool: Pool) -> int:
     """What the server holds in memory, written to the pool's workers and not yet read."""
-    writers = [w.writer for w in (*pool.busy, *pool.idle) if w.writer is not None]
-    return max((w.transport.get_write_buffer_size() for w in writers), default=0)
+    channels = [w.channel for w in (*pool.busy, *pool.idle) if w.channel is not None]
+    return max((c.transport.get_write_buffer_size() for c in channels if c.transport), default=0)
 
 
 async def test_a_worker_that_never_reads_its_answers_cannot_fill_the_servers_memory(tmp_path):

@@ -17,7 +17,7 @@ from typing import Any
 
 from tessera.context import no_caller
 from tessera.sandbox import faults
-from tessera.sandbox.frames import encode, recv_frame
+from tessera.sandbox.frames import FrameBuffer, encode, recv_frame
 
 #: The call the running code belongs to (0: none), set where the worker starts a call.
 current_job: ContextVar[int] = ContextVar("tessera_sandbox_job", default=0)
@@ -28,6 +28,7 @@ class Channel:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.buffer = FrameBuffer()
         #: The call in flight (0 between calls).
         self.job = 0
         # Threads that kept the call's context (asyncio.to_thread) share the socket.
@@ -38,7 +39,7 @@ class Channel:
             self.sock.sendall(encode(message))
 
     def receive(self) -> dict[str, Any]:
-        return recv_frame(self.sock)
+        return recv_frame(self.sock, self.buffer)
 
     def request(self, op: str, **fields: Any) -> Any:
         """Ask the server to run ``op`` for the current call; its answer, or its error
@@ -46,7 +47,7 @@ class Channel:
         job = self._job(op)
         with self._lock:
             self.sock.sendall(encode({"op": op, "job": job, **fields}))
-            answer = recv_frame(self.sock)
+            answer = recv_frame(self.sock, self.buffer)
         if "err" in answer:
             raise faults.rebuild(answer["err"])
         return answer.get("ok")

@@ -22,7 +22,7 @@ import bson.errors
 
 from tessera.sandbox import faults, launch
 from tessera.sandbox.confinement import Confinement
-from tessera.sandbox.frames import MAX_FRAME, FrameError, encode, read_frame, recv_frame
+from tessera.sandbox.frames import FrameBuffer, FrameError, FrameProtocol, encode, recv_frame
 from tessera.sandbox.operations import (
     UNANSWERED,
     CallState,
@@ -52,8 +52,9 @@ class WorkerProcess:
     def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
         self.process = process
         self.sock = sock
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        # What the worker sent while starting and was not read yet goes on to the channel.
+        self.buffer = FrameBuffer()
+        self.channel: FrameProtocol | None = None
         self.last_used = time.monotonic()
         self.subscriptions: list[tuple[str, bool]] = []
         self.name = ""
@@ -104,7 +105,7 @@ class WorkerProcess:
         state = CallState(name, _no_subscriptions)
         try:
             while True:
-                message = recv_frame(self.sock)
+                message = recv_frame(self.sock, self.buffer)
                 if message.get("op") in UNANSWERED:
                     log_line(message, state)
                     continue
@@ -132,12 +133,11 @@ class WorkerProcess:
         Raises WorkerFailed when the worker dies or breaks the protocol; a cancellation
         (the call's timeout) kills the worker. Either way the worker is not reused.
         """
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(sock=self.sock)
-        assert self.reader is not None
         job = next(_jobs)
         try:
-            self.writer.write(encode({**message, "job": job}))
+            if self.channel is None:
+                self.channel = await FrameProtocol.connect(self.sock, self.buffer)
+            await self.channel.write(encode({**message, "job": job}))
             return await self._serve(job, state)
         except asyncio.CancelledError:
             self.kill()
@@ -147,10 +147,10 @@ class WorkerProcess:
             raise WorkerFailed(self._why(exc)) from None
 
     async def _serve(self, job: int, state: CallState) -> dict[str, Any]:
-        assert self.reader is not None and self.writer is not None
+        assert self.channel is not None
         handled = 0
         while True:
-            message = await read_frame(self.reader, MAX_FRAME)
+            message = await self.channel.read()
             handled += 1
             if handled % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)
@@ -161,10 +161,9 @@ class WorkerProcess:
             if message.get("op") in UNANSWERED:
                 await perform(message, state)
                 continue
-            self.writer.write(await _answer(message, state))
             # Read on only once the worker takes its answers: one that never reads them
             # would have the server buffer answers until it runs out of memory.
-            await self.writer.drain()
+            await self.channel.write(await _answer(message, state))
 
     def _why(self, exc: BaseException) -> str:
         code = self.process.poll()
@@ -184,8 +183,8 @@ class WorkerProcess:
         """End the worker now (SIGKILL) and reap it."""
         if self.process.poll() is None:
             self.process.kill()
-        if self.writer is not None:
-            self.writer.close()
+        if self.channel is not None:
+            self.channel.close()
         else:
             self.sock.close()
         try:

@@ -52,6 +52,9 @@ class Worker:
         self.name = name
         self.folder = folder
         self.entry: Any = None
+        # Half the whole-life CPU limit (set by the confinement, before the worker is made).
+        limit = resource.getrlimit(resource.RLIMIT_CPU)[0]
+        self.retire_after = None if limit == resource.RLIM_INFINITY else limit / 2
 
     def load(self) -> None:
         """Import the plugin and tell the server what it subscribed to (or why it failed)."""
@@ -123,12 +126,10 @@ class Worker:
             described = {"type": "TypeError", "message": f"result cannot be sent: {exc}"}
             self.chan.send({**done, "raised": described})
 
-    @staticmethod
-    def _done(job: int) -> dict[str, Any]:
+    def _done(self, job: int) -> dict[str, Any]:
         """The end of call ``job``, asking to be replaced once the worker has spent half
         its whole-life CPU limit: the limit then never kills a later call part way."""
-        limit = resource.getrlimit(resource.RLIMIT_CPU)[0]
-        spent = limit != resource.RLIM_INFINITY and time.process_time() > limit / 2
+        spent = self.retire_after is not None and time.process_time() > self.retire_after
         return {"done": job, "retire": True} if spent else {"done": job}
 
 
