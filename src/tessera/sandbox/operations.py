@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ from pymongo.operations import (
 
 from tessera.entitlements import sdk as entitlements_sdk
 from tessera.sandbox.remote_db import (
+    BATCH,
     COLLECTION_METHODS,
     CURSOR_METHODS,
     CURSOR_MODIFIERS,
@@ -68,9 +68,11 @@ RESULT_FIELDS = (
     "upserted_ids",
 )
 # Cursors: the first batch answers a first ``async for`` step in one round trip, later
-# batches are larger; a batch also stops at BATCH_BYTES so its frame stays well in bounds.
+# batches are larger; ``to_list(n)`` asks for the n it wants (up to BATCH), so the store
+# reads what it would read in-process. A batch also stops at BATCH_BYTES so its frame
+# stays well in bounds. A call keeps its MAX_CURSORS latest cursors; reading an older one
+# fails (a ``to_list(n)`` that got its n leaves its cursor open, as in-process).
 FIRST_BATCH = 101
-BATCH = 1000
 BATCH_BYTES = 4 * 1024 * 1024
 MAX_CURSORS = 64
 # Log lines a call may send; later ones are dropped (a worker cannot flood the log).
@@ -86,7 +88,7 @@ class Cursor:
     """A cursor the worker is reading, with documents fetched but not yet sent."""
 
     inner: Any
-    pending: deque[RawBSONDocument] = field(default_factory=deque)
+    pending: list[dict[str, Any]] = field(default_factory=list)
     exhausted: bool = False
 
 
@@ -211,8 +213,6 @@ async def _open(op: dict[str, Any], state: CallState) -> Any:
     chain = op.get("chain", [])
     if not isinstance(query, dict) or not isinstance(chain, list):
         raise ProtocolViolation("a cursor needs its query and modifiers")
-    if len(state.cursors) >= MAX_CURSORS:
-        raise RuntimeError(f"a call may keep at most {MAX_CURSORS} cursors open")
     if query.get("users"):
         documents = await users_collection.find(*_arguments(query)[0][:2]).to_list(None)
         return {"docs": documents, "cursor": 0}
@@ -226,35 +226,53 @@ async def _open(op: dict[str, Any], state: CallState) -> Any:
         name, step_args, step_kwargs = step
         step_args = [_pairs(a) for a in step_args] if isinstance(step_args, list) else []
         cursor = getattr(cursor, name)(*step_args, **(step_kwargs or {}))
+    if len(state.cursors) >= MAX_CURSORS:
+        del state.cursors[next(iter(state.cursors))]  # the oldest
     number = state.next_cursor
     state.next_cursor += 1
     state.cursors[number] = Cursor(cursor)
-    return await _batch(state, number, FIRST_BATCH)
+    return await _batch(state, number, _count(op, FIRST_BATCH))
 
 
 async def _more(op: dict[str, Any], state: CallState) -> Any:
     number = op.get("cursor")
-    if not isinstance(number, int) or number not in state.cursors:
+    if not isinstance(number, int) or not 0 < number < state.next_cursor:
         raise ProtocolViolation(f"no cursor {number!r} in this call")
-    return await _batch(state, number, BATCH)
+    if number not in state.cursors:
+        raise RuntimeError(
+            f"cursor closed: a call keeps its {MAX_CURSORS} latest cursors open, and this "
+            "one is older (read a cursor to its end before opening many more)"
+        )
+    return await _batch(state, number, _count(op, BATCH))
 
 
-async def _batch(state: CallState, number: int, count: int) -> dict[str, Any]:
+def _count(op: dict[str, Any], default: int) -> int:
+    """The documents the worker asks for (what ``to_list(n)`` still wants), within BATCH."""
+    count = op.get("count")
+    return count if type(count) is int and 0 < count <= BATCH else default
+
+
+async def _batch(state: CallState, number: int, count: int) -> RawBSONDocument:
+    """The next ``count`` documents of cursor ``number``, encoded once as the answer (a
+    document per encode costs three times as much); halved until the frame is within
+    BATCH_BYTES, and one document goes alone whatever its size."""
     cursor = state.cursors[number]
     if len(cursor.pending) < count and not cursor.exhausted:
-        fetched = await cursor.inner.to_list(count - len(cursor.pending))
-        cursor.exhausted = len(fetched) < count - len(cursor.pending)
-        cursor.pending.extend(RawBSONDocument(bson.encode(d)) for d in fetched)
-    documents: list[RawBSONDocument] = []
-    size = 0
-    while cursor.pending and (not documents or size + len(cursor.pending[0].raw) <= BATCH_BYTES):
-        document = cursor.pending.popleft()
-        size += len(document.raw)
-        documents.append(document)
-    if cursor.exhausted and not cursor.pending:
+        wanted = count - len(cursor.pending)
+        fetched = await cursor.inner.to_list(wanted)
+        cursor.exhausted = len(fetched) < wanted
+        cursor.pending.extend(fetched)
+    documents = cursor.pending[:count]
+    while True:
+        more = not cursor.exhausted or len(documents) < len(cursor.pending)
+        batch = bson.encode({"docs": documents, "cursor": number if more else 0})
+        if len(batch) <= BATCH_BYTES or len(documents) <= 1:
+            break
+        documents = documents[: len(documents) // 2]
+    del cursor.pending[: len(documents)]
+    if not more:
         del state.cursors[number]
-        number = 0
-    return {"docs": documents, "cursor": number}
+    return RawBSONDocument(batch)
 
 
 async def _service(op: dict[str, Any], state: CallState) -> Any:

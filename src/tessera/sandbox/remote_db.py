@@ -50,6 +50,8 @@ DATABASE_METHODS = frozenset({"list_collection_names", "create_collection", "dro
 _OPERATION_LISTS = frozenset({"bulk_write", "create_indexes"})
 _DOCUMENT_PARAMETERS = frozenset({"document", "replacement", "update"})
 CURSOR_MODIFIERS = frozenset({"sort", "skip", "limit", "batch_size", "max_time_ms", "hint"})
+#: The most documents one fetch of a cursor asks for (the server's largest batch).
+BATCH = 1000
 
 
 class Result:
@@ -232,24 +234,29 @@ class RemoteCursor:
 
         return modify
 
-    def _fetch(self) -> bool:
-        """Fill the batch from the server; False when the cursor is exhausted."""
+    def _fetch(self, wanted: int | None = None) -> bool:
+        """Fill the batch from the server (``wanted`` more documents, when the caller
+        knows how many: the server reads no more); False when the cursor is exhausted."""
         if self._id == 0:
             return False
+        count = {} if wanted is None else {"count": min(max(wanted, 1), BATCH)}
         if self._id is None:
-            answer = current().request("open", query=self._query, chain=self._chain)
+            answer = current().request("open", query=self._query, chain=self._chain, **count)
         else:
-            answer = current().request("more", cursor=self._id)
+            answer = current().request("more", cursor=self._id, **count)
         self._batch.extend(answer["docs"])
         self._id = answer["cursor"]
         return bool(answer["docs"]) or self._id != 0
 
     async def to_list(self, length: int | None = None) -> list[Any]:
-        """Up to ``length`` documents (all of them with None)."""
-        while (length is None or len(self._batch) < length) and self._fetch():
-            pass
-        count = len(self._batch) if length is None or length <= 0 else length
-        return [self._batch.popleft() for _ in range(min(count, len(self._batch)))]
+        """The remaining documents, or at most ``length`` of them (None or 0: all)."""
+        if length is not None and length < 0:
+            raise ValueError("to_list length must be non-negative")
+        while not length or len(self._batch) < length:
+            if not self._fetch(length - len(self._batch) if length else None):
+                break
+        count = min(length, len(self._batch)) if length else len(self._batch)
+        return [self._batch.popleft() for _ in range(count)]
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._iterate()
