@@ -6,7 +6,12 @@ Run ``.venv/bin/python bench/sandbox.py`` (``--rounds 1 --duration 3`` for a qui
   rounds, the median round): a bare ASGI app, Tessera with a no-op plugin and a plugin
   listing 100 documents, each in-process and in ``--isolation sandbox``.
 - ``find_one``: a plugin timing 2,000 scoped ``find_one`` calls inside one call, in-process
-  and sandboxed (the difference is what the proxy adds per operation).
+  and sandboxed (the difference is what the proxy adds per operation), on the event loop
+  ``tessera serve`` runs (uvloop), on CPU 0 with its workers.
+- ``floor``: the least a round trip can cost, two Python processes on one CPU passing a
+  ``find_one``-sized request and answer over a socket pair (the worker's blocking end
+  against a uvloop protocol like the server's), and BSON's cost for a 100-document page:
+  what the proxy cannot go below.
 - Worker start: ``WorkerProcess.spawn`` of a small plugin, confined, 20 times.
 - Idle plugins: a server with 200 sandboxed plugins, its RSS and its workers' after load
   and after the idle workers end, against the same server with no plugin.
@@ -22,11 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
 import asyncio
+import datetime as dt
 import os
+import socket
 import statistics
 import subprocess
 import tempfile
 import time
+import timeit
 
 import httpx
 from bench.http import (
@@ -39,6 +47,8 @@ from bench.http import (
     start_server,
 )
 from bench.loadgen import free_port, wrk_script
+
+from tessera.sandbox.frames import FrameBuffer, FrameProtocol, decode, encode, recv_frame
 
 FIND_ONE = (
     "import time\n\nfrom core.config.database import db\n\n\n"
@@ -117,6 +127,91 @@ async def find_one_part(data: Path) -> None:
     inproc, boxed = (statistics.median(figures[n]) for n in ("inproc", "boxed"))
     print(f"find_one in-process {inproc:.0f} µs, sandboxed {boxed:.0f} µs (median of 5)")
     print(f"find_one through the proxy adds {boxed - inproc:.0f} µs (target <= 100)")
+
+
+ROUND_TRIPS = 20_000
+
+
+def _answer_requests(sock: socket.socket, answer: bytes) -> None:
+    """The worker's side of the floor: a blocking read and an answer per request."""
+    buffer = FrameBuffer()
+    try:
+        while True:
+            recv_frame(sock, buffer)
+            sock.sendall(answer)
+    except EOFError:
+        pass
+
+
+async def _ask(sock: socket.socket, request: bytes) -> float:
+    """The server's side: ROUND_TRIPS requests through its frame protocol; the CPU
+    seconds this process spent."""
+    channel = await FrameProtocol.connect(sock, FrameBuffer())
+    started = os.times()
+    for _ in range(ROUND_TRIPS):
+        await channel.write(request)
+        await channel.read()
+    channel.close()
+    now = os.times()
+    return now.user + now.system - started.user - started.system
+
+
+def floor_part() -> None:
+    import bson
+
+    from tessera.http.listener import new_event_loop
+
+    request = encode(
+        {
+            "op": "db",
+            "job": 1,
+            "coll": "notes",
+            "method": "find_one",
+            "args": [{"user_id": "user00001"}],
+            "kwargs": {},
+        }
+    )
+    answer = encode({"ok": {"_id": bson.ObjectId(), "user_id": "user00001", "title": "x" * 60}})
+    os.sched_setaffinity(0, {0})
+    ours, theirs = socket.socketpair()
+    child = os.fork()
+    if child == 0:
+        ours.close()
+        _answer_requests(theirs, answer)
+        os._exit(0)
+    theirs.close()
+    children, wall = os.times(), time.perf_counter()
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        server = runner.run(_ask(ours, request))
+    wall = time.perf_counter() - wall
+    os.waitpid(child, 0)
+    after = os.times()
+    worker = after.children_user + after.children_system
+    worker -= children.children_user + children.children_system
+    per = (server + worker) / ROUND_TRIPS * 1e6
+    print(
+        f"round trip floor, one CPU: {wall / ROUND_TRIPS * 1e6:.0f} µs, CPU {per:.0f} µs "
+        f"(server {server / ROUND_TRIPS * 1e6:.0f} + worker {worker / ROUND_TRIPS * 1e6:.0f})"
+    )
+    page = [
+        {
+            "_id": bson.ObjectId(),
+            "user_id": "user00001",
+            "created_at": dt.datetime(2024, 1, 1),
+            "title": "item 1 of user 1 " + "x" * 60,
+            "status": "open",
+            "tags": ["work", "home"],
+        }
+        for _ in range(100)
+    ]
+    frame = encode({"docs": page})
+    encoding = timeit.timeit(lambda: encode({"docs": page}), number=2000) / 2000
+    decoding = timeit.timeit(lambda: decode(frame), number=2000) / 2000
+    print(
+        f"100-document page ({len(frame):,} bytes): BSON encode {encoding * 1e6:.0f} µs, "
+        f"decode {decoding * 1e6:.0f} µs (a sandboxed list pays each twice)"
+    )
+    os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
 
 
 def start_part(data: Path) -> None:
@@ -212,7 +307,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--idle-plugins", type=int, default=200)
     parser.add_argument(
-        "--parts", default="http,find_one,start,idle", help="which parts to run, by name"
+        "--parts", default="http,floor,find_one,start,idle", help="which parts to run, by name"
     )
     parser.add_argument(
         "--data", type=Path, default=Path(tempfile.gettempdir()) / "tessera-bench-sandbox"
@@ -222,8 +317,15 @@ def main() -> None:
     args.data.mkdir(parents=True, exist_ok=True)
     if "http" in parts:
         http_part(args, args.data)
+    if "floor" in parts:
+        floor_part()
     if "find_one" in parts:
-        asyncio.run(find_one_part(args.data))
+        from tessera.http.listener import new_event_loop
+
+        os.sched_setaffinity(0, {0})  # as the servers above: the workers inherit CPU 0
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(find_one_part(args.data))
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
     if "start" in parts:
         start_part(args.data)
     if "idle" in parts:
