@@ -64,6 +64,10 @@ async def test_case_and_diacritic_sensitive_searches(articles):
     assert await ids(articles, "Coffee", **{"$caseSensitive": True}) == [2]
     assert await ids(articles, "CAFÉ", **{"$diacriticSensitive": True}) == [5]
     assert await ids(articles, '"Café Con"', **{"$caseSensitive": True}) == [5]
+    # A sensitive negation excludes the word as written only.
+    assert await ids(articles, "Coffee -shopping", **{"$caseSensitive": True}) == [2]
+    assert await ids(articles, "Coffee -shopping") == [1, 7]
+    assert await ids(articles, "leche -café", **{"$diacriticSensitive": True}) == [8]
 
 
 async def test_text_combines_with_other_conditions(articles):

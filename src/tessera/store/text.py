@@ -249,14 +249,20 @@ class Search:
         if self.case or self.diacritics:
             language = spec.language_of(doc)
             held = {t for s in strings for t in terms_of(s, language, self.case, self.diacritics)}
-            exact = self._sensitive(self.terms)
-            if not held.intersection(exact) or held.intersection(self._sensitive(self.negated)):
+            terms, negated = self._sensitive_terms
+            if held.isdisjoint(terms) or not held.isdisjoint(negated):
                 return False
         return True
 
-    def _sensitive(self, words: list[str]) -> list[str]:
-        # The terms kept as written (the index holds them folded).
-        return [t for w in words for t in terms_of(w, self.language, self.case, self.diacritics)]
+    @functools.cached_property
+    def _sensitive_terms(self) -> tuple[set[str], set[str]]:
+        # The terms and negated terms kept as written (the index holds them folded).
+        def sensitive(words: list[str]) -> set[str]:
+            return {
+                t for w in words for t in terms_of(w, self.language, self.case, self.diacritics)
+            }
+
+        return sensitive(self.terms), sensitive(self.negated)
 
     def fts_query(self) -> str | None:
         """The FTS5 MATCH expression for the index's part, None when nothing can match."""
@@ -280,7 +286,11 @@ class Search:
 
     @functools.cached_property
     def _index_terms(self) -> tuple[list[str], list[str]]:
-        return _folded(self.terms, self.language), _folded(self.negated, self.language)
+        # A sensitive search's negations are the words as written, which the folded index
+        # cannot tell apart: they are checked on the documents (see `residual`).
+        sensitive = self.case or self.diacritics
+        negated = [] if sensitive else _folded(self.negated, self.language)
+        return _folded(self.terms, self.language), negated
 
 
 def _folded(words: list[str], language: str) -> list[str]:
