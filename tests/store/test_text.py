@@ -173,6 +173,14 @@ async def test_misplaced_or_malformed_text_is_refused(articles, filter):
         await articles.find(filter).to_list(None)
 
 
+async def test_text_under_or_is_refused_with_no_query_plan(articles):
+    # MongoDB answers it only when every other clause of the $or has an index: never here.
+    await articles.create_index("author")
+    with pytest.raises(OperationFailure) as refused:
+        await articles.find({"$or": [{"$text": {"$search": "x"}}, {"views": 1}]}).to_list(None)
+    assert refused.value.code == 291
+
+
 async def test_text_in_a_later_match_stage_is_refused(articles):
     pipeline = [{"$match": {"views": 1}}, {"$match": {"$text": {"$search": "coffee"}}}]
     with pytest.raises(OperationFailure) as refused:

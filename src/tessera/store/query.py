@@ -41,6 +41,9 @@ _COMPARATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+_NO_QUERY_EXECUTION_PLANS = 291
+
+
 def _fail(message: str, code: int = BAD_VALUE) -> OperationFailure:
     return OperationFailure(message, code, {"ok": 0, "errmsg": message, "code": code})
 
@@ -132,7 +135,14 @@ def _clause(key: str, value: Any) -> Matcher:
     if not key.startswith("$"):
         return _field_matcher(key, value)
     if key in ("$and", "$or", "$nor"):
-        subs = [compile_filter(sub) for sub in _logical_list(key, value)]
+        clauses = _logical_list(key, value)
+        if key == "$or" and any("$text" in sub for sub in clauses):
+            raise _fail(
+                "Failed to produce a solution for TEXT under OR: the embedded store answers "
+                "$text only at the top level of a filter, or in a top-level $and",
+                _NO_QUERY_EXECUTION_PLANS,
+            )
+        subs = [compile_filter(sub) for sub in clauses]
         if key == "$and":
             return _all_of(subs)
         either = _any_of(subs)
