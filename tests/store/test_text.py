@@ -1,8 +1,10 @@
 """Text indexes and ``$text`` search, with the MongoDB manual's examples (these run on
 MongoDB too when ``TESSERA_TEST_MONGODB_URI`` is set)."""
 
+import asyncio
+
 import pytest
-from pymongo.errors import OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from tessera.store import fts, open_client, slices
 
@@ -299,3 +301,19 @@ async def test_dropping_the_text_index_kills_an_open_cursor(embedded_db):
     with pytest.raises(OperationFailure) as killed:
         await cursor.to_list(None)
     assert killed.value.code == 175
+
+
+async def test_a_write_refused_after_reindexing_rolls_the_index_back(db):
+    """A duplicate key found after the text entries changed: the write's rollback takes
+    them back too, among other writes committed together."""
+    await db.pages.create_index("slug", unique=True)
+    await db.pages.create_index([("body", "text")])
+    await db.pages.insert_many([{"_id": 1, "slug": "a", "body": "old"}, {"_id": 2, "slug": "b"}])
+    results = await asyncio.gather(
+        db.pages.update_one({"_id": 1}, {"$set": {"body": "fresh words", "slug": "b"}}),
+        db.pages.insert_one({"_id": 3, "slug": "c", "body": "fresh start"}),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], DuplicateKeyError)
+    assert await ids(db.pages, "fresh") == [3]
+    assert await ids(db.pages, "old") == [1]
