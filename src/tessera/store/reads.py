@@ -111,7 +111,7 @@ def rechecks(coll: CollectionInfo, filter: Mapping[str, Any]) -> Matcher:
         return compile_filter(filter)
     spec, search, rest = plan.text.index.text, plan.text.search, filter_of(plan, filter)
     assert spec is not None
-    return lambda doc: search.holds(text.analyze(spec, doc).scores) and rest(doc)
+    return lambda doc: rest(doc) and search.holds(text.analyze(spec, doc).scores)
 
 
 def filter_of(plan: Plan, filter: Mapping[str, Any]) -> Matcher:
@@ -122,7 +122,8 @@ def filter_of(plan: Plan, filter: Mapping[str, Any]) -> Matcher:
     rest = compile_filter(plan.text.rest)
     spec, search = plan.text.index.text, plan.text.search
     assert spec is not None
-    return lambda doc: search.residual(spec, doc) and rest(doc)
+    # The rest first: a scoped filter's user_id is then tested before anything else.
+    return lambda doc: rest(doc) and search.residual(spec, doc)
 
 
 def _range_sql(
