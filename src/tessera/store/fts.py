@@ -8,7 +8,7 @@ ones; phrases and case or diacritic sensitivity are checked on the documents it 
 """
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -16,7 +16,7 @@ import orjson
 from tessera.store import deadlines, documents, text
 from tessera.store.catalog import CollectionInfo, IndexInfo
 
-__all__ = ["WITHIN_ROWS", "add", "remove", "replace", "rows"]
+__all__ = ["WITHIN_ROWS", "add", "add_many", "remove", "replace", "rows"]
 
 #: Rows of the other conditions' index range a text search checks itself (see `rows`).
 WITHIN_ROWS = 5000
@@ -25,13 +25,23 @@ _DOC_CHUNK = 64
 
 def add(conn: sqlite3.Connection, index: IndexInfo, rid: int, doc: Mapping[str, Any]) -> None:
     """Index `doc`, stored under row id `rid` (a document without indexed words is left out)."""
-    assert index.text is not None
-    analyzed = text.analyze(index.text, doc)
-    if analyzed.scores:
-        conn.execute(
-            f"INSERT INTO {index.table} (rowid, terms, scores) VALUES (?, ?, ?)",
-            (rid, analyzed.text, orjson.dumps(analyzed.scores)),
-        )
+    add_many(conn, index, [(rid, doc)])
+
+
+def add_many(
+    conn: sqlite3.Connection, index: IndexInfo, docs: Iterable[tuple[int, Mapping[str, Any]]]
+) -> None:
+    """Index each (row id, document) of `docs`, in one statement run many times."""
+    spec = index.text
+    assert spec is not None
+
+    def rows() -> Iterator[tuple[int, str, bytes]]:
+        for rid, doc in docs:
+            analyzed = text.analyze(spec, doc)
+            if analyzed.scores:
+                yield rid, analyzed.text, orjson.dumps(analyzed.scores)
+
+    conn.executemany(f"INSERT INTO {index.table} (rowid, terms, scores) VALUES (?, ?, ?)", rows())
 
 
 def remove(conn: sqlite3.Connection, index: IndexInfo, rid: int) -> None:

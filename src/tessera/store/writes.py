@@ -111,8 +111,7 @@ def insert_batch(
         conn.execute(f"DELETE FROM {coll.table} WHERE rid > ?", (top,))
         raise
     for index in texts:  # after the only statements that can fail
-        for rid, doc in searchable:
-            fts.add(conn, index, rid, doc)
+        fts.add_many(conn, index, searchable)
     return len(rows)
 
 
@@ -179,10 +178,11 @@ def build_index(
     multikey = False
     with deadlines.interruptible(conn):
         stored = conn.execute(f"SELECT rid, doc FROM {coll.table}").fetchall()
+    if index.text is not None:
+        found = deadlines.checked(stored, 16)
+        fts.add_many(conn, index, ((rid, documents.decode(data)) for rid, data in found))
+        return
     for rid, data in deadlines.checked(stored, 16):
-        if index.text is not None:
-            fts.add(conn, index, rid, documents.decode(data))
-            continue
         keys, is_multi = index_entries(index, documents.decode(data))
         multikey = multikey or is_multi
         _add_keys(conn, coll, index, rid, keys)
