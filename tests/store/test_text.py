@@ -317,3 +317,15 @@ async def test_a_write_refused_after_reindexing_rolls_the_index_back(db):
     assert isinstance(results[0], DuplicateKeyError)
     assert await ids(db.pages, "fresh") == [3]
     assert await ids(db.pages, "old") == [1]
+
+
+async def test_counting_matches(articles):
+    async def count(search, **more):
+        return await articles.count_documents({"$text": {"$search": search}, **more})
+
+    assert await count("coffee cake") == 4  # from the index alone
+    assert await count("coffee -shop") == 2
+    assert await count('"con leche"') == 2  # phrases checked on the documents
+    assert await count("coffee", author="efg") == 2
+    assert await count("the") == 0
+    assert await articles.count_documents({"$text": {"$search": "coffee"}}, skip=1, limit=1) == 1

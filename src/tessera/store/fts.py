@@ -16,7 +16,7 @@ import orjson
 from tessera.store import deadlines, documents, text
 from tessera.store.catalog import CollectionInfo, IndexInfo
 
-__all__ = ["WITHIN_ROWS", "add", "add_many", "remove", "replace", "rows"]
+__all__ = ["WITHIN_ROWS", "add", "add_many", "count", "remove", "replace", "rows"]
 
 #: Rows of the other conditions' index range a text search checks itself (see `rows`).
 WITHIN_ROWS = 5000
@@ -64,6 +64,16 @@ def replace(
         return
     remove(conn, index, rid)
     add(conn, index, rid, new)
+
+
+def count(conn: sqlite3.Connection, index: IndexInfo, search: text.Search) -> int:
+    """How many documents hold a searched term and no negated one, from FTS5 alone."""
+    query = search.fts_query()
+    if query is None:
+        return 0
+    with deadlines.interruptible(conn):
+        sql = f"SELECT count(*) FROM {index.table} WHERE {index.table} MATCH ?"
+        return int(conn.execute(sql, (query,)).fetchone()[0])
 
 
 def rows(

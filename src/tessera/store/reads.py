@@ -346,6 +346,8 @@ def count(
     elif plan.exact and plan.index is not None and len(plan.ranges) == 1:
         with deadlines.interruptible(conn):
             total = _count_range(conn, coll, plan)
+    elif plan.text is not None and not plan.text.rest and plan.text.search.index_decides:
+        total = fts.count(conn, plan.text.index, plan.text.search)
     else:
         with contextlib.closing(rows(conn, coll, plan)) as candidates:
             total = sum(1 for _, doc, _ in candidates if matcher(doc))

@@ -231,11 +231,16 @@ class Search:
     case: bool = False
     diacritics: bool = False
 
+    @property
+    def index_decides(self) -> bool:
+        """Whether the index's answer is the search's: no phrase, nothing sensitive."""
+        return not (self.phrases or self.negated_phrases or self.case or self.diacritics)
+
     def residual(self, spec: TextSpec, doc: Mapping[str, Any]) -> bool:
         """Whether `doc`, which the index found holding a term and none of the negated
         ones, also passes what the index does not decide: phrases and, for a case or
         diacritic sensitive search, the terms as written."""
-        if not (self.phrases or self.negated_phrases or self.case or self.diacritics):
+        if self.index_decides:
             return True
         strings = [fold(raw, self.case, self.diacritics) for raw, _ in spec.strings(doc)]
         for phrase in self.phrases:
