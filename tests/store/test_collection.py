@@ -5,7 +5,7 @@ import datetime
 import pytest
 from bson.objectid import ObjectId
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, WriteError
 
 
 async def test_insert_one_adds_an_objectid_to_the_callers_dict(db):
@@ -81,6 +81,16 @@ async def test_documents_nest_up_to_100_levels_as_in_mongodb(db):
         await db.items.insert_one({"_id": _id, **deep})  # type: ignore[dict-item]
     assert [d["_id"] for d in await db.items.find({}).to_list(None)] == [1, 2, 3]
     assert await db.items.find_one({"_id": 1}) == {"_id": 1, **nested(100)}
+
+
+async def test_the_smallest_document_too_deep_is_refused_in_a_batch_too(db):
+    # Empty names and a null at the bottom: the fewest bytes 101 levels can take.
+    doc: dict = {"": None}
+    for _ in range(100):
+        doc = {"": doc}
+    with pytest.raises(BulkWriteError):
+        await db.items.insert_many([{"_id": 1}, {"_id": 2, **doc}])
+    assert [d["_id"] for d in await db.items.find({}).to_list(None)] == [1]
 
 
 async def test_dollar_prefixed_fields_are_stored_as_mongodb_5_does(db):

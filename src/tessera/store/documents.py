@@ -36,21 +36,37 @@ _SCALARS = frozenset({str, int, float, bool, type(None), bytes, datetime.datetim
 _INVALID_ID_CODE = 2
 _OVERFLOW_CODE = 15
 _DOLLAR_FIELD_CODE = 52
+# The fewest BSON bytes a level of nesting adds: a type byte, a one-byte name and its
+# terminator, a length and the nested document's terminator (an empty one adds no level).
+_LEVEL_BYTES = 7
 
 
 def encode(doc: Mapping[str, Any]) -> bytes:
     """BSON bytes of `doc`; a value BSON cannot hold raises WriteError (code 2), and so
-    does nesting deeper than MongoDB stores (code 15)."""
+    does nesting deeper than MongoDB stores (code 15).
+
+    The depth is checked only when the bytes are long enough to hold that many levels
+    (each takes at least `_LEVEL_BYTES`): most documents skip a second walk of the tree.
+    """
+    try:
+        data = bson.encode(doc)
+    except RecursionError:
+        data = b""  # deeper than the encoder goes: the depth check below refuses it
+    except (InvalidDocument, TypeError, OverflowError) as exc:
+        _check_depth(doc)
+        raise WriteError(f"cannot store document: {exc}", code=2) from exc
+    if not data or len(data) >= MAX_NESTING * _LEVEL_BYTES:
+        _check_depth(doc)
+    return data
+
+
+def _check_depth(doc: Mapping[str, Any]) -> None:
     if nested_deeper_than(doc, MAX_NESTING):
         raise WriteError(
             f"cannot store document: it nests documents and arrays more than {MAX_NESTING} "
             "levels deep",
             code=_OVERFLOW_CODE,
         )
-    try:
-        return bson.encode(doc)
-    except (InvalidDocument, TypeError, OverflowError) as exc:
-        raise WriteError(f"cannot store document: {exc}", code=2) from exc
 
 
 def nested_deeper_than(value: Mapping[str, Any] | Sequence[Any], levels: int) -> bool:

@@ -41,7 +41,6 @@ EMPTY_ARRAY_BYTE: Final = 1
 _RANK_OFFSET: Final = 1
 _INVERT: Final = bytes(255 - i for i in range(256))
 _EPOCH: Final = datetime.datetime(1970, 1, 1)
-_MILLISECOND: Final = datetime.timedelta(milliseconds=1)
 _UINT64: Final = struct.Struct(">Q")
 _STRING_BYTE: Final = bytes([ordering.STRING + _RANK_OFFSET])
 _NUMBER_BYTE: Final = bytes([ordering.NUMBER + _RANK_OFFSET])
@@ -83,12 +82,11 @@ def encode_value(value: Any) -> bytes:
 
 def encode_key(values: Sequence[Any], directions: Sequence[int]) -> bytes:
     """The compound key of `values`, each ascending (1) or descending (-1)."""
-    return b"".join(
-        [
-            encode_value(value) if direction >= 0 else encode_value(value).translate(_INVERT)
-            for value, direction in zip(values, directions, strict=True)
-        ]
-    )
+    key = b""
+    for value, direction in zip(values, directions, strict=True):  # once per entry written
+        part = encode_value(value)
+        key += part if direction >= 0 else part.translate(_INVERT)
+    return key
 
 
 def invert(key: bytes) -> bytes:
@@ -182,7 +180,8 @@ def _number(value: Any) -> bytes:
 def _millis(value: datetime.datetime) -> int:
     if value.tzinfo is not None:
         value = value.astimezone(datetime.UTC).replace(tzinfo=None)
-    return (value - _EPOCH) // _MILLISECOND
+    delta = value - _EPOCH  # in whole fields: about half the work of dividing timedeltas
+    return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
 
 
 def _signed64(number: int) -> bytes:

@@ -96,7 +96,9 @@ def insert_batch(
     searchable = []
     for rid, doc in enumerate(docs, start=top + 1):
         for index, keys in _entries(conn, coll, catalog, doc):
-            entries.setdefault(index.table or "", []).extend((k, rid) for k in keys)
+            pairs = entries.setdefault(index.table or "", [])
+            for key in keys:
+                pairs.append((key, rid))
         rows.append((rid, documents.id_key(doc["_id"]), _encode_insert(doc)))
         if texts:
             searchable.append((rid, doc))
