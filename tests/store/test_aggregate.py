@@ -738,8 +738,8 @@ def test_unknown_stage_message_and_out_refusal() -> None:
         run(SALES, [{"$foo": 1}])
     with pytest.raises(OperationFailure, match="not supported by the embedded store"):
         run(SALES, [{"$match": {}}, {"$out": "copy"}])
-    with pytest.raises(OperationFailure, match=r"\$fill is not supported"):
-        run(SALES, [{"$fill": {"output": {"x": {"value": 0}}}}])
+    with pytest.raises(OperationFailure, match=r"\$geoNear is not supported"):
+        run(SALES, [{"$geoNear": {"near": [0, 0], "distanceField": "d"}}])
 
 
 def test_pipeline_collections() -> None:

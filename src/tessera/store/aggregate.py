@@ -44,14 +44,15 @@ from tessera.store.pipeline import (
     with_value,
 )
 from tessera.store.query import compile_filter
+from tessera.store.stages.bucket_auto import bucket_auto_stage
 from tessera.store.stages.densify import densify_stage
+from tessera.store.stages.fill import fill_stage
 from tessera.store.stages.redact import redact_stage
-from tessera.store.window import window_stage
+from tessera.store.stages.window import window_stage
 
 # MongoDB stages the embedded store knowingly lacks; they fail with a clear message.
 _UNSUPPORTED_STAGES = frozenset(
     {
-        "$fill",
         "$geoNear",
         "$search",
         "$searchMeta",
@@ -71,9 +72,11 @@ _Stage = Callable[[Documents, Any, Run], Documents]
 _STAGES: dict[str, _Stage] = {
     "$group": group_stage,
     "$bucket": bucket_stage,
+    "$bucketAuto": bucket_auto_stage,
     "$setWindowFields": window_stage,
     "$redact": redact_stage,
     "$densify": densify_stage,
+    "$fill": fill_stage,
 }
 
 

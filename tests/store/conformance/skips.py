@@ -40,6 +40,7 @@ FAIL_POINT_OPERATIONS = {"failPoint", "targetedFailPoint"}
 EMBEDDED_STAGES = {
     "$match", "$project", "$addFields", "$set", "$unset", "$sort", "$skip", "$limit",
     "$group", "$count", "$unwind", "$lookup", "$replaceRoot", "$sortByCount", "$facet",
+    "$bucketAuto", "$densify", "$fill", "$redact", "$setWindowFields",
 }  # fmt: skip
 # Options issue 2 leaves out of the embedded store, with the feature each one is.
 EMBEDDED_OPTIONS = {
