@@ -14,7 +14,7 @@ from typing import Any
 
 from bson.decimal128 import Decimal128
 
-from tessera.store.expressions import evaluate, failure, is_number, type_name
+from tessera.store.expressions import evaluate, failure, field_path, is_number, type_name
 from tessera.store.expressions.dates import to_millis
 from tessera.store.paths import MISSING
 from tessera.store.pipeline import Documents, sort_spec_key
@@ -150,7 +150,7 @@ def _range_spans(bounds: Any, unit: str | None, sort: SortField, docs: Documents
         raise failure(5339902, "Range-based bounds require sortBy a single field")
     if not sort.ascending:
         raise failure(8947401, "Range-based bounds require an ascending sortBy")
-    values = [sort_value_at(doc, sort.path) for doc in docs]
+    values = [field_path(doc, sort.path) for doc in docs]
     for value in values:
         _check_range_value(value, unit)
     keys = [_number(v) for v in values]
@@ -174,15 +174,6 @@ def _range_spans(bounds: Any, unit: str | None, sort: SortField, docs: Documents
         end = len(keys) if upper is None else bisect.bisect_right(keys, upper)
         spans.append((start, max(start, end)))
     return spans
-
-
-def sort_value_at(doc: Any, path: list[str]) -> Any:
-    """The value at `path` of `doc` (MISSING if absent), as the sortBy field reads it."""
-    for part in path:
-        if not isinstance(doc, Mapping):
-            return MISSING
-        doc = doc.get(part, MISSING)
-    return doc
 
 
 def _check_range_value(value: Any, unit: str | None) -> None:

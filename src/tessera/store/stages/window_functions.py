@@ -14,7 +14,14 @@ from typing import Any
 from bson.decimal128 import Decimal128
 
 from tessera.store.deadlines import checked
-from tessera.store.expressions import compile_expression, evaluate, failure, is_number, type_name
+from tessera.store.expressions import (
+    compile_expression,
+    evaluate,
+    failure,
+    field_path,
+    is_number,
+    type_name,
+)
 from tessera.store.expressions.dates import to_millis
 from tessera.store.paths import MISSING
 from tessera.store.pipeline import Documents, Run
@@ -22,7 +29,6 @@ from tessera.store.stages.window_bounds import (
     UNIT_MILLIS,
     SortField,
     Spans,
-    sort_value_at,
     time_unit,
 )
 
@@ -111,7 +117,7 @@ def linear_fill(
             raise failure(
                 14, f"Value to be filled must be numeric or nullish, but found {type_name(y)}"
             )
-        x = sort_value_at(doc, sort.path)
+        x = field_path(doc, sort.path)
         is_date = isinstance(x, datetime.datetime)
         if not is_number(x) and not is_date:
             raise failure(
@@ -154,7 +160,7 @@ def derivative(
             out.append(None)
             continue
         left, right = docs[start], docs[end - 1]
-        x1, x2 = sort_value_at(left, sort.path), sort_value_at(right, sort.path)
+        x1, x2 = field_path(left, sort.path), field_path(right, sort.path)
         dates = isinstance(x1, datetime.datetime) and isinstance(x2, datetime.datetime)
         if unit is not None and not dates:
             raise failure(5624900, "$derivative with 'unit' expects the sortBy field to be a Date")
@@ -185,7 +191,7 @@ def integral(
     assert sort.path is not None
     points = []
     for doc in checked(docs):
-        x, y = sort_value_at(doc, sort.path), read(doc, run.variables)
+        x, y = field_path(doc, sort.path), read(doc, run.variables)
         if not is_number(y) or not (is_number(x) or isinstance(x, datetime.datetime)):
             raise failure(
                 5423900,
