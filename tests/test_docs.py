@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from tessera.cli import main
 from tessera.settings import SETTINGS, settings_markdown
+from tessera.store.aggregate import UNSUPPORTED_STAGES, supported_stages
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -41,3 +42,11 @@ def test_the_check_rules_table_is_generated_from_the_rules():
     spec.loader.exec_module(module)
     page = (Path(__file__).resolve().parent.parent / "docs" / "check.md").read_text()
     assert module.rules_markdown() in page, "run `make docs` to regenerate docs/check.md"
+
+
+SERVICES = (Path(__file__).resolve().parent.parent / "docs" / "services.md").read_text()
+
+
+@pytest.mark.parametrize("stage", [*supported_stages(), *sorted(UNSUPPORTED_STAGES)])
+def test_every_aggregation_stage_the_store_runs_or_refuses_is_in_the_services_doc(stage):
+    assert f"`{stage}`" in SERVICES

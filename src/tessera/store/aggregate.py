@@ -60,7 +60,7 @@ from tessera.store.stages.reshape import (
 from tessera.store.stages.window import window_stage
 
 # MongoDB stages the embedded store knowingly lacks; they fail with a clear message.
-_UNSUPPORTED_STAGES = frozenset(
+UNSUPPORTED_STAGES = frozenset(
     {
         "$geoNear",
         "$search",
@@ -101,6 +101,11 @@ def _stage(name: str) -> Callable[[_Stage], _Stage]:
         return fn
 
     return register
+
+
+def supported_stages() -> list[str]:
+    """The names of the stages the embedded store runs (its docs list each one)."""
+    return sorted(_STAGES)
 
 
 def run_pipeline(
@@ -215,7 +220,7 @@ def _stage_parts(stage: Any) -> tuple[str, Any]:
         raise failure(
             40324, f"{name} is not supported by the embedded store: insert the results instead"
         )
-    if name in _UNSUPPORTED_STAGES:
+    if name in UNSUPPORTED_STAGES:
         raise failure(40324, f"{name} is not supported by the embedded store")
     if name not in _STAGES:
         raise failure(40324, f"Unrecognized pipeline stage name: '{name}'")
