@@ -137,7 +137,7 @@ async def test_the_index_is_listed_as_mongodb_shows_it_and_dropped(db):
     # Language "none": no stemming, no stop words.
     assert await ids(db.notes, "stemming") == [1]
     assert await ids(db.notes, "stem") == []
-    await db.notes.drop_index("body_text")
+    await db.notes.drop_index([("body", "text")])  # by the keys it was made with
     assert "body_text" not in await db.notes.index_information()
     with pytest.raises(OperationFailure) as missing:
         await db.notes.find({"$text": {"$search": "words"}}).to_list(None)

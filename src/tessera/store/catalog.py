@@ -288,7 +288,7 @@ def normalize_index_keys(keys_spec: Any) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
-def default_index_name(fields: tuple[tuple[str, int], ...]) -> str:
+def default_index_name(fields: tuple[tuple[str, Any], ...]) -> str:
     """PyMongo's default name: ``user_id_1_created_at_-1``."""
     return "_".join(f"{name}_{direction}" for name, direction in fields)
 
@@ -299,7 +299,7 @@ def make_index(keys_spec: Any, options: Mapping[str, Any]) -> IndexInfo:
     text_fields = _text_fields(keys_spec)
     if text_fields is not None:
         spec = TextSpec.build(text_fields, opts)
-        name = opts.pop("name", None) or "_".join(f"{f}_text" for f in text_fields)
+        name = opts.pop("name", None) or default_index_name(tuple((f, "text") for f in text_fields))
         opts.pop("sparse", None)  # a text index holds only documents with words anyway
         opts.pop("background", None)
         if opts:
@@ -322,11 +322,9 @@ def make_index(keys_spec: Any, options: Mapping[str, Any]) -> IndexInfo:
 
 def _text_fields(keys_spec: Any) -> list[str] | None:
     """The fields of a text index's keys, None for keys with no "text" in them."""
-    if isinstance(keys_spec, str):
+    if not is_text_key(keys_spec):
         return None
     pairs = list(keys_spec.items() if isinstance(keys_spec, Mapping) else keys_spec)
-    if not any(isinstance(p, list | tuple) and len(p) == 2 and p[1] == "text" for p in pairs):
-        return None
     if not all(isinstance(p, list | tuple) and len(p) == 2 and p[1] == "text" for p in pairs):
         raise OperationFailure(
             "compound text indexes (text and other keys) are not supported by the embedded store",
@@ -342,8 +340,8 @@ def is_text_key(keys_spec: Any) -> bool:
     """Whether index keys name a text index (its fields, or MongoDB's ``_fts`` key)."""
     if isinstance(keys_spec, str):
         return False
-    pairs = [tuple(p) for p in (keys_spec.items() if isinstance(keys_spec, Mapping) else keys_spec)]
-    return any(len(p) == 2 and p[1] == "text" for p in pairs)
+    pairs = keys_spec.items() if isinstance(keys_spec, Mapping) else keys_spec
+    return any(isinstance(p, list | tuple) and len(p) == 2 and p[1] == "text" for p in pairs)
 
 
 def _text_index(name: str, options: dict[str, Any], iid: int = 0) -> IndexInfo:

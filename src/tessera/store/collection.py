@@ -555,8 +555,9 @@ class Collection:
         _check_options(options)
         if isinstance(index_or_name, str):
             name = index_or_name
-        elif is_text_key(index_or_name):
-            name = ""  # the collection's text index, whatever its name
+        elif is_text_key(index_or_name):  # named from its keys, as PyMongo names it
+            pairs = index_or_name.items() if isinstance(index_or_name, Mapping) else index_or_name
+            name = default_index_name(tuple(pairs))
         else:
             name = default_index_name(normalize_index_keys(index_or_name))
         if name == "_id_":
@@ -564,8 +565,7 @@ class Collection:
 
         def job(conn: sqlite3.Connection, catalog: Catalog) -> None:
             coll = catalog.get(self._db, self.name)
-            texts = (i for i in coll.indexes.values() if i.text) if coll and not name else ()
-            index = coll.indexes.get(name) if coll and name else next(iter(texts), None)
+            index = coll.indexes.get(name) if coll else None
             if coll is None or index is None:
                 raise OperationFailure(f"index not found with name [{name}]", code=27)
             catalog.drop_index(conn, coll, index)
