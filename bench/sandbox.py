@@ -12,7 +12,7 @@ Run ``.venv/bin/python bench/sandbox.py`` (``--rounds 1 --duration 3`` for a qui
   ``find_one``-sized request and answer over a socket pair (the worker's blocking end
   against a uvloop protocol like the server's), and BSON's cost for a 100-document page:
   what the proxy cannot go below.
-- Worker start: ``WorkerProcess.spawn`` of a small plugin, confined, 20 times.
+- Worker start: ``WorkerProcess.launch`` and ``ready`` of a small plugin, confined, 20 times.
 - Idle plugins: a server with 200 sandboxed plugins, its RSS and its workers' after load
   and after the idle workers end, against the same server with no plugin.
 """
@@ -223,11 +223,14 @@ def start_part(data: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "logic.py").write_text("async def execute(data):\n    return {}\n")
     confined = Sandbox(True).confinement(folder, default_manifest("small"))
-    times = []
-    for _ in range(20):
-        worker = WorkerProcess.spawn("small", confined, 30)
-        times.append(worker.start_seconds * 1000)
+
+    async def one_start() -> float:
+        worker = WorkerProcess.launch("small", confined)
+        await worker.ready(30)
         worker.kill()
+        return worker.start_seconds * 1000
+
+    times = [asyncio.run(one_start()) for _ in range(20)]
     print(
         f"worker start: median {statistics.median(times):.0f} ms, "
         f"min {min(times):.0f} ms, max {max(times):.0f} ms (target <= 150)"

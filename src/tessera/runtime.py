@@ -128,6 +128,7 @@ class Runtime:
         self.sandbox = Sandbox(settings.isolation == "sandbox", hidden=(Path(settings.data),))
         self.plugins.sandbox = self.sandbox
         self.plugins.on_unload(self.sandbox.unload)
+        self.sandbox.import_failed = self.plugins.failed
         self.executor = Executor(Governor(settings), threads=settings.plugin_threads)
         self.metrics = Metrics()
         self.metrics.registry.register(self.sandbox)
@@ -202,6 +203,7 @@ class Runtime:
         self.plugins.overrides = await self.plugin_states.load()
         await self.sandbox.start()
         self.plugins.load_all()
+        await self.sandbox.settle()
         if self.cluster is not None:
             from tessera.plugins.switches import PluginSwitches
 

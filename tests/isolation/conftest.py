@@ -20,6 +20,16 @@ from tessera.store import open_client
 APP = "shop"
 
 
+@pytest.fixture(params=["in-process", "sandbox"])
+def plugin_mode(request: pytest.FixtureRequest) -> str:
+    """Every test here that runs plugins through a server (``serve``) or a runtime runs
+    with them in-process and sandboxed. The rest stay single-mode, as they run no plugin
+    code: the scoped ``db`` and its rules driven directly on a store (test_collection,
+    test_indexes, test_rules, test_scope, the snapshot tests' own calls), and the module
+    exports; the sandbox's worker serves its plugins through that same ``db``."""
+    return str(request.param)
+
+
 @pytest.fixture
 async def store() -> AsyncIterator[Any]:
     client = open_client("sqlite://:memory:")

@@ -47,6 +47,18 @@ async def remember(payload):
 
 
 @pytest.fixture
+def harness(plugin_mode: str):
+    """``harness(plugins, **settings)``: a Harness running them in-process or sandboxed."""
+
+    def _harness(plugins: Path, **settings) -> Harness:
+        made = Harness(plugins, **settings)
+        made.runtime.sandbox.everything = plugin_mode == "sandbox"
+        return made
+
+    return _harness
+
+
+@pytest.fixture
 def plugins(tmp_path: Path) -> Path:
     for name, code, manifest in [
         ("careless", CARELESS, {}),
@@ -60,8 +72,8 @@ def plugins(tmp_path: Path) -> Path:
     return tmp_path
 
 
-async def test_an_uncaught_refusal_is_a_403_that_explains_itself(plugins: Path) -> None:
-    async with Harness(plugins) as harness:
+async def test_an_uncaught_refusal_is_a_403_that_explains_itself(harness, plugins: Path) -> None:
+    async with harness(plugins) as harness:
         result = await harness.execute("careless", {}, user="alice")
     assert result.status == 403
     assert "db['notes'].find()" in result["error"]
@@ -69,8 +81,10 @@ async def test_an_uncaught_refusal_is_a_403_that_explains_itself(plugins: Path) 
 
 
 @pytest.mark.parametrize("action", ["push", "notify"])
-async def test_messages_to_another_user_need_escalation(plugins: Path, action: str) -> None:
-    async with Harness(plugins) as harness:
+async def test_messages_to_another_user_need_escalation(
+    harness, plugins: Path, action: str
+) -> None:
+    async with harness(plugins) as harness:
         to_self = await harness.execute(
             "messenger", {"action": action, "to": "alice"}, user="alice"
         )
@@ -88,8 +102,8 @@ async def test_messages_to_another_user_need_escalation(plugins: Path, action: s
     assert len(received) == 2
 
 
-async def test_audit_mode_lets_it_through_and_logs_it(plugins: Path, caplog) -> None:
-    async with Harness(plugins, isolation="audit") as harness:
+async def test_audit_mode_lets_it_through_and_logs_it(harness, plugins: Path, caplog) -> None:
+    async with harness(plugins, isolation="audit") as harness:
         with caplog.at_level(logging.WARNING):
             result = await harness.execute("messenger", {"action": "push", "to": "bob"}, user="a")
         assert result.status == 200
@@ -97,9 +111,9 @@ async def test_audit_mode_lets_it_through_and_logs_it(plugins: Path, caplog) -> 
 
 
 async def test_a_handler_of_an_event_published_outside_a_call_gets_no_database(
-    plugins: Path, caplog
+    harness, plugins: Path, caplog
 ) -> None:
-    async with Harness(plugins) as harness:
+    async with harness(plugins) as harness:
         with caplog.at_level(logging.ERROR):
             bus.publish("plugin_settings_updated", {"user_id": "alice"})
             await harness.settle()
@@ -111,7 +125,9 @@ async def test_a_handler_of_an_event_published_outside_a_call_gets_no_database(
 
 
 @pytest.mark.parametrize("kind", ["notification", "connected", "resync", "ping", "pong"])
-async def test_a_plugins_message_cannot_pass_for_the_runtimes(tmp_path: Path, kind: str) -> None:
+async def test_a_plugins_message_cannot_pass_for_the_runtimes(
+    harness, tmp_path: Path, kind: str
+) -> None:
     folder = tmp_path / "plugins" / "faker"
     folder.mkdir(parents=True)
     (folder / "logic.py").write_text(
@@ -123,7 +139,7 @@ async def test_a_plugins_message_cannot_pass_for_the_runtimes(tmp_path: Path, ki
         "        return {'error': str(exc)}\n"
         "    return {}\n"
     )
-    async with Harness(tmp_path / "plugins") as harness:
+    async with harness(tmp_path / "plugins") as harness:
         result = await harness.execute("faker", {"kind": kind}, user="alice")
         assert await harness.messages("alice") == []
     assert "come from the runtime" in result["error"]

@@ -62,6 +62,42 @@ def test_a_busy_loop_answers_504_and_other_users_keep_answering(live):
         assert run(mallory, "spinner", action="ok").status_code == 200
 
 
+def test_one_user_whose_calls_hang_leaves_the_plugins_other_workers_to_others(live):
+    """mallory floods a plugin with calls that block their workers until their timeout
+    (5 s): they hold at most half of its 4 workers (the rest of hers wait for one of her
+    own), so alice's calls to that plugin answer within 1 s each meanwhile."""
+    with live.client("alice") as alice:
+        assert run(alice, "hanger").json() == {"ok": True}
+    wait_for_a_spare(live, "hanger")
+    answers: list[int] = []
+
+    def hang() -> None:
+        with live.client("mallory") as mallory:
+            mallory.timeout = httpx.Timeout(60.0)
+            answers.append(run(mallory, "hanger", action="hang").status_code)
+
+    flood = [threading.Thread(target=hang) for _ in range(6)]
+    for thread in flood:
+        thread.start()
+    with live.client("root", superadmin=True) as root:
+        deadline = time.monotonic() + 3  # her calls take what they can; a spare starts
+        while time.monotonic() < deadline:
+            pool = root.get("/health").json()["sandbox"]["pools"]["hanger"]
+            if pool["busy"] == 2 and pool["workers"] > 2:
+                break
+            time.sleep(0.05)
+    with live.client("alice") as alice:
+        alice.timeout = httpx.Timeout(1.0)  # each answer within 1 s, or the test fails
+        served = [run(alice, "hanger").status_code for _ in range(5)]
+    still_hanging = sum(thread.is_alive() for thread in flood)
+    for thread in flood:
+        thread.join(timeout=60)
+    assert served == [200] * 5
+    assert pool["busy"] == 2  # mallory's calls held her share, no more
+    assert still_hanging == 6  # alice was served while every one of them waited
+    assert answers == [504] * 6
+
+
 def test_sandbox_deaths_show_in_metrics_and_health(live):
     with live.client("mallory") as mallory:
         assert run(mallory, "spinner", action="spin").status_code == 504
@@ -116,3 +152,44 @@ def test_a_worker_over_its_memory_limit_answers_500_naming_it(live):
         assert "memory limit of 512 MiB" in hog.json()["error"]
         assert run(alice, "pid_trusted").status_code == 200
         assert run(mallory, "hog").json() == {"ok": True}  # a new worker
+
+
+def test_load_reports_what_it_can_read_and_a_failed_import_shows_at_the_first_call(
+    serve, tmp_path: Path
+):
+    """A sandboxed plugin is imported at its first call: what the files show (a syntax
+    error, a missing module) fails it at load; an error raised while importing fails that
+    call, and the plugin is reported failed from then on."""
+    plugins = tmp_path / "plugins"
+    for name, code in (
+        ("syntax", "async def execute(data)\n    return {}\n"),
+        ("missing", "import no_such_module_anywhere\n\nasync def execute(data):\n    return {}\n"),
+        ("raises", "raise RuntimeError('boom at import')\n"),
+        ("fine", "async def execute(data):\n    return {'ok': True}\n"),
+    ):
+        (plugins / name).mkdir(parents=True)
+        (plugins / name / "logic.py").write_text(code)
+    live = serve(plugins, isolation="sandbox")
+
+    def statuses() -> dict[str, str]:
+        with live.client("root", superadmin=True) as root:
+            return {p["name"]: p["status"] for p in root.get("/api/plugins").json()["plugins"]}
+
+    at_load = statuses()
+    with live.client("root", superadmin=True) as root:
+        errors = root.get("/health").json()["plugins"]["failed"]
+    assert at_load == {
+        "syntax": "failed",
+        "missing": "failed",
+        "raises": "enabled",
+        "fine": "enabled",
+    }
+    assert "syntax error in logic.py line 1" in errors["syntax"]
+    assert "imports 'no_such_module_anywhere', which is not installed" in errors["missing"]
+    with live.client("alice") as alice:
+        assert run(alice, "fine").json() == {"ok": True}
+        assert run(alice, "raises").status_code == 500
+        assert run(alice, "raises").status_code == 503
+    assert statuses()["raises"] == "failed"
+    with live.client("root", superadmin=True) as root:
+        assert "boom at import" in root.get("/health").json()["plugins"]["failed"]["raises"]

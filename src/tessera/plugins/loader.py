@@ -100,12 +100,8 @@ def unload(package: str) -> None:
         del sys.modules[name]
 
 
-def import_plugin(name: str, folder: Path) -> PluginCode:
-    """Import the plugin in ``folder`` afresh and return its entry point.
-
-    Raises PluginLoadError naming the file and what to do when the folder has no
-    ``logic.py``, the code fails to import, or it defines neither ``execute`` nor ``run``.
-    """
+def locate_logic(name: str, folder: Path) -> Path:
+    """The plugin's ``logic.py``; PluginLoadError saying what to do when there is none."""
     logic = find_logic(folder)
     if logic is None and (found := module_layout(folder)) is not None:
         raise PluginLoadError(module_layout_problem(name, found))
@@ -113,6 +109,16 @@ def import_plugin(name: str, folder: Path) -> PluginCode:
         raise PluginLoadError(
             f"plugin {name!r}: no logic.py found (looked for {', '.join(LOGIC_LOCATIONS)})"
         )
+    return logic
+
+
+def import_plugin(name: str, folder: Path) -> PluginCode:
+    """Import the plugin in ``folder`` afresh and return its entry point.
+
+    Raises PluginLoadError naming the file and what to do when the folder has no
+    ``logic.py``, the code fails to import, or it defines neither ``execute`` nor ``run``.
+    """
+    logic = locate_logic(name, folder)
     _ensure_root()
     package = package_name(name)
     unload(package)

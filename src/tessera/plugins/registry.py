@@ -110,9 +110,6 @@ class PluginRegistry:
     def load_all(self) -> None:
         """Load every plugin of the folder; failures are recorded, never raised."""
         names = self.discover()
-        if self.sandbox is not None:
-            ahead = [(n, self._sandboxed(n)) for n in names]
-            self.sandbox.expect([(n, self.folder / n, m) for n, m in ahead if m is not None])
         for name in names:
             self.load(name)
         failed = [p.name for p in self._plugins.values() if p.error]
@@ -156,15 +153,6 @@ class PluginRegistry:
         self._plugins[name] = plugin
         return plugin
 
-    def _sandboxed(self, name: str) -> Manifest | None:
-        """The manifest of plugin ``name`` when it will load in the sandbox (read ahead)."""
-        try:
-            manifest = read_manifest(_manifest_folder(self.folder / name), name)
-        except PluginError:
-            return None
-        wanted = self.sandbox is not None and self.sandbox.wants(manifest)
-        return manifest if wanted else None
-
     def _import(self, name: str, folder: Path, manifest: Manifest) -> PluginCode:
         if self.sandbox is not None and self.sandbox.wants(manifest):
             return self.sandbox.load(name, folder, manifest)
@@ -196,6 +184,16 @@ class PluginRegistry:
         plugin = self.load(name)
         logger.info("plugin %s reloaded (generation %d)", name, plugin.generation)
         return plugin
+
+    def failed(self, name: str, error: str) -> None:
+        """Record that plugin ``name`` failed to load after all: its code, imported later
+        than its load (a sandboxed plugin's, at its first call), raised."""
+        plugin = self._plugins.get(name)
+        if plugin is None or plugin.code is None:
+            return
+        self._forget(name)
+        plugin.code, plugin.error = None, error
+        logger.error("plugin %s failed to load: %s", name, error)
 
     def set_enabled(self, name: str, enabled: bool) -> Plugin:
         """Enable or disable a plugin until told otherwise (reloads keep the choice)."""

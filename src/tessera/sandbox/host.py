@@ -2,10 +2,14 @@
 events forwarded to them.
 
 In ``--isolation sandbox`` every plugin runs in workers; otherwise those whose manifest
-says ``"sandbox": true``. A sandboxed plugin's code is never imported by the server: its
-first worker imports it when the plugin loads (so a broken plugin is reported at once,
-and its event subscriptions are known), and the registry gets an entry point that hands
-each call to the plugin's pool.
+says ``"sandbox": true``. A sandboxed plugin's code is never imported by the server. At
+load the server checks what it can without running the code (:mod:`.lazy`: syntax, the
+modules it imports), and the registry gets an entry point that hands each call to the
+plugin's pool, whose first worker imports the plugin at the first call. A plugin that
+subscribes to events is imported at load instead, by a worker started at once, so its
+handlers are known before anything is published; the server is ready once those imports
+are done. Loading a folder of plugins so starts few workers: a worker start costs about
+100 ms of CPU, and at one per plugin a folder of 200 plugins took most of a minute.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +31,20 @@ from tessera.isolation.errors import IsolationError
 from tessera.plugins.errors import PluginLoadError
 from tessera.plugins.loader import PluginCode, package_name
 from tessera.plugins.manifest import Manifest
-from tessera.sandbox import faults, launch
+from tessera.sandbox import faults, launch, lazy
 from tessera.sandbox.confinement import Confinement, Limits, SandboxUnavailable
 from tessera.sandbox.operations import CallState
 from tessera.sandbox.pool import Pool, PoolSettings
-from tessera.sandbox.process import StartFailed, WorkerProcess
+from tessera.sandbox.process import ImportFailed, WorkerProcess
 from tessera.services.event_bus import bus
 
 logger = logging.getLogger("tessera.sandbox")
 
 REAP_EVERY = 5.0
-#: Workers started ahead while a folder of plugins loads (their imports overlap).
-START_AHEAD = 8
-#: Workers kept after loading their plugin, for the first calls; past this many, the
-#: worker that imported a plugin at load ends, and its first call starts one.
+#: Workers starting at once (a start is mostly CPU: more at once only share the cores).
+STARTING_AT_ONCE = 4
+#: Workers kept after importing a plugin at load, for the first calls; past this many,
+#: the worker that imported a plugin at load ends, and its first call starts one.
 WARM_AFTER_LOAD = 4
 
 
@@ -84,9 +89,16 @@ class Sandbox:
         #: Paths no worker may see even inside a folder it can read (the data folder).
         self.hidden = hidden
         self.pools: dict[str, Pool] = {}
+        #: Told ``(plugin, error)`` when a plugin's code fails to import in a worker after
+        #: its load said it could (the registry then reports it failed).
+        self.import_failed: Callable[[str, str], None] | None = None
         self._reaper: asyncio.Task[None] | None = None
-        self._queued: list[tuple[str, Confinement]] = []
-        self._launched: dict[str, WorkerProcess] = {}
+        self._starting = asyncio.Semaphore(STARTING_AT_ONCE)
+        self._importing: list[asyncio.Task[bool]] = []
+        self._closed: list[Pool] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: What each plugin's code subscribed to at its last import.
+        self._subscriptions: dict[str, list[tuple[str, bool]]] = {}
 
     def wants(self, manifest: Manifest) -> bool:
         """Whether the plugin of ``manifest`` runs in workers."""
@@ -99,39 +111,27 @@ class Sandbox:
         network = manifest.extra.get("network") is True
         return Confinement(folder, network=network, limits=limits, hidden=self.hidden)
 
-    def expect(self, plugins: list[tuple[str, Path, Manifest]]) -> None:
-        """Plugins about to be loaded in this order: their workers start a few ahead."""
-        self._queued = [(name, self.confinement(f, m)) for name, f, m in plugins]
-
-    def _launch_ahead(self) -> None:
-        while self._queued and len(self._launched) < START_AHEAD:
-            name, confined = self._queued.pop(0)
-            self._launched[name] = WorkerProcess.launch(name, confined)
-
     def load(self, name: str, folder: Path, manifest: Manifest) -> PluginCode:
-        """Import plugin ``name`` in a new worker (blocking until it is ready) and return
-        the entry point that runs it there. Raises PluginLoadError when it fails, or when
+        """Check plugin ``name`` and return the entry point that runs it in workers;
+        plugins that subscribe to events start importing in a worker now (:meth:`settle`
+        waits for them). Raises PluginLoadError when the check finds a problem, or when
         this machine cannot confine workers (saying what is missing)."""
         self.unload(name)
         try:
             launch.mechanism()
         except SandboxUnavailable as exc:
             raise PluginLoadError(f"plugin {name!r} asks for the sandbox: {exc}") from None
-        confined = self.confinement(folder, manifest)
-        self._launch_ahead()
-        first = self._launched.pop(name, None) or WorkerProcess.launch(name, confined)
-        self._launch_ahead()
-        try:
-            first.wait_ready(self.settings.import_timeout)
-        except StartFailed as exc:
-            raise PluginLoadError(str(exc)) from None
-        for event, every in first.subscriptions:
-            self.subscribe(name, event, every, True)
-        warm = sum(len(p.idle) + len(p.busy) for p in self.pools.values()) < WARM_AFTER_LOAD
-        if not warm:
-            first.kill()
-        pool = Pool(name, confined, self.settings, [first] if warm else [])
+        problem = lazy.problem(name, folder)
+        if problem is not None:
+            raise PluginLoadError(problem)
+        pool = Pool(name, self.confinement(folder, manifest), self.settings, self._start)
         self.pools[name] = pool
+        if lazy.subscribes(folder):
+            # Reloaded: what it subscribed to goes on being forwarded (each event waiting
+            # for the import) until the new code's own subscriptions are known.
+            for event, every in self._subscriptions.get(name, []):
+                self.subscribe(name, event, every, True)
+            self._on_loop(lambda: self._importing.append(pool.prime()))
 
         async def execute(data: dict[str, Any]) -> dict[str, Any]:
             return await self.run(name, {"kind": "call", "data": data}, pool)
@@ -139,6 +139,50 @@ class Sandbox:
         package = package_name(name)
         placeholder = types.ModuleType(package, f"plugin {name!r}: runs in sandbox workers")
         return PluginCode(package, placeholder, execute, is_async=True)
+
+    async def _start(self, pool: Pool) -> WorkerProcess:
+        """A worker of ``pool``, started (a few at once across the sandbox), its plugin's
+        subscriptions forwarded; an import that fails marks the plugin failed."""
+        async with self._starting:
+            worker = WorkerProcess.launch(pool.name, pool.confined)
+            try:
+                await worker.ready(self.settings.import_timeout)
+            except ImportFailed as exc:
+                if self.pools.get(pool.name) is pool and self.import_failed is not None:
+                    self.import_failed(pool.name, str(exc))
+                raise
+        if self.pools.get(pool.name) is pool and pool.starts == 0:  # its code's first import
+            before = self._subscriptions.get(pool.name, [])
+            self._subscriptions[pool.name] = worker.subscriptions
+            for event, every in before:
+                if (event, every) not in worker.subscriptions:
+                    self.subscribe(pool.name, event, every, False)
+        for event, every in worker.subscriptions:
+            self.subscribe(pool.name, event, every, True)
+        return worker
+
+    def _on_loop(self, work: Callable[[], object]) -> None:
+        """Run ``work`` on the runtime's event loop: now when called on it, soon when called
+        from another thread (a reload from a test or a tool); never before the start."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None and running is self._loop:
+            work()
+        elif self._loop is not None:
+            self._loop.call_soon_threadsafe(work)
+
+    async def settle(self) -> None:
+        """Wait for the imports started at load; then keep only WARM_AFTER_LOAD of their
+        workers."""
+        importing, self._importing = self._importing, []
+        await asyncio.gather(*importing, return_exceptions=True)
+        kept = 0
+        for pool in self.pools.values():
+            kept += len(pool.idle)
+            if kept > WARM_AFTER_LOAD:
+                kept -= pool.reap(math.inf)
 
     async def run(
         self, plugin: str, message: dict[str, Any], pool: Pool | None = None
@@ -172,12 +216,15 @@ class Sandbox:
         pool = self.pools.pop(name, None)
         if pool is not None:
             pool.close()
+            # A worker it is starting or lingering on ends after that, or at stop.
+            self._closed = [p for p in (*self._closed, pool) if p.has_tasks]
 
     async def start(self) -> None:
         """Start ending idle workers; with every plugin sandboxed, first check that this
         machine can confine them (SandboxUnavailable: the server does not start)."""
         if self.everything:
             launch.mechanism()
+        self._loop = asyncio.get_running_loop()
         self._reaper = asyncio.create_task(self._reap())
 
     async def stop(self) -> None:
@@ -185,11 +232,10 @@ class Sandbox:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
-        for name in list(self.pools):
-            self.unload(name)
-        for worker in self._launched.values():
-            worker.kill()
-        self._launched, self._queued = {}, []
+        self._importing = []
+        pools, self.pools, self._closed = [*self.pools.values(), *self._closed], {}, []
+        for pool in pools:
+            await pool.stop()
 
     async def _reap(self) -> None:
         while True:

@@ -8,6 +8,11 @@ many installed plugins cost memory only while they are used (docs/isolation.md).
 When a call takes the last idle worker, or a worker dies, a spare starts in the
 background, so the next call seldom waits for a start (and never inside its timeout when
 the spare is ready).
+
+One user's calls hold at most ``per_user`` of the workers at once: their further calls
+wait in line for one of their own to end, so a user whose calls hang (until their timeout)
+leaves the other workers to everyone else. The shares are the sync-plugin threads' ones
+(:class:`~tessera.governance.shares.ThreadShares`), the pool standing for the plugin.
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tessera.context import current_call
+from tessera.governance.shares import ThreadShares, User
 from tessera.plugins.errors import ReportedCrash
 from tessera.sandbox.confinement import Confinement
 from tessera.sandbox.operations import CallState
@@ -30,77 +38,137 @@ MIB = 1024 * 1024
 
 @dataclass(frozen=True)
 class PoolSettings:
-    """How many workers a plugin may have and how long an idle one lives."""
+    """How many workers a plugin may have, how many one user may hold, and how long an
+    idle one lives."""
 
     max_workers: int = 4
+    #: Workers one user's calls may hold at once (half of them: see the module docstring).
+    per_user: int = 2
     idle_seconds: float = 60.0
     import_timeout: float = 10.0
     memory_bytes: int = 512 * MIB
+    #: How long tasks a call left running may keep its worker after its answer.
+    linger_seconds: float = 30.0
     #: Consecutive failures after which starts back off, doubling up to ``max_backoff``.
     failures_before_backoff: int = 3
     max_backoff: float = 30.0
 
 
+async def start(pool: Pool) -> WorkerProcess:
+    """A worker of ``pool``'s plugin, started and ready (StartFailed when it is not)."""
+    worker = WorkerProcess.launch(pool.name, pool.confined)
+    await worker.ready(pool.settings.import_timeout)
+    return worker
+
+
+def _caller() -> User:
+    """Who the running call is for; handlers of events published outside any call share
+    one key."""
+    call = current_call.get()
+    return (call.identity.app_id, call.identity.user_id) if call is not None else ("", "")
+
+
 class Pool:
-    """Workers of plugin ``name``; ``idle`` starts with the one that imported it at load,
-    when it was kept."""
+    """Workers of plugin ``name``, each started by ``spawn(pool)`` (:func:`start`, or the
+    sandbox's, which also bounds how many start at once and records what they import)."""
 
     def __init__(
         self,
         name: str,
         confined: Confinement,
         settings: PoolSettings,
-        idle: list[WorkerProcess],
+        spawn: Callable[[Pool], Awaitable[WorkerProcess]] = start,
     ) -> None:
         self.name = name
         self.confined = confined
         self.settings = settings
-        self.idle = idle
+        self._spawn = spawn
+        self.idle: list[WorkerProcess] = []
         self.busy: set[WorkerProcess] = set()
-        self._slots: asyncio.Semaphore | None = None
+        self.shares = ThreadShares(settings.per_user, settings.max_workers)
         #: Failures in a row (deaths, start failures); a successful call resets it.
         self.failures = 0
         self.deaths = 0
-        self.starts = 1
+        self.starts = 0
         self.retry_at = 0.0
         self.closed = False
         self._spare: asyncio.Task[bool] | None = None
+        self._lingering: set[asyncio.Task[None]] = set()
 
     async def run(self, message: dict[str, Any], state: CallState) -> dict[str, Any]:
-        """Run ``message`` on a free worker (waiting for one when all are busy)."""
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.settings.max_workers)
-        async with self._slots:
-            worker = await self._take()
-            self.busy.add(worker)
-            if not self.idle:
-                self._start_spare()
-            try:
-                done = await worker.run(message, state)
-            except WorkerFailed as exc:
-                self._died(str(exc))
-                raise ReportedCrash(str(exc), "plugin_failed") from None
-            except BaseException:
-                self.deaths += 1  # a timeout: killed on purpose, not a crash loop
-                raise
-            finally:
-                self.busy.discard(worker)
-                if not worker.alive:
-                    self._start_spare()
-            if done.get("memory"):
-                worker.kill()
-                limit = self.settings.memory_bytes // MIB
-                self._died(f"over its memory limit of {limit} MiB")
-                raise ReportedCrash(
-                    f"The plugin went over its memory limit of {limit} MiB.", "memory_limit"
-                )
-            self.failures = 0
-            if done.get("retire"):  # near its CPU limit: replaced before the limit kills a call
-                worker.kill()
-                self._start_spare()
-            else:
-                self._give_back(worker)
+        """Run ``message`` on a free worker (waiting for one when all are busy, or when
+        the caller's calls already hold their share)."""
+        user = _caller()
+        await self.shares.take(user, self.name)
+        lingering = False
+        try:
+            done = await self._run(message, state, user)
+            lingering = bool(done.get("lingering"))  # the share goes back when they end
             return done
+        finally:
+            if not lingering:
+                self.shares.give(user, self.name)
+
+    async def _run(self, message: dict[str, Any], state: CallState, user: User) -> dict[str, Any]:
+        worker = await self._take()
+        self.busy.add(worker)
+        if not self.idle:
+            self._start_spare()
+        try:
+            done = await worker.run(message, state)
+        except WorkerFailed as exc:
+            self._died(str(exc))
+            raise ReportedCrash(str(exc), "plugin_failed") from None
+        except BaseException:
+            self.deaths += 1  # a timeout: killed on purpose, not a crash loop
+            raise
+        finally:
+            self.busy.discard(worker)
+            if not worker.alive:
+                self._start_spare()
+        if done.get("memory"):
+            worker.kill()
+            limit = self.settings.memory_bytes // MIB
+            self._died(f"over its memory limit of {limit} MiB")
+            raise ReportedCrash(
+                f"The plugin went over its memory limit of {limit} MiB.", "memory_limit"
+            )
+        self.failures = 0
+        if done.get("lingering"):
+            self.busy.add(worker)
+            task = asyncio.get_running_loop().create_task(self._linger(worker, done, state, user))
+            self._lingering.add(task)
+            task.add_done_callback(self._lingering.discard)
+        else:
+            self._reuse(worker, done)
+        return done
+
+    async def _linger(
+        self, worker: WorkerProcess, done: dict[str, Any], state: CallState, user: User
+    ) -> None:
+        """Keep ``worker``, and its caller's share, while the tasks its call left running
+        end (as that caller, in this task's copy of the call's context); past
+        ``linger_seconds`` it is killed, and them with it."""
+        try:
+            async with asyncio.timeout(self.settings.linger_seconds):
+                await worker.linger(done["done"], state)
+        except (TimeoutError, WorkerFailed) as exc:
+            worker.kill()
+            self.deaths += 1
+            logger.warning("plugin %s: tasks left running by a call ended: %s", self.name, exc)
+        finally:
+            self.busy.discard(worker)
+            self.shares.give(user, self.name)
+        self._reuse(worker, done)
+
+    def _reuse(self, worker: WorkerProcess, done: dict[str, Any]) -> None:
+        """Give a worker back after a call, unless it is dead or near its CPU limit (then
+        replaced before the limit kills a call)."""
+        if done.get("retire") or not worker.alive:
+            worker.kill()
+            self._start_spare()
+        else:
+            self._give_back(worker)
 
     async def _take(self) -> WorkerProcess:
         ours: asyncio.Task[bool] | None = None
@@ -127,19 +195,22 @@ class Pool:
                 "plugin_restarting",
             )
 
+    def prime(self) -> asyncio.Task[bool]:
+        """Start a worker now, before any call (to import the plugin at load)."""
+        self._start_spare()
+        assert self._spare is not None
+        return self._spare
+
     def _start_spare(self) -> None:
-        starting = self._spare is not None and not self._spare.done()
         full = len(self.idle) + len(self.busy) >= self.settings.max_workers
-        if not (self.closed or starting or full or self.backing_off):
+        if not (self.closed or self.starting or full or self.backing_off):
             self._spare = asyncio.get_running_loop().create_task(self._spawn_spare())
 
     async def _spawn_spare(self) -> bool:
         """Start a worker and give it to the pool; False when none joined it (a failed
         start, or the pool closed meanwhile)."""
         try:
-            worker = await asyncio.to_thread(
-                WorkerProcess.spawn, self.name, self.confined, self.settings.import_timeout
-            )
+            worker = await self._spawn(self)
         except StartFailed as exc:
             self._died(f"a new worker failed to start: {exc}")
             return False
@@ -165,6 +236,16 @@ class Pool:
             logger.error("plugin %s: workers back off for %.1fs", self.name, delay)
 
     @property
+    def starting(self) -> bool:
+        """Whether a worker is starting."""
+        return self._spare is not None and not self._spare.done()
+
+    @property
+    def has_tasks(self) -> bool:
+        """Whether a worker is starting, or serving tasks a call left running."""
+        return self.starting or bool(self._lingering)
+
+    @property
     def backing_off(self) -> bool:
         return self.retry_at > time.monotonic()
 
@@ -183,6 +264,15 @@ class Pool:
         for worker in self.idle:
             worker.kill()
         self.idle = []
+
+    async def stop(self) -> None:
+        """Close, and end a worker still starting or serving tasks a call left running (the
+        server stops: no call waits for them)."""
+        self.close()
+        tasks = [*self._lingering, *([self._spare] if self._spare is not None else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def status(self) -> dict[str, Any]:
         """For ``/health``."""

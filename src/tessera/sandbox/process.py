@@ -22,7 +22,7 @@ import bson.errors
 
 from tessera.sandbox import faults, launch
 from tessera.sandbox.confinement import Confinement
-from tessera.sandbox.frames import FrameBuffer, FrameError, FrameProtocol, encode, recv_frame
+from tessera.sandbox.frames import FrameBuffer, FrameError, FrameProtocol, encode
 from tessera.sandbox.operations import (
     UNANSWERED,
     CallState,
@@ -46,6 +46,10 @@ class StartFailed(Exception):
     """The worker could not import the plugin (the message says why)."""
 
 
+class ImportFailed(StartFailed):
+    """The plugin's code failed to import (a syntax error, an exception it raised)."""
+
+
 class WorkerProcess:
     """A running worker and the server's end of its channel."""
 
@@ -62,19 +66,9 @@ class WorkerProcess:
         self.start_seconds = 0.0
 
     @classmethod
-    def spawn(cls, name: str, confined: Confinement, timeout: float) -> WorkerProcess:
-        """Start a worker for plugin ``name`` and wait (blocking) until it has imported it.
-
-        Raises StartFailed when the import fails or takes longer than ``timeout``.
-        """
-        worker = cls.launch(name, confined)
-        worker.wait_ready(timeout)
-        return worker
-
-    @classmethod
     def launch(cls, name: str, confined: Confinement) -> WorkerProcess:
         """Start a worker for plugin ``name``, confined as ``confined`` says, without
-        waiting for it."""
+        waiting for it (then await :meth:`ready`)."""
         started = time.perf_counter()
         parent, child = socket.socketpair()
         try:
@@ -90,38 +84,40 @@ class WorkerProcess:
         worker.name, worker.started = name, started
         return worker
 
-    def wait_ready(self, timeout: float) -> None:
-        """Wait (blocking) until the worker has imported its plugin; StartFailed (the
-        worker killed) when the import fails or takes longer than ``timeout``."""
+    async def ready(self, timeout: float) -> None:
+        """Wait, without blocking the event loop, until the worker has imported its plugin;
+        StartFailed (ImportFailed when the plugin's code failed), the worker killed, when
+        the import fails or takes longer than ``timeout``."""
+        name = self.name
         try:
-            self._await_ready(self.name, timeout)
+            try:
+                async with asyncio.timeout(timeout):
+                    message = await self._ready_message()
+            except TimeoutError:
+                raise StartFailed(f"plugin {name!r}: importing it took over {timeout:g}s") from None
+            except (EOFError, FrameError, OSError):
+                raise StartFailed(
+                    f"plugin {name!r}: its worker exited while importing it"
+                ) from None
+            if "failed" in message:
+                raise ImportFailed(str(message["failed"]))
+            subscriptions = message.get("subscriptions")
+            if message.get("ready") is not True or not isinstance(subscriptions, list):
+                raise StartFailed(f"plugin {name!r}: its worker sent no ready message")
         except BaseException:
             self.kill()
             raise
+        self.subscriptions = [(str(s[0]), bool(s[1])) for s in subscriptions if len(s) == 2]
         self.start_seconds = time.perf_counter() - self.started
 
-    def _await_ready(self, name: str, timeout: float) -> None:
-        self.sock.settimeout(timeout)
-        state = CallState(name, _no_subscriptions)
-        try:
-            while True:
-                message = recv_frame(self.sock, self.buffer)
-                if message.get("op") in UNANSWERED:
-                    log_line(message, state)
-                    continue
-                break
-        except TimeoutError:
-            raise StartFailed(f"plugin {name!r}: importing it took over {timeout:g}s") from None
-        except (EOFError, FrameError, OSError):
-            raise StartFailed(f"plugin {name!r}: its worker exited while importing it") from None
-        finally:
-            self.sock.settimeout(None)
-        if "failed" in message:
-            raise StartFailed(str(message["failed"]))
-        subscriptions = message.get("subscriptions")
-        if message.get("ready") is not True or not isinstance(subscriptions, list):
-            raise StartFailed(f"plugin {name!r}: its worker sent no ready message")
-        self.subscriptions = [(str(s[0]), bool(s[1])) for s in subscriptions if len(s) == 2]
+    async def _ready_message(self) -> dict[str, Any]:
+        self.channel = await FrameProtocol.connect(self.sock, self.buffer)
+        state = CallState(self.name, _no_subscriptions)
+        while True:
+            message = await self.channel.read()
+            if message.get("op") not in UNANSWERED:
+                return message
+            log_line(message, state)
 
     @property
     def alive(self) -> bool:
@@ -133,10 +129,9 @@ class WorkerProcess:
         Raises WorkerFailed when the worker dies or breaks the protocol; a cancellation
         (the call's timeout) kills the worker. Either way the worker is not reused.
         """
+        assert self.channel is not None
         job = next(_jobs)
         try:
-            if self.channel is None:
-                self.channel = await FrameProtocol.connect(self.sock, self.buffer)
             await self.channel.write(encode({**message, "job": job}))
             return await self._serve(job, state)
         except asyncio.CancelledError:
@@ -146,7 +141,20 @@ class WorkerProcess:
             self.kill()
             raise WorkerFailed(self._why(exc)) from None
 
-    async def _serve(self, job: int, state: CallState) -> dict[str, Any]:
+    async def linger(self, job: int, state: CallState) -> None:
+        """Serve the operations of the tasks call ``job`` left running after its answer,
+        until the worker says they ended; like :meth:`run`, a failure or a cancellation
+        (their time limit) kills the worker."""
+        try:
+            await self._serve(job, state, until="settled")
+        except asyncio.CancelledError:
+            self.kill()
+            raise
+        except (EOFError, FrameError, ProtocolViolation, OSError) as exc:
+            self.kill()
+            raise WorkerFailed(self._why(exc)) from None
+
+    async def _serve(self, job: int, state: CallState, until: str = "done") -> dict[str, Any]:
         assert self.channel is not None
         handled = 0
         while True:
@@ -154,9 +162,9 @@ class WorkerProcess:
             handled += 1
             if handled % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)
-            if message.get("job") != job and message.get("done") != job:
+            if message.get("job") != job and message.get(until) != job:
                 raise ProtocolViolation(f"a frame for call {message.get('job')!r} during {job}")
-            if "done" in message:
+            if until in message:
                 return message
             if message.get("op") in UNANSWERED:
                 await perform(message, state)

@@ -97,13 +97,21 @@ class Worker:
                 self.chan.send({**self._done(job), "raised": raised})
             else:
                 self._answer(job, result)
+            self._linger(job)
             self.chan.job = 0
+
+    def _linger(self, job: int) -> None:
+        """Run the tasks call ``job`` left running to their end, still as that call (the
+        server keeps answering for it), then say so; the server bounds how long."""
+        pending = [task for task in asyncio.all_tasks(self.loop) if not task.done()]
+        if pending:
+            self.loop.run_until_complete(asyncio.wait(pending))
+            self.chan.send({"settled": job})
 
     def _run(self, message: dict[str, Any]) -> Any:
         if message.get("kind") == "event":
-            return self._handle(
-                message.get("pattern"), message.get("every"), message.get("payload")
-            )
+            self._handle(message.get("pattern"), message.get("every"), message.get("payload"))
+            return {}
         result = self.entry(message.get("data"))
         if asyncio.iscoroutine(result):
             result = self.loop.run_until_complete(result)
@@ -127,10 +135,12 @@ class Worker:
             self.chan.send({**done, "raised": described})
 
     def _done(self, job: int) -> dict[str, Any]:
-        """The end of call ``job``, asking to be replaced once the worker has spent half
-        its whole-life CPU limit: the limit then never kills a later call part way."""
+        """The end of call ``job``: whether tasks it started still run (``_linger``), and
+        a request to be replaced once the worker has spent half its whole-life CPU limit,
+        so the limit never kills a later call part way."""
         spent = self.retire_after is not None and time.process_time() > self.retire_after
-        return {"done": job, "retire": True} if spent else {"done": job}
+        lingering = any(not task.done() for task in asyncio.all_tasks(self.loop))
+        return {"done": job, "retire": spent, "lingering": lingering}
 
 
 def main(argv: list[str]) -> None:
