@@ -193,3 +193,16 @@ def test_load_reports_what_it_can_read_and_a_failed_import_shows_at_the_first_ca
     assert statuses()["raises"] == "failed"
     with live.client("root", superadmin=True) as root:
         assert "boom at import" in root.get("/health").json()["plugins"]["failed"]["raises"]
+
+
+def test_cursor_batches_are_bounded_by_bytes_and_a_16_mib_document_crosses(live):
+    """Cursors come in batches of at most 16 MiB (or one larger document), as MongoDB's:
+    40 documents of 1 MiB come in several, all in order; a document at the 16 MiB limit
+    goes to the store and back whole."""
+    with live.client("alice") as alice:
+        mib = 1024 * 1024
+        assert run(alice, "bulky", action="fill", count=40, size=mib).status_code == 200
+        read = run(alice, "bulky", action="read").json()
+        assert read["seen"] == list(range(40))
+        assert 1 <= read["first_batch"] <= 15  # 16 of 1 MiB and their fields pass 16 MiB
+        assert run(alice, "bulky", action="big").json() == {"length": 16 * mib - 100}

@@ -21,8 +21,9 @@ from typing import Any, cast
 import bson
 from bson.codec_options import CodecOptions
 
-#: The largest frame either side accepts (a plugin result, a batch of documents).
-MAX_FRAME = 16 * 1024 * 1024
+#: The largest frame either side accepts (a plugin result, a batch of documents): a
+#: document of MongoDB's 16 MiB limit and its framing, as MongoDB's own replies allow.
+MAX_FRAME = 16 * 1024 * 1024 + 16 * 1024
 # Datetimes come back naive, meaning UTC, as the store returns them to in-process plugins
 # (and aware ones cost a Python call each to decode: half the decoding of a listed page).
 OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=False)

@@ -69,11 +69,14 @@ RESULT_FIELDS = (
 )
 # Cursors: the first batch answers a first ``async for`` step in one round trip, later
 # batches are larger; ``to_list(n)`` asks for the n it wants (up to BATCH), so the store
-# reads what it would read in-process. A batch also stops at BATCH_BYTES so its frame
-# stays well in bounds. A call keeps its MAX_CURSORS latest cursors; reading an older one
-# fails (a ``to_list(n)`` that got its n leaves its cursor open, as in-process).
+# reads what it would read in-process. A batch also stops at BATCH_BYTES (16 MiB, as
+# MongoDB's), and so does what the server fetches ahead of it: it reads a cursor's first
+# PROBE documents, then as many more as fit in BATCH_BYTES at the size they had. A call
+# keeps its MAX_CURSORS latest cursors; reading an older one fails (a ``to_list(n)`` that
+# got its n leaves its cursor open, as in-process).
 FIRST_BATCH = 101
-BATCH_BYTES = 4 * 1024 * 1024
+BATCH_BYTES = 16 * 1024 * 1024
+PROBE = 16
 MAX_CURSORS = 64
 # Log lines a call may send; later ones are dropped (a worker cannot flood the log).
 MAX_LOG_LINES = 1000
@@ -90,6 +93,8 @@ class Cursor:
     inner: Any
     pending: list[dict[str, Any]] = field(default_factory=list)
     exhausted: bool = False
+    #: BSON bytes per document in what was fetched so far (0: nothing yet).
+    document_bytes: int = 0
 
 
 @dataclass
@@ -257,11 +262,7 @@ async def _batch(state: CallState, number: int, count: int) -> RawBSONDocument:
     document per encode costs three times as much); halved until the frame is within
     BATCH_BYTES, and one document goes alone whatever its size."""
     cursor = state.cursors[number]
-    if len(cursor.pending) < count and not cursor.exhausted:
-        wanted = count - len(cursor.pending)
-        fetched = await cursor.inner.to_list(wanted)
-        cursor.exhausted = len(fetched) < wanted
-        cursor.pending.extend(fetched)
+    await _fetch(cursor, count)
     documents = cursor.pending[:count]
     while True:
         more = not cursor.exhausted or len(documents) < len(cursor.pending)
@@ -273,6 +274,26 @@ async def _batch(state: CallState, number: int, count: int) -> RawBSONDocument:
     if not more:
         del state.cursors[number]
     return RawBSONDocument(batch)
+
+
+async def _fetch(cursor: Cursor, count: int) -> None:
+    """Read up to ``count`` documents ahead, and about BATCH_BYTES of them at most: many
+    large documents are not all held at once (the first PROBE tell their size)."""
+    while len(cursor.pending) < count and not cursor.exhausted:
+        if cursor.document_bytes:
+            room = BATCH_BYTES // cursor.document_bytes - len(cursor.pending)
+        else:
+            room = PROBE
+        wanted = min(count - len(cursor.pending), room)
+        if wanted <= 0 and cursor.pending:
+            return
+        wanted = max(wanted, 1)
+        fetched = await cursor.inner.to_list(wanted)
+        cursor.exhausted = len(fetched) < wanted
+        cursor.pending.extend(fetched)
+        if fetched and not cursor.document_bytes and not cursor.exhausted:
+            size = len(bson.encode({"docs": fetched}))
+            cursor.document_bytes = max(1, size // len(fetched))
 
 
 async def _service(op: dict[str, Any], state: CallState) -> Any:

@@ -1,0 +1,23 @@
+"""Large documents: many of 1 MiB, or one at MongoDB's 16 MiB document limit."""
+
+from core.config.database import db
+
+MIB = 1024 * 1024
+
+
+async def execute(data: dict) -> dict:
+    me = {"user_id": data["user_id"]}
+    if data.get("action") == "fill":
+        for n in range(data["count"]):
+            await db["bulk"].insert_one({"n": n, "blob": "x" * (data["size"])})
+        return {}
+    if data.get("action") == "read":
+        cursor = db["bulk"].find(me).sort("n", 1)
+        first = await cursor.next()
+        first_batch = 1 + len(cursor._batch)  # what the first answer carried
+        seen = [first["n"]] + [document["n"] async for document in cursor]
+        return {"first_batch": first_batch, "seen": seen}
+    await db["bulk"].delete_many(me)
+    await db["bulk"].insert_one({"blob": "y" * (16 * MIB - 100)})
+    found = await db["bulk"].find_one(me)
+    return {"length": len(found["blob"])}
