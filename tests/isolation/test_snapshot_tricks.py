@@ -132,9 +132,7 @@ def hostile(tmp_path: Path) -> Path:
     return plugins
 
 
-def test_through_a_server_a_plugin_cannot_plant_documents_in_another_users_data(
-    serve, hostile, plugin_mode, request
-):
+def test_through_a_server_a_plugin_cannot_plant_documents_in_another_users_data(serve, hostile):
     live = serve(hostile)
     with live.client(ALICE) as alice:
         response = alice.post(
