@@ -10,12 +10,14 @@ ends the worker: the call fails, the server carries on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import bson.errors
@@ -131,22 +133,23 @@ class WorkerProcess:
         """
         assert self.channel is not None
         job = next(_jobs)
-        try:
+        with self._killed_on_failure():
             await self.channel.write(encode({**message, "job": job}))
             return await self._serve(job, state)
-        except asyncio.CancelledError:
-            self.kill()
-            raise
-        except (EOFError, FrameError, ProtocolViolation, OSError) as exc:
-            self.kill()
-            raise WorkerFailed(self._why(exc)) from None
 
     async def linger(self, job: int, state: CallState) -> None:
         """Serve the operations of the tasks call ``job`` left running after its answer,
         until the worker says they ended; like :meth:`run`, a failure or a cancellation
         (their time limit) kills the worker."""
-        try:
+        with self._killed_on_failure():
             await self._serve(job, state, until="settled")
+
+    @contextlib.contextmanager
+    def _killed_on_failure(self) -> Iterator[None]:
+        """A cancellation, or a worker that died or broke the protocol (WorkerFailed),
+        kills the worker."""
+        try:
+            yield
         except asyncio.CancelledError:
             self.kill()
             raise
