@@ -13,9 +13,9 @@ from tessera.store.update import (
     apply_replacement,
     apply_update,
     compile_update,
-    upsert_seed,
     validate_update,
 )
+from tessera.store.upserts import upsert_seed
 
 WHEN = datetime.datetime(2024, 5, 1, 12, 0, 0, 123456)
 

@@ -6,6 +6,7 @@ copy that replaces the document's contents only when all of them succeeded, so a
 update leaves the document as it was. An update given as a list is an aggregation pipeline
 (MongoDB 4.2+), which rebuilds the document as a replacement would. Errors are PyMongo's
 `WriteError` with MongoDB's codes (a failing pipeline expression raises `OperationFailure`).
+The array operators live in `update_arrays`, an upsert's starting document in `upserts`.
 """
 
 import datetime
@@ -17,80 +18,43 @@ from typing import Any
 
 from bson.decimal128 import Decimal128, create_decimal128_context
 from bson.int64 import Int64
-from bson.objectid import ObjectId
 from bson.timestamp import Timestamp
-from pymongo.errors import OperationFailure, WriteError
 
+from tessera.store import update_arrays
 from tessera.store.aggregate import apply_update_pipeline, check_update_pipeline
 from tessera.store.expressions import type_name
 from tessera.store.ordering import (
     NUMBER,
-    SortKey,
     compare,
-    hash_key,
     identical,
-    sort_value,
     type_rank,
 )
 from tessera.store.paths import MISSING, array_index, container_of, get_at, put_at, split_path
 from tessera.store.query import (
-    compile_conditions,
     compile_filter,
     compile_positional,
-    compile_regex,
-    equality_test,
-    is_operator_document,
-    is_regex,
-    regex_test,
 )
-from tessera.store.sorting import normalize_sort, sort_key
-
-BAD_VALUE = 2
-FAILED_TO_PARSE = 9
-TYPE_MISMATCH = 14
-CONFLICTING_UPDATE = 40
-DOLLAR_PREFIXED_FIELD = 52
-NOT_SINGLE_VALUE = 54
-EMPTY_PATH = 56
-IMMUTABLE_FIELD = 66
+from tessera.store.update_values import (
+    BAD_VALUE,
+    CONFLICTING_UPDATE,
+    DOLLAR_PREFIXED_FIELD,
+    EMPTY_PATH,
+    FAILED_TO_PARSE,
+    IMMUTABLE_FIELD,
+    TYPE_MISMATCH,
+    Path,
+    Run,
+    dotted,
+    stored_copy,
+    write_error,
+)
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _DECIMAL_CONTEXT = create_decimal128_context()
 _TIMESTAMP_INCREMENTS = itertools.count(1)
-_IMMUTABLE = frozenset([str, int, float, bool, type(None), Int64, ObjectId, bytes])
 
-Path = tuple[str, ...]
-Run = Callable[[dict[str, Any], Path, "_Context"], bool]
 Apply = Callable[..., bool]
-
-
-def write_error(message: str, code: int) -> WriteError:
-    """PyMongo's WriteError as a server reports it for the first write of a batch."""
-    return WriteError(message, code, {"index": 0, "code": code, "errmsg": message})
-
-
-# --- values ------------------------------------------------------------------------------
-
-
-def stored_copy(value: Any) -> Any:
-    """A deep copy of `value` as BSON stores it: datetimes naive UTC, to the millisecond."""
-    kind = value.__class__
-    if kind in _IMMUTABLE:
-        return value
-    if kind is dict:
-        return {key: stored_copy(item) for key, item in value.items()}
-    if kind is list or kind is tuple:
-        return [stored_copy(item) for item in value]
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(datetime.UTC).replace(tzinfo=None)
-        if value.microsecond % 1000:
-            value = value.replace(microsecond=value.microsecond // 1000 * 1000)
-        return value
-    if isinstance(value, Mapping):
-        return {key: stored_copy(item) for key, item in value.items()}
-    return value
 
 
 def _number(value: Any) -> bool:
@@ -111,10 +75,6 @@ def _arithmetic(op: str, a: Any, b: Any) -> Any:
     if isinstance(a, Int64) or isinstance(b, Int64) or not _INT32_MIN <= result <= _INT32_MAX:
         return Int64(result)
     return result
-
-
-def _dotted(parts: Path) -> str:
-    return ".".join(parts)
 
 
 # --- one operator on one field -----------------------------------------------------------
@@ -167,7 +127,7 @@ class _Context:
         elif part.startswith("$["):
             if not isinstance(value, list):
                 raise write_error(
-                    f"The path '{_dotted(prefix)}' must exist in the document in order to "
+                    f"The path '{dotted(prefix)}' must exist in the document in order to "
                     f"apply array updates.",
                     BAD_VALUE,
                 )
@@ -289,7 +249,7 @@ def _arithmetic_step(op: str) -> Callable[[str, Any], Run]:
             elif not _number(old):
                 raise write_error(
                     f"Cannot apply {op} to a value of non-numeric type. "
-                    f"{{_id: {doc.get('_id')!r}}} has the field '{_dotted(parts)}' of "
+                    f"{{_id: {doc.get('_id')!r}}} has the field '{dotted(parts)}' of "
                     f"non-numeric type {type_name(old)}",
                     TYPE_MISMATCH,
                 )
@@ -359,182 +319,6 @@ def _current_date(path: str, arg: Any) -> Run:
     return run
 
 
-def _array_at(doc: dict[str, Any], parts: Path, op: str, create: bool) -> Any:
-    """The array at `parts` (MISSING when absent), refusing a non-array value."""
-    found = container_of(doc, parts, create)
-    if found is None:
-        return MISSING
-    value = get_at(*found)
-    if value is not MISSING and not isinstance(value, list):
-        code = TYPE_MISMATCH if op == "$pop" else BAD_VALUE
-        raise write_error(
-            f"Cannot apply {op} to a non-array value: the field '{_dotted(parts)}' has type "
-            f"{type_name(value)} in document {{_id: {doc.get('_id')!r}}}",
-            code,
-        )
-    return value
-
-
-def _replace_array(doc: dict[str, Any], parts: Path, old: Any, new: list[Any]) -> bool:
-    if old is not MISSING and identical(old, new):
-        return False
-    container, key = container_of(doc, parts, True)  # type: ignore[misc]
-    put_at(container, key, new)
-    return True
-
-
-def _push(path: str, arg: Any) -> Run:
-    if isinstance(arg, Mapping) and "$each" in arg:
-        items, position, order, size = _push_modifiers(path, arg)
-    else:
-        items, position, order, size = [arg], None, None, None
-    items = stored_copy(items)
-
-    def run(doc: dict[str, Any], parts: Path, context: _Context) -> bool:
-        old = _array_at(doc, parts, "$push", True)
-        new = list(old) if old is not MISSING else []
-        added = stored_copy(items)
-        at = len(new) if position is None else position
-        if at < 0:
-            at = max(0, len(new) + at)
-        new[at:at] = added
-        if order is not None:
-            new.sort(key=order)
-        if size is not None:
-            new = new[:size] if size >= 0 else new[size:]
-        return _replace_array(doc, parts, old, new)
-
-    return run
-
-
-def _push_modifiers(
-    path: str, arg: Mapping[str, Any]
-) -> tuple[list[Any], int | None, Callable[[Any], Any] | None, int | None]:
-    for name in arg:
-        if name not in ("$each", "$slice", "$sort", "$position"):
-            raise write_error(f"Unrecognized clause in $push: {name}", BAD_VALUE)
-    items = arg["$each"]
-    if not isinstance(items, list):
-        raise write_error(
-            f"The argument to $each in $push must be an array but it was of type: "
-            f"{type_name(items)}",
-            BAD_VALUE,
-        )
-    position = _whole_number(arg, "$position")
-    size = _whole_number(arg, "$slice")
-    order = None
-    if "$sort" in arg:
-        order = _push_order(arg["$sort"])
-    return items, position, order, size
-
-
-def _whole_number(arg: Mapping[str, Any], name: str) -> int | None:
-    if name not in arg:
-        return None
-    value = arg[name]
-    key = sort_value(value) if _number(value) else ()
-    if len(key) != 3 or key[2] in (float("inf"), float("-inf")) or key[2] != int(key[2]):
-        raise write_error(f"The value for {name} must be an integer value, not {value!r}", 2)
-    return int(key[2])
-
-
-def _push_order(spec: Any) -> Callable[[Any], Any]:
-    if _number(spec) and compare(spec, 1) == 0:
-        return SortKey
-    if _number(spec) and compare(spec, -1) == 0:
-        return lambda item: SortKey(item, reverse=True)
-    if isinstance(spec, Mapping) and spec:
-        try:
-            key = sort_key(normalize_sort(spec))
-        except (TypeError, OperationFailure):
-            raise write_error(f"The $sort in $push is invalid: {spec!r}", BAD_VALUE) from None
-        return lambda item: key(item if isinstance(item, Mapping) else {})
-    raise write_error(
-        f"The $sort in $push is invalid: use 1, -1 or a document of fields, not {spec!r}",
-        BAD_VALUE,
-    )
-
-
-def _add_to_set(path: str, arg: Any) -> Run:
-    if isinstance(arg, Mapping) and "$each" in arg:
-        if set(arg) != {"$each"}:
-            raise write_error("Found unexpected fields after $each in $addToSet", BAD_VALUE)
-        items = arg["$each"]
-        if not isinstance(items, list):
-            raise write_error(
-                f"The argument to $each in $addToSet must be an array but it was of type "
-                f"{type_name(items)}",
-                BAD_VALUE,
-            )
-    else:
-        items = [arg]
-    items = stored_copy(items)
-
-    def run(doc: dict[str, Any], parts: Path, context: _Context) -> bool:
-        old = _array_at(doc, parts, "$addToSet", True)
-        new = list(old) if old is not MISSING else []
-        seen = {hash_key(item) for item in new}
-        for item in items:
-            key = hash_key(item)
-            if key not in seen:
-                seen.add(key)
-                new.append(stored_copy(item))
-        return _replace_array(doc, parts, old, new)
-
-    return run
-
-
-def _pop(path: str, arg: Any) -> Run:
-    if not _number(arg) or (compare(arg, 1) != 0 and compare(arg, -1) != 0):
-        raise write_error(f"$pop expects 1 or -1, found: {arg!r}", FAILED_TO_PARSE)
-    first = compare(arg, -1) == 0
-
-    def run(doc: dict[str, Any], parts: Path, context: _Context) -> bool:
-        old = _array_at(doc, parts, "$pop", False)
-        if old is MISSING or not old:
-            return False
-        return _replace_array(doc, parts, old, old[1:] if first else old[:-1])
-
-    return run
-
-
-def _pull_test(arg: Any) -> Callable[[Any], bool]:
-    if is_operator_document(arg):
-        conditions = compile_conditions(arg)
-        return lambda item: all(c.element(item) for c in conditions)
-    if isinstance(arg, Mapping):
-        matches = compile_filter(arg)
-        return lambda item: isinstance(item, Mapping) and matches(item)
-    if is_regex(arg):
-        return regex_test(compile_regex(arg, None))
-    return equality_test(arg)
-
-
-def _removing(op: str, test: Callable[[Any], bool]) -> Run:
-    def run(doc: dict[str, Any], parts: Path, context: _Context) -> bool:
-        old = _array_at(doc, parts, op, False)
-        if old is MISSING:
-            return False
-        kept = [item for item in old if not test(item)]
-        return len(kept) != len(old) and _replace_array(doc, parts, old, kept)
-
-    return run
-
-
-def _pull(path: str, arg: Any) -> Run:
-    return _removing("$pull", _pull_test(arg))
-
-
-def _pull_all(path: str, arg: Any) -> Run:
-    if not isinstance(arg, list):
-        raise write_error(
-            f"$pullAll requires an array argument but was given a {type_name(arg)}",
-            BAD_VALUE,
-        )
-    keys = {hash_key(item) for item in arg}
-    return _removing("$pullAll", lambda item: hash_key(item) in keys)
-
-
 def _rename_target(path: str, arg: Any) -> Path:
     if not isinstance(arg, str):
         raise write_error(f"The 'to' field for $rename must be a string: {path}: {arg!r}", 2)
@@ -575,7 +359,7 @@ def _no_array_parent(doc: dict[str, Any], parts: Path, role: str) -> tuple[Any, 
         current = current.get(part, MISSING) if isinstance(current, Mapping) else MISSING
         if isinstance(current, list):
             raise write_error(
-                f"The {role} field cannot be an array element, '{_dotted(parts)}' in doc with "
+                f"The {role} field cannot be an array element, '{dotted(parts)}' in doc with "
                 f"{part}: {current!r}",
                 2,
             )
@@ -593,11 +377,11 @@ _BUILDERS: dict[str, Callable[[str, Any], Run]] = {
     "$min": _extreme("$min"),
     "$max": _extreme("$max"),
     "$currentDate": _current_date,
-    "$push": _push,
-    "$addToSet": _add_to_set,
-    "$pop": _pop,
-    "$pull": _pull,
-    "$pullAll": _pull_all,
+    "$push": update_arrays.push,
+    "$addToSet": update_arrays.add_to_set,
+    "$pop": update_arrays.pop,
+    "$pull": update_arrays.pull,
+    "$pullAll": update_arrays.pull_all,
 }
 OPERATORS = frozenset([*_BUILDERS, "$rename"])
 
@@ -610,8 +394,8 @@ def _check_conflicts(steps: list[_Step]) -> None:
     for (first, _), (second, _) in itertools.pairwise(targets):
         if second[: len(first)] == first:
             raise write_error(
-                f"Updating the path '{_dotted(second)}' would create a conflict at "
-                f"'{_dotted(first)}'",
+                f"Updating the path '{dotted(second)}' would create a conflict at "
+                f"'{dotted(first)}'",
                 CONFLICTING_UPDATE,
             )
 
@@ -808,44 +592,3 @@ def _keep_id(old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         )
     new.pop("_id", None)
     return {"_id": old["_id"], **new}
-
-
-def upsert_seed(query: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The fields an upsert's new document starts with: the filter's equalities.
-
-    Top-level fields and those inside ``$and`` that compare with a value (plainly or
-    with ``$eq``) are copied; dotted paths make embedded documents.
-    """
-    seed: dict[str, Any] = {}
-    paths: list[Path] = []
-    _seed_from(query or {}, seed, paths)
-    return seed
-
-
-def _seed_from(query: Mapping[str, Any], seed: dict[str, Any], paths: list[Path]) -> None:
-    for key, value in query.items():
-        if key == "$and" and isinstance(value, list):
-            for sub in value:
-                _seed_from(sub, seed, paths)
-            continue
-        if key.startswith("$"):
-            continue
-        if is_operator_document(value):
-            if "$eq" not in value:
-                continue
-            value = value["$eq"]
-        elif is_regex(value):
-            continue
-        parts = split_path(key)
-        for other in paths:
-            shorter = min(len(other), len(parts))
-            if other[:shorter] == parts[:shorter]:
-                raise write_error(
-                    f"cannot infer query fields to set, path '{key}' is matched twice",
-                    NOT_SINGLE_VALUE,
-                )
-        paths.append(parts)
-        container: dict[str, Any] = seed
-        for part in parts[:-1]:
-            container = container.setdefault(part, {})
-        container[parts[-1]] = stored_copy(value)

@@ -19,7 +19,8 @@ from tessera.store.keys import EMPTY_ARRAY
 from tessera.store.limits import DOCUMENT_BYTES, OBJECT_TOO_LARGE
 from tessera.store.ordering import equal
 from tessera.store.reads import Row, matches
-from tessera.store.update import Apply, apply_replacement, compile_update, upsert_seed
+from tessera.store.update import Apply, apply_replacement, compile_update
+from tessera.store.upserts import upsert_seed
 
 __all__ = [
     "build_index",
