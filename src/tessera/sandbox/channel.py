@@ -31,12 +31,20 @@ class Channel:
         self.buffer = FrameBuffer()
         #: The call in flight (0 between calls).
         self.job = 0
+        #: Whether the plugin is being imported (its lines then belong to no call).
+        self.importing = True
         # Threads that kept the call's context (asyncio.to_thread) share the socket.
         self._lock = threading.Lock()
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: dict[str, Any], *, last: bool = False) -> None:
+        """Send ``message``; ``last``: it is the last frame of the call (or of the import),
+        which ends together with it, so no thread's frame can follow it as the call's."""
+        frame = encode(message)
         with self._lock:
-            self.sock.sendall(encode(message))
+            if last:
+                self.job = 0
+                self.importing = False
+            self.sock.sendall(frame)
 
     def receive(self) -> dict[str, Any]:
         return recv_frame(self.sock, self.buffer)
@@ -53,10 +61,13 @@ class Channel:
         return answer.get("ok")
 
     def tell(self, op: str, **fields: Any) -> None:
-        """Send ``op`` expecting no answer (log lines); dropped with no call in flight."""
+        """Send ``op`` expecting no answer (log lines): a call's lines, or the import's;
+        dropped from code of no call in flight (a thread of the plugin's own)."""
         job = current_job.get()
-        if job == self.job:  # a call's lines, or the import's
-            self.send({"op": op, "job": job, **fields})
+        frame = encode({"op": op, "job": job, **fields})
+        with self._lock:
+            if job == self.job and (job or self.importing):
+                self.sock.sendall(frame)
 
     def _job(self, op: str) -> int:
         job = current_job.get()

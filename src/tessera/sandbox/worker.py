@@ -65,13 +65,13 @@ class Worker:
         try:
             code = import_plugin(self.name, self.folder)
         except PluginLoadError as exc:
-            self.chan.send({"failed": str(exc)})
+            self.chan.send({"failed": str(exc)}, last=True)
             return
         finally:
             callerless_plugin.reset(token)
             event_bus.importing = False
         self.entry = code.entry
-        self.chan.send({"ready": True, "subscriptions": event_bus.subscriptions()})
+        self.chan.send({"ready": True, "subscriptions": event_bus.subscriptions()}, last=True)
 
     def serve(self) -> None:
         """Run what the server sends, one at a time, until it closes the channel."""
@@ -89,16 +89,15 @@ class Worker:
             try:
                 result = context.run(self._run, message)
             except MemoryError:
-                self.chan.job = 0
-                self.chan.send({"done": job, "memory": True})
+                self.chan.send({"done": job, "memory": True}, last=True)
                 return  # the process may be in any state: the server replaces it
             except BaseException as exc:
                 raised = faults.describe(exc, with_traceback=True)
-                self.chan.send({**self._done(job), "raised": raised})
+                done = {**self._done(job), "raised": raised}
+                self.chan.send(done, last=not done["lingering"])
             else:
                 self._answer(job, result)
             self._linger(job)
-            self.chan.job = 0
 
     def _linger(self, job: int) -> None:
         """Run the tasks call ``job`` left running to their end, still as that call (the
@@ -106,7 +105,7 @@ class Worker:
         pending = [task for task in asyncio.all_tasks(self.loop) if not task.done()]
         if pending:
             self.loop.run_until_complete(asyncio.wait(pending))
-            self.chan.send({"settled": job})
+            self.chan.send({"settled": job}, last=True)
 
     def _run(self, message: dict[str, Any]) -> Any:
         if message.get("kind") == "event":
@@ -125,14 +124,15 @@ class Worker:
 
     def _answer(self, job: int, result: Any) -> None:
         done = self._done(job)
+        last = not done["lingering"]
         if type(result) is not dict:
-            self.chan.send({**done, "not_dict": type(result).__name__})
+            self.chan.send({**done, "not_dict": type(result).__name__}, last=last)
             return
         try:
-            self.chan.send({**done, "result": result})
+            self.chan.send({**done, "result": result}, last=last)
         except Exception as exc:  # what BSON cannot carry (a set, a custom class)
             described = {"type": "TypeError", "message": f"result cannot be sent: {exc}"}
-            self.chan.send({**done, "raised": described})
+            self.chan.send({**done, "raised": described}, last=last)
 
     def _done(self, job: int) -> dict[str, Any]:
         """The end of call ``job``: whether tasks it started still run (``_linger``), and
