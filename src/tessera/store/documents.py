@@ -50,12 +50,10 @@ def encode(doc: Mapping[str, Any]) -> bytes:
     """
     try:
         data = bson.encode(doc)
-    except RecursionError:
-        data = b""  # deeper than the encoder goes: the depth check below refuses it
-    except (InvalidDocument, TypeError, OverflowError) as exc:
-        _check_depth(doc)
+    except (InvalidDocument, TypeError, OverflowError, RecursionError) as exc:
+        _check_depth(doc)  # deeper than MongoDB stores: that is the error to report
         raise WriteError(f"cannot store document: {exc}", code=2) from exc
-    if not data or len(data) >= MAX_NESTING * _LEVEL_BYTES:
+    if len(data) >= MAX_NESTING * _LEVEL_BYTES:
         _check_depth(doc)
     return data
 
