@@ -154,8 +154,9 @@ class WorkerProcess:
             self.kill()
             raise
         except (EOFError, FrameError, ProtocolViolation, OSError) as exc:
+            why = self._why(exc)  # before the kill, which would be all it saw
             self.kill()
-            raise WorkerFailed(self._why(exc)) from None
+            raise WorkerFailed(why) from None
 
     async def _serve(self, job: int, state: CallState, until: str = "done") -> dict[str, Any]:
         assert self.channel is not None
@@ -186,8 +187,10 @@ class WorkerProcess:
         if isinstance(exc, (FrameError, ProtocolViolation)):
             logger.error("sandbox worker %d refused: %s", self.process.pid, exc)
             return f"the plugin's worker broke the channel protocol: {exc}"
-        if code is not None and code < 0:
-            return f"the plugin's worker was killed by {signal.Signals(-code).name}"
+        # bubblewrap, the process spawned, exits with 128 + the signal that ended the worker.
+        killed_by = -code if code is not None and code < 0 else (code or 0) - 128
+        if killed_by in signal.valid_signals():
+            return f"the plugin's worker was killed by {signal.Signals(killed_by).name}"
         return f"the plugin's worker exited (code {code})"
 
     def kill(self) -> None:
