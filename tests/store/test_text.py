@@ -47,6 +47,21 @@ async def test_words_split_at_punctuation_but_not_underscores(db):
     assert await ids(db.code, "issue 14") == [1]
 
 
+async def test_english_words_keep_their_apostrophes(db):
+    """In English an apostrophe is part of the word: "coffee's" stems to coffee's stem,
+    "don't" is a stop word, and "o'neil" is one word."""
+    await db.quotes.insert_many(
+        [{"_id": 1, "body": "the coffee's aroma"}, {"_id": 2, "body": "ask O'Neil, don't wait"}]
+    )
+    await db.quotes.create_index([("body", "text")])
+    assert await ids(db.quotes, "coffee") == [1]
+    assert await ids(db.quotes, "o'neil") == [2]
+    assert await ids(db.quotes, "neil") == []
+    assert await ids(db.quotes, "don't") == []
+    found = db.quotes.find({"$text": {"$search": "aroma"}}, {"s": {"$meta": "textScore"}})
+    assert [d["s"] for d in await found.to_list(None)] == [pytest.approx(0.75)]
+
+
 async def test_stop_words_match_nothing(articles):
     assert await ids(articles, "a and the") == []
     assert await ids(articles, "a cake") == [3]

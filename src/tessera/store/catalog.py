@@ -229,10 +229,11 @@ class Catalog:
         self._indexes_changed(info)
         if index.text is not None:
             # Terms arrive analysed (see fts.py): the tokenizer need only split at spaces
-            # (its other separators are ASCII punctuation, which terms hold none of but _).
+            # (its other separators are ASCII punctuation, which terms hold none of but the
+            # underscore and the apostrophe).
             conn.execute(
                 f"CREATE VIRTUAL TABLE {index.table} USING fts5(terms, scores UNINDEXED, "
-                "tokenize = \"ascii tokenchars '_'\", detail = 'none')"
+                "tokenize = \"ascii tokenchars '_'''\", detail = 'none')"
             )
             return
         # A unique index keeps one row per key, so SQLite itself refuses a duplicate.

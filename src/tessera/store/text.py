@@ -1,7 +1,7 @@
 """Text search semantics as MongoDB's text indexes define them (version 3).
 
 A document's indexed strings are split into words at anything that is not a letter, a
-digit or an underscore, folded (lower case, diacritics removed), stop words dropped and the rest
+digit, an underscore or (in English) an apostrophe, folded (lower case, diacritics removed), stop words dropped and the rest
 stemmed with Snowball's stemmer, the one MongoDB uses. Each distinct term of a document
 gets MongoDB's score: for every string holding it, ``weight * freq * coeff * adjust``,
 summed over the strings, where ``freq`` is ``1 + 1/2 + 1/4 + ...`` over its occurrences
@@ -46,13 +46,13 @@ _LANGUAGE_UNSUPPORTED = 17262
 
 #: The languages the embedded store analyses, by every name MongoDB accepts for them.
 LANGUAGES = {"english": "english", "en": "english", "none": "none"}
-# Words: letters, digits and underscores; MongoDB splits at spaces, dashes and punctuation.
-_WORD = re.compile(r"\w+")
+# Words: letters, digits and underscores, as MongoDB splits at spaces, dashes, quotes and
+# punctuation; in English an ASCII apostrophe is part of a word too (don't, o'neil).
+_WORDS = {"english": re.compile(r"[\w']+"), "none": re.compile(r"\w+")}
 # A stemmer object is not safe to share between threads: each reader has its own.
 _STEMMERS = threading.local()
 
-# The English words MongoDB leaves out of its text indexes and searches (the ones with an
-# apostrophe are two words to the tokenizer, as to MongoDB's).
+# The English words MongoDB leaves out of its text indexes and searches.
 _STOP_WORD_LIST = (
     "a about above after again against all am an and any are as at be because been before "
     "being below between both but by cannot could did do does doing down during each few "
@@ -61,7 +61,11 @@ _STOP_WORD_LIST = (
     "other ought our ours ourselves out over own same she should so some such than that "
     "the their theirs them themselves then there these they this those through to too "
     "under until up very was we were what when where which while who whom why with would "
-    "you your yours yourself yourselves"
+    "you your yours yourself yourselves aren't can't couldn't didn't doesn't don't hadn't "
+    "hasn't haven't he'd he'll he's here's how's i'd i'll i'm i've isn't it's let's mustn't "
+    "shan't she'd she'll she's shouldn't that's there's they'd they'll they're they've "
+    "wasn't we'd we'll we're we've weren't what's when's where's who's why's won't "
+    "wouldn't you'd you'll you're you've"
 )
 _STOP_WORDS = frozenset(_STOP_WORD_LIST.split())
 
@@ -175,7 +179,7 @@ def fold(text: str, case: bool = False, diacritics: bool = False) -> str:
 
 def terms_of(text: str, language: str, case: bool = False, diacritics: bool = False) -> list[str]:
     """The terms of `text`, in order: words folded, stop words left out, stemmed."""
-    words = _WORD.findall(fold(text, case, diacritics))
+    words = _WORDS[language].findall(fold(text, case, diacritics))
     if language == "none":
         return words
     if case:
@@ -185,7 +189,7 @@ def terms_of(text: str, language: str, case: bool = False, diacritics: bool = Fa
     stemmer = getattr(_STEMMERS, "english", None)
     if stemmer is None:
         stemmer = _STEMMERS.english = Stemmer.Stemmer("english")
-    return list(stemmer.stemWords(kept))
+    return [term for term in stemmer.stemWords(kept) if term]  # "'" stems to nothing
 
 
 @dataclass
