@@ -1,13 +1,14 @@
 """Text search semantics as MongoDB's text indexes define them (version 3).
 
 A document's indexed strings are split into words at anything that is not a letter, a
-digit, an underscore or (in English) an apostrophe, folded (lower case, diacritics removed), stop words dropped and the rest
-stemmed with Snowball's stemmer, the one MongoDB uses. Each distinct term of a document
-gets MongoDB's score: for every string holding it, ``weight * freq * coeff * adjust``,
-summed over the strings, where ``freq`` is ``1 + 1/2 + 1/4 + ...`` over its occurrences
-in that string, ``coeff = 0.5 * count / words + 0.5`` (``words``: the string's terms
-that are not stop words), and ``adjust`` is 1.1 when the whole string is the term, else
-1. A search scores a document with the sum of the scores of the search's terms it holds.
+digit, an underscore or (in English) an apostrophe, folded (lower case, diacritics
+removed), stop words dropped and the rest stemmed with Snowball's stemmer, the one
+MongoDB uses. Each distinct term of a document gets MongoDB's score: for every string
+holding it, ``weight * freq * coeff * adjust``, summed over the strings, where ``freq``
+is ``1 + 1/2 + 1/4 + ...`` over its occurrences in that string,
+``coeff = 0.5 * count / words + 0.5`` (``words``: the string's terms that are not stop
+words), and ``adjust`` is 1.1 when the whole string is the term, else 1. A search
+scores a document with the sum of the scores of the search's terms it holds.
 
 A ``$search`` string is read as MongoDB reads it: words are ORed, ``"quoted phrases"``
 must all appear (as written, ignoring case and diacritics, inside one indexed string),
