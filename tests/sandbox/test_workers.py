@@ -137,6 +137,31 @@ def test_bad_frames_fail_the_call_and_nothing_else(live, action, caplog):
     assert "broke the channel protocol" in caplog.text
 
 
+def workers_of(plugin: str) -> list[int]:
+    """The pids of the sandbox worker processes of ``plugin`` running on this machine."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"tessera.sandbox.worker" in argv and plugin.encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_forged_ready_message_fails_the_start_and_leaves_no_process(live, caplog):
+    """Plugin code that writes a malformed "ready" to the channel while it imports fails
+    its worker's start like a failed import: the worker is killed, not left running
+    outside the pool (one leaked per call), and repeated failures back off."""
+    with live.client("mallory") as mallory:
+        answers = [run(mallory, "impostor").json()["error_code"] for _ in range(4)]
+    assert answers[:3] == ["plugin_failed"] * 3
+    assert answers[3] == "plugin_restarting"
+    assert workers_of("impostor") == []
+    assert "its worker sent no ready message" in caplog.text
+
+
 def test_a_flood_of_operations_is_bounded(live, caplog):
     with live.client("mallory") as mallory, live.client("alice") as alice:
         assert run(mallory, "rogue", action="flood").json() == {"flooded": True}

@@ -103,13 +103,13 @@ class WorkerProcess:
                 ) from None
             if "failed" in message:
                 raise ImportFailed(str(message["failed"]))
-            subscriptions = message.get("subscriptions")
-            if message.get("ready") is not True or not isinstance(subscriptions, list):
+            subscriptions = _subscriptions(message)
+            if message.get("ready") is not True or subscriptions is None:
                 raise StartFailed(f"plugin {name!r}: its worker sent no ready message")
         except BaseException:
             self.kill()
             raise
-        self.subscriptions = [(str(s[0]), bool(s[1])) for s in subscriptions if len(s) == 2]
+        self.subscriptions = subscriptions
         self.start_seconds = time.perf_counter() - self.started
 
     async def _ready_message(self) -> dict[str, Any]:
@@ -219,6 +219,20 @@ async def _answer(op: dict[str, Any], state: CallState) -> bytes:
         return encode(answer)
     except (bson.errors.InvalidDocument, OverflowError) as exc:
         return encode({"err": faults.describe(TypeError(f"result cannot be sent: {exc}"))})
+
+
+def _subscriptions(message: dict[str, Any]) -> list[tuple[str, bool]] | None:
+    """The ``[event, every]`` pairs of a ready message; None when it holds anything else
+    (plugin code can write to the channel while it imports: the message is not trusted)."""
+    pairs = message.get("subscriptions")
+    if not isinstance(pairs, list):
+        return None
+    if not all(
+        isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], bool)
+        for p in pairs
+    ):
+        return None
+    return [(event, every) for event, every in pairs]
 
 
 def _no_subscriptions(plugin: str, event: str, every: bool, add: bool) -> None:
