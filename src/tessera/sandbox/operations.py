@@ -73,11 +73,15 @@ RESULT_FIELDS = (
 # MongoDB's), and so does what the server fetches ahead of it: it reads a cursor's first
 # PROBE documents, then as many more as fit in BATCH_BYTES at the size they had. A call
 # keeps its MAX_CURSORS latest cursors; reading an older one fails (a ``to_list(n)`` that
-# got its n leaves its cursor open, as in-process).
+# got its n leaves its cursor open, as in-process). Documents fetched but too many for a
+# batch wait on the server; past HELD_BYTES of them in a call, opening a cursor closes the
+# oldest that hold some (a probe of small documents can precede large ones, so each cursor
+# may hold much more than BATCH_BYTES, and 64 of them would hold gigabytes).
 FIRST_BATCH = 101
 BATCH_BYTES = 16 * 1024 * 1024
 PROBE = 16
 MAX_CURSORS = 64
+HELD_BYTES = 2 * BATCH_BYTES
 # Log lines a call may send; later ones are dropped (a worker cannot flood the log).
 MAX_LOG_LINES = 1000
 
@@ -95,6 +99,8 @@ class Cursor:
     exhausted: bool = False
     #: BSON bytes per document in what was fetched so far (0: nothing yet).
     document_bytes: int = 0
+    #: BSON bytes of ``pending``, as measured when a batch too large to send left them.
+    held: int = 0
 
 
 @dataclass
@@ -233,6 +239,7 @@ async def _open(op: dict[str, Any], state: CallState) -> Any:
         cursor = getattr(cursor, name)(*step_args, **(step_kwargs or {}))
     if len(state.cursors) >= MAX_CURSORS:
         del state.cursors[next(iter(state.cursors))]  # the oldest
+    _release(state)
     number = state.next_cursor
     state.next_cursor += 1
     state.cursors[number] = Cursor(cursor)
@@ -246,9 +253,20 @@ async def _more(op: dict[str, Any], state: CallState) -> Any:
     if number not in state.cursors:
         raise RuntimeError(
             f"cursor closed: a call keeps its {MAX_CURSORS} latest cursors open, and this "
-            "one is older (read a cursor to its end before opening many more)"
+            "one is older, or held documents too large for one batch while the call held "
+            f"over {HELD_BYTES // 1024 // 1024} MiB of them (read a cursor to its end "
+            "before opening many more)"
         )
     return await _batch(state, number, _count(op, BATCH))
+
+
+def _release(state: CallState) -> None:
+    """Close the oldest cursors holding fetched documents while the call holds more than
+    HELD_BYTES of them."""
+    for number in [n for n, c in state.cursors.items() if c.held]:
+        if sum(c.held for c in state.cursors.values()) <= HELD_BYTES:
+            return
+        del state.cursors[number]
 
 
 def _count(op: dict[str, Any], default: int) -> int:
@@ -264,13 +282,17 @@ async def _batch(state: CallState, number: int, count: int) -> RawBSONDocument:
     cursor = state.cursors[number]
     await _fetch(cursor, count)
     documents = cursor.pending[:count]
+    whole = 0
     while True:
         more = not cursor.exhausted or len(documents) < len(cursor.pending)
         batch = bson.encode({"docs": documents, "cursor": number if more else 0})
+        whole = whole or len(batch)
         if len(batch) <= BATCH_BYTES or len(documents) <= 1:
             break
         documents = documents[: len(documents) // 2]
     del cursor.pending[: len(documents)]
+    left = max(cursor.held, whole) - len(batch)
+    cursor.held = left if cursor.pending and left > 0 else 0
     if not more:
         del state.cursors[number]
     return RawBSONDocument(batch)
