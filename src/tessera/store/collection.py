@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from bson.objectid import ObjectId
 from pymongo.collection import ReturnDocument
 from pymongo.errors import BulkWriteError, OperationFailure
-from pymongo.operations import IndexModel, InsertOne
+from pymongo.operations import InsertOne
 from pymongo.results import (
     BulkWriteResult,
     DeleteResult,
@@ -26,13 +26,9 @@ from tessera.store.bulk import (
     run_bulk,
 )
 from tessera.store.catalog import (
-    ID_INDEX,
     Catalog,
-    default_index_name,
-    is_text_key,
-    make_index,
-    normalize_index_keys,
 )
+from tessera.store.collection_indexes import IndexMethods
 from tessera.store.cursor import (
     Cursor,
     ListCursor,
@@ -43,6 +39,7 @@ from tessera.store.cursor import (
 )
 from tessera.store.deadlines import Limit
 from tessera.store.many import Many, run_many
+from tessera.store.options import check_options
 from tessera.store.ordering import hash_key
 from tessera.store.paths import MISSING, path_values, split_path
 from tessera.store.planner import Plan, id_lookup, plan_query
@@ -56,35 +53,13 @@ if TYPE_CHECKING:
 
 __all__ = ["Collection"]
 
-_IGNORED_OPTIONS = frozenset(
-    {
-        "session",
-        "comment",
-        "hint",
-        "bypass_document_validation",
-        "max_time_ms",
-        "maxTimeMS",
-        "allow_disk_use",
-        "batch_size",
-        "batchSize",
-        "let",
-        "no_cursor_timeout",
-    }
-)
-
-
-def _check_options(options: Mapping[str, Any]) -> None:
-    unknown = set(options) - _IGNORED_OPTIONS
-    if unknown:
-        raise TypeError(f"option(s) {sorted(unknown)} are not supported by the embedded store")
-
 
 def _time_limit(options: Mapping[str, Any]) -> Limit | None:
     """The operation's ``maxTimeMS`` (or ``max_time_ms``) option, counted from now."""
     return deadlines.after(deadlines.max_time_ms(options)) if options else None
 
 
-class Collection:
+class Collection(IndexMethods):
     """A collection of one embedded database; get one with ``db[name]``."""
 
     def __init__(self, database: "Database", name: str) -> None:
@@ -128,7 +103,7 @@ class Collection:
         **options: Any,
     ) -> Cursor:
         """A lazy cursor over the matching documents."""
-        _check_options(options)
+        check_options(options)
         cursor = Cursor(self, filter, projection, skip, limit, sort)
         if options:
             cursor.allow_disk_use(bool(options.get("allow_disk_use")))
@@ -160,7 +135,7 @@ class Collection:
         self, filter: Mapping[str, Any], skip: int = 0, limit: int = 0, **options: Any
     ) -> int:
         """How many documents match `filter`, after `skip`, at most `limit`."""
-        _check_options(options)
+        check_options(options)
         check_filter(filter)
         return await self._read(
             lambda conn, catalog: reads.count(
@@ -172,7 +147,7 @@ class Collection:
 
     async def estimated_document_count(self, **options: Any) -> int:
         """The number of documents in the collection."""
-        _check_options(options)
+        check_options(options)
         return await self._read(
             lambda conn, catalog: reads.count(conn, self._info(catalog), {}),
             limit=_time_limit(options),
@@ -182,7 +157,7 @@ class Collection:
         self, key: str, filter: Mapping[str, Any] | None = None, **options: Any
     ) -> list[Any]:
         """The distinct values of `key` among matching documents; arrays are unwound."""
-        _check_options(options)
+        check_options(options)
         if not isinstance(key, str):
             raise TypeError("distinct key must be a string")
         found = await self._read(
@@ -212,7 +187,7 @@ class Collection:
         other runs whole on first use.
         """
         disk = bool(options.pop("allowDiskUse", False))
-        _check_options(options)
+        check_options(options)
         if not isinstance(pipeline, list | tuple):
             raise TypeError("pipeline must be a list")
         stages = list(pipeline)
@@ -260,7 +235,7 @@ class Collection:
 
     async def insert_one(self, document: Any, **options: Any) -> InsertOneResult:
         """Insert one document; it gains an ObjectId `_id` if it had none."""
-        _check_options(options)
+        check_options(options)
         doc = documents.prepare_insert(document)
 
         def job(conn: sqlite3.Connection, catalog: Catalog) -> None:
@@ -274,7 +249,7 @@ class Collection:
         self, documents_: Iterable[Any], ordered: bool = True, **options: Any
     ) -> InsertManyResult:
         """Insert documents in order; an ordered insert stops at the first error."""
-        _check_options(options)
+        check_options(options)
         if isinstance(documents_, Mapping) or not isinstance(documents_, Iterable):
             raise TypeError("documents must be a non-empty list")
         requests = [InsertOne(d) for d in documents_]
@@ -342,7 +317,7 @@ class Collection:
         sort: Any,
         options: Mapping[str, Any],
     ) -> UpdateResult:
-        _check_options(options)
+        check_options(options)
         check_filter(filter)
         order = normalize_sort(sort) or None
         limit = _time_limit(options)
@@ -382,7 +357,7 @@ class Collection:
     async def _delete(
         self, filter: Mapping[str, Any], multi: bool, options: Mapping[str, Any]
     ) -> DeleteResult:
-        _check_options(options)
+        check_options(options)
         check_filter(filter)
         limit = _time_limit(options)
         if multi:
@@ -453,7 +428,7 @@ class Collection:
         array_filters: Sequence[Mapping[str, Any]] | None,
         options: Mapping[str, Any],
     ) -> dict[str, Any] | None:
-        _check_options(options)
+        check_options(options)
         check_filter(filter)
         projection = normalize_projection(projection)
         # A projection that matches patterns is compiled and applied off the event loop.
@@ -489,7 +464,7 @@ class Collection:
         self, requests: Sequence[Any], ordered: bool = True, **options: Any
     ) -> BulkWriteResult:
         """Run PyMongo write requests (InsertOne, UpdateOne, ...) in order."""
-        _check_options(options)
+        check_options(options)
         requests = list(requests)
         if not requests:
             raise OperationFailure("Write batch is empty", code=16)  # PyMongo: InvalidOperation
@@ -508,102 +483,6 @@ class Collection:
             raise BulkWriteError(result)
         return result
 
-    # Indexes
-
-    async def create_index(self, keys: Any, **kwargs: Any) -> str:
-        """Create an index (compound, unique, sparse) and fill it; return its name."""
-        kwargs.pop("session", None)
-        kwargs.pop("comment", None)
-        index = make_index(keys, kwargs)
-        if index.fields == ID_INDEX.fields and index.name in ("_id_", "_id_1"):
-            return ID_INDEX.name
-
-        def job(conn: sqlite3.Connection, catalog: Catalog) -> str:
-            coll = writes.collection(conn, catalog, self._db, self.name)
-            for existing in coll.all_indexes():
-                same_keys = existing.fields == index.fields
-                if existing.name == index.name or same_keys:
-                    if (
-                        same_keys
-                        and existing.name == index.name
-                        and (existing.unique, existing.sparse, existing.text)
-                        == (index.unique, index.sparse, index.text)
-                    ):
-                        return existing.name
-                    raise OperationFailure(
-                        f"An existing index has the same name or keys as the requested index "
-                        f"{index.name!r}; existing: {existing.describe()}",
-                        code=85 if same_keys else 86,
-                    )
-            catalog.add_index(conn, coll, index)
-            writes.build_index(conn, coll, catalog, index)
-            return index.name
-
-        return await self._engine.write(job)
-
-    async def create_indexes(self, indexes: Sequence[IndexModel], **kwargs: Any) -> list[str]:
-        """Create several indexes from PyMongo IndexModels; return their names."""
-        names = []
-        for model in indexes:
-            spec = dict(model.document)
-            keys = spec.pop("key")
-            names.append(await self.create_index(list(keys.items()), **spec))
-        return names
-
-    async def drop_index(self, index_or_name: Any, **options: Any) -> None:
-        """Drop an index by name or by its keys."""
-        _check_options(options)
-        if isinstance(index_or_name, str):
-            name = index_or_name
-        elif is_text_key(index_or_name):  # named from its keys, as PyMongo names it
-            pairs = index_or_name.items() if isinstance(index_or_name, Mapping) else index_or_name
-            name = default_index_name(tuple(pairs))
-        else:
-            name = default_index_name(normalize_index_keys(index_or_name))
-        if name == "_id_":
-            raise OperationFailure("cannot drop _id index", code=72)
-
-        def job(conn: sqlite3.Connection, catalog: Catalog) -> None:
-            coll = catalog.get(self._db, self.name)
-            index = coll.indexes.get(name) if coll else None
-            if coll is None or index is None:
-                raise OperationFailure(f"index not found with name [{name}]", code=27)
-            catalog.drop_index(conn, coll, index)
-
-        await self._engine.write(job)
-
-    async def drop_indexes(self, **options: Any) -> None:
-        """Drop every index but `_id_`."""
-        _check_options(options)
-
-        def job(conn: sqlite3.Connection, catalog: Catalog) -> None:
-            coll = catalog.get(self._db, self.name)
-            if coll is None:
-                return
-            for index in list(coll.indexes.values()):
-                catalog.drop_index(conn, coll, index)
-
-        await self._engine.write(job)
-
-    def list_indexes(self, **options: Any) -> ListCursor:
-        """The indexes as documents; usable awaited (PyMongo) or directly (Motor)."""
-        _check_options(options)
-
-        async def compute() -> list[dict[str, Any]]:
-            coll = self._info(self._engine.catalog)
-            return [index.describe() for index in coll.all_indexes()] if coll else []
-
-        return ListCursor(compute)
-
-    async def index_information(self, **options: Any) -> dict[str, dict[str, Any]]:
-        """Indexes by name, as PyMongo reports them (``key`` as a list of pairs)."""
-        out = {}
-        for spec in await self.list_indexes(**options).to_list(None):
-            info = {k: v for k, v in spec.items() if k != "name"}
-            info["key"] = list(spec["key"].items())
-            out[spec["name"]] = info
-        return out
-
     # Collection
 
     async def drop(self, **options: Any) -> None:
@@ -612,7 +491,7 @@ class Collection:
 
     async def rename(self, new_name: str, dropTarget: bool = False, **options: Any) -> None:
         """Rename the collection within its database."""
-        _check_options(options)
+        check_options(options)
         Collection(self.database, new_name)  # validates the name
 
         def job(conn: sqlite3.Connection, catalog: Catalog) -> None:
@@ -629,9 +508,6 @@ class Collection:
         await self._engine.write(job)
 
     # Internals
-
-    def _info(self, catalog: Catalog) -> Any:
-        return catalog.get(self._db, self.name)
 
     def _plan(self, filter: Mapping[str, Any], sort: SortSpec | None) -> Plan:
         return plan_query(self._info(self._engine.catalog), filter, sort)
