@@ -231,3 +231,22 @@ def test_cursor_batches_are_bounded_by_bytes_and_a_16_mib_document_crosses(live)
         assert read["seen"] == list(range(40))
         assert 1 <= read["first_batch"] <= 15  # 16 of 1 MiB and their fields pass 16 MiB
         assert run(alice, "bulky", action="big").json() == {"length": 16 * mib - 100}
+
+
+def test_a_result_or_document_over_16_mib_fails_the_call_not_the_worker(live):
+    """A user whose data makes a plugin answer more than 16 MiB gets an error; the worker
+    is kept, so it is no crash: however often it happens, the plugin never backs off for
+    everyone else."""
+    with live.client("mallory") as mallory, live.client("alice") as alice:
+        for _ in range(4):
+            failed = run(mallory, "bulky", action="huge_result")
+            assert failed.status_code == 500
+            assert "channel protocol" not in failed.text
+        refused = run(mallory, "bulky", action="huge_insert").json()["error"]
+        assert refused.startswith("InvalidDocument: ")
+        assert "over the sandbox channel's limit" in refused
+        assert run(alice, "bulky", action="big").json() == {"length": 16 * 1024 * 1024 - 100}
+    with live.client("root", superadmin=True) as root:
+        pool = root.get("/health").json()["sandbox"]["pools"]["bulky"]
+    assert pool["deaths"] == 0
+    assert pool["backing_off"] is False

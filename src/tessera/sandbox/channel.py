@@ -15,9 +15,11 @@ import threading
 from contextvars import ContextVar
 from typing import Any
 
+from bson.errors import InvalidDocument
+
 from tessera.context import no_caller
 from tessera.sandbox import faults
-from tessera.sandbox.frames import FrameBuffer, encode, recv_frame
+from tessera.sandbox.frames import MAX_FRAME, FrameBuffer, encode, recv_frame
 
 #: The call the running code belongs to (0: none), set where the worker starts a call.
 current_job: ContextVar[int] = ContextVar("tessera_sandbox_job", default=0)
@@ -39,7 +41,7 @@ class Channel:
     def send(self, message: dict[str, Any], *, last: bool = False) -> None:
         """Send ``message``; ``last``: it is the last frame of the call (or of the import),
         which ends together with it, so no thread's frame can follow it as the call's."""
-        frame = encode(message)
+        frame = _frame(message)
         with self._lock:
             if last:
                 self.job = 0
@@ -54,7 +56,7 @@ class Channel:
         raised here as the plugin would see it in-process."""
         job = self._job(op)
         with self._lock:
-            self.sock.sendall(encode({"op": op, "job": job, **fields}))
+            self.sock.sendall(_frame({"op": op, "job": job, **fields}))
             answer = recv_frame(self.sock, self.buffer)
         if "err" in answer:
             raise faults.rebuild(answer["err"])
@@ -64,7 +66,7 @@ class Channel:
         """Send ``op`` expecting no answer (log lines): a call's lines, or the import's;
         dropped from code of no call in flight (a thread of the plugin's own)."""
         job = current_job.get()
-        frame = encode({"op": op, "job": job, **fields})
+        frame = _frame({"op": op, "job": job, **fields})
         with self._lock:
             if job == self.job and (job or self.importing):
                 self.sock.sendall(frame)
@@ -74,6 +76,20 @@ class Channel:
         if not job or job != self.job:
             raise no_caller(f"the database or a service ({op})")
         return job
+
+
+def _frame(message: dict[str, Any]) -> bytes:
+    """``message`` encoded; InvalidDocument when it is over the server's frame limit, so
+    the plugin gets the error (as from a store refusing a document over 16 MiB) rather
+    than the server ending the worker for breaking the protocol, which would count
+    towards the back-off that stops the plugin for every user."""
+    frame = encode(message)
+    if len(frame) > MAX_FRAME:
+        raise InvalidDocument(
+            f"{len(frame)} bytes is over the sandbox channel's limit of {MAX_FRAME} "
+            "(MongoDB's 16 MiB document limit and its framing)"
+        )
+    return frame
 
 
 #: The channel of this worker process (set once at start, before the plugin is imported).

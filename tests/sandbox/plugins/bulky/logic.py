@@ -11,6 +11,13 @@ async def execute(data: dict) -> dict:
         for n in range(data["count"]):
             await db["bulk"].insert_one({"n": n, "blob": "x" * (data["size"])})
         return {}
+    if data.get("action") == "huge_result":
+        return {"blob": "x" * (17 * MIB)}
+    if data.get("action") == "huge_insert":
+        try:
+            await db["bulk"].insert_one({"blob": "x" * (17 * MIB)})
+        except Exception as exc:  # the contract: report errors as a dict
+            return {"error": f"{type(exc).__name__}: {exc}"}
     if data.get("action") == "read":
         cursor = db["bulk"].find(me).sort("n", 1)
         first = await cursor.next()
