@@ -13,7 +13,8 @@ from bson.objectid import ObjectId
 from bson.regex import Regex
 from pymongo.errors import OperationFailure
 
-from tessera.store.query import compile_filter, compile_positional
+from tessera.store.positional import compile_positional
+from tessera.store.query import compile_filter
 
 NAN = float("nan")
 OID = ObjectId("65a000000000000000000001")

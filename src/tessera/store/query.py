@@ -12,21 +12,19 @@ each element of an array found there too; `$ne`, `$nin` and `$not` negate the wh
 import datetime
 import functools
 import operator
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from bson.decimal128 import Decimal128
 from bson.int64 import Int64
 from bson.objectid import ObjectId
-from bson.regex import Regex
 from pymongo.errors import OperationFailure
 
 from tessera.store.bitwise import OPERATORS as BIT_OPERATORS
 from tessera.store.bitwise import bit_test
-from tessera.store.ordering import MAXKEY, MINKEY, NUMBER, regex_flags, sort_value, type_rank
+from tessera.store.ordering import MAXKEY, MINKEY, NUMBER, sort_value, type_rank
 from tessera.store.paths import MISSING, path_values, split_path
-from tessera.store.patterns import Pattern, PatternError, compile_pattern
+from tessera.store.query_regex import compile_regex, is_regex, regex_test
 
 Matcher = Callable[[Any], bool]
 BAD_VALUE = 2
@@ -135,7 +133,7 @@ def _clause(key: str, value: Any) -> Matcher:
     if not key.startswith("$"):
         return _field_matcher(key, value)
     if key in ("$and", "$or", "$nor"):
-        clauses = _logical_list(key, value)
+        clauses = logical_list(key, value)
         if key == "$or" and any("$text" in sub for sub in clauses):
             raise _fail(
                 "Failed to produce a solution for TEXT under OR: the embedded store answers "
@@ -165,7 +163,7 @@ def _clause(key: str, value: Any) -> Matcher:
     raise _fail(f"unknown top level operator: {key}")
 
 
-def _logical_list(key: str, value: Any) -> list[Mapping[str, Any]]:
+def logical_list(key: str, value: Any) -> list[Mapping[str, Any]]:
     if not isinstance(value, list) or not value:
         raise _fail(f"{key} argument must be a non-empty array")
     for sub in value:
@@ -210,11 +208,14 @@ def is_operator_document(value: Any) -> bool:
 def _field_matcher(path: str, spec: Any) -> Matcher:
     if not path:
         raise _fail("field names in a filter cannot be empty")
+    return _path_matcher(split_path(path), field_conditions(spec))
+
+
+def field_conditions(spec: Any) -> list[Condition]:
+    """The conditions of one field's clause: its operators, or a value it must equal."""
     if is_operator_document(spec):
-        conditions = compile_conditions(spec)
-    else:
-        conditions = [_equality(spec, implicit=True)]
-    return _path_matcher(split_path(path), conditions)
+        return compile_conditions(spec)
+    return [_equality(spec, implicit=True)]
 
 
 def _path_matcher(parts: tuple[str, ...], conditions: list[Condition]) -> Matcher:
@@ -529,59 +530,6 @@ def _type(arg: Any) -> Condition:
     return _condition(lambda value: value is not MISSING and type_name(value) in wanted)
 
 
-_INVALID_REGEX = 51091
-_OPTION_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "u": 0}
-
-
-def is_regex(value: Any) -> bool:
-    """True for a regular expression value (BSON regex or compiled Python pattern)."""
-    return isinstance(value, (Regex, re.Pattern))
-
-
-def compile_regex(pattern: Any, options: Any) -> Pattern:
-    """The compiled pattern of a ``$regex`` value and its ``$options`` letters; its matches
-    have a time limit (see `patterns`)."""
-    if options is not None and not isinstance(options, str):
-        raise _fail("$options has to be a string")
-    if is_regex(pattern):
-        if options and regex_flags(pattern):
-            raise _fail("options set in both $regex and $options", 51075)
-        letters = options or regex_flags(pattern)
-        source = pattern.pattern
-    elif isinstance(pattern, str):
-        letters = options or ""
-        source = pattern
-    else:
-        raise _fail("$regex has to be a string")
-    flags = 0
-    for letter in letters:
-        if letter not in _OPTION_FLAGS:
-            raise _fail(f"invalid flag in regex options: {letter}", 51108)
-        flags |= _OPTION_FLAGS[letter]
-    if not isinstance(source, str):
-        raise _fail("$regex has to be a string")
-    try:
-        return compile_pattern(source, flags)
-    except PatternError as exc:
-        message = str(exc)
-        if exc.code == _INVALID_REGEX:
-            message = f"Regular expression is invalid: {message}"
-        raise _fail(message, exc.code) from None
-
-
-def regex_test(regex: Pattern) -> Matcher:
-    """A test matching strings the regex finds, and regex values equal to it."""
-    search = regex.search
-    key = regex.key
-
-    def test(value: Any) -> bool:
-        if value.__class__ is str:
-            return search(value) is not None
-        return is_regex(value) and sort_value(value) == key
-
-    return test
-
-
 def _eq(arg: Any) -> Condition:
     return _equality(arg)
 
@@ -605,59 +553,3 @@ _OPERATORS: dict[str, Callable[[Any], Condition]] = {
 }
 for _name in BIT_OPERATORS:
     _OPERATORS[_name] = functools.partial(lambda name, arg: _condition(bit_test(name, arg)), _name)
-
-
-def compile_positional(
-    query: Mapping[str, Any] | None,
-) -> Callable[[Mapping[str, Any]], int | None]:
-    """A function giving the index the positional ``$`` update operator stands for.
-
-    That is the position, in the first array a filter path crosses, of the first element
-    that satisfies the path's conditions; None when no condition crosses an array.
-    """
-    fields = _positional_fields(query or {})
-
-    def position(doc: Mapping[str, Any]) -> int | None:
-        for parts, conditions in fields:
-            found = _first_matching_element(doc, parts, conditions)
-            if found is not None:
-                return found
-        return None
-
-    return position
-
-
-def _positional_fields(query: Mapping[str, Any]) -> list[tuple[tuple[str, ...], list[Condition]]]:
-    fields = []
-    for key, spec in query.items():
-        if key == "$and":
-            for sub in _logical_list(key, spec):
-                fields.extend(_positional_fields(sub))
-        elif not key.startswith("$"):
-            if is_operator_document(spec):
-                conditions = compile_conditions(spec)
-            else:
-                conditions = [_equality(spec, implicit=True)]
-            fields.append((split_path(key), conditions))
-    return fields
-
-
-def _first_matching_element(
-    doc: Mapping[str, Any], parts: tuple[str, ...], conditions: list[Condition]
-) -> int | None:
-    value: Any = doc
-    for depth, part in enumerate(parts):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part, MISSING)
-        if isinstance(value, list):
-            rest = parts[depth + 1 :]
-            for index, item in enumerate(value):
-                if rest and not isinstance(item, Mapping):
-                    continue
-                # Alone in an array, the element still satisfies array operators.
-                values = path_values(item, rest) if rest else [[item]]
-                if all(c.many(values) for c in conditions):
-                    return index
-            return None
-    return None

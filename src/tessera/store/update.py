@@ -30,10 +30,8 @@ from tessera.store.ordering import (
     type_rank,
 )
 from tessera.store.paths import MISSING, array_index, container_of, get_at, put_at, split_path
-from tessera.store.query import (
-    compile_filter,
-    compile_positional,
-)
+from tessera.store.positional import compile_positional
+from tessera.store.query import compile_filter
 from tessera.store.update_values import (
     BAD_VALUE,
     CONFLICTING_UPDATE,

@@ -17,12 +17,10 @@ from tessera.store.paths import MISSING, container_of, get_at, put_at
 from tessera.store.query import (
     compile_conditions,
     compile_filter,
-    compile_regex,
     equality_test,
     is_operator_document,
-    is_regex,
-    regex_test,
 )
+from tessera.store.query_regex import compile_regex, is_regex, regex_test
 from tessera.store.sorting import normalize_sort, sort_key
 from tessera.store.update_values import (
     BAD_VALUE,

@@ -4,7 +4,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from tessera.store.paths import split_path
-from tessera.store.query import is_operator_document, is_regex
+from tessera.store.query import is_operator_document
+from tessera.store.query_regex import is_regex
 from tessera.store.update_values import NOT_SINGLE_VALUE, Path, stored_copy, write_error
 
 
