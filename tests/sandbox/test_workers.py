@@ -179,6 +179,17 @@ def test_a_worker_over_its_memory_limit_answers_500_naming_it(live):
         assert run(mallory, "hog").json() == {"ok": True}  # a new worker
 
 
+def test_one_users_crashing_calls_back_off_that_user_only(live):
+    """Calls that make the worker go over its memory limit (a user's input or data) back
+    off after 3 in a row, for that user: everyone else's calls keep being served."""
+    with live.client("mallory") as mallory, live.client("alice") as alice:
+        codes = [run(mallory, "hog", action="allocate").json()["error_code"] for _ in range(8)]
+        assert [run(alice, "hog").status_code for _ in range(3)] == [200] * 3
+    assert codes[:4] == ["memory_limit"] * 3 + ["plugin_restarting"]
+    with live.client("root", superadmin=True) as root:
+        assert root.get("/health").json()["sandbox"]["backing_off"] == []
+
+
 def test_load_reports_what_it_can_read_and_a_failed_import_shows_at_the_first_call(
     serve, tmp_path: Path
 ):

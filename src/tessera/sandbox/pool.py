@@ -86,8 +86,12 @@ class Pool:
         self.idle: list[WorkerProcess] = []
         self.busy: set[WorkerProcess] = set()
         self.shares = ThreadShares(settings.per_user, settings.max_workers)
-        #: Failures in a row (deaths, start failures); a successful call resets it.
+        #: Failures in a row (start failures, deaths while idle); a successful call resets it.
         self.failures = 0
+        #: Each user's calls that ended their worker, in a row, and until when the user's
+        #: calls back off: one user's data or input must not stop the plugin for everyone.
+        self.user_failures: dict[User, int] = {}
+        self.user_retry_at: dict[User, float] = {}
         self.deaths = 0
         self.starts = 0
         self.retry_at = 0.0
@@ -99,6 +103,7 @@ class Pool:
         """Run ``message`` on a free worker (waiting for one when all are busy, or when
         the caller's calls already hold their share)."""
         user = _caller()
+        self._check_backoff(self.user_retry_at.get(user, 0.0))
         await self.shares.take(user, self.name)
         lingering = False
         try:
@@ -117,7 +122,7 @@ class Pool:
         try:
             done = await worker.run(message, state)
         except WorkerFailed as exc:
-            self._died(str(exc))
+            self._died(str(exc), user)
             raise ReportedCrash(str(exc), "plugin_failed") from None
         except BaseException:
             self.deaths += 1  # a timeout: killed on purpose, not a crash loop
@@ -129,11 +134,12 @@ class Pool:
         if done.get("memory"):
             worker.kill()
             limit = self.settings.memory_bytes // MIB
-            self._died(f"over its memory limit of {limit} MiB")
+            self._died(f"over its memory limit of {limit} MiB", user)
             raise ReportedCrash(
                 f"The plugin went over its memory limit of {limit} MiB.", "memory_limit"
             )
         self.failures = 0
+        self.user_failures.pop(user, None)
         if done.get("lingering"):
             self.busy.add(worker)
             task = asyncio.get_running_loop().create_task(self._linger(worker, done, state, user))
@@ -182,13 +188,13 @@ class Pool:
             if self._spare is None or self._spare.done():
                 if ours is not None and not ours.result():
                     raise ReportedCrash("The plugin's worker failed to start.", "plugin_failed")
-                self._check_backoff()
+                self._check_backoff(self.retry_at)
                 # Started as a spare: a call that times out meanwhile leaves it to the pool.
                 ours = self._spare = asyncio.get_running_loop().create_task(self._spawn_spare())
             await asyncio.shield(self._spare)  # a spare on its way: it joins the idle ones
 
-    def _check_backoff(self) -> None:
-        wait = self.retry_at - time.monotonic()
+    def _check_backoff(self, retry_at: float) -> None:
+        wait = retry_at - time.monotonic()
         if wait > 0:
             raise ReportedCrash(
                 f"The plugin's workers keep failing; the next start is in {wait:.0f}s.",
@@ -225,15 +231,29 @@ class Pool:
         worker.last_used = time.monotonic()
         self.idle.append(worker)
 
-    def _died(self, why: str) -> None:
+    def _died(self, why: str, user: User | None = None) -> None:
+        """Count a failure: the plugin's (a start, an idle worker), or that of ``user``'s
+        call, whose calls alone then back off."""
         self.deaths += 1
-        self.failures += 1
         logger.error("plugin %s: sandbox worker failed: %s", self.name, why)
-        over = self.failures - self.settings.failures_before_backoff
-        if over >= 0:
-            delay = min(self.settings.max_backoff, 0.5 * 2**over)
+        if user is None:
+            self.failures += 1
+            failures = self.failures
+        else:
+            failures = self.user_failures[user] = self.user_failures.get(user, 0) + 1
+        over = failures - self.settings.failures_before_backoff
+        if over < 0:
+            return
+        delay = min(self.settings.max_backoff, 0.5 * 2**over)
+        if user is None:
             self.retry_at = time.monotonic() + delay
             logger.error("plugin %s: workers back off for %.1fs", self.name, delay)
+        else:
+            self.user_retry_at = {
+                u: t for u, t in self.user_retry_at.items() if t > time.monotonic()
+            }
+            self.user_retry_at[user] = time.monotonic() + delay
+            logger.error("plugin %s: calls of %s back off for %.1fs", self.name, user, delay)
 
     @property
     def starting(self) -> bool:
