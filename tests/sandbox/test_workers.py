@@ -118,6 +118,34 @@ def test_the_manifest_flag_sandboxes_one_plugin_and_not_the_others(serve):
     assert sandboxed != os.getpid()
 
 
+def test_a_worker_cannot_read_or_truncate_the_servers_log(live, tmp_path, capsys):
+    """The server's standard output and error are its log (``tessera serve > log``); a
+    worker's output reaches them through a pipe, so plugin code can neither read the log
+    back through its own descriptors nor truncate it, and ``print`` still reaches it."""
+    log = tmp_path / "server.log"
+    log.write_text("bob's secret, logged by another plugin\n")
+    saved = os.dup(1), os.dup(2)
+    opened = os.open(log, os.O_WRONLY | os.O_APPEND)
+    os.dup2(opened, 1)
+    os.dup2(opened, 2)
+    try:
+        with live.client("mallory") as mallory:
+            found = run(mallory, "peeker").text
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (opened, *saved):
+            os.close(fd)
+    assert "bob's secret" not in found
+    assert log.read_text() == "bob's secret, logged by another plugin\n"
+    deadline = time.monotonic() + 5
+    printed = ""
+    while "peeker printed this" not in printed and time.monotonic() < deadline:
+        time.sleep(0.05)
+        printed += capsys.readouterr().out
+    assert "peeker printed this" in printed
+
+
 def test_no_unscoped_client_is_reachable_in_the_worker(live):
     with live.client("alice") as alice:
         found = run(alice, "walker").json()

@@ -10,12 +10,14 @@ ends the worker: the call fails, the server carries on.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import itertools
 import logging
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -74,10 +76,14 @@ class WorkerProcess:
         started = time.perf_counter()
         parent, child = socket.socketpair()
         try:
+            # Its output comes through a pipe, never as the server's own descriptors: with
+            # those it could read the server's log file back (/proc/self/fd/1) or truncate it.
             process = subprocess.Popen(
                 launch.command(name, child.fileno(), confined),
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
                 env=launch.environment(),
             )
         finally:
@@ -92,6 +98,8 @@ class WorkerProcess:
         the import fails or takes longer than ``timeout``."""
         name = self.name
         try:
+            assert self.process.stdout is not None
+            await asyncio.get_running_loop().connect_read_pipe(Output, self.process.stdout)
             try:
                 async with asyncio.timeout(timeout):
                     message = await self._ready_message()
@@ -219,6 +227,17 @@ async def _answer(op: dict[str, Any], state: CallState) -> bytes:
         return encode(answer)
     except (bson.errors.InvalidDocument, OverflowError) as exc:
         return encode({"err": faults.describe(TypeError(f"result cannot be sent: {exc}"))})
+
+
+class Output(asyncio.Protocol):
+    """A worker's standard output and error (``print``), passed on to the server's."""
+
+    def __init__(self) -> None:
+        self.text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def data_received(self, data: bytes) -> None:
+        sys.stdout.write(self.text.decode(data))
+        sys.stdout.flush()
 
 
 def _subscriptions(message: dict[str, Any]) -> list[tuple[str, bool]] | None:

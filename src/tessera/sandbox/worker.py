@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import io
 import logging
 import resource
 import socket
@@ -145,6 +146,9 @@ class Worker:
 
 def main(argv: list[str]) -> None:
     fd, name, folder = int(argv[0]), argv[1], Path(argv[2])
+    # Its output is a pipe to the server: line-buffered, so print reaches the log at once.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     chan = Channel(socket.socket(fileno=fd))
     # Made before confinement: an event loop opens a socket pair of its own.
     loop = asyncio.new_event_loop()
