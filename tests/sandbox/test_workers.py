@@ -146,6 +146,37 @@ def test_a_worker_cannot_read_or_truncate_the_servers_log(live, tmp_path, capsys
     assert "peeker printed this" in printed
 
 
+def test_a_print_flood_into_a_slow_output_never_stalls_the_server(live, monkeypatch):
+    """The server's output is slow (a terminal, a log pipe behind): a worker printing
+    without end waits for it, while the server keeps answering other users at once."""
+    written: list[str] = []
+
+    class Slow:
+        def write(self, text: str) -> int:
+            time.sleep(0.5)
+            written.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr("sys.stdout", Slow())
+
+    def print_without_end() -> None:
+        with live.client("mallory") as mallory:
+            run(mallory, "peeker", lines=200_000)
+
+    flood = threading.Thread(target=print_without_end)
+    flood.start()
+    with live.client("alice") as alice:
+        alice.timeout = httpx.Timeout(1.0)  # each answer within 1 s, or the test fails
+        while not written:
+            time.sleep(0.01)
+        answers = [run(alice, "pid_trusted").status_code for _ in range(10)]
+    flood.join(timeout=30)
+    assert answers == [200] * 10
+
+
 def test_no_unscoped_client_is_reachable_in_the_worker(live):
     with live.client("alice") as alice:
         found = run(alice, "walker").json()

@@ -14,13 +14,15 @@ import codecs
 import contextlib
 import itertools
 import logging
+import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 import bson.errors
 
@@ -88,6 +90,8 @@ class WorkerProcess:
             )
         finally:
             child.close()
+        assert process.stdout is not None
+        threading.Thread(target=_pass_on, args=(process.stdout,), daemon=True).start()
         worker = cls(process, parent)
         worker.name, worker.started = name, started
         return worker
@@ -98,8 +102,6 @@ class WorkerProcess:
         the import fails or takes longer than ``timeout``."""
         name = self.name
         try:
-            assert self.process.stdout is not None
-            await asyncio.get_running_loop().connect_read_pipe(Output, self.process.stdout)
             try:
                 async with asyncio.timeout(timeout):
                     message = await self._ready_message()
@@ -229,15 +231,15 @@ async def _answer(op: dict[str, Any], state: CallState) -> bytes:
         return encode({"err": faults.describe(TypeError(f"result cannot be sent: {exc}"))})
 
 
-class Output(asyncio.Protocol):
-    """A worker's standard output and error (``print``), passed on to the server's."""
-
-    def __init__(self) -> None:
-        self.text = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def data_received(self, data: bytes) -> None:
-        sys.stdout.write(self.text.decode(data))
-        sys.stdout.flush()
+def _pass_on(output: IO[bytes]) -> None:
+    """Copy a worker's standard output and error (``print``) to the server's until the
+    worker ends; in a thread of its own, so a slow terminal or log pipe holds back that
+    worker, never the event loop."""
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    with output:
+        while chunk := os.read(output.fileno(), 65536):
+            sys.stdout.write(text.decode(chunk))
+            sys.stdout.flush()
 
 
 def _subscriptions(message: dict[str, Any]) -> list[tuple[str, bool]] | None:
