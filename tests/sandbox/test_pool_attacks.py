@@ -128,3 +128,19 @@ async def test_a_worker_that_never_reads_its_answers_cannot_fill_the_servers_mem
         call.cancel()
         await asyncio.gather(call, return_exceptions=True)
         pool.close()
+
+
+def test_a_flood_of_failing_users_keeps_the_pools_counts_bounded(tmp_path, monkeypatch):
+    """Each user whose calls kill their worker is counted apart (so one user cannot stop
+    the plugin for all); past a bound the pool forgets those not backing off, so callers
+    cannot grow its memory without end, while a user backing off stays so."""
+    monkeypatch.setattr("tessera.sandbox.pool.FAILING_USERS_KEPT", 10)
+    pool = Pool("brittle", Confinement(plugin_dir=tmp_path), PoolSettings())
+    for _ in range(3):
+        pool._died("memory limit", ("app", "mallory"))
+    assert ("app", "mallory") in pool.user_retry_at
+    for n in range(1000):
+        pool._died("memory limit", ("app", f"user{n}"))
+    assert len(pool.user_failures) <= 10
+    assert pool.user_failures.get(("app", "mallory")) == 3
+    assert pool.failures == 0  # the plugin itself does not back off for its users' calls

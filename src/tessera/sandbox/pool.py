@@ -32,6 +32,8 @@ from tessera.sandbox.operations import CallState
 from tessera.sandbox.process import StartFailed, WorkerFailed, WorkerProcess
 
 logger = logging.getLogger("tessera.sandbox")
+#: Users whose failures in a row a pool counts before it forgets those not backing off.
+FAILING_USERS_KEPT = 10_000
 
 MIB = 1024 * 1024
 
@@ -240,6 +242,11 @@ class Pool:
             self.failures += 1
             failures = self.failures
         else:
+            if len(self.user_failures) >= FAILING_USERS_KEPT:
+                # Forget the counts of users not backing off now (at worst each gets a
+                # few more failures before backing off); memory stays bounded.
+                waiting = self.user_retry_at
+                self.user_failures = {u: n for u, n in self.user_failures.items() if u in waiting}
             failures = self.user_failures[user] = self.user_failures.get(user, 0) + 1
         over = failures - self.settings.failures_before_backoff
         if over < 0:
