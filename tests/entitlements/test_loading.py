@@ -129,7 +129,15 @@ def test_an_invalid_file_names_the_path_in_the_document(body: str, message: str)
 
 @pytest.mark.parametrize(
     "body",
-    ["schema_version: [1.0\n", 'schema_version: "1.0"\nplugin: other\n', "- just a list\n"],
+    [
+        "schema_version: [1.0\n",
+        'schema_version: "1.0"\nplugin: other\n',
+        "- just a list\n",
+        # Values that are not names where a name is looked up: refused as the rest are.
+        'schema_version: "1.0"\nplugin: basic_chat\ntiers:\n  a:\n    inherits: [b]\n  b: {}\n',
+        'schema_version: "1.0"\nplugin: basic_chat\nfeatures: {f: {}}\n'
+        "actions:\n  go:\n    requires_features: [{f: 1}]\n",
+    ],
 )
 def test_an_invalid_file_stops_that_plugin_from_loading(
     planned: Callable[..., LiveServer], plugins: Path, body: str
@@ -151,6 +159,16 @@ def test_an_invalid_plans_file_names_the_key() -> None:
         parse_plans({"subscription_plans": [{"name": "a", "plugins_unlocked": "*"}]}, "p.json")
     with pytest.raises(ConfigError, match=r"settings\.default_plan must name one of the plans"):
         parse_plans({"subscription_plans": [{"name": "a"}], "settings": {}}, "p.json")
+    for key in ("default_plan", "trial_plan"):
+        with pytest.raises(ConfigError, match=rf"settings\.{key} must name one of the plans"):
+            parse_plans(
+                {"subscription_plans": [{"name": "free"}], "settings": {key: ["free"]}}, "p"
+            )
+    with pytest.raises(ConfigError, match=r"settings\.trial_period_days must be"):
+        parse_plans(
+            {"subscription_plans": [{"name": "free"}], "settings": {"trial_period_days": 10**9}},
+            "p",
+        )
 
 
 def test_the_api_description_shows_what_each_action_requires_and_consumes(

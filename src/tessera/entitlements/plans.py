@@ -16,6 +16,8 @@ from typing import Any
 from tessera.entitlements.errors import ConfigError
 
 ALL_PLUGINS = "*"
+# The longest trial: a hundred years, well inside what the calendar (and a store) holds.
+MAX_TRIAL_DAYS = 36_500
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,15 @@ def parse_plans(raw: Any, source: str) -> Plans:
     if not isinstance(settings, dict):
         raise fail("settings", "must be an object")
     default = settings.get("default_plan", "free" if "free" in plans else None)
-    if default not in plans:
+    if not isinstance(default, str) or default not in plans:
         raise fail("settings.default_plan", f"must name one of the plans, got {default!r}")
     trial = settings.get("trial_plan")
-    if trial is not None and trial not in plans:
+    if trial is not None and (not isinstance(trial, str) or trial not in plans):
         raise fail("settings.trial_plan", f"must name one of the plans, got {trial!r}")
     days = settings.get("trial_period_days", 14)
-    if not isinstance(days, int) or isinstance(days, bool) or days < 0:
-        raise fail("settings.trial_period_days", f"must be a whole number >= 0, got {days!r}")
+    if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= MAX_TRIAL_DAYS:
+        raise fail(
+            "settings.trial_period_days",
+            f"must be a whole number from 0 to {MAX_TRIAL_DAYS}, got {days!r}",
+        )
     return Plans(plans, str(default), trial, days, raw)

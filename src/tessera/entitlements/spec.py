@@ -181,7 +181,7 @@ def _tiers(check: _Checker, raw: Any, defaults: Tier) -> dict[str, Tier]:
                 raise check.fail(f"tiers.{name}.limits.{key}", "is not a declared limit")
             check.whole(amount, f"tiers.{name}.limits.{key}")
         parent = entry.get("inherits")
-        if parent is not None and parent not in declared:
+        if parent is not None and (not isinstance(parent, str) or parent not in declared):
             raise check.fail(f"tiers.{name}.inherits", f"names an unknown tier {parent!r}")
     return {name: _resolve(check, declared, name, defaults, ()) for name in declared}
 
@@ -215,7 +215,7 @@ def _actions(
         if not isinstance(required, list):
             raise check.fail(f"{where}.requires_features", "must be a list of feature names")
         for index, feature in enumerate(required):
-            if feature not in features:
+            if not isinstance(feature, str) or feature not in features:
                 raise check.fail(
                     f"{where}.requires_features[{index}]", f"names an unknown feature {feature!r}"
                 )
