@@ -128,3 +128,17 @@ def test_the_plugin_list_marks_what_the_plan_unlocks(planned: Callable[..., Live
     assert listed["notes"]["unlocked"] is True
     assert listed["premium"]["unlocked"] is False
     assert listed["premium"]["plans"] == ["pro"]
+
+
+def test_a_trial_too_long_for_the_calendar_is_refused_with_400(
+    planned: Callable[..., LiveServer],
+) -> None:
+    live = planned()
+    with live.client("root", superadmin=True) as admin:
+        for days in (10**9, 10**30):
+            answer = admin.post(
+                "/api/admin/subscriptions/ann", json={"plan": "pro", "trial_days": days}
+            )
+            assert answer.status_code == 400
+            assert answer.json()["error_code"] == "bad_request"
+        assert admin.get("/api/admin/subscriptions/ann").json()["plan"] == "free"

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tessera.entitlements.errors import EntitlementsUnavailable
-from tessera.entitlements.plans import Plans
+from tessera.entitlements.plans import MAX_TRIAL_DAYS, Plans
 
 COLLECTION = "subscriptions"
 # Plan changes kept in a record, newest last.
@@ -97,10 +97,13 @@ class Subscriptions:
         trial_days: int | None = None,
     ) -> Subscription:
         """Put the user on ``plan`` from now; with ``trial_days``, as a trial that ends
-        then. ValueError for a plan the plans file does not list."""
+        then. ValueError for a plan the plans file does not list or a trial longer than
+        MAX_TRIAL_DAYS (past it, the end date leaves the calendar)."""
         if plan not in self.plans.plans:
             names = ", ".join(self.plans.plans)
             raise ValueError(f"Unknown plan {plan!r}; the plans are: {names}.")
+        if trial_days is not None and trial_days > MAX_TRIAL_DAYS:
+            raise ValueError(f"A trial lasts at most {MAX_TRIAL_DAYS} days, not {trial_days}.")
         fields: dict[str, Any] = {"plan": plan, "status": "active", "updated_at": now}
         fields.update(trial_start=None, trial_end=None)
         if trial_days is not None:

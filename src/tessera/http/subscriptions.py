@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from tessera.entitlements.errors import EntitlementsUnavailable
 from tessera.entitlements.gate import Gate
+from tessera.entitlements.plans import MAX_TRIAL_DAYS
 from tessera.http.admin import superadmin
 from tessera.http.body import read_json_object
 from tessera.http.caller import caller
@@ -141,7 +142,8 @@ async def admin_subscription(request: Request) -> JSONResponse:
             days = gate.plans.trial_days
         if not isinstance(plan, str) or not (days is None or _whole(days)):
             raise BadRequest(
-                'Send {"plan": NAME} and optionally "trial_days": a whole number.',
+                'Send {"plan": NAME} and optionally "trial_days": a whole number from 0 to '
+                f"{MAX_TRIAL_DAYS}.",
                 error_code="bad_request",
             )
         try:
@@ -154,4 +156,4 @@ async def admin_subscription(request: Request) -> JSONResponse:
 
 
 def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TRIAL_DAYS
