@@ -276,6 +276,7 @@ def plan_set(
     """Put USER_ID on PLAN from the next call (a token's plan claim still wins)."""
     import asyncio
 
+    from tessera.entitlements.errors import EntitlementsUnavailable
     from tessera.entitlements.setup import set_plan_offline
 
     settings = _settings({"data": data, "store_uri": store_uri, "plans": plans})
@@ -283,7 +284,7 @@ def plan_set(
         raise click.UsageError("Name the plans file: --plans FILE or TESSERA_PLANS.")
     try:
         standing = asyncio.run(set_plan_offline(settings, user_id, plan_name, app_id, trial_days))
-    except ValueError as exc:
+    except (ValueError, EntitlementsUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{user_id}: {standing.plan} ({standing.status})")
 

@@ -142,3 +142,17 @@ def test_a_trial_too_long_for_the_calendar_is_refused_with_400(
             assert answer.status_code == 400
             assert answer.json()["error_code"] == "bad_request"
         assert admin.get("/api/admin/subscriptions/ann").json()["plan"] == "free"
+
+
+def test_a_plan_change_while_the_store_is_down_is_503(planned: Callable[..., LiveServer]) -> None:
+    live = planned(plans_self_service=True)
+    live.runtime.store.engine.close()
+    with live.client("ann") as ann, live.client("root", superadmin=True) as admin:
+        for answer in (
+            admin.post("/api/admin/subscriptions/ann", json={"plan": "pro"}),
+            ann.post("/api/update-subscription", json={"new_plan": "pro"}),
+            ann.post("/api/cancel-subscription"),
+        ):
+            assert answer.status_code == 503
+            assert answer.json()["error_code"] == "entitlements_unavailable"
+            assert answer.headers["Retry-After"] == "5"

@@ -121,12 +121,15 @@ class Subscriptions:
     async def _write(
         self, app_id: str, user_id: str, fields: dict[str, Any], change: dict[str, Any]
     ) -> None:
-        await self._collection.update_one(
-            {"_id": _id(app_id, user_id)},
-            {
-                "$set": fields,
-                "$setOnInsert": {"app_id": app_id, "user_id": user_id},
-                "$push": {"history": {"$each": [change], "$slice": -HISTORY}},
-            },
-            upsert=True,
-        )
+        try:
+            await self._collection.update_one(
+                {"_id": _id(app_id, user_id)},
+                {
+                    "$set": fields,
+                    "$setOnInsert": {"app_id": app_id, "user_id": user_id},
+                    "$push": {"history": {"$each": [change], "$slice": -HISTORY}},
+                },
+                upsert=True,
+            )
+        except Exception as exc:  # whatever the store raised: the plan stays as it was
+            raise EntitlementsUnavailable(f"cannot write the subscription: {exc}") from exc

@@ -50,7 +50,7 @@ def _gate(request: Request) -> Gate:
 
 def _unavailable(exc: EntitlementsUnavailable) -> ServiceUnavailable:
     return ServiceUnavailable(
-        f"Subscriptions cannot be read right now ({exc}); retry shortly.",
+        f"Subscriptions cannot be read or changed right now ({exc}); retry shortly.",
         error_code="entitlements_unavailable",
         headers={"Retry-After": "5"},
     )
@@ -102,6 +102,8 @@ async def update_subscription(request: Request) -> JSONResponse:
         )
     except ValueError as exc:
         raise BadRequest(str(exc), error_code="unknown_plan") from None
+    except EntitlementsUnavailable as exc:
+        raise _unavailable(exc) from None
     return JSONResponse({"message": "Subscription updated successfully", "new_plan": new_plan})
 
 
@@ -109,9 +111,12 @@ async def cancel_subscription(request: Request) -> JSONResponse:
     identity = await caller(request)
     gate = _gate(request)
     _self_service(request)
-    await gate.subscriptions.cancel(
-        identity.app_id, identity.user_id, gate.clock(), by=identity.user_id
-    )
+    try:
+        await gate.subscriptions.cancel(
+            identity.app_id, identity.user_id, gate.clock(), by=identity.user_id
+        )
+    except EntitlementsUnavailable as exc:
+        raise _unavailable(exc) from None
     return JSONResponse({"message": "Subscription canceled successfully"})
 
 
@@ -152,6 +157,8 @@ async def admin_subscription(request: Request) -> JSONResponse:
             )
         except ValueError as exc:
             raise BadRequest(str(exc), error_code="unknown_plan") from None
+        except EntitlementsUnavailable as exc:
+            raise _unavailable(exc) from None
     return JSONResponse(await _standing(gate, app_id, user_id))
 
 
