@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tessera.entitlements.errors import ConfigError
-from tessera.entitlements.plans import parse_plans
+from tessera.entitlements.plans import parse_plans, read_plans
 from tessera.entitlements.spec import parse_entitlements
 from tests.conftest import LiveServer
 
@@ -137,6 +137,7 @@ def test_an_invalid_file_names_the_path_in_the_document(body: str, message: str)
         'schema_version: "1.0"\nplugin: basic_chat\ntiers:\n  a:\n    inherits: [b]\n  b: {}\n',
         'schema_version: "1.0"\nplugin: basic_chat\nfeatures: {f: {}}\n'
         "actions:\n  go:\n    requires_features: [{f: 1}]\n",
+        "schema_version: " + "[" * 20_000,  # deeper than the YAML parser goes
     ],
 )
 def test_an_invalid_file_stops_that_plugin_from_loading(
@@ -152,6 +153,13 @@ def test_an_invalid_file_stops_that_plugin_from_loading(
         assert "entitlements.yaml of plugin 'basic_chat'" in listed["basic_chat"]["error"]
         # The others load.
         assert ann.post("/api/execute/notes", json={"action": "list"}).status_code == 200
+
+
+def test_a_plans_file_nested_past_the_parser_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "plans.json"
+    path.write_text("[" * 200_000)
+    with pytest.raises(ConfigError, match="cannot read the plans file"):
+        read_plans(path)
 
 
 def test_an_invalid_plans_file_names_the_key() -> None:

@@ -116,11 +116,12 @@ def test_manifest_values_of_the_wrong_type_are_refused(raw: dict, message: str) 
         parse_manifest(raw, "p")
 
 
-def test_unreadable_manifest_is_a_load_failure(tmp_path: Path) -> None:
+@pytest.mark.parametrize("text", ["{not json", "[" * 200_000])  # the second: too deep to parse
+def test_unreadable_manifest_is_a_load_failure(tmp_path: Path, text: str) -> None:
     plugin = tmp_path / "p"
     plugin.mkdir()
     (plugin / "logic.py").write_text("async def execute(d): return {}\n")
-    (plugin / "manifest.json").write_text("{not json")
+    (plugin / "manifest.json").write_text(text)
     registry = PluginRegistry(tmp_path)
     registry.load_all()
     assert "manifest.json is not valid JSON" in registry.failures["p"]

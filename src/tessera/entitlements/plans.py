@@ -56,7 +56,7 @@ def read_plans(path: Path) -> Plans:
     """The plans of ``path``; ConfigError naming the file and the faulty key."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ConfigError(f"{path}: cannot read the plans file: {exc}") from None
     return parse_plans(raw, str(path))
 

@@ -89,7 +89,8 @@ def read_entitlements(folder: Path, name: str) -> PluginEntitlements | None:
         return None
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the parser goes, which no valid file has.
         raise ConfigError(f"{FILENAME} of plugin {name!r} cannot be read: {exc}") from None
     return parse_entitlements(raw, name)
 

@@ -89,7 +89,7 @@ def read_manifest(folder: Path, name: str) -> Manifest:
         return default_manifest(name)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ManifestError(f"{path.name} is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise ManifestError(f"{path.name} must hold a JSON object")
