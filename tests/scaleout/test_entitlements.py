@@ -8,7 +8,9 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -55,6 +57,26 @@ def test_a_redis_outage_refuses_charging_calls_with_503(cluster: Cluster) -> Non
         assert ann.post("/api/execute/notes", json={"action": "create"}).status_code == 200
         # Two of the two allowed: the call refused during the outage was not charged.
         assert ann.post("/api/execute/notes", json={"action": "create"}).status_code == 429
+
+
+def test_a_charge_redis_missed_at_the_end_of_a_call_is_written_with_the_next(
+    cluster: Cluster,
+) -> None:
+    start(cluster, 1)
+    node = cluster.nodes[0]
+    with node.client("ann", plan="pro") as ann:
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(
+                ann.post, "/api/execute/notes", json={"action": "create_slowly", "seconds": 1.5}
+            )
+            time.sleep(0.7)  # held, and running
+            cluster.redis.stop()
+            assert slow.result().status_code == 200  # its answer stands
+        cluster.redis.start()
+        assert ann.post("/api/execute/notes", json={"action": "create"}).status_code == 200
+        listed = ann.post("/api/execute/notes", json={"action": "list"}).json()
+        # Both calls charged: the first is not left to a hold that lapses with its lease.
+        assert listed["entitlements"]["limits"]["notes_per_month"]["used"] == 2
 
 
 @pytest.fixture

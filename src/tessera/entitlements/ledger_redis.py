@@ -72,6 +72,9 @@ class RedisLedger:
         self._roll = cluster.redis.register_script(_ROLL)
         # Hold ids: this process's node id and a count (os.urandom per call cost ~2 us).
         self._ids = itertools.count()
+        # Holds of calls that succeeded while Redis was unreachable, charged with the next
+        # commit of their counter: left alone, each would lapse with its lease, uncharged.
+        self._unsaved: dict[UsageKey, list[Hold]] = {}
 
     def _key(self, key: UsageKey) -> str:
         return self._cluster.key("usage", key.id)
@@ -94,10 +97,13 @@ class RedisLedger:
         return Hold(key, amount, hold_id) if taken else None
 
     async def commit(self, hold: Hold) -> None:
-        try:
-            await self._commit(keys=[self._key(hold.key)], args=[hold.id, hold.amount])
-        except UNREACHABLE as exc:
-            raise self._unavailable(exc) from None
+        pending = [*self._unsaved.pop(hold.key, ()), hold]
+        for index, each in enumerate(pending):
+            try:
+                await self._commit(keys=[self._key(each.key)], args=[each.id, each.amount])
+            except UNREACHABLE as exc:
+                self._unsaved[hold.key] = pending[index:]
+                raise self._unavailable(exc) from None
 
     async def release(self, hold: Hold) -> None:
         try:

@@ -14,7 +14,7 @@ async def remember(payload):
 async def execute(data: dict) -> dict:
     action = data.get("action")
     if action == "create_slowly":
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(data.get("seconds", 0.05))
     if action == "create_and_fail":
         return {"error": "the note is too long", "error_code": "validation_error"}
     if action == "create_and_crash":
