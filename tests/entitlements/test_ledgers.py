@@ -16,10 +16,12 @@ import pytest
 
 from tessera.cluster.shared import SharedFile
 from tessera.entitlements.counters import Counters, DocumentCounters
+from tessera.entitlements.errors import EntitlementsUnavailable
 from tessera.entitlements.ledger import UsageKey
 from tessera.entitlements.ledger_shared import SharedLedger
 from tessera.entitlements.setup import store_counters
 from tessera.store import open_client
+from tests.store.test_faults import immutable
 
 MONGODB_URI = os.environ.get("TESSERA_TEST_MONGODB_URI")
 
@@ -140,5 +142,29 @@ async def test_workers_start_from_what_the_store_counted_before_them(tmp_path: P
     await ledger.commit(hold)
     assert await ledger.used([key("2026-03")]) == [8]
     assert await counters.load(key("2026-03")) == 8  # written through for the next start
+    await shared.close()
+    await store.close()
+
+
+async def test_a_charge_the_workers_file_missed_is_made_with_the_next(tmp_path: Path) -> None:
+    """A call that succeeded while the shared file could not be written is not free: its
+    charge waits, and is made before the next charge of the counter."""
+    store = open_client(str(tmp_path / "store.db"))
+    shared = SharedFile(tmp_path)
+    await shared.start()
+    ledger = SharedLedger(shared, await store_counters(store))
+    counter = key("2026-03")
+    first = await ledger.hold(counter, 1, 50, 60, 0)
+    assert first is not None
+    with (
+        immutable(tmp_path / "workers.db", tmp_path / "workers.db-wal"),
+        pytest.raises(EntitlementsUnavailable),
+    ):
+        await ledger.commit(first)
+    second = await ledger.hold(counter, 1, 50, 60, 0)
+    assert second is not None
+    await ledger.commit(second)
+    assert await ledger.used([counter]) == [2]
+    assert await (await store_counters(store)).load(counter) == 2
     await shared.close()
     await store.close()

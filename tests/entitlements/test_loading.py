@@ -113,6 +113,7 @@ BAD = [
     ("limits:\n  cap:\n    type: cap\nactions:\n  go:\n    consumes: {cap: 1}\n", "consumable"),
     ("tiers:\n  pro:\n    limits: {ghost: 3}\n", "tiers.pro.limits.ghost is not a declared limit"),
     ("featurez: {}\n", "featurez is not a known key"),
+    ("limits:\n  n:\n    default: 1000000000000000000000000000000\n", "must be at most"),
 ]
 
 

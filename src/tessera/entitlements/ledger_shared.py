@@ -80,6 +80,10 @@ class SharedLedger:
         self._known: set[str] = set()
         # Charges the store failed to take, added to the next one of the counter.
         self._unsaved: dict[UsageKey, int] = {}
+        # Holds of calls that succeeded while the shared file could not be written,
+        # charged with the next commit of their counter (left alone, each would lapse
+        # with its lease, uncharged).
+        self._uncharged: dict[UsageKey, list[Hold]] = {}
 
     async def _know(self, keys: list[UsageKey]) -> None:
         for key in keys:
@@ -106,8 +110,16 @@ class SharedLedger:
 
     async def commit(self, hold: Hold) -> None:
         key = hold.key
-        used = await self._shared.run(lambda conn: _charge(conn, key.id, hold.id, hold.amount))
-        amount = self._unsaved.pop(key, 0) + hold.amount
+        pending = [*self._uncharged.pop(key, ()), hold]
+        for index, each in enumerate(pending):
+            try:
+                used = await self._shared.run(
+                    functools.partial(_charge, counter=key.id, hold=each.id, amount=each.amount)
+                )
+            except Exception as exc:
+                self._uncharged[key] = pending[index:]
+                raise EntitlementsUnavailable(f"cannot count usage: {exc}") from exc
+        amount = self._unsaved.pop(key, 0) + sum(each.amount for each in pending)
         try:
             # The stored count may only grow to what the workers have counted.
             await self._store.add(key, amount, used)

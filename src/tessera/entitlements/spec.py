@@ -24,6 +24,11 @@ SCHEMA_VERSIONS = ("1.0",)
 _TOP_KEYS = {"schema_version", "plugin", "features", "limits", "tiers", "actions", "hooks"}
 
 
+#: The largest amount or limit: what every counter backend holds exactly (Redis's Lua
+#: scripts count in doubles; SQLite and MongoDB in 64-bit integers).
+LARGEST = 2**53 - 1
+
+
 @dataclass(frozen=True)
 class Limit:
     """One limit's definition."""
@@ -114,6 +119,8 @@ class _Checker:
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.fail(where, f"must be a whole number, got {value!r}")
+        if abs(value) > LARGEST:
+            raise self.fail(where, f"must be at most {LARGEST:,} (-1 for no limit), got {value}")
         return value
 
     def boolean(self, value: Any, where: str) -> bool:
