@@ -12,7 +12,7 @@ from tessera.governance.governor import Limits
 from tessera.http.errors import Forbidden, HTTPError, ServiceUnavailable, TooManyRequests
 from tessera.plugins.registry import Plugin
 
-__all__ = ["DRY_RUN", "admit", "dry_run_answer", "refusal"]
+__all__ = ["DRY_RUN", "admit", "dry_run_answer", "refusal", "unavailable"]
 
 
 async def admit(
@@ -37,11 +37,17 @@ async def admit(
     except Refused as exc:
         raise refusal(exc, gate, dry_run) from None
     except EntitlementsUnavailable as exc:
-        raise ServiceUnavailable(
-            f"Plans and usage cannot be checked right now ({exc}); retry shortly.",
-            error_code="entitlements_unavailable",
-            headers={"Retry-After": "5"},
-        ) from None
+        raise unavailable(exc, "Plans and usage cannot be checked") from None
+
+
+def unavailable(exc: EntitlementsUnavailable, what: str) -> ServiceUnavailable:
+    """503 when the store or Redis cannot answer for plans: the caller retries, and no
+    call runs unchecked."""
+    return ServiceUnavailable(
+        f"{what} right now ({exc}); retry shortly.",
+        error_code="entitlements_unavailable",
+        headers={"Retry-After": "5"},
+    )
 
 
 def refusal(exc: Refused, gate: Gate, dry_run: bool = False) -> HTTPError:

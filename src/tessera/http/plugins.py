@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse
 
 from tessera.entitlements.errors import EntitlementsUnavailable
 from tessera.http.caller import caller
-from tessera.http.errors import ServiceUnavailable
+from tessera.http.entitlements import unavailable
 
 
 async def list_plugins(request: Request) -> JSONResponse:
@@ -25,11 +25,7 @@ async def list_plugins(request: Request) -> JSONResponse:
         try:
             plan = await gate.plan_of(identity)
         except EntitlementsUnavailable as exc:
-            raise ServiceUnavailable(
-                f"Plans cannot be checked right now ({exc}); retry shortly.",
-                error_code="entitlements_unavailable",
-                headers={"Retry-After": "5"},
-            ) from None
+            raise unavailable(exc, "Plans cannot be checked") from None
         for info in plugins:
             info["unlocked"] = gate.plans.unlocks(plan, info["name"])
             info["plans"] = gate.plans.unlocking(info["name"])

@@ -21,7 +21,8 @@ from tessera.entitlements.plans import MAX_TRIAL_DAYS
 from tessera.http.admin import superadmin
 from tessera.http.body import read_json_object
 from tessera.http.caller import caller
-from tessera.http.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
+from tessera.http.entitlements import unavailable
+from tessera.http.errors import BadRequest, Forbidden, NotFound
 
 # A plan change is a small object.
 MAX_BODY = 4096
@@ -48,12 +49,8 @@ def _gate(request: Request) -> Gate:
     return gate
 
 
-def _unavailable(exc: EntitlementsUnavailable) -> ServiceUnavailable:
-    return ServiceUnavailable(
-        f"Subscriptions cannot be read or changed right now ({exc}); retry shortly.",
-        error_code="entitlements_unavailable",
-        headers={"Retry-After": "5"},
-    )
+# What a 503 says when the store cannot answer for subscriptions.
+_UNREADABLE = "Subscriptions cannot be read or changed"
 
 
 async def plans(request: Request) -> JSONResponse:
@@ -66,7 +63,7 @@ async def _standing(gate: Gate, app_id: str, user_id: str) -> dict[str, Any]:
     try:
         current = await gate.subscriptions.current(app_id, user_id, now)
     except EntitlementsUnavailable as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc, _UNREADABLE) from None
     return current.public(user_id, now)
 
 
@@ -103,7 +100,7 @@ async def update_subscription(request: Request) -> JSONResponse:
     except ValueError as exc:
         raise BadRequest(str(exc), error_code="unknown_plan") from None
     except EntitlementsUnavailable as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc, _UNREADABLE) from None
     return JSONResponse({"message": "Subscription updated successfully", "new_plan": new_plan})
 
 
@@ -116,7 +113,7 @@ async def cancel_subscription(request: Request) -> JSONResponse:
             identity.app_id, identity.user_id, gate.clock(), by=identity.user_id
         )
     except EntitlementsUnavailable as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc, _UNREADABLE) from None
     return JSONResponse({"message": "Subscription canceled successfully"})
 
 
@@ -129,7 +126,7 @@ async def check_plugin_access(request: Request) -> JSONResponse:
     try:
         plan = await gate.plan_of(identity)
     except EntitlementsUnavailable as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc, _UNREADABLE) from None
     return JSONResponse({"plugin": name, "access": gate.plans.unlocks(plan, name)})
 
 
@@ -158,7 +155,7 @@ async def admin_subscription(request: Request) -> JSONResponse:
         except ValueError as exc:
             raise BadRequest(str(exc), error_code="unknown_plan") from None
         except EntitlementsUnavailable as exc:
-            raise _unavailable(exc) from None
+            raise unavailable(exc, _UNREADABLE) from None
     return JSONResponse(await _standing(gate, app_id, user_id))
 
 

@@ -144,14 +144,21 @@ def _range_sql(
     else:
         sql = f"SELECT i.rid FROM {plan.index.table} AS i WHERE 1"
         column = "i.key"
-    args: list[Any] = []
+    where, args = key_bounds(column, low, high)
+    return f"{sql}{where} ORDER BY {column}{' DESC' if plan.reverse else ''}", args
+
+
+def key_bounds(column: str, low: bytes | None, high: bytes | None) -> tuple[str, list[Any]]:
+    """The SQL conditions keeping ``column`` in an index range ``[low, high)`` (None: open),
+    to follow a ``WHERE 1``, and their arguments."""
+    sql, args = "", []
     if low is not None:
         sql += f" AND {column} >= ?"
         args.append(low)
     if high is not None:
         sql += f" AND {column} < ?"
         args.append(high)
-    return f"{sql} ORDER BY {column}{' DESC' if plan.reverse else ''}", args
+    return sql, args
 
 
 def _exact_slice(

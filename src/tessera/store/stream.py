@@ -322,13 +322,8 @@ def _range_sql(
             f"JOIN {coll.table} AS d ON d.rid = i.rid WHERE 1"
         )
         column, tie, unique = "i.key", "i.rid", plan.index.unique
-    low, high = bounds
-    if low is not None:
-        sql += f" AND {column} >= ?"
-        args.append(low)
-    if high is not None:
-        sql += f" AND {column} < ?"
-        args.append(high)
+    where, args = reads.key_bounds(column, *bounds)
+    sql += where
     after = "<" if plan.reverse else ">"
     order = " DESC" if plan.reverse else ""
     if stream.key is not None and unique:
