@@ -48,8 +48,12 @@ def test_concurrency_cap_refuses_the_extra_call(live):
     statuses: list[int] = []
 
     def slow() -> None:
+        # Bob's quick calls may hold the slot when Alice's arrives; she tries again.
         with live.client("alice") as alice:
-            statuses.append(call(alice, "single", {"seconds": 2.0}).status_code)
+            status = call(alice, "single", {"seconds": 2.0}).status_code
+            while status == 429:
+                status = call(alice, "single", {"seconds": 2.0}).status_code
+            statuses.append(status)
 
     thread = threading.Thread(target=slow)
     thread.start()
