@@ -177,6 +177,39 @@ def test_a_print_flood_into_a_slow_output_never_stalls_the_server(live, monkeypa
     assert answers == [200] * 10
 
 
+def test_a_print_flood_reaches_the_servers_output_only_up_to_its_budget(
+    live, monkeypatch, caplog
+):
+    """A plugin printing without end cannot fill the server's log (and its disk): past
+    the budget a minute, the rest is dropped and the drop is logged with its size."""
+    from tessera.sandbox.process import OUTPUT_BUDGET
+
+    written: list[str] = []
+
+    class Collect:
+        def write(self, text: str) -> int:
+            written.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr("sys.stdout", Collect())
+    lines = 3 * OUTPUT_BUDGET // len("peeker printed this\n")
+    with live.client("mallory") as mallory:
+        assert run(mallory, "peeker", lines=lines).status_code == 200
+        assert run(mallory, "pid_sandboxed").status_code == 200
+    with live.client("root", superadmin=True) as root:
+        assert root.post("/api/admin/plugins/peeker/reload").status_code == 200
+    deadline = time.monotonic() + 10
+    while "bytes of its output dropped" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "peeker printed this" in "".join(written)
+    assert len("".join(written)) <= OUTPUT_BUDGET
+    assert "over 1048576 bytes of output in a minute" in caplog.text
+    assert "bytes of its output dropped" in caplog.text
+
+
 def test_no_unscoped_client_is_reachable_in_the_worker(live):
     with live.client("alice") as alice:
         found = run(alice, "walker").json()

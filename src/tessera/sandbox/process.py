@@ -42,6 +42,8 @@ logger = logging.getLogger("tessera.sandbox")
 _jobs = itertools.count(1)
 # Frames handled in a row before the call lets other tasks run (a flood of log lines).
 _YIELD_EVERY = 64
+#: Bytes of a worker's standard output and error passed on to the server's in a minute.
+OUTPUT_BUDGET = 1024 * 1024
 
 
 class WorkerFailed(Exception):
@@ -91,7 +93,7 @@ class WorkerProcess:
         finally:
             child.close()
         assert process.stdout is not None
-        threading.Thread(target=_pass_on, args=(process.stdout,), daemon=True).start()
+        threading.Thread(target=_pass_on, args=(process.stdout, name), daemon=True).start()
         worker = cls(process, parent)
         worker.name, worker.started = name, started
         return worker
@@ -231,15 +233,36 @@ async def _answer(op: dict[str, Any], state: CallState) -> bytes:
         return encode({"err": faults.describe(TypeError(f"result cannot be sent: {exc}"))})
 
 
-def _pass_on(output: IO[bytes]) -> None:
+def _pass_on(output: IO[bytes], plugin: str) -> None:
     """Copy a worker's standard output and error (``print``) to the server's until the
     worker ends; in a thread of its own, so a slow terminal or log pipe holds back that
-    worker, never the event loop."""
+    worker, never the event loop. Past OUTPUT_BUDGET bytes in a minute the rest of that
+    minute is read and dropped: a plugin printing without end cannot fill the server's
+    log and its disk."""
     text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    window, passed, dropped = time.monotonic(), 0, 0
     with output:
         while chunk := os.read(output.fileno(), 65536):
+            now = time.monotonic()
+            if now - window >= 60:
+                if dropped:
+                    logger.warning("plugin %s: %d bytes of its output dropped", plugin, dropped)
+                window, passed, dropped = now, 0, 0
+            if passed + len(chunk) > OUTPUT_BUDGET:
+                if not dropped:
+                    logger.warning(
+                        "plugin %s: over %d bytes of output in a minute; the rest of the "
+                        "minute is dropped",
+                        plugin,
+                        OUTPUT_BUDGET,
+                    )
+                dropped += len(chunk)
+                continue
+            passed += len(chunk)
             sys.stdout.write(text.decode(chunk))
             sys.stdout.flush()
+    if dropped:
+        logger.warning("plugin %s: %d bytes of its output dropped", plugin, dropped)
 
 
 def _subscriptions(message: dict[str, Any]) -> list[tuple[str, bool]] | None:
