@@ -13,8 +13,9 @@ Run ``.venv/bin/python bench/sandbox.py`` (``--rounds 1 --duration 3`` for a qui
   against a uvloop protocol like the server's), and BSON's cost for a 100-document page:
   what the proxy cannot go below.
 - Worker start: ``WorkerProcess.launch`` and ``ready`` of a small plugin, confined, 20 times.
-- Idle plugins: a server with 200 sandboxed plugins, its RSS and its workers' after load
-  and after the idle workers end, against the same server with no plugin.
+- Idle plugins: a server with 200 sandboxed plugins, each called once, against the same
+  server with none: the memory of the server and its workers (RSS, and PSS, which counts
+  pages the workers share once) just after the calls, and after the idle workers end.
 """
 
 from __future__ import annotations
@@ -237,31 +238,68 @@ def start_part(data: Path) -> None:
     )
 
 
-def tree_rss_mb(pid: int) -> tuple[float, float, int]:
-    """RSS of the process and of all its descendants (MB), and how many descendants."""
-    own = _rss(pid)
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
     children = subprocess.run(
         ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True
     ).stdout.split()
-    total, count = 0.0, 0
-    for child in map(int, children):
-        sub_own, sub_children, sub_count = tree_rss_mb(child)
-        total += sub_own + sub_children
-        count += 1 + sub_count
-    return own, total, count
+    return [pid] + [p for child in map(int, children) for p in process_tree(child)]
 
 
-def _rss(pid: int) -> float:
+def memory_mb(pid: int) -> tuple[float, float]:
+    """RSS and PSS of one process (MB): PSS shares each page among the processes mapping
+    it, so the PSS of a tree is what it adds to the machine's memory."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
     except OSError:
-        pass
-    return 0.0
+        return 0.0, 0.0
+    fields = {line.split(":")[0]: int(line.split()[1]) for line in rollup[1:]}
+    return fields.get("Rss", 0) / 1024, fields.get("Pss", 0) / 1024
+
+
+def tree_memory(server: int) -> dict[str, float]:
+    """The server's RSS, and the RSS and PSS of the whole tree (server, bubblewrap and
+    workers), with the number of worker processes."""
+    pids = process_tree(server)
+    totals = [memory_mb(pid) for pid in pids]
+    workers = 0
+    for pid in pids[1:]:  # the Python worker itself, not bubblewrap and env around it
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        workers += b"python" in Path(argv[0].decode()).name.encode() and (
+            b"tessera.sandbox.worker" in argv
+        )
+    return {
+        "server": totals[0][0],
+        "rss": sum(rss for rss, _ in totals),
+        "pss": sum(pss for _, pss in totals),
+        "workers": workers,
+    }
+
+
+def call_each(port: int, token: str, count: int) -> int:
+    """One call to each of the ``count`` plugins, eight at a time; how many answered 200."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = {"authorization": f"Bearer {token}"}
+
+    def one(i: int) -> bool:
+        url = f"http://127.0.0.1:{port}/api/execute/p{i:03d}"
+        return httpx.post(url, json={}, headers=headers, timeout=60).status_code == 200
+
+    with ThreadPoolExecutor(8) as pool:
+        return sum(pool.map(one, range(count)))
 
 
 def idle_part(data: Path, count: int) -> None:
+    """A server with ``count`` sandboxed plugins, each called once (its workers started),
+    against the same server with none: memory right after the calls, and after 70 s idle
+    (idle workers end after 60 s)."""
+    from tessera.runtime import local_tokens
+    from tessera.settings import Settings
+
     results = {}
     for label, plugins in (("none", 0), ("many", count)):
         folder = data / f"idle-{label}"
@@ -271,10 +309,13 @@ def idle_part(data: Path, count: int) -> None:
                 "async def execute(data):\n    return {'ok': True}\n"
             )
         folder.mkdir(parents=True, exist_ok=True)
+        data_dir = data / f"idle-data-{label}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        token = local_tokens(Settings.load({"data": data_dir}, environ={})).issue("idle-user")
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         command = [PYTHON, "-m", "tessera", "serve", "--plugins", str(folder), "--port", str(port)]
-        command += ["--data", str(data / f"idle-data-{label}"), "--isolation", "sandbox"]
+        command += ["--data", str(data_dir), "--isolation", "sandbox"]
         process = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -286,19 +327,28 @@ def idle_part(data: Path, count: int) -> None:
                 except httpx.TransportError:
                     pass
                 time.sleep(0.25)
-            after_load = tree_rss_mb(process.pid)
-            time.sleep(70)  # the idle workers end after 60 s
-            after_idle = tree_rss_mb(process.pid)
+            answered = call_each(port, token, plugins)
+            if answered != plugins:
+                print(f"  {label}: only {answered} of {plugins} calls answered 200")
+            time.sleep(2)  # the spares started by those calls
+            after_calls = tree_memory(process.pid)
+            time.sleep(70)
+            after_idle = tree_memory(process.pid)
         finally:
             process.terminate()
             process.wait(timeout=30)
-        results[label] = (after_load, after_idle)
-        for when, (own, workers, n) in (("after load", after_load), ("idle 70 s", after_idle)):
-            print(f"  {label:4} {when:10}: server {own:.0f} MB, {n} workers {workers:.0f} MB")
-    for index, when in ((0, "after load"), (1, "idle 70 s")):
+        results[label] = (after_calls, after_idle)
+        for when, m in (("after calls", after_calls), ("idle 70 s", after_idle)):
+            print(
+                f"  {label:4} {when:11}: server RSS {m['server']:.0f} MB, {m['workers']:.0f} "
+                f"workers, tree RSS {m['rss']:.0f} MB, PSS {m['pss']:.0f} MB"
+            )
+    for index, when in ((0, "with their workers, just called"), (1, "idle 70 s")):
         many, none = results["many"][index], results["none"][index]
-        added = many[0] + many[1] - none[0] - none[1]
-        print(f"{count} sandboxed plugins add {added:.0f} MB RSS {when} (target <= 300)")
+        print(
+            f"{count} sandboxed plugins {when}: add {many['pss'] - none['pss']:.0f} MB PSS "
+            f"({many['rss'] - none['rss']:.0f} MB RSS) (target idle <= 300)"
+        )
 
 
 def main() -> None:
