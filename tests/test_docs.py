@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from tessera.cli import main
 from tessera.settings import SETTINGS, settings_markdown
-from tessera.store.aggregate import UNSUPPORTED_STAGES, supported_stages
+from tessera.store.aggregation.aggregate import UNSUPPORTED_STAGES, supported_stages
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

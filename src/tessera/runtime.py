@@ -40,7 +40,8 @@ from tessera.services.database import bind as bind_databases
 from tessera.services.database import unbind as unbind_databases
 from tessera.services.wiring import start_services, stop_services
 from tessera.settings import Settings
-from tessera.store import open_client, ttl
+from tessera.store import open_client
+from tessera.store.engine import ttl
 
 if TYPE_CHECKING:
     from tessera.cluster.link import Cluster

@@ -11,8 +11,8 @@ import pytest
 from tessera.isolation import indexes
 from tessera.isolation.errors import IsolationError
 from tessera.services.database import bound, db
-from tessera.store.sorting import sort_key
-from tessera.store.ttl import TTLMonitor
+from tessera.store.engine.ttl import TTLMonitor
+from tessera.store.query.sorting import sort_key
 from tests.isolation.conftest import caller
 
 ALICE, BOB = "alice", "bob"

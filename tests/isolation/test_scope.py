@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tessera.isolation.scope import pin_first, pins_by_equality, pins_user, runs_server_code
-from tessera.store.query import compile_filter
+from tessera.store.query.filters import compile_filter
 
 ME = "alice"
 

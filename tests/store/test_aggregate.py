@@ -9,7 +9,7 @@ import pytest
 from bson.decimal128 import Decimal128
 from pymongo.errors import OperationFailure
 
-from tessera.store.aggregate import (
+from tessera.store.aggregation.aggregate import (
     apply_update_pipeline,
     pipeline_collections,
     run_pipeline,

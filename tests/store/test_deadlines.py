@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from pymongo.errors import ExecutionTimeout, OperationFailure
 
-from tessera.store import deadlines, documents, open_client, writes
-from tessera.store.engine import deadline
+from tessera.store import open_client
+from tessera.store.bounds import deadlines
+from tessera.store.engine import documents, writes
+from tessera.store.engine.engine import deadline
 
 # About 4 µs an element here and 100 ns on MongoDB: 0.2 s and 5 ms a document.
 SLOW = {

@@ -14,7 +14,6 @@ WRITER = textwrap.dedent(
     """
     import asyncio, sys
     from tessera.store import open_client
-
     async def main(path):
         client = open_client(path)
         coll = client["app"]["log"]

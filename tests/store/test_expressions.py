@@ -10,8 +10,8 @@ from bson.objectid import ObjectId
 from bson.regex import Regex
 from pymongo.errors import OperationFailure
 
-from tessera.store.expressions import evaluate, truthy
-from tessera.store.paths import MISSING
+from tessera.store.aggregation.expressions import evaluate, truthy
+from tessera.store.values.paths import MISSING
 
 D = datetime.datetime
 DATE = D(2014, 1, 1, 8, 15, 39, 736000)  # a Wednesday

@@ -9,8 +9,8 @@ from typing import Any
 from pymongo.errors import ExecutionTimeout
 
 from tessera.store import open_client
-from tessera.store.engine import caller
-from tessera.store.fair_queue import FairQueue
+from tessera.store.engine.engine import caller
+from tessera.store.engine.fair_queue import FairQueue
 
 
 def take(fair: FairQueue[Any]) -> Any:

@@ -20,7 +20,7 @@ import pytest
 from pymongo.errors import OperationFailure, WriteError
 
 from tessera.store import open_client
-from tessera.store.faults import DISK_FULL, READ_ONLY
+from tessera.store.engine.faults import DISK_FULL, READ_ONLY
 
 
 @contextlib.contextmanager

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tessera.store import open_client
-from tessera.store.query import compile_filter
-from tessera.store.sorting import sort_key
+from tessera.store.query.filters import compile_filter
+from tessera.store.query.sorting import sort_key
 
 scalar = st.one_of(
     st.none(),

@@ -10,8 +10,8 @@ from bson.objectid import ObjectId
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tessera.store.keys import EMPTY_ARRAY, encode_key, encode_value, invert, successor
-from tessera.store.ordering import compare
+from tessera.store.engine.keys import EMPTY_ARRAY, encode_key, encode_value, invert, successor
+from tessera.store.values.ordering import compare
 
 scalars = st.one_of(
     st.none(),

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from pymongo.errors import BulkWriteError, OperationFailure, WriteError
 
-from tessera.store import limits, reads
-from tessera.store.expressions import strings
-from tessera.store.limits import approximate_size
+from tessera.store.aggregation.expressions import strings
+from tessera.store.bounds import limits
+from tessera.store.bounds.limits import approximate_size
+from tessera.store.engine import reads
 
 MB = 1024 * 1024
 # A string of 2**23 characters (8 MB) made inside the pipeline: 13 of them pass 100 MB

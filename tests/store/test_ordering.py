@@ -19,7 +19,7 @@ from bson.timestamp import Timestamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tessera.store.ordering import (
+from tessera.store.values.ordering import (
     SortKey,
     compare,
     equal,
@@ -28,7 +28,7 @@ from tessera.store.ordering import (
     sort_value,
     type_rank,
 )
-from tessera.store.paths import MISSING
+from tessera.store.values.paths import MISSING
 
 # One value per type, in MongoDB's documented order.
 ASCENDING = [

@@ -13,7 +13,7 @@ import pytest
 from bson.regex import Regex
 from pymongo.errors import OperationFailure, WriteError
 
-from tessera.store.patterns import (
+from tessera.store.query.patterns import (
     MATCH_SECONDS,
     MAX_EXPANSION,
     TIME_LIMIT_CODE,

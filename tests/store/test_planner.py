@@ -5,10 +5,11 @@ from bson.int64 import Int64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tessera.store import keys, open_client
-from tessera.store.planner import id_lookup
-from tessera.store.query import compile_filter
-from tessera.store.reads import residual_match
+from tessera.store import open_client
+from tessera.store.engine import keys
+from tessera.store.engine.planner import id_lookup
+from tessera.store.engine.reads import residual_match
+from tessera.store.query.filters import compile_filter
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import pytest
 from pymongo.errors import OperationFailure
 
-from tessera.store.projection import compile_projection
+from tessera.store.query.projection import compile_projection
 
 DOC = {
     "_id": 1,

@@ -13,8 +13,8 @@ from bson.objectid import ObjectId
 from bson.regex import Regex
 from pymongo.errors import OperationFailure
 
-from tessera.store.positional import compile_positional
-from tessera.store.query import compile_filter
+from tessera.store.query.filters import compile_filter
+from tessera.store.update.positional import compile_positional
 
 NAN = float("nan")
 OID = ObjectId("65a000000000000000000001")

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tessera.store.query import compile_filter
+from tessera.store.query.filters import compile_filter
 
 ABSENT = object()
 

@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from pymongo.errors import BulkWriteError, ExecutionTimeout, PyMongoError
 from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 
-from tessera.store import open_client, slices
-from tessera.store.engine import deadline
-from tessera.store.many import Many, next_slice
+from tessera.store import open_client
+from tessera.store.api.many import Many, next_slice
+from tessera.store.engine import slices
+from tessera.store.engine.engine import deadline
 
 HEAVY = {
     "$reduce": {

@@ -8,7 +8,7 @@ from bson.objectid import ObjectId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import OperationFailure
 
-from tessera.store.sorting import normalize_sort, sort_key
+from tessera.store.query.sorting import normalize_sort, sort_key
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import OperationFailure
 
-from tessera.store import reads, spill
+from tessera.store.engine import reads, spill
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import asyncio
 import pytest
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from tessera.store import fts, open_client, slices
+from tessera.store import open_client
+from tessera.store.engine import fts, slices
 
 ARTICLES = [
     {"_id": 1, "subject": "coffee", "author": "xyz", "views": 50},

@@ -10,7 +10,7 @@ import pytest
 from pymongo.errors import OperationFailure
 
 from tessera.store import open_client
-from tessera.store.ttl import TTLMonitor
+from tessera.store.engine.ttl import TTLMonitor
 
 HOUR = datetime.timedelta(hours=1)
 
@@ -79,7 +79,7 @@ async def test_the_monitor_runs_in_the_background_until_stopped(tmp_path: Any) -
 PASS = """
 import asyncio, sys
 from tessera.store import open_client
-from tessera.store.ttl import TTLMonitor
+from tessera.store.engine.ttl import TTLMonitor
 
 async def main():
     client = open_client(sys.argv[1])

@@ -9,13 +9,13 @@ from bson.int64 import Int64
 from bson.timestamp import Timestamp
 from pymongo.errors import WriteError
 
-from tessera.store.update import (
+from tessera.store.update.update import (
     apply_replacement,
     apply_update,
     compile_update,
     validate_update,
 )
-from tessera.store.upserts import upsert_seed
+from tessera.store.update.upserts import upsert_seed
 
 WHEN = datetime.datetime(2024, 5, 1, 12, 0, 0, 123456)
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from pymongo.errors import DuplicateKeyError
 
 from tessera.entitlements.ledger import UsageKey
-from tessera.store.engine import Engine
+from tessera.store.engine.engine import Engine
 
 TABLE = "tessera_entitlement_usage"
 PERIODS = "tessera_entitlement_periods"

@@ -18,7 +18,7 @@ from tessera.entitlements.subscriptions import COLLECTION, Subscription, Subscri
 from tessera.services.database import SYSTEM_DATABASE
 from tessera.settings import Settings
 from tessera.store import open_client
-from tessera.store.engine import Engine
+from tessera.store.engine.engine import Engine
 
 if TYPE_CHECKING:
     from tessera.runtime import Runtime

@@ -10,7 +10,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message, Receive
 
 from tessera.http.errors import BadRequest, PayloadTooLarge
-from tessera.store.documents import MAX_NESTING, nested_deeper_than
+from tessera.store.engine.documents import MAX_NESTING, nested_deeper_than
 
 
 async def receive_body(receive: Receive, declared_length: str | None, max_bytes: int) -> bytes:

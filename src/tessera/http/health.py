@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from tessera.http.caller import caller
 from tessera.http.errors import Forbidden, HTTPError
 from tessera.services.database import SYSTEM_DATABASE
-from tessera.store.client import Client as EmbeddedClient
+from tessera.store.api.client import Client as EmbeddedClient
 
 #: Seconds a dependency may take to answer a health probe.
 PROBE_TIMEOUT = 2.0

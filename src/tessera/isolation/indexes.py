@@ -18,7 +18,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from tessera.store.sorting import normalize_sort
+from tessera.store.query.sorting import normalize_sort
 
 logger = logging.getLogger("tessera.isolation")
 

@@ -22,9 +22,9 @@ from tessera.plugins.deadlines import DeadlinePassed, Deadlines
 from tessera.plugins.errors import ReportedCrash
 from tessera.plugins.registry import Plugin
 from tessera.plugins.threads import PluginThreads
-from tessera.store.engine import caller as store_caller
-from tessera.store.engine import deadline as store_deadline
-from tessera.store.faults import OUT_OF_DISK_SPACE
+from tessera.store.engine.engine import caller as store_caller
+from tessera.store.engine.engine import deadline as store_deadline
+from tessera.store.engine.faults import OUT_OF_DISK_SPACE
 
 logger = logging.getLogger("tessera.execute")
 

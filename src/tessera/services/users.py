@@ -15,8 +15,8 @@ from bson import ObjectId
 
 from tessera.services.database import caller
 from tessera.services.unprovided import NotProvided
-from tessera.store.projection import compile_projection
-from tessera.store.query import compile_filter
+from tessera.store.query.filters import compile_filter
+from tessera.store.query.projection import compile_projection
 
 _READ_ONLY = (
     "users_collection is read-only and holds only the caller's own record (_id, user_id, "
