@@ -177,9 +177,7 @@ def test_a_print_flood_into_a_slow_output_never_stalls_the_server(live, monkeypa
     assert answers == [200] * 10
 
 
-def test_a_print_flood_reaches_the_servers_output_only_up_to_its_budget(
-    live, monkeypatch, caplog
-):
+def test_a_print_flood_reaches_the_servers_output_only_up_to_its_budget(live, monkeypatch, caplog):
     """A plugin printing without end cannot fill the server's log (and its disk): past
     the budget a minute, the rest is dropped and the drop is logged with its size."""
     from tessera.sandbox.process import OUTPUT_BUDGET
@@ -247,9 +245,12 @@ def test_a_forged_ready_message_fails_the_start_and_leaves_no_process(live, capl
     its worker's start like a failed import: the worker is killed, not left running
     outside the pool (one leaked per call), and repeated failures back off."""
     with live.client("mallory") as mallory:
-        answers = [run(mallory, "impostor").json()["error_code"] for _ in range(4)]
-    assert answers[:3] == ["plugin_failed"] * 3
-    assert answers[3] == "plugin_restarting"
+        answers = [run(mallory, "impostor") for _ in range(4)]
+    assert [a.json()["error_code"] for a in answers[:3]] == ["plugin_failed"] * 3
+    backing_off = answers[3]
+    assert backing_off.status_code == 503  # a retry may succeed: the caller is told when
+    assert backing_off.json()["error_code"] == "plugin_restarting"
+    assert 1 <= int(backing_off.headers["retry-after"]) <= 30
     assert workers_of("impostor") == []
     assert "its worker sent no ready message" in caplog.text
 

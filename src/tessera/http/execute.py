@@ -104,8 +104,14 @@ def encode_outcome(outcome: Outcome, error_mode: str, limits: Limits) -> tuple[i
     if outcome.status == "crash":
         if error_mode == "reference":
             return 500, encode_json({"detail": "Plugin execution failed."})
-        if outcome.body:  # a cause the caller is told (a sandbox worker's memory limit)
-            raise InternalError(outcome.body["detail"], error_code=outcome.body["error_code"])
+        body = outcome.body
+        if "retry_after" in body:  # a sandboxed plugin's workers backing off
+            retry = str(max(1, math.ceil(body["retry_after"])))
+            raise ServiceUnavailable(
+                body["detail"], error_code=body["error_code"], headers={"Retry-After": retry}
+            )
+        if body:  # a cause the caller is told (a sandbox worker's memory limit)
+            raise InternalError(body["detail"], error_code=body["error_code"])
         raise InternalError(
             "The plugin failed; the server log has the details under this request id.",
             error_code="plugin_failed",

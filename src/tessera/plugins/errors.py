@@ -37,8 +37,10 @@ class PluginUnavailable(PluginNotFound):
 
 class ReportedCrash(Exception):
     """A plugin call that failed for a reason the caller is told (500 naming it): a
-    sandbox worker over its memory limit, or workers restarting after repeated crashes."""
+    sandbox worker over its memory limit; or, with ``retry_after``, workers backing off
+    after repeated crashes (503: the caller may retry then)."""
 
-    def __init__(self, message: str, error_code: str) -> None:
+    def __init__(self, message: str, error_code: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.error_code = error_code
+        self.retry_after = retry_after

@@ -170,6 +170,8 @@ class Executor:
         except ReportedCrash as exc:
             logger.error("plugin %s: %s", plugin.name, exc)
             body = {"detail": str(exc), "error_code": exc.error_code}
+            if exc.retry_after is not None:
+                body["retry_after"] = exc.retry_after
             return Outcome("crash", body, time.perf_counter() - started)
         except ClusterUnavailable as exc:
             logger.error("plugin %s: %s", plugin.name, exc)

@@ -201,6 +201,7 @@ class Pool:
             raise ReportedCrash(
                 f"The plugin's workers keep failing; the next start is in {wait:.0f}s.",
                 "plugin_restarting",
+                retry_after=wait,
             )
 
     def prime(self) -> asyncio.Task[bool]:
