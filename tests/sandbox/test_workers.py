@@ -62,13 +62,44 @@ def test_a_busy_loop_answers_504_and_other_users_keep_answering(live):
         assert run(mallory, "spinner", action="ok").status_code == 200
 
 
+def test_calls_that_never_overlap_keep_one_worker_and_overlapping_ones_get_a_spare(live):
+    """A plugin called one call at a time costs one worker; once calls overlap, a spare
+    starts so the next one need not wait for a start."""
+    with live.client("alice") as alice:
+        assert [run(alice, "hanger").status_code for _ in range(3)] == [200] * 3
+    with live.client("root", superadmin=True) as root:
+        pool = root.get("/health").json()["sandbox"]["pools"]["hanger"]
+        while pool["starting"]:  # a spare on its way would show here
+            time.sleep(0.05)
+            pool = root.get("/health").json()["sandbox"]["pools"]["hanger"]
+        assert (pool["workers"], pool["starts"]) == (1, 1)
+
+        def hang() -> None:
+            with live.client("mallory") as mallory:
+                run(mallory, "hanger", action="hang")
+
+        hanging = threading.Thread(target=hang)
+        hanging.start()
+        while root.get("/health").json()["sandbox"]["pools"]["hanger"]["busy"] < 1:
+            time.sleep(0.02)
+        with live.client("bob") as bob:
+            assert run(bob, "hanger").status_code == 200  # overlaps the hanging call
+        for _ in range(100):
+            pool = root.get("/health").json()["sandbox"]["pools"]["hanger"]
+            if pool["workers"] - pool["busy"] >= 1 and pool["starts"] >= 3:
+                break
+            time.sleep(0.1)
+        hanging.join(timeout=30)
+    assert pool["starts"] == 3  # bob's (none idle) and the spare his call started
+    assert pool["workers"] - pool["busy"] >= 1
+
+
 def test_one_user_whose_calls_hang_leaves_the_plugins_other_workers_to_others(live):
     """mallory floods a plugin with calls that block their workers until their timeout
     (5 s): they hold at most half of its 4 workers (the rest of hers wait for one of her
     own), so alice's calls to that plugin answer within 1 s each meanwhile."""
     with live.client("alice") as alice:
         assert run(alice, "hanger").json() == {"ok": True}
-    wait_for_a_spare(live, "hanger")
     answers: list[int] = []
 
     def hang() -> None:

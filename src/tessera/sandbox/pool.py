@@ -5,9 +5,10 @@ worker serves one call at a time, so killing it touches no other call, and each 
 can be confined to its own plugin's folder. Idle workers end after ``idle_seconds``, so
 many installed plugins cost memory only while they are used (docs/isolation.md).
 
-When a call takes the last idle worker, or a worker dies, a spare starts in the
-background, so the next call seldom waits for a start (and never inside its timeout when
-the spare is ready).
+When a call takes the last idle worker while another call is running, or a worker dies,
+a spare starts in the background, so the next call seldom waits for a start (and never
+inside its timeout when the spare is ready). A plugin whose calls never overlap keeps one
+worker: a plugin called once costs one start and one worker's memory, not two.
 
 One user's calls hold at most ``per_user`` of the workers at once: their further calls
 wait in line for one of their own to end, so a user whose calls hang (until their timeout)
@@ -119,7 +120,7 @@ class Pool:
     async def _run(self, message: dict[str, Any], state: CallState, user: User) -> dict[str, Any]:
         worker = await self._take()
         self.busy.add(worker)
-        if not self.idle:
+        if len(self.busy) > 1 and not self.idle:  # calls overlap: the next need not wait
             self._start_spare()
         try:
             done = await worker.run(message, state)
@@ -307,6 +308,7 @@ class Pool:
         return {
             "workers": len(self.idle) + len(self.busy),
             "busy": len(self.busy),
+            "starting": self.starting,
             "starts": self.starts,
             "deaths": self.deaths,
             "failures_in_a_row": self.failures,
