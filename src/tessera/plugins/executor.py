@@ -169,10 +169,10 @@ class Executor:
             return Outcome("error", body, time.perf_counter() - started)
         except ReportedCrash as exc:
             logger.error("plugin %s: %s", plugin.name, exc)
-            body = {"detail": str(exc), "error_code": exc.error_code}
+            reported: dict[str, Any] = {"detail": str(exc), "error_code": exc.error_code}
             if exc.retry_after is not None:
-                body["retry_after"] = exc.retry_after
-            return Outcome("crash", body, time.perf_counter() - started)
+                reported["retry_after"] = exc.retry_after
+            return Outcome("crash", reported, time.perf_counter() - started)
         except ClusterUnavailable as exc:
             logger.error("plugin %s: %s", plugin.name, exc)
             return Outcome("unavailable", {}, time.perf_counter() - started)
