@@ -148,3 +148,15 @@ async def test_a_streamed_pipeline_cursor_is_an_aggregation_cursor(items: Any) -
     assert await copy.to_list(None) == expected
     with pytest.raises(OperationFailure):
         await items.aggregate([{"$project": {"a": {"$nope": 1}}}])  # awaiting runs it
+
+
+async def test_a_batch_cut_at_16_mib_does_not_end_the_cursor(db: Any) -> None:
+    """A batch stops at 16 MiB of documents even when the index range holds fewer than
+    the batch asks for: the rest come in the next batches, none is dropped."""
+    await db.big.create_index([("u", ASCENDING), ("n", ASCENDING)])
+    await db.big.insert_many([{"u": 1, "n": n} for n in range(16)])
+    await db.big.insert_many([{"u": 1, "n": 16 + n, "blob": "x" * 2**20} for n in range(40)])
+    listed = await db.big.find({"u": 1}, {"blob": 0}).sort("n", 1).to_list(None)
+    assert [doc["n"] for doc in listed] == list(range(56))
+    streamed = [doc["n"] async for doc in db.big.find({"u": 1}).sort("n", 1)]
+    assert streamed == list(range(56))

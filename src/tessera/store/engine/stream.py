@@ -217,7 +217,8 @@ def _exact_batch(
         datas = _within_bytes(datas)
     if datas:
         stream.rid, stream.key = found[len(datas) - 1][:2]
-    stream.done = len(found) < count
+    # A batch cut at BATCH_BYTES ends where it was cut, not at the end of the range.
+    stream.done = len(found) < count and len(datas) == len(found)
     return _decode_all(datas)
 
 
