@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from tessera.isolation.sealed import Sealed, seal, unseal
+from tessera.store.api.cursor import Cursor as StoreCursor
 
 Ready = Callable[[], Awaitable[None]]
 #: Told the cursor's sort (``sort()``'s arguments) before the query first runs.
@@ -40,6 +41,18 @@ class _Open:
         self.iterator: Any = None
         self.sorted = sorted
         self.sort: tuple[Any, ...] | None = None
+
+
+async def _prepared(state: _Open) -> _Open:
+    """``state`` once the cursor's checks have passed (run at its first read)."""
+    if state.ready is not None:
+        ready, state.ready = state.ready, None
+        await ready()
+    if state.sorted is not None:
+        sorted, state.sorted = state.sorted, None
+        if state.sort is not None:
+            sorted(*state.sort)
+    return state
 
 
 class ScopedCursor:
@@ -79,16 +92,8 @@ class ScopedCursor:
     def __reduce__(self) -> str | tuple[Any, ...]:
         raise TypeError("cursors cannot be copied or pickled")
 
-    async def __prepare(self) -> Any:
-        state = unseal(self.__open)
-        if state.ready is not None:
-            ready, state.ready = state.ready, None
-            await ready()
-        if state.sorted is not None:
-            sorted, state.sorted = state.sorted, None
-            if state.sort is not None:
-                sorted(*state.sort)
-        return state
+    async def __prepare(self) -> _Open:
+        return await _prepared(unseal(self.__open))
 
     def __await__(self) -> Generator[Any, None, ScopedCursor]:
         return self.__opened().__await__()
@@ -133,3 +138,17 @@ class ScopedCursor:
 
     def __repr__(self) -> str:
         return "<scoped cursor>"
+
+
+async def stored_batch(cursor: ScopedCursor, count: int) -> tuple[list[Any], bool] | None:
+    """For the sandbox, which re-encodes what it reads for a worker: the next batch of a
+    find on the embedded store, one read of at most ``count`` documents, as the store's
+    ``Cursor.stored_batch`` gives it (stored BSON where it can), and whether none remain;
+    None for any other cursor (aggregate, MongoDB). The cursor's checks run as for any
+    read. Not a method: plugins' cursors must not offer it."""
+    state = unseal(cursor._ScopedCursor__open)  # type: ignore[attr-defined]
+    if type(state.inner) is not StoreCursor:
+        return None
+    await _prepared(state)
+    batch: tuple[list[Any], bool] = await state.inner.stored_batch(count)
+    return batch

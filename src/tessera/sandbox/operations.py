@@ -9,7 +9,9 @@ Arguments are plain data (BSON); results go back as plain data.
 from __future__ import annotations
 
 import inspect
+import itertools
 import logging
+import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +29,7 @@ from pymongo.operations import (
 )
 
 from tessera.entitlements import sdk as entitlements_sdk
+from tessera.isolation.cursor import stored_batch
 from tessera.sandbox.remote_db import (
     BATCH,
     COLLECTION_METHODS,
@@ -82,6 +85,10 @@ BATCH_BYTES = 16 * 1024 * 1024
 PROBE = 16
 MAX_CURSORS = 64
 HELD_BYTES = 2 * BATCH_BYTES
+_INT32 = struct.Struct("<i")
+_INT32_MAX = 2**31 - 1
+# An array's element keys, as BSON has them: a document (3), its index, a zero.
+_ITEM_KEYS = [b"\x03%d\x00" % i for i in range(BATCH)]
 # Log lines a call may send; later ones are dropped (a worker cannot flood the log).
 MAX_LOG_LINES = 1000
 
@@ -101,6 +108,9 @@ class Cursor:
     document_bytes: int = 0
     #: BSON bytes of ``pending``, as measured when a batch too large to send left them.
     held: int = 0
+    #: Whether the store reads its batches bounded in bytes (a find on the embedded
+    #: store: `stored_batch`); None until the first read says.
+    bounded: bool | None = None
 
 
 @dataclass
@@ -285,7 +295,7 @@ async def _batch(state: CallState, number: int, count: int) -> RawBSONDocument:
     whole = 0
     while True:
         more = not cursor.exhausted or len(documents) < len(cursor.pending)
-        batch = bson.encode({"docs": documents, "cursor": number if more else 0})
+        batch = _page(documents, number if more else 0)
         whole = whole or len(batch)
         if len(batch) <= BATCH_BYTES or len(documents) <= 1:
             break
@@ -298,9 +308,37 @@ async def _batch(state: CallState, number: int, count: int) -> RawBSONDocument:
     return RawBSONDocument(batch)
 
 
+def _page(documents: list[Any], cursor: int) -> bytes:
+    """The BSON of ``{"docs": documents, "cursor": cursor}``. Documents read as their
+    stored BSON (bytes) are copied in as they are, without decoding them: the frame is
+    put together here, as ``bson.encode`` would make it."""
+    if (
+        not 0 < len(documents) <= BATCH
+        or cursor > _INT32_MAX
+        or any(type(d) is not bytes for d in documents)
+    ):
+        docs = [RawBSONDocument(d) if type(d) is bytes else d for d in documents]
+        return bson.encode({"docs": docs, "cursor": cursor})
+    items = b"".join(itertools.chain.from_iterable(zip(_ITEM_KEYS, documents, strict=False)))
+    array = _INT32.pack(len(items) + 5) + items + b"\x00"
+    number = b"\x10cursor\x00" + _INT32.pack(cursor)
+    body = b"\x04docs\x00" + array + number
+    return _INT32.pack(len(body) + 5) + body + b"\x00"
+
+
 async def _fetch(cursor: Cursor, count: int) -> None:
     """Read up to ``count`` documents ahead, and about BATCH_BYTES of them at most: many
-    large documents are not all held at once (the first PROBE tell their size)."""
+    large documents are not all held at once. A find on the embedded store reads them
+    in one read the store bounds in bytes, as stored BSON (the worker decodes them, the
+    server need not); other cursors read the first PROBE, which tell their size."""
+    if cursor.bounded is not False:
+        if cursor.pending or cursor.exhausted:
+            return  # what a batch too large to send left is sent first
+        batch = await stored_batch(cursor.inner, count)
+        cursor.bounded = batch is not None
+        if batch is not None:
+            cursor.pending, cursor.exhausted = batch
+            return
     while len(cursor.pending) < count and not cursor.exhausted:
         if cursor.document_bytes:
             room = BATCH_BYTES // cursor.document_bytes - len(cursor.pending)

@@ -232,6 +232,18 @@ class Cursor(_ResultCursor):
         self._stream = Stream(disk=self._stream.disk)
         return self
 
+    async def stored_batch(self, count: int) -> tuple[list[Any], bool]:
+        """At most ``count`` next documents in one read, which the store bounds at
+        `stream.BATCH_BYTES` (``to_list`` reads on until it has them all), and whether
+        none remain. With no projection, rows read straight from an index range come as
+        their stored BSON bytes, not decoded: for a reader that only encodes them again
+        (the sandbox, answering a worker), decoding them would be wasted."""
+        if not self._buffer:
+            self._stream.stored = self._projection is None and not self._stages
+            await self._more(count)
+        taken = [self._buffer.popleft() for _ in range(min(count, len(self._buffer)))]
+        return taken, self._exhausted and not self._buffer
+
     async def explain(self) -> dict[str, Any]:
         """The plan the engine picks for this query (``queryPlanner.winningPlan``)."""
         plan = self.collection._plan(self._filter, self._sort)

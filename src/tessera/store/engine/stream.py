@@ -55,6 +55,9 @@ class Stream:
     sorted_rest: Iterator[tuple[dict[str, Any], int]] = field(default_factory=lambda: iter(()))
     blocking: bool = False  # the result was sorted whole, `sorted_rest` holds it
     disk: bool = False  # allowDiskUse: a blocking sort may spill (see `spill`)
+    #: Hand out a range's rows as their stored BSON bytes, undecoded, for a reader that
+    #: only encodes them again (`Cursor.stored_batch`).
+    stored: bool = False
 
 
 def where_to_read(
@@ -206,7 +209,7 @@ def _still_valid(coll: CollectionInfo | None, stream: Stream) -> bool:
 
 def _exact_batch(
     conn: sqlite3.Connection, coll: CollectionInfo, stream: Stream, skip: int, count: int
-) -> list[dict[str, Any]]:
+) -> list[Any]:
     """A batch straight from the range: SQLite does the skip and the limit."""
     assert stream.plan is not None
     sql, args = _range_sql(coll, stream.plan, stream.plan.ranges[0], stream)
@@ -219,6 +222,8 @@ def _exact_batch(
         stream.rid, stream.key = found[len(datas) - 1][:2]
     # A batch cut at BATCH_BYTES ends where it was cut, not at the end of the range.
     stream.done = len(found) < count and len(datas) == len(found)
+    if stream.stored:
+        return datas
     return _decode_all(datas)
 
 
