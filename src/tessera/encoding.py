@@ -48,6 +48,27 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+class Encoded(dict[str, Any]):
+    """A plugin result whose JSON is made already: a sandbox worker encoded it with
+    :func:`encode_json`, the server parsed it back to check it (valid, an object, no
+    ``error`` key) and sends :attr:`json` as it is rather than encoding it again. Or the
+    worker found it has no JSON form: :attr:`json` then raises EncodingError, as
+    :func:`encode_json` does for the same result in-process."""
+
+    __slots__ = ("_json", "_problem")
+
+    def __init__(self, value: dict[str, Any], json: bytes = b"", problem: str = "") -> None:
+        super().__init__(value)
+        self._json = json
+        self._problem = problem
+
+    @property
+    def json(self) -> bytes:
+        if self._problem:
+            raise EncodingError(self._problem)
+        return self._json
+
+
 def encode_json(value: Any) -> bytes:
     """Encode ``value`` as JSON bytes; EncodingError names the offending type."""
     try:

@@ -258,6 +258,33 @@ def test_bad_frames_fail_the_call_and_nothing_else(live, action, caplog):
     assert "broke the channel protocol" in caplog.text
 
 
+@pytest.mark.parametrize(
+    "action",
+    [
+        "json_cut",
+        "json_trailing",
+        "json_nan",
+        "json_latin1",
+        "json_list",
+        "json_string",
+        "json_error",
+        "json_text",
+    ],
+)
+def test_a_forged_json_result_is_refused_never_passed_on(live, action, caplog):
+    """A worker sends its result already encoded as JSON, which the server passes on: one
+    that is not valid JSON, not an object, or an error (those come as BSON) fails the
+    call with a JSON 500 and replaces the worker; the caller never gets the bytes."""
+    with live.client("mallory") as mallory:
+        failed = run(mallory, "rogue", action=action)
+        assert failed.status_code == 500
+        assert failed.headers["content-type"] == "application/json"
+        assert failed.json()["error_code"] == "plugin_failed"
+        assert "broke the channel protocol" in failed.json()["error"]
+        assert run(mallory, "rogue", action="none").json() == {"ok": True}  # replaced
+    assert "broke the channel protocol" in caplog.text
+
+
 def workers_of(plugin: str) -> list[int]:
     """The pids of the sandbox worker processes of ``plugin`` running on this machine."""
     found = []

@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from tessera.auth.authenticator import bearer_token
 from tessera.auth.identity import Identity
 from tessera.context import current_request_id
-from tessera.encoding import EncodingError, encode_json
+from tessera.encoding import Encoded, EncodingError, encode_json
 from tessera.governance import GovernanceError, RateLimited, RoleRequired
 from tessera.governance.governor import Limits
 from tessera.http.body import parse_json_object, receive_body
@@ -119,8 +119,10 @@ def encode_outcome(outcome: Outcome, error_mode: str, limits: Limits) -> tuple[i
     if outcome.status == "error" and error_mode == "reference":
         return 500, encode_json({"detail": str(outcome.body["error"])})
     status = error_status(outcome.body) if outcome.status == "error" else 200
+    body = outcome.body
     try:
-        encoded = encode_json(outcome.body)
+        # A sandboxed result comes encoded (and checked): its bytes go out as they are.
+        encoded = body.json if type(body) is Encoded else encode_json(body)
     except EncodingError as exc:
         logger.error("plugin result cannot be encoded as JSON: %s", exc)
         raise InternalError(

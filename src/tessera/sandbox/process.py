@@ -25,7 +25,9 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 import bson.errors
+import orjson
 
+from tessera.encoding import Encoded
 from tessera.sandbox import faults, launch
 from tessera.sandbox.confinement import Confinement
 from tessera.sandbox.frames import FrameBuffer, FrameError, FrameProtocol, encode
@@ -181,7 +183,7 @@ class WorkerProcess:
             if message.get("job") != job and message.get(until) != job:
                 raise ProtocolViolation(f"a frame for call {message.get('job')!r} during {job}")
             if until in message:
-                return message
+                return _checked(message)
             if message.get("op") in UNANSWERED:
                 await perform(message, state)
                 continue
@@ -231,6 +233,30 @@ async def _answer(op: dict[str, Any], state: CallState) -> bytes:
         return encode(answer)
     except (bson.errors.InvalidDocument, OverflowError) as exc:
         return encode({"err": faults.describe(TypeError(f"result cannot be sent: {exc}"))})
+
+
+def _checked(done: dict[str, Any]) -> dict[str, Any]:
+    """The end of a call, its result checked when the worker sent it as JSON: valid JSON
+    of an object without ``error`` (a worker sends those as BSON); the HTTP layer checks
+    its size as any result's. Anything else is refused (ProtocolViolation), never passed
+    on to the caller."""
+    if "not_json" in done:  # answered as in-process: 500 plugin_result_not_json
+        done["result"] = Encoded({}, problem=str(done.pop("not_json"))[:1000] or "not JSON")
+        return done
+    if "json" not in done:
+        return done
+    encoded = done.pop("json")
+    if type(encoded) is not bytes:
+        raise ProtocolViolation(f"a result encoded as {type(encoded).__name__}, not JSON bytes")
+    try:
+        value = orjson.loads(encoded)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolViolation(f"a result that is not valid JSON: {exc}") from None
+    if type(value) is not dict or "error" in value:
+        what = "an error" if type(value) is dict else type(value).__name__
+        raise ProtocolViolation(f"a JSON result that is {what}, not a result object")
+    done["result"] = Encoded(value, encoded)
+    return done
 
 
 def _pass_on(output: IO[bytes], plugin: str) -> None:

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from tessera.context import callerless_plugin
+from tessera.encoding import EncodingError, encode_json
 from tessera.sandbox import channel as channels
 from tessera.sandbox import contract, faults, launch
 from tessera.sandbox.channel import Channel, current_job
+from tessera.sandbox.frames import MAX_FRAME
 from tessera.sandbox.remote_services import event_bus, is_async
 
 
@@ -129,6 +131,18 @@ class Worker:
         if type(result) is not dict:
             self.chan.send({**done, "not_dict": type(result).__name__}, last=last)
             return
+        if "error" not in result:
+            # Encoded here as the HTTP answer carries it (the server checks it and passes
+            # it on): cheaper than BSON here, then decoding it and JSON on the server. An
+            # error result goes as BSON, the server reads it as in-process.
+            try:
+                encoded = encode_json(result)
+            except EncodingError as exc:
+                self.chan.send({**done, "not_json": str(exc)[:1000]}, last=last)
+                return
+            if len(encoded) < MAX_FRAME - 1024:
+                self.chan.send({**done, "json": encoded}, last=last)
+                return
         try:
             self.chan.send({**done, "result": result}, last=last)
         except Exception as exc:  # what BSON cannot carry (a set, a custom class)
