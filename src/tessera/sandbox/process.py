@@ -44,8 +44,9 @@ logger = logging.getLogger("tessera.sandbox")
 _jobs = itertools.count(1)
 # Frames handled in a row before the call lets other tasks run (a flood of log lines).
 _YIELD_EVERY = 64
-#: Bytes of a worker's standard output and error passed on to the server's in a minute.
+#: Bytes of a worker's standard output and error passed on to the server's per window.
 OUTPUT_BUDGET = 1024 * 1024
+OUTPUT_WINDOW = 60.0
 
 
 class WorkerFailed(Exception):
@@ -270,7 +271,7 @@ def _pass_on(output: IO[bytes], plugin: str) -> None:
     with output:
         while chunk := os.read(output.fileno(), 65536):
             now = time.monotonic()
-            if now - window >= 60:
+            if now - window >= OUTPUT_WINDOW:
                 if dropped:
                     logger.warning("plugin %s: %d bytes of its output dropped", plugin, dropped)
                 window, passed, dropped = now, 0, 0

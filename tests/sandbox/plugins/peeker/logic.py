@@ -23,5 +23,5 @@ async def execute(data: dict) -> dict:
         except OSError as exc:
             found[f"truncate {fd}"] = f"{type(exc).__name__}: {exc}"
     for _ in range(data.get("lines", 1)):
-        print("peeker printed this")
+        print(data.get("text", "peeker printed this"))
     return found
