@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import collections
+import contextvars
+import os
+import signal
+import time
 
-from tests.scaleout.conftest import Cluster, eventually
+from tessera.services.events import wire
+from tessera.services.events.base import Event
+from tests.scaleout.conftest import Cluster, RedisServer, eventually
+from tests.scaleout.test_soak import ready
 
 
 def test_each_event_is_handled_once_by_a_subscription_present_in_every_process(pair: Cluster):
@@ -69,3 +76,40 @@ def test_an_event_whose_process_dies_mid_handler_is_handled_by_another(cluster: 
         seconds=15,
         what="the survivor handled the event",
     )
+
+
+def test_an_event_whose_delivery_an_outage_cut_is_handled_once_redis_is_back(
+    cluster: Cluster, redis_server: RedisServer
+):
+    """Redis gave a process an entry and died before the process read the reply: the
+    entry is that process's, pending. Once Redis is back the process reads its own
+    pending entries again and handles it at once, not after the claim of silent
+    entries (the handler timeout and a margin: 32 s here)."""
+    (node,) = cluster.start(1, handler_timeout=30)
+    node.call("ida", "relay", action="publish", event="job:warm", n=800)
+    eventually(lambda: ("done", node.process.pid, "800") in cluster.handled, what="warm-up")
+    raw = redis_server.client()
+    (stream,) = [k for k in raw.keys("*") if raw.type(k) == b"stream" and b"dead" not in k]
+    groups = [g["name"] for g in raw.xinfo_groups(stream)]
+    (group,) = [g for g in groups if b"job" in g]
+    (consumer,) = [c["name"] for c in raw.xinfo_consumers(stream, group)]
+    # Frozen past its blocking read, the process reads nothing while the entry is given.
+    os.kill(node.process.pid, signal.SIGSTOP)
+    try:
+        time.sleep(1.5)
+        event = Event("job:lost", {"n": 801}, contextvars.Context())
+        raw.xadd(stream, {"name": b"job:lost", "data": wire.encode(event), "id": b"lost-1"})
+        given = raw.xreadgroup(group, consumer, {stream: ">"}, count=1)
+        assert len(given[0][1]) == 1
+        redis_server.kill()
+    finally:
+        os.kill(node.process.pid, signal.SIGCONT)
+    eventually(lambda: not ready(node), what="the process sees the outage")
+    redis_server.start()
+    eventually(
+        lambda: ("done", node.process.pid, "801") in cluster.handled,
+        seconds=15,
+        what="the entry Redis gave before it died, handled once it is back",
+    )
+    time.sleep(1)
+    assert [n for kind, _, n in cluster.handled if kind == "done"].count("801") == 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import itertools
 import logging
 import time
@@ -48,6 +49,8 @@ MAX_ATTEMPTS = 5
 MAX_OUTBOX = 100_000
 # Per subscription and process: events handled at once.
 _IN_FLIGHT = 16
+#: An entry to handle: its id, its fields, and how many times Redis has given it out.
+Entry = tuple[bytes, dict[bytes, bytes], int]
 _BLOCK_MS = 1000
 _SEND_BATCH = 200
 _RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
@@ -60,6 +63,10 @@ _SWEEP_SECONDS = 5.0
 
 def _delay(delays: tuple[float, ...], attempt: int) -> float:
     return delays[min(attempt, len(delays) - 1)]
+
+
+def _discard(handling: set[bytes], entry_id: bytes, _: asyncio.Task[None]) -> None:
+    handling.discard(entry_id)
 
 
 def _encode(event: Event, event_id: str) -> dict[str, bytes]:
@@ -102,6 +109,9 @@ class RedisEventBackend:
         self._unacked: set[tuple[str, bytes]] = set()
         # No entry is taken over from a silent process before this (time.monotonic()).
         self._claim_from = 0.0
+        # Outages ended so far: a consumer that has seen fewer reads its own pending
+        # entries again (one whose delivery the outage cut is this process's to handle).
+        self._restored = 0
         self._queued = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._consumers: dict[str, asyncio.Task[None]] = {}
@@ -114,6 +124,7 @@ class RedisEventBackend:
         self._running = True
         self._deliver = deliver
         self._cluster.outage.on_restore(self._acknowledge_late)
+        self._cluster.outage.on_restore(self._note_restore)
         self._cluster.outage.on_restore(self._hand_over)
         self._tasks = [
             asyncio.create_task(self._send(), name="tessera-events-send"),
@@ -167,6 +178,10 @@ class RedisEventBackend:
                 pipe.xack(self._stream, group, entry_id)
             await pipe.execute()
         self._unacked.difference_update(acknowledged)
+        return 0  # nothing new for the stream
+
+    async def _note_restore(self) -> int:
+        self._restored += 1
         return 0  # nothing new for the stream
 
     def _keep_unsent(self, tried: int | None = None) -> None:
@@ -262,6 +277,9 @@ class RedisEventBackend:
         redis = self._cluster.redis
         slots = asyncio.Semaphore(_IN_FLIGHT)
         running: set[asyncio.Task[None]] = set()
+        # Entries this consumer's tasks are handling: never read or claimed twice.
+        handling: set[bytes] = set()
+        recovered = self._restored
         attempt = 0
         ready = False
         # A new group starts at the stream's end; one lost with Redis's data (a restart
@@ -272,7 +290,10 @@ class RedisEventBackend:
                 if not ready:
                     await self._create_group(group, start)
                     ready = True
-                entries = await self._claim(group)
+                entries = await self._claim(group, handling)
+                if recovered != self._restored or attempt:
+                    entries += await self._own_pending(group, handling, entries)
+                    recovered = self._restored
                 free = max(1, _IN_FLIGHT - len(running))
                 read = await redis.xreadgroup(
                     group, self._cluster.node, {self._stream: ">"}, count=free, block=_BLOCK_MS
@@ -293,31 +314,63 @@ class RedisEventBackend:
                 continue
             for entry_id, fields, deliveries in entries:
                 await slots.acquire()
+                handling.add(entry_id)
                 task = asyncio.create_task(self._handle(group, entry_id, fields, deliveries))
                 running.add(task)
                 task.add_done_callback(running.discard)
+                task.add_done_callback(functools.partial(_discard, handling, entry_id))
                 task.add_done_callback(lambda _: slots.release())
 
-    async def _claim(self, group: str) -> list[tuple[bytes, dict[bytes, bytes], int]]:
-        """Entries of ``group`` idle long enough that their process must have died."""
+    async def _own_pending(
+        self, group: str, handling: set[bytes], taken: list[Entry]
+    ) -> list[Entry]:
+        """After an outage: this process's own pending entries of ``group`` that none of
+        its tasks is handling, those Redis gave it while the reply was lost among them;
+        those handled already (their acknowledgement lost) are acknowledged."""
+        redis = self._cluster.redis
+        skip = handling | {entry_id for entry_id, _, _ in taken}
+        entries: list[Entry] = []
+        after = "0"
+        while True:
+            read = await redis.xreadgroup(
+                group, self._cluster.node, {self._stream: after}, count=_IN_FLIGHT
+            )
+            batch = [entry for _, page in read for entry in page]
+            for entry_id, fields in batch:
+                if (group, entry_id) in self._unacked or not fields:  # handled, or trimmed
+                    await redis.xack(self._stream, group, entry_id)
+                    self._unacked.discard((group, entry_id))
+                elif entry_id not in skip:
+                    entries.append((entry_id, fields, await self._deliveries(group, entry_id)))
+            if len(batch) < _IN_FLIGHT:
+                return entries
+            after = batch[-1][0]
+
+    async def _deliveries(self, group: str, entry_id: bytes) -> int:
+        """How many times Redis has given ``entry_id`` of ``group`` to a consumer."""
+        pending = await self._cluster.redis.xpending_range(
+            self._stream, group, min=entry_id, max=entry_id, count=1
+        )
+        return int(pending[0]["times_delivered"]) if pending else 1
+
+    async def _claim(self, group: str, handling: set[bytes]) -> list[Entry]:
+        """Entries of ``group`` idle long enough that their process must have died (this
+        one's, too, unless one of its tasks is handling them)."""
         if self._cluster.outage.down or time.monotonic() < self._claim_from:
             return []
         redis = self._cluster.redis
         _, claimed, _ = await redis.xautoclaim(
             self._stream, group, self._cluster.node, self._claim_after_ms, "0-0", count=_IN_FLIGHT
         )
-        entries = []
+        entries: list[Entry] = []
         for entry_id, fields in claimed:
-            if fields is None:
+            if fields is None or entry_id in handling:
                 continue
             if (group, entry_id) in self._unacked:  # handled here already
                 await redis.xack(self._stream, group, entry_id)
                 self._unacked.discard((group, entry_id))
                 continue
-            pending = await redis.xpending_range(
-                self._stream, group, min=entry_id, max=entry_id, count=1
-            )
-            deliveries = pending[0]["times_delivered"] if pending else 1
+            deliveries = await self._deliveries(group, entry_id)
             logger.warning("event %s of %s claimed after its process went silent", entry_id, group)
             entries.append((entry_id, fields, deliveries))
         return entries
