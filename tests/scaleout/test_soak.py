@@ -83,7 +83,7 @@ async def test_redis_killed_five_times_under_steady_calls_loses_and_doubles_noth
         await asyncio.sleep(1.0)
         redis_server.start()
         await asyncio.to_thread(
-            eventually, lambda: ready(a) and ready(b), 20, "both processes ready again"
+            eventually, lambda: ready(a) and ready(b), 60, "both processes ready again"
         )
     await asyncio.sleep(0.5)
     for caller in callers:
