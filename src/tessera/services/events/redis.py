@@ -8,8 +8,9 @@ one process. An entry is acknowledged once its handler succeeds. A failing handl
 retried with a growing delay; after the last attempt the event is written to the
 dead-letter stream. An entry left unacknowledged by a process that died is claimed by
 another once it has been idle longer than any handler may run; after an outage a process
-reads its own pending entries again (one Redis gave it as the connection broke). Subscriptions made with
-``every_process=True`` read the stream without a group: every process handles each event.
+reads its own pending entries again (one Redis gave it as the connection broke).
+Subscriptions made with ``every_process=True`` read the stream without a group: every
+process handles each event.
 
 While Redis is unreachable (``cluster.outage``) an event is handled at once by this
 process's subscriptions and kept in the store (events/outbox.py), naming them; once Redis
