@@ -273,6 +273,7 @@ def test_bad_frames_fail_the_call_and_nothing_else(live, action, caplog):
         "json_string",
         "json_error",
         "json_text",
+        "json_swarm",
     ],
 )
 def test_a_forged_json_result_is_refused_never_passed_on(live, action, caplog):
@@ -416,3 +417,13 @@ def test_a_result_or_document_over_16_mib_fails_the_call_not_the_worker(live):
         pool = root.get("/health").json()["sandbox"]["pools"]["bulky"]
     assert pool["deaths"] == 0
     assert pool["backing_off"] is False
+
+
+def test_a_result_of_more_values_than_json_may_hold_is_answered_whole(live):
+    """A result of over a million values crosses as BSON, not JSON (the server would parse
+    it on its event loop to check it), and the caller gets all of it."""
+    with live.client("alice") as alice:
+        answer = run(alice, "bulky", action="many_values", count=1_100_000)
+        assert answer.status_code == 200
+        assert answer.json() == {"zeros": [0] * 1_100_000}
+        assert run(alice, "bulky", action="many_values", count=3).json() == {"zeros": [0] * 3}

@@ -53,6 +53,23 @@ def decode(frame: bytes) -> dict[str, Any]:
         raise FrameError(f"malformed frame: {exc}") from None
 
 
+#: The most values a result the worker encoded as JSON may hold. The server parses it whole
+#: to check it, on the event loop: 1.6 million empty lists in 4.7 MB took 0.7 s and 110 MB
+#: there. A BSON frame cannot hold many more than this (at least 8 bytes a value), so a
+#: result with more goes as BSON and costs the server what it did before JSON results.
+MAX_JSON_VALUES = 1 << 20
+
+
+def json_within_bounds(encoded: bytes) -> bool:
+    """Whether JSON ``encoded`` holds at most MAX_JSON_VALUES values. Every value but the
+    outermost follows a ``[``, ``,`` or ``:``; counting those in strings too only
+    overestimates. Shorter JSON cannot hold more (a value and its separator: 2 bytes)."""
+    if len(encoded) <= 2 * MAX_JSON_VALUES:
+        return True
+    starts = encoded.count(b"[") + encoded.count(b",") + encoded.count(b":")
+    return starts < MAX_JSON_VALUES
+
+
 def frame_length(head: bytes, limit: int) -> int:
     """The length a frame's first 4 bytes announce, refused when out of bounds."""
     (length,) = _LENGTH.unpack(head)

@@ -30,7 +30,13 @@ import orjson
 from tessera.encoding import Encoded
 from tessera.sandbox import faults, launch
 from tessera.sandbox.confinement import Confinement
-from tessera.sandbox.frames import FrameBuffer, FrameError, FrameProtocol, encode
+from tessera.sandbox.frames import (
+    FrameBuffer,
+    FrameError,
+    FrameProtocol,
+    encode,
+    json_within_bounds,
+)
 from tessera.sandbox.operations import (
     UNANSWERED,
     CallState,
@@ -238,7 +244,8 @@ async def _answer(op: dict[str, Any], state: CallState) -> bytes:
 
 def _checked(done: dict[str, Any]) -> dict[str, Any]:
     """The end of a call, its result checked when the worker sent it as JSON: valid JSON
-    of an object without ``error`` (a worker sends those as BSON); the HTTP layer checks
+    of an object without ``error`` (a worker sends those as BSON), of at most
+    MAX_JSON_VALUES values (more come as BSON); the HTTP layer checks
     its size as any result's. Anything else is refused (ProtocolViolation), never passed
     on to the caller."""
     if "not_json" in done:  # answered as in-process: 500 plugin_result_not_json
@@ -249,6 +256,8 @@ def _checked(done: dict[str, Any]) -> dict[str, Any]:
     encoded = done.pop("json")
     if type(encoded) is not bytes:
         raise ProtocolViolation(f"a result encoded as {type(encoded).__name__}, not JSON bytes")
+    if not json_within_bounds(encoded):  # refused before it costs the loop to parse it
+        raise ProtocolViolation("a JSON result with more values than a worker sends as JSON")
     try:
         value = orjson.loads(encoded)
     except orjson.JSONDecodeError as exc:

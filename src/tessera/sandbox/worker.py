@@ -26,7 +26,7 @@ from tessera.encoding import EncodingError, encode_json
 from tessera.sandbox import channel as channels
 from tessera.sandbox import contract, faults, launch
 from tessera.sandbox.channel import Channel, current_job
-from tessera.sandbox.frames import MAX_FRAME
+from tessera.sandbox.frames import MAX_FRAME, json_within_bounds
 from tessera.sandbox.remote_services import event_bus, is_async
 
 
@@ -140,7 +140,8 @@ class Worker:
             except EncodingError as exc:
                 self.chan.send({**done, "not_json": str(exc)[:1000]}, last=last)
                 return
-            if len(encoded) < MAX_FRAME - 1024:
+            # Too many values for the server to parse cheaply: BSON, as before JSON.
+            if len(encoded) < MAX_FRAME - 1024 and json_within_bounds(encoded):
                 self.chan.send({**done, "json": encoded}, last=last)
                 return
         try:

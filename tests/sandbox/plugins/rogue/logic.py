@@ -17,6 +17,8 @@ FORGED = {
     "json_string": b'"ok"',
     "json_error": b'{"error": "forged", "http_status": 404}',
     "json_text": '{"ok": true}',
+    # Valid, and 4.7 MB: but 1.6 million lists, which the server would build to check it.
+    "json_swarm": b'{"a": [' + b"[]," * (3 << 19) + b"[]]}",
 }
 
 
