@@ -243,6 +243,35 @@ def test_a_print_flood_reaches_the_servers_output_only_up_to_its_budget(live, mo
     assert "bytes of its output dropped" in caplog.text
 
 
+def test_workers_that_replace_one_another_share_their_plugins_output_budget(live, monkeypatch):
+    """A plugin whose workers print and then die, each replaced by a new one, gets no fresh
+    budget with each: the budget a minute is the plugin's, whatever worker prints."""
+    from tessera.sandbox.process import OUTPUT_BUDGET
+
+    written: list[str] = []
+
+    class Collect:
+        def write(self, text: str) -> int:
+            written.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr("sys.stdout", Collect())
+    monkeypatch.setattr("tessera.sandbox.process.OUTPUT_WINDOW", 3600.0)  # however slow
+    line = "a line of the replaced workers\n"  # not an earlier test's worker draining
+    lines = (OUTPUT_BUDGET * 2 // 3) // len(line)
+    for user in ("mallory", "mallet", "malcolm"):  # failures of one user would back off
+        with live.client(user) as client:
+            answer = run(client, "peeker", lines=lines, then_exit=True, text=line[:-1])
+            assert answer.status_code == 500
+    deadline = time.monotonic() + 5  # each dead worker's output is read to its end
+    while "".join(written).count(line) < 3 * lines and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert 0 < "".join(written).count(line) * len(line) <= OUTPUT_BUDGET
+
+
 def test_no_unscoped_client_is_reachable_in_the_worker(live):
     with live.client("alice") as alice:
         found = run(alice, "walker").json()

@@ -144,7 +144,7 @@ class Sandbox:
         """A worker of ``pool``, started (a few at once across the sandbox), its plugin's
         subscriptions forwarded; an import that fails marks the plugin failed."""
         async with self._starting:
-            worker = WorkerProcess.launch(pool.name, pool.confined)
+            worker = WorkerProcess.launch(pool.name, pool.confined, pool.output)
             try:
                 await worker.ready(self.settings.import_timeout)
             except ImportFailed as exc:

@@ -30,7 +30,7 @@ from tessera.governance.shares import ThreadShares, User
 from tessera.plugins.errors import ReportedCrash
 from tessera.sandbox.confinement import Confinement
 from tessera.sandbox.operations import CallState
-from tessera.sandbox.process import StartFailed, WorkerFailed, WorkerProcess
+from tessera.sandbox.process import OutputBudget, StartFailed, WorkerFailed, WorkerProcess
 
 logger = logging.getLogger("tessera.sandbox")
 #: Users whose failures in a row a pool counts before it forgets those not backing off.
@@ -59,7 +59,7 @@ class PoolSettings:
 
 async def start(pool: Pool) -> WorkerProcess:
     """A worker of ``pool``'s plugin, started and ready (StartFailed when it is not)."""
-    worker = WorkerProcess.launch(pool.name, pool.confined)
+    worker = WorkerProcess.launch(pool.name, pool.confined, pool.output)
     await worker.ready(pool.settings.import_timeout)
     return worker
 
@@ -89,6 +89,8 @@ class Pool:
         self.idle: list[WorkerProcess] = []
         self.busy: set[WorkerProcess] = set()
         self.shares = ThreadShares(settings.per_user, settings.max_workers)
+        #: What its workers print, passed on up to a budget a minute they share.
+        self.output = OutputBudget(name)
         #: Failures in a row (start failures, deaths while idle); a successful call resets it.
         self.failures = 0
         #: Each user's calls that ended their worker, in a row, and until when the user's

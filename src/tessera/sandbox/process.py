@@ -83,9 +83,11 @@ class WorkerProcess:
         self.start_seconds = 0.0
 
     @classmethod
-    def launch(cls, name: str, confined: Confinement) -> WorkerProcess:
-        """Start a worker for plugin ``name``, confined as ``confined`` says, without
-        waiting for it (then await :meth:`ready`)."""
+    def launch(
+        cls, name: str, confined: Confinement, output: OutputBudget | None = None
+    ) -> WorkerProcess:
+        """Start a worker for plugin ``name``, confined as ``confined`` says, its output
+        within ``output`` (its pool's), without waiting for it (then await :meth:`ready`)."""
         started = time.perf_counter()
         parent, child = socket.socketpair()
         try:
@@ -102,7 +104,8 @@ class WorkerProcess:
         finally:
             child.close()
         assert process.stdout is not None
-        threading.Thread(target=_pass_on, args=(process.stdout, name), daemon=True).start()
+        budget = output or OutputBudget(name)
+        threading.Thread(target=_pass_on, args=(process.stdout, budget), daemon=True).start()
         worker = cls(process, parent)
         worker.name, worker.started = name, started
         return worker
@@ -269,36 +272,62 @@ def _checked(done: dict[str, Any]) -> dict[str, Any]:
     return done
 
 
-def _pass_on(output: IO[bytes], plugin: str) -> None:
+class OutputBudget:
+    """The output one plugin's workers may pass on a window (OUTPUT_BUDGET bytes): its
+    pool's, not a worker's, so a worker that dies (or is made to) is replaced by one that
+    shares what is left rather than starting with a fresh budget."""
+
+    def __init__(self, plugin: str) -> None:
+        self.plugin = plugin
+        self.window = time.monotonic()
+        self.passed = 0
+        self.dropped = 0
+        self._lock = threading.Lock()  # each worker's output has a thread of its own
+
+    def passes(self, size: int) -> bool:
+        """Whether ``size`` more bytes fit this window (counted as passed, else dropped)."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self.window >= OUTPUT_WINDOW:
+                self._report()
+                self.window, self.passed = now, 0
+            if self.passed + size <= OUTPUT_BUDGET:
+                self.passed += size
+                return True
+            if not self.dropped:
+                logger.warning(
+                    "plugin %s: over %d bytes of output in a minute; the rest of the minute "
+                    "is dropped",
+                    self.plugin,
+                    OUTPUT_BUDGET,
+                )
+            self.dropped += size
+            return False
+
+    def report(self) -> None:
+        """Log what was dropped and not yet reported (a worker ended)."""
+        with self._lock:
+            self._report()
+
+    def _report(self) -> None:
+        if self.dropped:
+            logger.warning("plugin %s: %d bytes of its output dropped", self.plugin, self.dropped)
+            self.dropped = 0
+
+
+def _pass_on(output: IO[bytes], budget: OutputBudget) -> None:
     """Copy a worker's standard output and error (``print``) to the server's until the
     worker ends; in a thread of its own, so a slow terminal or log pipe holds back that
-    worker, never the event loop. Past OUTPUT_BUDGET bytes in a minute the rest of that
-    minute is read and dropped: a plugin printing without end cannot fill the server's
-    log and its disk."""
+    worker, never the event loop. Past the plugin's `OutputBudget`, the rest of that
+    minute is read and dropped: a plugin printing without end cannot fill the server's log
+    and its disk."""
     text = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    window, passed, dropped = time.monotonic(), 0, 0
     with output:
         while chunk := os.read(output.fileno(), 65536):
-            now = time.monotonic()
-            if now - window >= OUTPUT_WINDOW:
-                if dropped:
-                    logger.warning("plugin %s: %d bytes of its output dropped", plugin, dropped)
-                window, passed, dropped = now, 0, 0
-            if passed + len(chunk) > OUTPUT_BUDGET:
-                if not dropped:
-                    logger.warning(
-                        "plugin %s: over %d bytes of output in a minute; the rest of the "
-                        "minute is dropped",
-                        plugin,
-                        OUTPUT_BUDGET,
-                    )
-                dropped += len(chunk)
-                continue
-            passed += len(chunk)
-            sys.stdout.write(text.decode(chunk))
-            sys.stdout.flush()
-    if dropped:
-        logger.warning("plugin %s: %d bytes of its output dropped", plugin, dropped)
+            if budget.passes(len(chunk)):
+                sys.stdout.write(text.decode(chunk))
+                sys.stdout.flush()
+    budget.report()
 
 
 def _subscriptions(message: dict[str, Any]) -> list[tuple[str, bool]] | None:

@@ -2,6 +2,7 @@
 descriptors, and /proc links to them), then truncates them; prints a line."""
 
 import os
+import sys
 
 
 def _read(path: str) -> str:
@@ -24,4 +25,7 @@ async def execute(data: dict) -> dict:
             found[f"truncate {fd}"] = f"{type(exc).__name__}: {exc}"
     for _ in range(data.get("lines", 1)):
         print(data.get("text", "peeker printed this"))
+    if data.get("then_exit"):  # a new worker replaces this one: a budget of its own?
+        sys.stdout.flush()
+        os._exit(3)
     return found
