@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from tessera.context import callerless_plugin
 from tessera.encoding import EncodingError, encode_json
 from tessera.sandbox import channel as channels
@@ -140,10 +142,13 @@ class Worker:
             except EncodingError as exc:
                 self.chan.send({**done, "not_json": str(exc)[:1000]}, last=last)
                 return
-            # Too many values for the server to parse cheaply: BSON, as before JSON.
-            if len(encoded) < MAX_FRAME - 1024 and json_within_bounds(encoded):
-                self.chan.send({**done, "json": encoded}, last=last)
-                return
+            if len(encoded) < MAX_FRAME - 1024:
+                if json_within_bounds(encoded):
+                    self.chan.send({**done, "json": encoded}, last=last)
+                    return
+                # Too many values for the server to parse on its event loop: BSON, of the
+                # JSON's values (a set is a list there already, as the caller gets it).
+                result = orjson.loads(encoded)
         try:
             self.chan.send({**done, "result": result}, last=last)
         except Exception as exc:  # what BSON cannot carry (a set, a custom class)

@@ -14,7 +14,7 @@ async def execute(data: dict) -> dict:
     if data.get("action") == "huge_result":
         return {"blob": "x" * (17 * MIB)}
     if data.get("action") == "many_values":  # more than a worker sends as JSON
-        return {"zeros": [0] * data["count"]}
+        return {"zeros": [0] * data["count"], "set": {1}}
     if data.get("action") == "huge_insert":
         try:
             await db["bulk"].insert_one({"blob": "x" * (17 * MIB)})
