@@ -86,12 +86,22 @@ def test_an_event_whose_delivery_an_outage_cut_is_handled_once_redis_is_back(
     pending entries again and handles it at once, not after the claim of silent
     entries (the handler timeout and a margin: 32 s here)."""
     (node,) = cluster.start(1, handler_timeout=30)
+    raw = redis_server.client()
+
+    def job_group() -> tuple[bytes, bytes] | None:
+        """The stream and the consumer group of the relay's ``job:*`` handler, once made
+        (an event published before it is not the group's)."""
+        for key in raw.keys("*"):
+            if raw.type(key) == b"stream" and b"dead" not in key:
+                for group in raw.xinfo_groups(key):
+                    if b"job" in group["name"]:
+                        return key, group["name"]
+        return None
+
+    eventually(lambda: job_group() is not None, what="the handler's consumer group")
+    stream, group = job_group() or (b"", b"")
     node.call("ida", "relay", action="publish", event="job:warm", n=800)
     eventually(lambda: ("done", node.process.pid, "800") in cluster.handled, what="warm-up")
-    raw = redis_server.client()
-    (stream,) = [k for k in raw.keys("*") if raw.type(k) == b"stream" and b"dead" not in k]
-    groups = [g["name"] for g in raw.xinfo_groups(stream)]
-    (group,) = [g for g in groups if b"job" in g]
     (consumer,) = [c["name"] for c in raw.xinfo_consumers(stream, group)]
     # Frozen past its blocking read, the process reads nothing while the entry is given.
     os.kill(node.process.pid, signal.SIGSTOP)
