@@ -208,25 +208,32 @@ def test_a_print_flood_into_a_slow_output_never_stalls_the_server(live, monkeypa
     assert answers == [200] * 10
 
 
-def test_a_print_flood_reaches_the_servers_output_only_up_to_its_budget(live, monkeypatch, caplog):
-    """A plugin printing without end cannot fill the server's log (and its disk): past
-    the budget a minute, the rest is dropped and the drop is logged with its size."""
-    from tessera.sandbox.process import OUTPUT_BUDGET
-
-    written: list[str] = []
+def collect_output(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What reaches the server's standard output from now on, with one output budget
+    window for the whole test however slow the machine (tests print their own text, told
+    apart from what earlier tests' workers may still be passing on). Called in the test's
+    body: pytest's capture replaces ``sys.stdout`` between a fixture's setup and the test."""
+    lines: list[str] = []
 
     class Collect:
         def write(self, text: str) -> int:
-            written.append(text)
+            lines.append(text)
             return len(text)
 
         def flush(self) -> None:
             pass
 
     monkeypatch.setattr("sys.stdout", Collect())
-    # One window for the whole test, however slow the machine; its own text, told apart
-    # from what earlier tests' workers may still be passing on.
     monkeypatch.setattr("tessera.sandbox.process.OUTPUT_WINDOW", 3600.0)
+    return lines
+
+
+def test_a_print_flood_reaches_the_servers_output_only_up_to_its_budget(live, monkeypatch, caplog):
+    """A plugin printing without end cannot fill the server's log (and its disk): past
+    the budget a minute, the rest is dropped and the drop is logged with its size."""
+    from tessera.sandbox.process import OUTPUT_BUDGET
+
+    written = collect_output(monkeypatch)
     line = "budget test line\n"
     with live.client("mallory") as mallory:
         flood = run(mallory, "peeker", lines=3 * OUTPUT_BUDGET // len(line), text=line[:-1])
@@ -248,19 +255,8 @@ def test_workers_that_replace_one_another_share_their_plugins_output_budget(live
     budget with each: the budget a minute is the plugin's, whatever worker prints."""
     from tessera.sandbox.process import OUTPUT_BUDGET
 
-    written: list[str] = []
-
-    class Collect:
-        def write(self, text: str) -> int:
-            written.append(text)
-            return len(text)
-
-        def flush(self) -> None:
-            pass
-
-    monkeypatch.setattr("sys.stdout", Collect())
-    monkeypatch.setattr("tessera.sandbox.process.OUTPUT_WINDOW", 3600.0)  # however slow
-    line = "a line of the replaced workers\n"  # not an earlier test's worker draining
+    written = collect_output(monkeypatch)
+    line = "a line of the replaced workers\n"
     lines = (OUTPUT_BUDGET * 2 // 3) // len(line)
     for user in ("mallory", "mallet", "malcolm"):  # failures of one user would back off
         with live.client(user) as client:
