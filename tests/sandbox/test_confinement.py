@@ -265,6 +265,29 @@ def test_a_busy_loop_is_killed_by_the_cpu_limit(
     assert outcome.returncode == 128 + killed_by
 
 
+def test_it_runs_below_the_server_and_cannot_climb_back(confined: Confinement) -> None:
+    """A busy worker cannot crowd out the server's event loop: it runs niced, under the
+    batch policy (a wake-up does not preempt the server), threads included, for good."""
+    in_thread = (
+        "import os, threading; seen = []; t = threading.Thread(target=lambda: seen.append("
+        "(os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)))); t.start(); "
+        "t.join(); result = seen[0] == (os.SCHED_BATCH, 10)"
+    )
+    outcome = run(
+        confined,
+        "import os; result = os.sched_getscheduler(0) == os.SCHED_BATCH",
+        "import os; result = os.getpriority(os.PRIO_PROCESS, 0)",
+        in_thread,
+        "import os; os.setpriority(os.PRIO_PROCESS, 0, 0)",
+        "import os; os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))",
+        "import resource; resource.setrlimit(resource.RLIMIT_NICE, (20, 20))",
+    )
+    assert outcome.answers[:3] == [{"ok": "True"}, {"ok": "10"}, {"ok": "True"}]
+    assert outcome.answers[3]["error"].startswith("PermissionError: [Errno 13]")
+    assert outcome.answers[4]["error"].startswith(REFUSED)
+    assert outcome.answers[5]["error"].startswith("ValueError: not allowed to raise maximum")
+
+
 def test_open_files_are_limited(tree: dict[str, Path]) -> None:
     confinement = Confinement(plugin_dir=tree["mine"], limits=Limits(open_files=32))
     code = "files = [open('__init__.py') for _ in range(64)]"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import resource
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -44,6 +45,9 @@ class Limits:
     memory_bytes: int = 1024 * 1024 * 1024
     cpu_seconds: int = 60
     open_files: int = 128
+    #: The worker's nice value: the server's event loop, at 0, weighs about nine times a
+    #: busy worker when both want a core (scheduler weights 1024 and 110).
+    nice: int = 10
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,20 @@ def confine_self(confinement: Confinement) -> None:
     _limit(resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1)
     _limit(resource.RLIMIT_NOFILE, limits.open_files)
     _limit(resource.RLIMIT_CORE, 0)
+    _yield_to_server(limits.nice)
     syscalls.install(confinement.network)
+
+
+def _yield_to_server(nice: int) -> None:
+    """Run below the server: a lower priority (``nice``, with no way back up), and the
+    batch policy, under which a worker woken by the server's frame does not preempt it:
+    the server goes on with what is ready (other requests, other workers' frames) before
+    the workers run, rather than switching process at every frame (on one core under
+    load, the server's involuntary switches went from 1.5 a call to 0.02). The seccomp
+    filter keeps the policy."""
+    _limit(resource.RLIMIT_NICE, 0)  # the ceiling for raising priority again: none
+    os.setpriority(os.PRIO_PROCESS, 0, nice)
+    os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
 def _limit(which: int, soft: int, hard: int | None = None) -> None:

@@ -85,6 +85,8 @@ NO_MACHINE = (
     "lookup_dcookie",
     "uselib",
 )
+# Scheduling: the worker runs below the server (confinement._yield_to_server) and stays so.
+NO_SCHEDULING = ("sched_setscheduler", "sched_setattr", "sched_setparam")
 CLONE_THREAD = 0x00010000
 
 
@@ -125,7 +127,13 @@ def install(network: bool) -> None:
     try:
         _check(lib.seccomp_attr_set(ctypes.c_void_p(rules), TSYNC, ctypes.c_uint32(1)), "tsync")
         refused = refuse(errno.EPERM)
-        for name in (*NO_PROCESSES, *NO_ESCAPES, *NO_MACHINE, *(() if network else ("socket",))):
+        for name in (
+            *NO_PROCESSES,
+            *NO_ESCAPES,
+            *NO_MACHINE,
+            *NO_SCHEDULING,
+            *(() if network else ("socket",)),
+        ):
             _add(lib, rules, refused, name)
         _add(lib, rules, refused, "clone", _ArgCmp(0, MASKED_EQ, CLONE_THREAD, 0))
         _add(lib, rules, refuse(errno.ENOSYS), "clone3")
