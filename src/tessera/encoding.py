@@ -32,6 +32,15 @@ class EncodingError(TypeError):
     """A value in a result has no JSON form."""
 
 
+class ResultTooLarge(Exception):
+    """A result of ``size`` bytes of JSON, over the ``limit`` of the way it came (a
+    sandbox worker's channel), so it never reached the server whole."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"a result of {size} bytes, over the limit of {limit}")
+        self.size, self.limit = size, limit
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, ObjectId):
         return str(value)
@@ -53,17 +62,27 @@ class Encoded(dict[str, Any]):
     :func:`encode_json`, the server parsed it back to check it (valid, an object, no
     ``error`` key) and sends :attr:`json` as it is rather than encoding it again. Or the
     worker found it has no JSON form: :attr:`json` then raises EncodingError, as
-    :func:`encode_json` does for the same result in-process."""
+    :func:`encode_json` does for the same result in-process. Or it was too large to send:
+    :attr:`json` raises ResultTooLarge."""
 
-    __slots__ = ("_json", "_problem")
+    __slots__ = ("_json", "_problem", "_too_large")
 
-    def __init__(self, value: dict[str, Any], json: bytes = b"", problem: str = "") -> None:
+    def __init__(
+        self,
+        value: dict[str, Any],
+        json: bytes = b"",
+        problem: str = "",
+        too_large: ResultTooLarge | None = None,
+    ) -> None:
         super().__init__(value)
         self._json = json
         self._problem = problem
+        self._too_large = too_large
 
     @property
     def json(self) -> bytes:
+        if self._too_large is not None:
+            raise self._too_large
         if self._problem:
             raise EncodingError(self._problem)
         return self._json

@@ -21,6 +21,8 @@ class Opaque:
 async def execute(data: dict) -> dict:
     if data["action"] == "large":
         return {"blob": "x" * 5000}
+    if data["action"] == "huge":
+        return {"blob": "x" * 17_000_000}
     if data["action"] == "opaque":
         return {"thing": Opaque()}
     oid = ObjectId("65f0a1b2c3d4e5f601234567")
@@ -85,6 +87,27 @@ def test_a_result_over_the_response_limit_is_refused_with_a_500(serve, tmp_path:
     assert response.status_code == 500
     assert response.json()["error_code"] == "response_too_large"
     assert "limit of 4096 bytes" in response.json()["error"]
+
+
+def test_a_result_over_16_mib_answers_as_the_limit_allows_in_process_only(
+    serve, tmp_path: Path, plugin_mode: str
+) -> None:
+    """With the response limit raised past 16 MiB, a larger result is sent in-process; a
+    sandbox worker's channel carries 16 MiB at most, so sandboxed it is refused as over
+    that limit, never as a crash of the plugin."""
+    plugins = _plugins(tmp_path)
+    (plugins / "results" / "manifest.json").write_text("{}")
+    live = serve(plugins, max_response_bytes=32 * 1024 * 1024)
+    with live.client("alice") as alice:
+        alice.timeout = 60
+        response = alice.post("/api/execute/results", json={"action": "huge"})
+    if plugin_mode == "in-process":
+        assert response.status_code == 200
+        assert len(response.json()["blob"]) == 17_000_000
+        return
+    assert response.status_code == 500
+    assert response.json()["error_code"] == "response_too_large"
+    assert "limit of 16792576 bytes" in response.json()["error"]
 
 
 def test_a_result_with_no_json_form_is_refused_with_a_500(serve, tmp_path: Path) -> None:

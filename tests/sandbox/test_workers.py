@@ -299,12 +299,15 @@ def test_bad_frames_fail_the_call_and_nothing_else(live, action, caplog):
         "json_error",
         "json_text",
         "json_swarm",
+        "too_large_small",
+        "too_large_text",
     ],
 )
 def test_a_forged_json_result_is_refused_never_passed_on(live, action, caplog):
     """A worker sends its result already encoded as JSON, which the server passes on: one
     that is not valid JSON, not an object, or an error (those come as BSON) fails the
-    call with a JSON 500 and replaces the worker; the caller never gets the bytes."""
+    call with a JSON 500 and replaces the worker; the caller never gets the bytes. So does
+    a result said to be too large to send whose size is no such size."""
     with live.client("mallory") as mallory:
         failed = run(mallory, "rogue", action=action)
         assert failed.status_code == 500

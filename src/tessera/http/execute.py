@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from tessera.auth.authenticator import bearer_token
 from tessera.auth.identity import Identity
 from tessera.context import current_request_id
-from tessera.encoding import Encoded, EncodingError, encode_json
+from tessera.encoding import Encoded, EncodingError, ResultTooLarge, encode_json
 from tessera.governance import GovernanceError, RateLimited, RoleRequired
 from tessera.governance.governor import Limits
 from tessera.http.body import parse_json_object, receive_body
@@ -87,6 +87,7 @@ def refusal(exc: GovernanceError) -> HTTPError:
 def encode_outcome(outcome: Outcome, error_mode: str, limits: Limits) -> tuple[int, bytes]:
     """The status and JSON body answering a plugin call's outcome (SPEC section 2); an
     HTTPError for a crash, a timeout or a result that cannot be sent."""
+    body = outcome.body
     if outcome.status == "timeout":
         raise GatewayTimeout("The plugin did not answer in time.")
     if outcome.status == "unavailable":
@@ -104,7 +105,6 @@ def encode_outcome(outcome: Outcome, error_mode: str, limits: Limits) -> tuple[i
     if outcome.status == "crash":
         if error_mode == "reference":
             return 500, encode_json({"detail": "Plugin execution failed."})
-        body = outcome.body
         if "retry_after" in body:  # a sandboxed plugin's workers backing off
             retry = str(max(1, math.ceil(body["retry_after"])))
             raise ServiceUnavailable(
@@ -117,9 +117,8 @@ def encode_outcome(outcome: Outcome, error_mode: str, limits: Limits) -> tuple[i
             error_code="plugin_failed",
         )
     if outcome.status == "error" and error_mode == "reference":
-        return 500, encode_json({"detail": str(outcome.body["error"])})
-    status = error_status(outcome.body) if outcome.status == "error" else 200
-    body = outcome.body
+        return 500, encode_json({"detail": str(body["error"])})
+    status = error_status(body) if outcome.status == "error" else 200
     try:
         # A sandboxed result comes encoded (and checked): its bytes go out as they are.
         encoded = body.json if type(body) is Encoded else encode_json(body)
@@ -129,17 +128,19 @@ def encode_outcome(outcome: Outcome, error_mode: str, limits: Limits) -> tuple[i
             "The plugin returned a value that cannot be sent as JSON.",
             error_code="plugin_result_not_json",
         ) from None
+    except ResultTooLarge as exc:  # over what a sandbox worker's channel carries
+        raise _too_large(exc.size, min(exc.limit, limits.max_response_bytes)) from None
     if len(encoded) > limits.max_response_bytes:
-        logger.error(
-            "plugin result of %d bytes is over the limit of %d",
-            len(encoded),
-            limits.max_response_bytes,
-        )
-        raise InternalError(
-            f"The plugin's result is larger than the limit of {limits.max_response_bytes} bytes.",
-            error_code="response_too_large",
-        )
+        raise _too_large(len(encoded), limits.max_response_bytes)
     return status, encoded
+
+
+def _too_large(size: int, limit: int) -> InternalError:
+    logger.error("plugin result of %d bytes is over the limit of %d", size, limit)
+    return InternalError(
+        f"The plugin's result is larger than the limit of {limit} bytes.",
+        error_code="response_too_large",
+    )
 
 
 def callable_plugin(runtime: Runtime, name: str, identity: Identity) -> Plugin:

@@ -24,6 +24,9 @@ from bson.codec_options import CodecOptions
 #: The largest frame either side accepts (a plugin result, a batch of documents): a
 #: document of MongoDB's 16 MiB limit and its framing, as MongoDB's own replies allow.
 MAX_FRAME = 16 * 1024 * 1024 + 16 * 1024
+#: The most bytes of JSON a worker sends as a call's result: a frame, less room for the rest
+#: of the message ending the call. A larger result is refused (``response_too_large``).
+MAX_RESULT_JSON = MAX_FRAME - 1024
 # Datetimes come back naive, meaning UTC, as the store returns them to in-process plugins
 # (and aware ones cost a Python call each to decode: half the decoding of a listed page).
 OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=False)

@@ -27,10 +27,11 @@ from typing import IO, Any
 import bson.errors
 import orjson
 
-from tessera.encoding import Encoded
+from tessera.encoding import Encoded, ResultTooLarge
 from tessera.sandbox import faults, launch
 from tessera.sandbox.confinement import Confinement
 from tessera.sandbox.frames import (
+    MAX_RESULT_JSON,
     FrameBuffer,
     FrameError,
     FrameProtocol,
@@ -249,10 +250,17 @@ def _checked(done: dict[str, Any]) -> dict[str, Any]:
     """The end of a call, its result checked when the worker sent it as JSON: valid JSON
     of an object without ``error`` (a worker sends those as BSON), of at most
     MAX_JSON_VALUES values (more come as BSON); the HTTP layer checks
-    its size as any result's. Anything else is refused (ProtocolViolation), never passed
-    on to the caller."""
+    its size as any result's. A result said to be too large to send must say a size over
+    MAX_RESULT_JSON. Anything else is refused (ProtocolViolation), never passed on to the
+    caller."""
     if "not_json" in done:  # answered as in-process: 500 plugin_result_not_json
         done["result"] = Encoded({}, problem=str(done.pop("not_json"))[:1000] or "not JSON")
+        return done
+    if "too_large" in done:  # answered 500 response_too_large
+        size = done.pop("too_large")
+        if type(size) is not int or size <= MAX_RESULT_JSON:
+            raise ProtocolViolation(f"a result too large at {size!r} bytes")
+        done["result"] = Encoded({}, too_large=ResultTooLarge(size, MAX_RESULT_JSON))
         return done
     if "json" not in done:
         return done

@@ -28,7 +28,7 @@ from tessera.encoding import EncodingError, encode_json
 from tessera.sandbox import channel as channels
 from tessera.sandbox import contract, faults, launch
 from tessera.sandbox.channel import Channel, current_job
-from tessera.sandbox.frames import MAX_FRAME, json_within_bounds
+from tessera.sandbox.frames import MAX_RESULT_JSON, json_within_bounds
 from tessera.sandbox.remote_services import event_bus, is_async
 
 
@@ -142,13 +142,15 @@ class Worker:
             except EncodingError as exc:
                 self.chan.send({**done, "not_json": str(exc)[:1000]}, last=last)
                 return
-            if len(encoded) < MAX_FRAME - 1024:
-                if json_within_bounds(encoded):
-                    self.chan.send({**done, "json": encoded}, last=last)
-                    return
-                # Too many values for the server to parse on its event loop: BSON, of the
-                # JSON's values (a set is a list there already, as the caller gets it).
-                result = orjson.loads(encoded)
+            if len(encoded) > MAX_RESULT_JSON:  # the server answers response_too_large
+                self.chan.send({**done, "too_large": len(encoded)}, last=last)
+                return
+            if json_within_bounds(encoded):
+                self.chan.send({**done, "json": encoded}, last=last)
+                return
+            # Too many values for the server to parse on its event loop: BSON, of the
+            # JSON's values (a set is a list there already, as the caller gets it).
+            result = orjson.loads(encoded)
         try:
             self.chan.send({**done, "result": result}, last=last)
         except Exception as exc:  # what BSON cannot carry (a set, a custom class)

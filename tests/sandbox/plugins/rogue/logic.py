@@ -20,6 +20,8 @@ FORGED = {
     # Valid, and 4.7 MB: but 1.6 million lists, which the server would build to check it.
     "json_swarm": b'{"a": [' + b"[]," * (3 << 19) + b"[]]}",
 }
+# Sizes a worker could claim its result's JSON has, too large to send: none is one.
+TOO_LARGE = {"too_large_small": 5, "too_large_text": "17000000"}
 
 
 async def execute(data: dict) -> dict:
@@ -39,6 +41,9 @@ async def execute(data: dict) -> dict:
         sock.sendall(bson.encode({"op": "exec", "job": job, "code": "import os"}))
     elif action in FORGED:  # the end of the call, its result "encoded" by the worker
         done = {"done": job, "retire": False, "lingering": False, "json": FORGED[action]}
+        sock.sendall(bson.encode(done))
+    elif action in TOO_LARGE:
+        done = {"done": job, "retire": False, "lingering": False, "too_large": TOO_LARGE[action]}
         sock.sendall(bson.encode(done))
     elif action == "flood":  # log lines sent without waiting, then a normal answer
         line = bson.encode({"op": "log", "job": job, "level": 20, "name": "x", "msg": "m" * 100})
