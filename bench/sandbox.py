@@ -12,6 +12,9 @@ Run ``.venv/bin/python bench/sandbox.py`` (``--rounds 1 --duration 3`` for a qui
   ``find_one``-sized request and answer over a socket pair (the worker's blocking end
   against a uvloop protocol like the server's), and BSON's cost for a 100-document page:
   what the proxy cannot go below.
+- ``calls``: 20,000 no-op calls to one confined worker through ``WorkerProcess.run``, one
+  after the other, server and worker on CPU 0: wall time and CPU per call on each side,
+  what a sandboxed call costs beyond the floor when nothing else runs.
 - Worker start: ``WorkerProcess.launch`` and ``ready`` of a small plugin, confined, 20 times.
 - Idle plugins: a server with 200 sandboxed plugins, each called once, against the same
   server with none: the memory of the server and its workers (RSS, and PSS, which counts
@@ -216,6 +219,54 @@ def floor_part() -> None:
     os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of process ``pid`` and its descendants (bubblewrap, worker)."""
+    ticks = 0
+    for each in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+async def calls_part(data: Path, count: int = 20_000) -> None:
+    from tessera.plugins.manifest import default_manifest
+    from tessera.sandbox.host import Sandbox
+    from tessera.sandbox.operations import CallState
+    from tessera.sandbox.process import WorkerProcess
+
+    folder = data / "calls-plugins" / "noop"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "logic.py").write_text("async def execute(data):\n    return {'ok': True}\n")
+    worker = WorkerProcess.launch(
+        "noop", Sandbox(True).confinement(folder, default_manifest("noop"))
+    )
+    await worker.ready(30)
+    state = CallState("noop", lambda *_: None)
+    call = {"kind": "call", "data": {"user_id": "u1", "app_id": "default"}}
+    try:
+        for _ in range(500):
+            await worker.run(call, state)
+        wall, server, theirs = (
+            time.perf_counter(),
+            time.process_time(),
+            cpu_seconds(worker.process.pid),
+        )
+        for _ in range(count):
+            await worker.run(call, state)
+        wall = time.perf_counter() - wall
+        server = time.process_time() - server
+        theirs = cpu_seconds(worker.process.pid) - theirs
+    finally:
+        worker.kill()
+    print(
+        f"no-op calls one after the other, one CPU: {wall / count * 1e6:.1f} µs a call, CPU "
+        f"server {server / count * 1e6:.1f} µs + worker {theirs / count * 1e6:.1f} µs"
+    )
+
+
 def start_part(data: Path) -> None:
     from tessera.plugins.manifest import default_manifest
     from tessera.sandbox.host import Sandbox
@@ -361,7 +412,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--idle-plugins", type=int, default=200)
     parser.add_argument(
-        "--parts", default="http,floor,find_one,start,idle", help="which parts to run, by name"
+        "--parts",
+        default="http,floor,calls,find_one,start,idle",
+        help="which parts to run, by name",
     )
     parser.add_argument(
         "--data", type=Path, default=Path(tempfile.gettempdir()) / "tessera-bench-sandbox"
@@ -373,12 +426,15 @@ def main() -> None:
         http_part(args, args.data)
     if "floor" in parts:
         floor_part()
-    if "find_one" in parts:
+    if "calls" in parts or "find_one" in parts:
         from tessera.http.listener import new_event_loop
 
         os.sched_setaffinity(0, {0})  # as the servers above: the workers inherit CPU 0
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
-            runner.run(find_one_part(args.data))
+            if "calls" in parts:
+                runner.run(calls_part(args.data))
+            if "find_one" in parts:
+                runner.run(find_one_part(args.data))
         os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
     if "start" in parts:
         start_part(args.data)
