@@ -268,6 +268,29 @@ def test_workers_that_replace_one_another_share_their_plugins_output_budget(live
     assert 0 < "".join(written).count(line) * len(line) <= OUTPUT_BUDGET
 
 
+def test_workers_left_to_die_idle_count_against_their_callers_not_the_plugin(live):
+    """Workers that users' calls leave to die once idle (a thread of the plugin's ending
+    the process) count as those users' failures: two users cannot make the plugin back
+    off for everyone else."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    callers = [live.client(user) for user in ("mallory", "mallet")]
+    try:
+        with ThreadPoolExecutor(4) as threads:  # two calls each at once: four workers
+            answers = list(threads.map(lambda c: run(c, "bomber", action="bomb"), callers * 2))
+        assert [a.status_code for a in answers] == [200] * 4
+        deadline = time.monotonic() + 10
+        while workers_of("bomber") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert workers_of("bomber") == []
+    finally:
+        for client in callers:
+            client.close()
+    with live.client("alice") as alice:
+        answer = run(alice, "bomber")
+    assert answer.status_code == 200, answer.text
+
+
 def test_no_unscoped_client_is_reachable_in_the_worker(live):
     with live.client("alice") as alice:
         found = run(alice, "walker").json()

@@ -91,7 +91,8 @@ class Pool:
         self.shares = ThreadShares(settings.per_user, settings.max_workers)
         #: What its workers print, passed on up to a budget a minute they share.
         self.output = OutputBudget(name)
-        #: Failures in a row (start failures, deaths while idle); a successful call resets it.
+        #: Failures in a row (start failures, deaths of workers idle since they started); a
+        #: successful call resets it.
         self.failures = 0
         #: Each user's calls that ended their worker, in a row, and until when the user's
         #: calls back off: one user's data or input must not stop the plugin for everyone.
@@ -121,6 +122,7 @@ class Pool:
 
     async def _run(self, message: dict[str, Any], state: CallState, user: User) -> dict[str, Any]:
         worker = await self._take()
+        worker.caller = user
         self.busy.add(worker)
         if len(self.busy) > 1 and not self.idle:  # calls overlap: the next need not wait
             self._start_spare()
@@ -189,7 +191,8 @@ class Pool:
                 if worker.alive:
                     return worker
                 worker.kill()
-                self._died("it exited while idle")
+                # Its last call may have left what ended it (a thread): that caller's.
+                self._died("it exited while idle", worker.caller)
             if self._spare is None or self._spare.done():
                 if ours is not None and not ours.result():
                     raise ReportedCrash("The plugin's worker failed to start.", "plugin_failed")
@@ -238,8 +241,8 @@ class Pool:
         self.idle.append(worker)
 
     def _died(self, why: str, user: User | None = None) -> None:
-        """Count a failure: the plugin's (a start, an idle worker), or that of ``user``'s
-        call, whose calls alone then back off."""
+        """Count a failure: the plugin's (a start, a worker idle since it started), or
+        that of ``user``'s call, whose calls alone then back off."""
         self.deaths += 1
         logger.error("plugin %s: sandbox worker failed: %s", self.name, why)
         if user is None:

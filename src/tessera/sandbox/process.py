@@ -82,6 +82,8 @@ class WorkerProcess:
         self.name = ""
         self.started = 0.0
         self.start_seconds = 0.0
+        #: Whom its last call was for (app id, user id); None before its first call.
+        self.caller: tuple[str, str] | None = None
 
     @classmethod
     def launch(
