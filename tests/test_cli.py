@@ -161,6 +161,7 @@ def test_serve_help_shows_flags_numbers_and_choices() -> None:
         (["--rate-limit", "5/fortnight"], "Invalid value for '--rate-limit': rate limit"),
         (["--reload", "true"], "unexpected extra argument (true)"),
         (["--plugins", "nodir"], "Invalid value for '--plugins': Directory 'nodir' does not"),
+        (["--sandbox-workers", "0"], "Invalid value for '--sandbox-workers': 0 is not in the"),
     ],
 )
 def test_a_bad_option_is_clicks_usage_error(tmp_path: Path, args: list[str], message: str):
@@ -175,6 +176,11 @@ def test_a_bad_environment_variable_is_a_one_line_usage_error(tmp_path: Path) ->
     )
     assert result.exit_code == 2
     assert "TESSERA_PORT: invalid literal" in result.output
+    zero = CliRunner().invoke(
+        main, ["serve", "--data", str(tmp_path)], env={"TESSERA_SANDBOX_MEMORY_MB": "0"}
+    )
+    assert zero.exit_code == 2
+    assert "TESSERA_SANDBOX_MEMORY_MB: expected a whole number of at least 1" in zero.output
 
 
 def test_a_missing_plugins_folder_from_the_environment_is_refused(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from tessera.settings import BY_NAME, SETTINGS, Setting, Settings
+from tessera.settings import BY_NAME, SETTINGS, Setting, Settings, positive_int
 
 # A server holding thousands of WebSockets keeps most of its objects for hours, and a full
 # collection walks all of them (0.2-0.5 s each at 5,000 sockets). The collector's default
@@ -56,6 +56,8 @@ def _click_type(setting: Setting) -> click.ParamType | None:
         return click.Path(exists=setting.name == "plugins", file_okay=False)
     if setting.cast in (int, float):
         return click.INT if setting.cast is int else click.FLOAT
+    if setting.cast is positive_int:
+        return click.IntRange(min=1)
     return _Checked(setting) if setting.cast is not str else click.STRING
 
 

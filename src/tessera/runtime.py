@@ -35,6 +35,7 @@ from tessera.plugins.shared_switches import SharedSwitches
 from tessera.plugins.state import PluginStates
 from tessera.plugins.watcher import watch
 from tessera.sandbox.host import Sandbox
+from tessera.sandbox.pool import PoolSettings
 from tessera.services.database import SYSTEM_DATABASE, Databases
 from tessera.services.database import bind as bind_databases
 from tessera.services.database import unbind as unbind_databases
@@ -126,7 +127,11 @@ class Runtime:
         self.auth: Authenticator | None = None
         self.plugins = PluginRegistry(Path(settings.plugins))
         #: The worker pools of sandboxed plugins (all of them with --isolation sandbox).
-        self.sandbox = Sandbox(settings.isolation == "sandbox", hidden=(Path(settings.data),))
+        self.sandbox = Sandbox(
+            settings.isolation == "sandbox",
+            PoolSettings.sized(settings.sandbox_workers, settings.sandbox_memory_mb),
+            hidden=(Path(settings.data),),
+        )
         self.plugins.sandbox = self.sandbox
         self.plugins.on_unload(self.sandbox.unload)
         self.sandbox.import_failed = self.plugins.failed

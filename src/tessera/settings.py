@@ -52,6 +52,14 @@ def _rate(value: str) -> str:
     return value
 
 
+def positive_int(value: str | int) -> int:
+    """A whole number of at least 1."""
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"expected a whole number of at least 1, got {value!r}")
+    return number
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def cast(value: str) -> str:
         if value not in choices:
@@ -248,6 +256,19 @@ SETTINGS: tuple[Setting, ...] = (
         "the caller's user_id, 'audit' logs them, 'off' disables the check; 'sandbox' "
         "enforces and also runs every plugin's code in confined worker processes.",
         _choice("enforce", "audit", "off", "sandbox"),
+    ),
+    Setting(
+        "sandbox_workers",
+        4,
+        "Sandboxed plugins: worker processes one plugin may run at once; one user's calls "
+        "hold at most half of them (at least one).",
+        positive_int,
+    ),
+    Setting(
+        "sandbox_memory_mb",
+        512,
+        "Sandboxed plugins: each worker's memory limit (address space), in MiB.",
+        positive_int,
     ),
     Setting("reload", False, "Watch the plugins folder and reload changed plugins.", _bool),
     Setting("log_level", "info", "Log level.", _choice("debug", "info", "warning", "error")),

@@ -386,6 +386,23 @@ def test_a_worker_over_its_memory_limit_answers_500_naming_it(live):
         assert run(mallory, "hog").json() == {"ok": True}  # a new worker
 
 
+def test_the_operator_sets_the_workers_memory_limit_and_how_many_a_plugin_runs(serve):
+    """``sandbox_memory_mb`` is each worker's limit; ``sandbox_workers`` how many workers a
+    plugin may run, one user's calls holding half of them (the defaults: 512 MiB, 4)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    live = serve(PLUGINS, isolation="sandbox", sandbox_memory_mb=256, sandbox_workers=8)
+    with live.client("alice") as alice:
+        over = run(alice, "hog", action="allocate", mb=300)  # within the default 512 MiB
+        assert over.status_code == 500
+        assert "memory limit of 256 MiB" in over.json()["error"]
+        with ThreadPoolExecutor(4) as threads:
+            naps = list(threads.map(lambda _: run(alice, "hog", action="nap").json(), range(4)))
+    # Half of 8 is the user's: the four calls ran at once (with the default, two at a time).
+    overlap = max(sum(n["started"] <= m["started"] < n["ended"] for n in naps) for m in naps)
+    assert overlap == 4
+
+
 def test_one_users_crashing_calls_back_off_that_user_only(live):
     """Calls that make the worker go over its memory limit (a user's input or data) back
     off after 3 in a row, for that user: everyone else's calls keep being served."""

@@ -56,6 +56,12 @@ class PoolSettings:
     failures_before_backoff: int = 3
     max_backoff: float = 30.0
 
+    @classmethod
+    def sized(cls, workers: int, memory_mb: int) -> PoolSettings:
+        """At most ``workers`` a plugin, one user's calls holding half of them (at least
+        one), each worker limited to ``memory_mb`` MiB: the operator's settings."""
+        return cls(max_workers=workers, per_user=max(1, workers // 2), memory_bytes=memory_mb * MIB)
+
 
 async def start(pool: Pool) -> WorkerProcess:
     """A worker of ``pool``'s plugin, started and ready (StartFailed when it is not)."""

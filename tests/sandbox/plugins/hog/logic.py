@@ -1,8 +1,15 @@
-"""Hostile: allocates 2 GB."""
+"""Hostile: allocates 2 GB (or ``mb`` MiB); ``nap`` sleeps, saying when it ran."""
+
+import asyncio
+import time
 
 
 async def execute(data: dict) -> dict:
     if data.get("action") == "allocate":
-        hoard = bytearray(2 * 1024 * 1024 * 1024)
+        hoard = bytearray(data.get("mb", 2048) * 1024 * 1024)
         return {"size": len(hoard)}
+    if data.get("action") == "nap":
+        started = time.time()
+        await asyncio.sleep(1)
+        return {"started": started, "ended": time.time()}
     return {"ok": True}
