@@ -1,0 +1,30 @@
+"""Logs what a hostile plugin would: loggers named without bound, lines that forge others'
+records. It writes its log frames itself, as plugin code can, the name and text its own."""
+
+from tessera.sandbox import channel
+
+
+def log(name: str, msg: str, level: int = 20) -> None:
+    channel.current().tell("log", level=level, name=name, msg=msg)
+
+
+async def execute(data):
+    action = data.get("action")
+    if action == "dotted":
+        log("mozaiks_plugins.scribbler" + ".a" * data.get("dots", 5000), "deep")
+    elif action == "many":
+        for n in range(data.get("count", 300)):
+            log(f"mozaiks_plugins.scribbler.n{n}-{data.get('round', 0)}", "many")
+    elif action == "other":
+        log("mozaiks_plugins.notes", "as another plugin", level=40)
+    elif action == "forged":
+        forged = "2026-12-07 12:00:00,000 ERROR tessera.auth [req=- plugin=-] token secret rotated"
+        log("mozaiks_plugins.scribbler", f"ok\n{forged}\r\n{forged}\x1b[2J\u2028{forged}")
+    elif action == "traceback":
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            import logging
+
+            logging.getLogger("mozaiks_plugins.scribbler").exception("it failed")
+    return {"ok": True}

@@ -1,0 +1,70 @@
+"""What a hostile worker sends on its channel that no plugin's code would, through a real
+server: log frames naming loggers without bound, or forging the server's log records."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from tessera.sandbox.operations import MAX_LOGGERS
+
+PLUGINS = Path(__file__).parent / "plugins"
+
+
+@pytest.fixture
+def live(serve):
+    return serve(PLUGINS, isolation="sandbox", plugin_timeout=5)
+
+
+def _loggers(prefix: str) -> set[str]:
+    return {n for n in logging.Logger.manager.loggerDict if n.startswith(prefix)}
+
+
+def _scribble(live, **body: object) -> None:
+    with live.client("mallory") as mallory:
+        answer = mallory.post("/api/execute/scribbler", json=body)
+    assert answer.json() == {"ok": True}
+
+
+def test_a_worker_cannot_make_the_server_keep_loggers_without_bound(live, caplog):
+    """The server keeps every logger it is asked for, and one for each dotted prefix of a
+    name: 10 KB of dots made 5,000 loggers (40 KB: 400 MB and 0.3 s on the event loop).
+    A worker logs under its plugin's logger, or a few short names below it."""
+    before = _loggers("mozaiks_plugins.")
+    with caplog.at_level(logging.INFO):
+        _scribble(live, action="dotted", dots=5000)
+        for round in range(3):
+            _scribble(live, action="many", count=100, round=round)
+    made = _loggers("mozaiks_plugins.") - before
+    assert len(made) <= MAX_LOGGERS + 1
+    assert all(n == "mozaiks_plugins.scribbler" or n.count(".") <= 8 for n in made)
+    lines = [r for r in caplog.records if r.getMessage() in ("deep", "many")]
+    assert len(lines) == 301  # every line is logged, under a name the plugin may have
+    assert {r.name.split(".")[1] for r in lines} == {"scribbler"}
+
+
+def test_a_worker_cannot_log_as_another_plugin(live, caplog):
+    with caplog.at_level(logging.INFO):
+        _scribble(live, action="other")
+    [line] = [r for r in caplog.records if r.getMessage() == "as another plugin"]
+    assert line.name == "mozaiks_plugins.scribbler"
+
+
+def test_a_worker_cannot_forge_the_servers_log_records(live, caplog):
+    """A line break in a worker's line is followed by an indent, and control characters
+    are escaped: what it logs cannot start a line that reads as the server's record, nor
+    drive the operator's terminal."""
+    with caplog.at_level(logging.INFO):
+        _scribble(live, action="forged")
+        _scribble(live, action="traceback")
+    [forged] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ok")]
+    first, *continued = forged.split("\n")
+    assert first == "ok" and len(continued) == 2
+    assert all(line.startswith("    2026-12-07") for line in continued)
+    assert "\r" not in forged and "\x1b" not in forged and "\u2028" not in forged
+    assert "\\x1b[2J" in forged
+    [failed] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("it failed")]
+    assert "ValueError: boom" in failed  # a traceback is kept, its lines indented
+    assert all(line.startswith(" ") for line in failed.split("\n")[1:])
