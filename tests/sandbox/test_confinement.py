@@ -10,6 +10,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -286,6 +288,62 @@ def test_it_runs_below_the_server_and_cannot_climb_back(confined: Confinement) -
     assert outcome.answers[3]["error"].startswith("PermissionError: [Errno 13]")
     assert outcome.answers[4]["error"].startswith(REFUSED)
     assert outcome.answers[5]["error"].startswith("ValueError: not allowed to raise maximum")
+
+
+def test_a_busy_worker_gets_a_small_share_of_a_core_the_server_wants(confined: Confinement):
+    """Its nice value holds against the server: the worker is weighed in the server's own
+    scheduling group. A session of its own (bubblewrap's ``--new-session``) is an
+    autogroup of its own, which the scheduler weighs as much as the server's whole group:
+    a busy worker then took half a core the server wanted, whatever its nice value."""
+    cpu = min(os.sched_getaffinity(0))
+    stop = threading.Event()
+
+    def spin() -> None:
+        os.sched_setaffinity(0, {cpu})  # this thread only
+        while not stop.is_set():
+            pass
+
+    server = threading.Thread(target=spin)
+    server.start()
+    worker = start(confined)
+    try:
+        clock = time.pthread_getcpuclockid(server.ident or 0)
+        before = time.clock_gettime(clock)
+        answer = worker.ask(
+            f"import os, time; os.sched_setaffinity(0, {{{cpu}}}); start = time.process_time()"
+            "\nend = time.monotonic() + 2\nwhile time.monotonic() < end: pass"
+            "\nresult = time.process_time() - start"
+        )
+        served = time.clock_gettime(clock) - before
+    finally:
+        stop.set()
+        server.join()
+        worker.close()
+    spent = float(answer["ok"])
+    # Weights 1024 and 110 at nice 10: about a tenth; in a group of its own, about a half.
+    assert spent < 0.35 * served, f"the worker spent {spent:.2f}s to the server's {served:.2f}s"
+
+
+def test_it_cannot_leave_the_servers_scheduling_group_nor_reweigh_it(confined: Confinement):
+    """No session of its own (``setsid``: a group the scheduler weighs apart), no write to
+    the group's weight (``/proc/self/autogroup``, the server's group too), no I/O
+    priority of its choosing, and no terminal: the server's, when it has one, is not the
+    worker's ``/dev/tty``."""
+    outcome = run(
+        confined,
+        "import os; os.setsid()",
+        "open('/proc/self/autogroup', 'w').write('19')",
+        "import ctypes; libc = ctypes.CDLL(None, use_errno=True)\n"
+        "result = (libc.syscall(251, 1, 0, (2 << 13) | 0), ctypes.get_errno())",  # ioprio_set
+        "import os\ntry: result = os.isatty(os.open('/dev/tty', os.O_RDWR))\n"
+        "except OSError: result = False",
+        "import os; result = os.getpgid(0) == os.getpid()",
+    )
+    assert outcome.answers[0]["error"].startswith(REFUSED)
+    assert outcome.answers[1]["error"].startswith("OSError: [Errno 30] Read-only file system")
+    assert outcome.answers[2] == {"ok": "(-1, 1)"}
+    assert outcome.answers[3] == {"ok": "False"}
+    assert outcome.answers[4] == {"ok": "True"}  # signals to its group reach it alone
 
 
 def test_open_files_are_limited(tree: dict[str, Path]) -> None:

@@ -57,10 +57,17 @@ def command(
     # No --disable-userns (bubblewrap 0.8+): the seccomp filter already refuses unshare,
     # setns and clone of a process, and the worker has no capabilities for the rest.
     args += ["--unshare-user", "--uid", NOBODY, "--gid", NOBODY]
-    args += ["--cap-drop", "ALL", "--die-with-parent", "--new-session", "--hostname", "worker"]
+    # No --new-session: a session is an autogroup, which the scheduler weighs as much as
+    # the server's whole group whatever the worker's nice value. The worker stays in the
+    # server's; what a session of its own kept from it, the terminal, is covered instead:
+    # /dev/tty is /dev/null, and the seccomp filter refuses TIOCSTI and setsid.
+    args += ["--cap-drop", "ALL", "--die-with-parent", "--hostname", "worker"]
     args += _root_skeleton()
-    # Mounted first: a plugin folder under /tmp is then bound over the private /tmp.
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
+    # Mounted first: a plugin folder under /tmp is then bound over the private /tmp. /proc
+    # is read-only: /proc/self/autogroup would set the weight of the server's group.
+    args += ["--proc", "/proc", "--remount-ro", "/proc", "--dev", "/dev"]
+    args += ["--ro-bind", "/dev/null", "/dev/tty"]
+    args += ["--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
     for path in visible:
         args += ["--ro-bind", str(path), str(path)]
     for name in (*SYSTEM_FILES, *(NETWORK_FILES if network else ())):

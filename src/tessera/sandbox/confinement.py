@@ -116,6 +116,9 @@ def _yield_to_server(nice: int) -> None:
     load, the server's involuntary switches went from 1.5 a call to 0.02). The seccomp
     filter keeps the policy."""
     _limit(resource.RLIMIT_NICE, 0)  # the ceiling for raising priority again: none
+    # A process group of its own, in the server's session (and so its scheduling group):
+    # kill(0, ...) and the terminal's signals reach the worker alone.
+    os.setpgid(0, 0)
     os.setpriority(os.PRIO_PROCESS, 0, nice)
     os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 

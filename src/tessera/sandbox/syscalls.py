@@ -85,9 +85,15 @@ NO_MACHINE = (
     "lookup_dcookie",
     "uselib",
 )
-# Scheduling: the worker runs below the server (confinement._yield_to_server) and stays so.
-NO_SCHEDULING = ("sched_setscheduler", "sched_setattr", "sched_setparam")
+# Scheduling: the worker runs below the server (confinement._yield_to_server) and stays so:
+# no other policy, no I/O priority of its choosing (best-effort 0 is open to any process),
+# and no session of its own, which would be a scheduling group (autogroup) of its own,
+# weighed as much as the server's whatever the worker's nice value.
+NO_SCHEDULING = ("sched_setscheduler", "sched_setattr", "sched_setparam", "ioprio_set", "setsid")
 CLONE_THREAD = 0x00010000
+# ioctl requests that act on a terminal beyond the worker: typing into its input (TIOCSTI)
+# and the console's (TIOCLINUX). The worker has no terminal; refused should it get one.
+NO_IOCTLS = (0x5412, 0x541C)
 
 
 ALLOW = 0x7FFF0000
@@ -136,6 +142,8 @@ def install(network: bool) -> None:
         ):
             _add(lib, rules, refused, name)
         _add(lib, rules, refused, "clone", _ArgCmp(0, MASKED_EQ, CLONE_THREAD, 0))
+        for request in NO_IOCTLS:  # the request is an int: its upper 32 bits are noise
+            _add(lib, rules, refused, "ioctl", _ArgCmp(1, MASKED_EQ, 0xFFFFFFFF, request))
         _add(lib, rules, refuse(errno.ENOSYS), "clone3")
         _check(lib.seccomp_load(ctypes.c_void_p(rules)), "load")
     finally:
