@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tessera.sandbox.operations import MAX_LOGGERS
@@ -23,9 +24,18 @@ def _loggers(prefix: str) -> set[str]:
 
 
 def _scribble(live, **body: object) -> None:
+    assert _call(live, **body).json() == {"ok": True}
+
+
+def _call(live, **body: object) -> httpx.Response:
     with live.client("mallory") as mallory:
-        answer = mallory.post("/api/execute/scribbler", json=body)
-    assert answer.json() == {"ok": True}
+        return mallory.post("/api/execute/scribbler", json=body)
+
+
+def _logged(caplog) -> list[str]:
+    """Each record as the server's log writes it, its exception included."""
+    formatter = logging.Formatter("%(levelname)s %(name)s %(message)s")
+    return [formatter.format(r) for r in caplog.records]
 
 
 def test_a_worker_cannot_make_the_server_keep_loggers_without_bound(live, caplog):
@@ -68,3 +78,28 @@ def test_a_worker_cannot_forge_the_servers_log_records(live, caplog):
     [failed] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("it failed")]
     assert "ValueError: boom" in failed  # a traceback is kept, its lines indented
     assert all(line.startswith(" ") for line in failed.split("\n")[1:])
+
+
+@pytest.mark.parametrize("action", ["huge_traceback", "huge_refusal"])
+def test_what_a_call_raised_cannot_flood_or_forge_the_servers_log(live, caplog, action):
+    """The error a worker's call ends with is the worker's text: the server logs at most
+    64 KiB of a traceback (its end) and 10,000 characters of a message, escaped; it
+    logged 5 MB a call, forged records included, and answered a refusal of 5 MB."""
+    with caplog.at_level(logging.INFO):
+        answer = _call(live, action=action)
+    assert answer.status_code == (500 if action == "huge_traceback" else 403)
+    assert len(answer.content) < 20_000
+    logged = "\n".join(_logged(caplog))
+    assert "x" * 1000 in logged  # it is logged, bounded
+    assert len(logged) < 200_000
+    assert not any(line.startswith("2026-12-07") for line in logged.split("\n"))
+
+
+def test_a_plugin_raising_an_error_of_megabytes_keeps_its_worker(live):
+    """Its message and traceback, over a frame together, are cut in the worker: the call
+    answers 500 as any plugin's error, and no worker dies (counting towards a back-off)."""
+    answer = _call(live, action="raise_huge")
+    assert answer.status_code == 500
+    assert answer.json()["error_code"] == "plugin_failed"
+    with live.client("root", superadmin=True) as root:
+        assert root.get("/health").json()["sandbox"]["pools"]["scribbler"]["deaths"] == 0

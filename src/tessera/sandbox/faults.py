@@ -29,15 +29,26 @@ _BUILTINS: dict[str, type[Exception]] = {
 }
 
 
+#: Characters of an error's message, and of its traceback, sent across: an error of
+#: megabytes would not fit a frame (the worker then died of it) nor belong in a log line.
+MAX_TEXT = 64 * 1024
+
+
 def describe(exc: BaseException, *, with_traceback: bool = False) -> dict[str, Any]:
     """``exc`` as data: its class name, message and, for PyMongo, code and details."""
-    described: dict[str, Any] = {"type": type(exc).__name__, "message": _message(exc)}
+    message = _message(exc)
+    if len(message) > MAX_TEXT:
+        message = message[:MAX_TEXT] + f"[{len(message) - MAX_TEXT} characters cut]"
+    described: dict[str, Any] = {"type": type(exc).__name__, "message": message}
     if _is_operation_failure(exc):
         assert isinstance(exc, _operation_failure_class())
         described["code"] = exc.code
         described["details"] = exc.details if isinstance(exc.details, dict) else None
     if with_traceback:
-        described["traceback"] = "".join(traceback.format_exception(exc))
+        text = "".join(traceback.format_exception(exc))
+        if len(text) > MAX_TEXT:  # its end says what was raised
+            text = f"[{len(text) - MAX_TEXT} characters cut]" + text[-MAX_TEXT:]
+        described["traceback"] = text
     return described
 
 

@@ -33,7 +33,7 @@ from tessera.plugins.loader import PluginCode, package_name
 from tessera.plugins.manifest import Manifest
 from tessera.sandbox import faults, launch, lazy
 from tessera.sandbox.confinement import Confinement, Limits, SandboxUnavailable
-from tessera.sandbox.operations import CallState
+from tessera.sandbox.operations import CallState, worker_text
 from tessera.sandbox.pool import Pool, PoolSettings
 from tessera.sandbox.process import ImportFailed, WorkerProcess
 from tessera.services.event_bus import bus
@@ -46,6 +46,10 @@ STARTING_AT_ONCE = 4
 #: Workers kept after importing a plugin at load, for the first calls; past this many,
 #: the worker that imported a plugin at load ends, and its first call starts one.
 WARM_AFTER_LOAD = 4
+# Characters of an error's message, and of a traceback, a worker's call ends with that the
+# server logs: a worker otherwise wrote 15 MB to the log a call.
+MAX_MESSAGE = 10_000
+MAX_TRACEBACK = 64 * 1024
 
 
 class PluginRaised(Exception):
@@ -196,7 +200,7 @@ class Sandbox:
             result = done["result"]
             return result if isinstance(result, dict) else {}
         if "not_dict" in done:
-            raise PluginRaised(f"returned {done['not_dict']} instead of a dict")
+            raise PluginRaised(f"returned {worker_text(done['not_dict'], 100)} instead of a dict")
         raise _raised(done.get("raised"))
 
     def subscribe(self, plugin: str, event: str, every: bool, add: bool) -> None:
@@ -287,14 +291,18 @@ class Sandbox:
 def _raised(described: Any) -> Exception:
     """The server-side exception for what the plugin raised in its worker: isolation
     refusals and cluster outages keep their meaning, anything else is a crash."""
-    name = described.get("type") if isinstance(described, dict) else None
+    if not isinstance(described, dict):
+        return PluginRaised("the worker described what was raised as no error")
+    # What the worker wrote goes to the log and to the caller: bounded, and escaped.
+    message = worker_text(described.get("message", ""), MAX_MESSAGE)
+    name = described.get("type")
     if name == "IsolationError":
-        exc = faults.rebuild(described)
+        exc = faults.rebuild({"type": name, "message": message, "code": described.get("code")})
         assert isinstance(exc, IsolationError)
         return exc
     if name == "ClusterUnavailable":
         from tessera.cluster.errors import ClusterUnavailable
 
-        return ClusterUnavailable(str(described.get("message", "")))
-    text = described.get("traceback") if isinstance(described, dict) else None
-    return PluginRaised(str(text or described).rstrip())
+        return ClusterUnavailable(message)
+    text = worker_text(described.get("traceback") or message, MAX_TRACEBACK, tail=True)
+    return PluginRaised(text.rstrip())

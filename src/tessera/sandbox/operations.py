@@ -407,11 +407,22 @@ def log_line(op: dict[str, Any], state: CallState) -> None:
         return
     level = op.get("level")
     level = level if isinstance(level, int) and 0 < level <= logging.CRITICAL else logging.INFO
-    msg = op.get("msg", "")
-    text = msg[:MAX_LOG_CHARS] if isinstance(msg, str) else f"<{type(msg).__name__}>"
     logging.getLogger(_logger_name(op.get("name"), state.plugin)).log(
-        level, "%s", _CONTROL.sub(_escaped, text)
+        level, "%s", worker_text(op.get("msg", ""), MAX_LOG_CHARS)
     )
+
+
+def worker_text(value: Any, limit: int, *, tail: bool = False) -> str:
+    """Text a worker sent, for the server's log or an error: a string of at most ``limit``
+    characters (its end when ``tail``: a traceback's last lines say what was raised), its
+    line breaks indented and other control characters escaped, so it cannot pass for a
+    log record of the server's, flood the log or drive a terminal."""
+    if type(value) is not str:
+        return f"<{type(value).__name__}>"
+    if len(value) > limit:
+        cut = f"[{len(value) - limit} characters cut]"
+        value = cut + value[-limit:] if tail else value[:limit] + cut
+    return _CONTROL.sub(_escaped, value)
 
 
 def _logger_name(name: Any, plugin: str) -> str:

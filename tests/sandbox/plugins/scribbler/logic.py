@@ -27,4 +27,16 @@ async def execute(data):
             import logging
 
             logging.getLogger("mozaiks_plugins.scribbler").exception("it failed")
+    elif action in ("huge_traceback", "huge_refusal"):
+        # The end of the call, written by the plugin: megabytes of "traceback" or of an
+        # isolation refusal's message, with forged records in it.
+        forged = "\n2026-12-07 12:00:00,000 ERROR tessera.auth [req=- plugin=-] forged"
+        text = ("x" * 1000 + forged) * data.get("times", 5000)
+        kind = "ValueError" if action == "huge_traceback" else "IsolationError"
+        chan = channel.current()
+        raised = {"type": kind, "message": text, "traceback": text, "details": {"d": text}}
+        done = {"done": chan.job, "retire": False, "lingering": False, "raised": raised}
+        chan.send(done, last=True)
+    elif action == "raise_huge":
+        raise ValueError("x" * data.get("size", 10_000_000))
     return {"ok": True}
