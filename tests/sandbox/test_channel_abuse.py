@@ -1,5 +1,6 @@
 """What a hostile worker sends on its channel that no plugin's code would, through a real
-server: log frames naming loggers without bound, or forging the server's log records."""
+server: log frames naming loggers without bound, or forging the server's log records; and
+what a client sends that a worker cannot be sent."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from tessera.sandbox.operations import MAX_LOGGERS
+from tests.sandbox.test_pool_attacks import _workers
 
 PLUGINS = Path(__file__).parent / "plugins"
 
@@ -101,5 +103,46 @@ def test_a_plugin_raising_an_error_of_megabytes_keeps_its_worker(live):
     answer = _call(live, action="raise_huge")
     assert answer.status_code == 500
     assert answer.json()["error_code"] == "plugin_failed"
+    with live.client("root", superadmin=True) as root:
+        assert root.get("/health").json()["sandbox"]["pools"]["scribbler"]["deaths"] == 0
+
+
+# JSON a client may send that BSON cannot hold: a key holding a NUL, an integer over 2^63.
+UNSENDABLE = [b'{"a\\u0000b": 1}', b'{"n": 18446744073709551615}']
+
+
+def test_data_bson_cannot_hold_answers_400_and_leaves_no_worker_behind(live):
+    """Such a call failed with 500 and left its worker running, counted by no pool: each
+    request of a few bytes made the server start another process (20 requests, 20
+    workers of 14 MB each) until the machine ran out of memory."""
+    with live.client("mallory") as mallory:
+        assert mallory.post("/api/execute/scribbler", json={}).status_code == 200
+        for body in UNSENDABLE * 5:
+            answer = mallory.post(
+                "/api/execute/scribbler", content=body, headers={"content-type": "application/json"}
+            )
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["error_code"] == "bad_request"
+            assert "cannot be sent to this sandboxed plugin" in answer.json()["error"]
+        assert mallory.post("/api/execute/scribbler", json={}).status_code == 200
+    with live.client("root", superadmin=True) as root:
+        pool = root.get("/health").json()["sandbox"]["pools"]["scribbler"]
+    assert (pool["starts"], pool["deaths"]) == (1, 0)
+    assert len(_workers()) == pool["workers"] == 1
+
+
+def test_data_over_a_frame_answers_413_and_keeps_the_worker(serve):
+    """A body within ``max_body_bytes`` whose BSON is over the channel's 16 MiB (small
+    values take several times their JSON's size): the worker would refuse the frame and
+    die of it; the call answers 413 instead."""
+    live = serve(PLUGINS, isolation="sandbox", plugin_timeout=5, max_body_bytes=8 * 2**20)
+    body = b'{"values": [' + b",".join([b"0"] * 2_000_000) + b"]}"
+    with live.client("mallory") as mallory:
+        answer = mallory.post(
+            "/api/execute/scribbler", content=body, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["error_code"] == "payload_too_large"
+        assert mallory.post("/api/execute/scribbler", json={}).status_code == 200
     with live.client("root", superadmin=True) as root:
         assert root.get("/health").json()["sandbox"]["pools"]["scribbler"]["deaths"] == 0

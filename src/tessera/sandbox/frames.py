@@ -48,6 +48,39 @@ def encode(message: dict[str, Any]) -> bytes:
     return bson.encode(message, codec_options=OPTIONS)
 
 
+class Unsendable(ValueError):
+    """A message for a worker that is no frame: BSON cannot hold it (a key holding a NUL,
+    an integer over 64 bits, a set), or it is over MAX_FRAME (``too_large``)."""
+
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
+
+def message_frame(message: dict[str, Any]) -> bytes:
+    """The frame of a call or event for a worker, its job added by `with_job`: encoded
+    before a worker is taken, so what cannot be sent fails the call (Unsendable) and
+    leaves the worker as it was."""
+    try:
+        frame = encode(message)
+    except Exception as exc:  # InvalidDocument, OverflowError: the data's, not the worker's
+        raise Unsendable(f"BSON cannot hold it: {exc}") from None
+    if len(frame) + len(_job_element(0)) > MAX_FRAME:
+        limit = f"{len(frame)} bytes of BSON is over the sandbox channel's limit of {MAX_FRAME}"
+        raise Unsendable(limit, too_large=True)
+    return frame
+
+
+def with_job(frame: bytes, job: int) -> bytes:
+    """``frame`` (of `message_frame`) with its ``job`` field appended."""
+    body = frame[4:-1] + _job_element(job)
+    return _LENGTH.pack(len(body) + 5) + body + b"\x00"
+
+
+def _job_element(job: int) -> bytes:
+    return b"\x12job\x00" + struct.pack("<q", job)
+
+
 def decode(frame: bytes) -> dict[str, Any]:
     """The message of a whole frame; FrameError when it is not a valid document."""
     try:

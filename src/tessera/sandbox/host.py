@@ -33,6 +33,7 @@ from tessera.plugins.loader import PluginCode, package_name
 from tessera.plugins.manifest import Manifest
 from tessera.sandbox import faults, launch, lazy
 from tessera.sandbox.confinement import Confinement, Limits, SandboxUnavailable
+from tessera.sandbox.frames import Unsendable
 from tessera.sandbox.operations import CallState, worker_text
 from tessera.sandbox.pool import Pool, PoolSettings
 from tessera.sandbox.process import ImportFailed, WorkerProcess
@@ -138,7 +139,10 @@ class Sandbox:
             self._on_loop(lambda: self._importing.append(pool.prime()))
 
         async def execute(data: dict[str, Any]) -> dict[str, Any]:
-            return await self.run(name, {"kind": "call", "data": data}, pool)
+            try:
+                return await self.run(name, {"kind": "call", "data": data}, pool)
+            except Unsendable as exc:  # the client's data: its error, as a plugin's
+                return _unsendable(exc)
 
         package = package_name(name)
         placeholder = types.ModuleType(package, f"plugin {name!r}: runs in sandbox workers")
@@ -286,6 +290,15 @@ class Sandbox:
             deaths.add_metric([name], pool.deaths)
             backoff.add_metric([name], 1 if pool.backing_off else 0)
         yield from (workers, starts, deaths, backoff)
+
+
+def _unsendable(exc: Unsendable) -> dict[str, Any]:
+    """The error answering a call whose data cannot reach a worker (400, or 413 when too
+    large): JSON a client may send that BSON cannot hold."""
+    error = f"The request's data cannot be sent to this sandboxed plugin: {exc}"
+    if exc.too_large:
+        return {"error": error, "error_code": "payload_too_large", "http_status": 413}
+    return {"error": error, "error_code": "bad_request"}
 
 
 def _raised(described: Any) -> Exception:

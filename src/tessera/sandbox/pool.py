@@ -29,6 +29,7 @@ from tessera.context import current_call
 from tessera.governance.shares import ThreadShares, User
 from tessera.plugins.errors import ReportedCrash
 from tessera.sandbox.confinement import Confinement
+from tessera.sandbox.frames import message_frame
 from tessera.sandbox.operations import CallState
 from tessera.sandbox.process import OutputBudget, StartFailed, WorkerFailed, WorkerProcess
 
@@ -116,29 +117,34 @@ class Pool:
         the caller's calls already hold their share)."""
         user = _caller()
         self._check_backoff(self.user_retry_at.get(user, 0.0))
+        # Before a worker is taken: what cannot be sent (Unsendable) touches none.
+        frame = message_frame(message)
         await self.shares.take(user, self.name)
         lingering = False
         try:
-            done = await self._run(message, state, user)
+            done = await self._run(frame, state, user)
             lingering = bool(done.get("lingering"))  # the share goes back when they end
             return done
         finally:
             if not lingering:
                 self.shares.give(user, self.name)
 
-    async def _run(self, message: dict[str, Any], state: CallState, user: User) -> dict[str, Any]:
+    async def _run(self, frame: bytes, state: CallState, user: User) -> dict[str, Any]:
         worker = await self._take()
         worker.caller = user
         self.busy.add(worker)
         if len(self.busy) > 1 and not self.idle:  # calls overlap: the next need not wait
             self._start_spare()
         try:
-            done = await worker.run(message, state)
+            done = await worker.run(frame, state)
         except WorkerFailed as exc:
             self._died(str(exc), user)
             raise ReportedCrash(str(exc), "plugin_failed") from None
         except BaseException:
-            self.deaths += 1  # a timeout: killed on purpose, not a crash loop
+            # A timeout (killed on purpose, not a crash loop), or anything else: a worker
+            # no call holds and no list counts must not run on.
+            worker.kill()
+            self.deaths += 1
             raise
         finally:
             self.busy.discard(worker)

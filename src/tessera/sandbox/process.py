@@ -37,6 +37,7 @@ from tessera.sandbox.frames import (
     FrameProtocol,
     encode,
     json_within_bounds,
+    with_job,
 )
 from tessera.sandbox.operations import (
     UNANSWERED,
@@ -152,8 +153,9 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    async def run(self, message: dict[str, Any], state: CallState) -> dict[str, Any]:
-        """Send a call (or event) and serve the worker's operations until it is done.
+    async def run(self, frame: bytes, state: CallState) -> dict[str, Any]:
+        """Send a call (or event), encoded by `message_frame`, and serve the worker's
+        operations until it is done.
 
         Raises WorkerFailed when the worker dies or breaks the protocol; a cancellation
         (the call's timeout) kills the worker. Either way the worker is not reused.
@@ -161,7 +163,7 @@ class WorkerProcess:
         assert self.channel is not None
         job = next(_jobs)
         with self._killed_on_failure():
-            await self.channel.write(encode({**message, "job": job}))
+            await self.channel.write(with_job(frame, job))
             return await self._serve(job, state)
 
     async def linger(self, job: int, state: CallState) -> None:
