@@ -5,6 +5,8 @@ what a client sends that a worker cannot be sent."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -117,6 +119,7 @@ def test_data_bson_cannot_hold_answers_400_and_leaves_no_worker_behind(live):
     workers of 14 MB each) until the machine ran out of memory."""
     with live.client("mallory") as mallory:
         assert mallory.post("/api/execute/scribbler", json={}).status_code == 200
+        running = _workers()
         for body in UNSENDABLE * 5:
             answer = mallory.post(
                 "/api/execute/scribbler", content=body, headers={"content-type": "application/json"}
@@ -125,10 +128,10 @@ def test_data_bson_cannot_hold_answers_400_and_leaves_no_worker_behind(live):
             assert answer.json()["error_code"] == "bad_request"
             assert "cannot be sent to this sandboxed plugin" in answer.json()["error"]
         assert mallory.post("/api/execute/scribbler", json={}).status_code == 200
+        assert not _workers() - running  # no process started, none left behind
     with live.client("root", superadmin=True) as root:
         pool = root.get("/health").json()["sandbox"]["pools"]["scribbler"]
     assert (pool["starts"], pool["deaths"]) == (1, 0)
-    assert len(_workers()) == pool["workers"] == 1
 
 
 def test_data_over_a_frame_answers_413_and_keeps_the_worker(serve):
@@ -159,3 +162,32 @@ def test_event_names_of_megabytes_are_refused_not_remembered(live):
     assert len(refused) == 20
     assert "over the limit of 256" in refused[0]
     assert sum(len(name) for name in bus._matching) < 100_000
+
+
+def test_a_payload_of_millions_of_values_holds_other_users_up_under_a_second(live):
+    """A worker's event payload is decoded from its frame, so no one else holds it: the
+    bus copied it again, on the event loop (2.4 million empty documents, from one 16 MB
+    frame: 1.3-1.8 s during which no other call was answered; 0.4 s without the copy)."""
+    stop, took = threading.Event(), []
+
+    def probe() -> None:
+        with live.client("alice") as alice:
+            while not stop.is_set():
+                started = time.perf_counter()
+                assert alice.post("/api/execute/pid_sandboxed", json={}).status_code == 200
+                took.append(time.perf_counter() - started)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        while len(took) < 5:  # alice's worker is up and answering
+            time.sleep(0.01)
+        with live.client("mallory") as mallory:
+            assert mallory.post("/api/execute/crier", json={}).json() == {"handlers": 1}
+        answered = len(took)
+        while len(took) < answered + 3:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        prober.join()
+    assert max(took) < 1.0, f"another user's call waited {max(took):.2f}s"

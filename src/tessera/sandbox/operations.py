@@ -41,7 +41,7 @@ from tessera.sandbox.remote_db import (
 from tessera.sandbox.remote_services import SERVICES
 from tessera.services.channels import in_app_channel
 from tessera.services.database import db
-from tessera.services.event_bus import event_bus
+from tessera.services.event_bus import bus, plugin_event
 from tessera.services.notifications import notifications_manager
 from tessera.services.plugin_settings import settings_manager
 from tessera.services.users import users_collection
@@ -383,7 +383,9 @@ async def _attribute(op: dict[str, Any], state: CallState) -> None:
 
 
 async def _publish(op: dict[str, Any], state: CallState) -> int:
-    return int(await event_bus.publish(op.get("event"), op.get("payload")))  # type: ignore[arg-type]
+    # The payload was decoded from the worker's frame: no one else holds it to change it.
+    published = bus.publish(plugin_event(op.get("event")), op.get("payload"), copied=True)
+    return int(await published)
 
 
 async def _subscribe(op: dict[str, Any], state: CallState) -> None:
