@@ -52,7 +52,14 @@ from bench.http import (
 )
 from bench.loadgen import free_port, wrk_script
 
-from tessera.sandbox.frames import FrameBuffer, FrameProtocol, decode, encode, recv_frame
+from tessera.sandbox.frames import (
+    FrameBuffer,
+    FrameProtocol,
+    decode,
+    encode,
+    message_frame,
+    recv_frame,
+)
 
 FIND_ONE = (
     "import time\n\nfrom core.config.database import db\n\n\n"
@@ -245,7 +252,7 @@ async def calls_part(data: Path, count: int = 20_000) -> None:
     )
     await worker.ready(30)
     state = CallState("noop", lambda *_: None)
-    call = {"kind": "call", "data": {"user_id": "u1", "app_id": "default"}}
+    call = message_frame({"kind": "call", "data": {"user_id": "u1", "app_id": "default"}})
     try:
         for _ in range(500):
             await worker.run(call, state)
