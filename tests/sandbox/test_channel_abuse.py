@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tessera.sandbox.frames import MAX_FRAME_VALUES
 from tessera.sandbox.operations import MAX_LOGGERS
 from tests.sandbox.test_pool_attacks import _workers
 
@@ -167,7 +168,8 @@ def test_event_names_of_megabytes_are_refused_not_remembered(live):
 def test_a_payload_of_millions_of_values_holds_other_users_up_under_a_second(live):
     """A worker's event payload is decoded from its frame, so no one else holds it: the
     bus copied it again, on the event loop (2.4 million empty documents, from one 16 MB
-    frame: 1.3-1.8 s during which no other call was answered; 0.4 s without the copy)."""
+    frame: 1.3-1.8 s during which no other call was answered; 0.4 s without the copy).
+    Such a frame is now refused unread (MAX_FRAME_VALUES)."""
     stop, took = threading.Event(), []
 
     def probe() -> None:
@@ -183,7 +185,8 @@ def test_a_payload_of_millions_of_values_holds_other_users_up_under_a_second(liv
         while len(took) < 5:  # alice's worker is up and answering
             time.sleep(0.01)
         with live.client("mallory") as mallory:
-            assert mallory.post("/api/execute/crier", json={}).json() == {"handlers": 1}
+            answer = mallory.post("/api/execute/crier", json={})
+        assert answer.status_code == 500 and "values" in answer.json()["error"]
         answered = len(took)
         while len(took) < answered + 3:
             time.sleep(0.01)
@@ -191,3 +194,44 @@ def test_a_payload_of_millions_of_values_holds_other_users_up_under_a_second(liv
         stop.set()
         prober.join()
     assert max(took) < 1.0, f"another user's call waited {max(took):.2f}s"
+
+
+def test_an_operation_of_millions_of_values_is_refused_before_it_holds_others_up(live):
+    """The server decodes a worker's frame and checks its operation on its event loop: one
+    ``find_one`` holding 8 million nulls in 16 MB held every other call up 3 s. A frame of
+    more than MAX_FRAME_VALUES values (but a call's last) is refused unread: the worker
+    broke the protocol, its call fails."""
+    stop, took = threading.Event(), []
+
+    def probe() -> None:
+        with live.client("alice") as alice:
+            while not stop.is_set():
+                started = time.perf_counter()
+                assert alice.post("/api/execute/pid_sandboxed", json={}).status_code == 200
+                took.append(time.perf_counter() - started)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        while len(took) < 5:  # alice's worker is up and answering
+            time.sleep(0.01)
+        with live.client("mallory") as mallory:
+            answer = mallory.post("/api/execute/stuffer", json={})
+        answered = len(took)
+        while len(took) < answered + 3:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        prober.join()
+    assert answer.status_code == 500
+    assert "values" in answer.json()["error"]
+    assert max(took) < 1.0, f"another user's call waited {max(took):.2f}s"
+
+
+def test_plugin_code_sending_too_many_values_gets_an_error_and_keeps_its_worker(live):
+    """A document of 300,000 numbers fails in the worker with InvalidDocument, as one
+    over 16 MiB does: the plugin can catch it, and no worker dies of it."""
+    answer = _call(live, action="many_values").json()
+    assert f"more than {MAX_FRAME_VALUES} values" in answer["refused"]
+    with live.client("root", superadmin=True) as root:
+        assert root.get("/health").json()["sandbox"]["pools"]["scribbler"]["deaths"] == 0

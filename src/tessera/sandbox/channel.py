@@ -19,7 +19,14 @@ from bson.errors import InvalidDocument
 
 from tessera.context import no_caller
 from tessera.sandbox import faults
-from tessera.sandbox.frames import MAX_FRAME, FrameBuffer, encode, recv_frame
+from tessera.sandbox.frames import (
+    MAX_FRAME,
+    MAX_FRAME_VALUES,
+    FrameBuffer,
+    encode,
+    recv_frame,
+    values_within,
+)
 
 #: The call the running code belongs to (0: none), set where the worker starts a call.
 current_job: ContextVar[int] = ContextVar("tessera_sandbox_job", default=0)
@@ -56,7 +63,7 @@ class Channel:
         raised here as the plugin would see it in-process."""
         job = self._job(op)
         with self._lock:
-            self.sock.sendall(_frame({"op": op, "job": job, **fields}))
+            self.sock.sendall(_frame({"op": op, "job": job, **fields}, operation=True))
             answer = recv_frame(self.sock, self.buffer)
         if "err" in answer:
             raise faults.rebuild(answer["err"])
@@ -66,7 +73,7 @@ class Channel:
         """Send ``op`` expecting no answer (log lines): a call's lines, or the import's;
         dropped from code of no call in flight (a thread of the plugin's own)."""
         job = current_job.get()
-        frame = _frame({"op": op, "job": job, **fields})
+        frame = _frame({"op": op, "job": job, **fields}, operation=True)
         with self._lock:
             if job == self.job and (job or self.importing):
                 self.sock.sendall(frame)
@@ -78,16 +85,23 @@ class Channel:
         return job
 
 
-def _frame(message: dict[str, Any]) -> bytes:
-    """``message`` encoded; InvalidDocument when it is over the server's frame limit, so
-    the plugin gets the error (as from a store refusing a document over 16 MiB) rather
-    than the server ending the worker for breaking the protocol, which would count
-    towards the back-off that stops the plugin for every user."""
+def _frame(message: dict[str, Any], *, operation: bool = False) -> bytes:
+    """``message`` encoded; InvalidDocument when it is over the server's frame limit, or
+    is an ``operation`` of more values than the server takes in one, so the plugin gets
+    the error (as from a store refusing a document over 16 MiB) rather than the server
+    ending the worker for breaking the protocol, which would count towards the back-off
+    that stops the plugin for every user."""
     frame = encode(message)
     if len(frame) > MAX_FRAME:
         raise InvalidDocument(
             f"{len(frame)} bytes is over the sandbox channel's limit of {MAX_FRAME} "
             "(MongoDB's 16 MiB document limit and its framing)"
+        )
+    if operation and not values_within(frame):
+        raise InvalidDocument(
+            f"an operation of more than {MAX_FRAME_VALUES} values (documents, arrays and "
+            "their items, at any depth) is over what the sandbox channel carries in one: "
+            "split it (insert_many in parts, or fewer values a document)"
         )
     return frame
 

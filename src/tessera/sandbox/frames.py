@@ -48,6 +48,61 @@ def encode(message: dict[str, Any]) -> bytes:
     return bson.encode(message, codec_options=OPTIONS)
 
 
+#: The most values (BSON elements, at any depth) in a frame a worker sends but the one
+#: ending its call. The server decodes a frame on its event loop, and runs the operation's
+#: checks (isolation copies every argument) there too: 16 MB of BSON holds 8 million
+#: nulls (array keys are not read, so a null takes 2 bytes), and one ``find_one`` of them
+#: held every other call up 3 s. Frames of fewer values cost it at most about 0.3 s.
+MAX_FRAME_VALUES = 1 << 18
+# Bytes each BSON type's value takes, for those of a fixed size.
+_FIXED = {0x01: 8, 0x06: 0, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8}
+_FIXED |= {0x13: 16, 0x7F: 0, 0xFF: 0}
+_STRINGS = frozenset({0x02, 0x0D, 0x0E})
+
+
+def values_within(frame: bytes, limit: int = MAX_FRAME_VALUES) -> bool:
+    """Whether ``frame`` holds at most ``limit`` values, counted without decoding it.
+    Every value's name ends with a zero byte, so a frame with fewer zero bytes passes at
+    once; others are walked, element by element, until the count passes ``limit``. A
+    frame too malformed to walk passes here: decoding it refuses it."""
+    if frame.count(0) <= limit:
+        return True
+    count, position, end = 0, 4, len(frame) - 1
+    try:
+        while position < end:
+            kind = frame[position]
+            if kind == 0:  # the end of a document or array
+                position += 1
+                continue
+            count += 1
+            if count > limit:
+                return False
+            position = frame.index(0, position + 1) + 1  # past the name
+            if kind in (0x03, 0x04):  # a document or array: its elements come next
+                position += 4
+            elif kind in _STRINGS:
+                position += 4 + _LENGTH.unpack_from(frame, position)[0]
+            elif kind == 0x05:
+                position += 5 + _LENGTH.unpack_from(frame, position)[0]
+            elif kind == 0x0B:  # a regular expression: pattern and options
+                position = frame.index(0, frame.index(0, position) + 1) + 1
+            elif kind == 0x0C:
+                position += 16 + _LENGTH.unpack_from(frame, position)[0]
+            elif kind == 0x0F:
+                position += _LENGTH.unpack_from(frame, position)[0]
+            else:
+                position += _FIXED[kind]
+    except (ValueError, KeyError, struct.error):
+        return True
+    return True
+
+
+def ends_call(frame: bytes) -> bool:
+    """Whether ``frame`` starts as a worker's last of a call does (``done``, ``settled``):
+    a result may hold more than MAX_FRAME_VALUES values, and comes once a call."""
+    return frame[5:10] == b"done\x00" or frame[5:13] == b"settled\x00"
+
+
 class Unsendable(ValueError):
     """A message for a worker that is no frame: BSON cannot hold it (a key holding a NUL,
     an integer over 64 bits, a set), or it is over MAX_FRAME (``too_large``)."""
@@ -202,10 +257,13 @@ class FrameProtocol(asyncio.Protocol):
 
     async def read(self) -> dict[str, Any]:
         """The next message; EOFError when the worker has gone, FrameError when it sent
-        something that is not a frame."""
+        something that is not a frame, or one of more values than MAX_FRAME_VALUES (but
+        the one ending a call)."""
         while True:
             frame = self.buffer.pop()
             if frame is not None:
+                if not ends_call(frame) and not values_within(frame):
+                    raise FrameError(f"a frame of more than {MAX_FRAME_VALUES} values")
                 return decode(frame)
             if self._closed:
                 raise EOFError("the worker closed its channel")

@@ -37,6 +37,15 @@ async def execute(data):
         raised = {"type": kind, "message": text, "traceback": text, "details": {"d": text}}
         done = {"done": chan.job, "retire": False, "lingering": False, "raised": raised}
         chan.send(done, last=True)
+    elif action == "many_values":
+        from bson.errors import InvalidDocument
+
+        from core.config.database import db
+
+        try:
+            await db["series"].insert_one({"points": list(range(300_000))})
+        except InvalidDocument as exc:
+            return {"refused": str(exc)}
     elif action == "raise_huge":
         raise ValueError("x" * data.get("size", 10_000_000))
     return {"ok": True}
