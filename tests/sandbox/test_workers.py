@@ -250,6 +250,22 @@ def test_a_print_flood_reaches_the_servers_output_only_up_to_its_budget(live, mo
     assert "bytes of its output dropped" in caplog.text
 
 
+def test_a_plugins_output_cannot_drive_the_servers_terminal(live, monkeypatch):
+    """What a worker prints reaches the server's output with its control characters
+    escaped but line breaks and tabs: an escape sequence (a terminal's title, its
+    clipboard, a cleared screen) or a carriage return writing over a line is shown, not
+    obeyed."""
+    written = collect_output(monkeypatch)
+    text = "escape test\x1b]0;pwned\x07\x1b[2J\rover\tkept\u2028"
+    with live.client("mallory") as mallory:
+        assert run(mallory, "peeker", text=text).status_code == 200
+    deadline = time.monotonic() + 5
+    while "escape test" not in "".join(written) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [line] = [t for t in "".join(written).splitlines() if t.startswith("escape test")]
+    assert line == "escape test\\x1b]0;pwned\\x07\\x1b[2J\\rover\tkept\\u2028"
+
+
 def test_workers_that_replace_one_another_share_their_plugins_output_budget(live, monkeypatch):
     """A plugin whose workers print and then die, each replaced by a new one, gets no fresh
     budget with each: the budget a minute is the plugin's, whatever worker prints."""

@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -337,9 +338,18 @@ def _pass_on(output: IO[bytes], budget: OutputBudget) -> None:
     with output:
         while chunk := os.read(output.fileno(), 65536):
             if budget.passes(len(chunk)):
-                sys.stdout.write(text.decode(chunk))
+                sys.stdout.write(_CONTROL.sub(_escaped, text.decode(chunk)))
                 sys.stdout.flush()
     budget.report()
+
+
+# What a worker's output may not hold as it is: control characters but the line break and
+# the tab (a terminal's escape sequences, a carriage return writing over a line).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(control: re.Match[str]) -> str:
+    return repr(control.group(0))[1:-1]
 
 
 def _subscriptions(message: dict[str, Any]) -> list[tuple[str, bool]] | None:
