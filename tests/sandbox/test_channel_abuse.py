@@ -235,3 +235,13 @@ def test_plugin_code_sending_too_many_values_gets_an_error_and_keeps_its_worker(
     assert f"more than {MAX_FRAME_VALUES} values" in answer["refused"]
     with live.client("root", superadmin=True) as root:
         assert root.get("/health").json()["sandbox"]["pools"]["scribbler"]["deaths"] == 0
+
+
+def test_collection_names_mongodb_refuses_are_refused(live):
+    """The embedded store took a collection named with a megabyte, or holding a NUL, into
+    its catalog for good; MongoDB refuses both (a namespace is at most 255 bytes)."""
+    with live.client("mallory") as mallory:
+        refused = mallory.post("/api/execute/namer", json={}).json()["refused"]
+    assert len(refused) == 2
+    assert "over MongoDB's limit of 255 bytes" in refused[0]
+    assert "null character" in refused[1]

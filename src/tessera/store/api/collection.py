@@ -54,6 +54,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Collection"]
 
+#: The longest namespace (database and collection names, with the dot), in bytes, as
+#: MongoDB's.
+MAX_NAMESPACE = 255
+
 
 def _time_limit(options: Mapping[str, Any]) -> Limit | None:
     """The operation's ``maxTimeMS`` (or ``max_time_ms``) option, counted from now."""
@@ -66,6 +70,15 @@ class Collection(IndexMethods):
     def __init__(self, database: "Database", name: str) -> None:
         if not name or not isinstance(name, str) or "$" in name or name.startswith("."):
             raise ValueError(f"invalid collection name {name!r}")
+        if "\x00" in name:
+            raise ValueError("collection names must not contain the null character")
+        # MongoDB's limit on a namespace: a name of megabytes would go into the catalog,
+        # and into every index's and error's name, kept for good.
+        if len(name.encode("utf-8", "surrogatepass")) + len(database.name) + 1 > MAX_NAMESPACE:
+            raise ValueError(
+                f"collection name of {len(name)} characters: the namespace "
+                f"({database.name}.name) is over MongoDB's limit of {MAX_NAMESPACE} bytes"
+            )
         self.database = database
         self.name = name
         self._engine = database.client.engine
