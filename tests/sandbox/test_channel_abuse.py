@@ -245,3 +245,13 @@ def test_collection_names_mongodb_refuses_are_refused(live):
     assert len(refused) == 2
     assert "over MongoDB's limit of 255 bytes" in refused[0]
     assert "null character" in refused[1]
+
+
+def test_an_answer_over_a_frame_fails_the_operation_not_the_worker(live):
+    """An operation whose answer no frame holds (a ``distinct`` of 20 MB of values, which
+    MongoDB refuses too) fails with MongoDB's BSONObjectTooLarge, and the plugin goes on:
+    the worker refused the frame and died of it, a failure counted against the caller."""
+    answer = _call(live, action="distinct_big").json()
+    assert answer == {"code": 10334, "count": 20}
+    with live.client("root", superadmin=True) as root:
+        assert root.get("/health").json()["sandbox"]["pools"]["scribbler"]["deaths"] == 0

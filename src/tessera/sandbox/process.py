@@ -32,6 +32,7 @@ from tessera.encoding import Encoded, ResultTooLarge
 from tessera.sandbox import faults, launch
 from tessera.sandbox.confinement import Confinement
 from tessera.sandbox.frames import (
+    MAX_FRAME,
     MAX_RESULT_JSON,
     FrameBuffer,
     FrameError,
@@ -246,9 +247,21 @@ async def _answer(op: dict[str, Any], state: CallState) -> bytes:
     except Exception as exc:
         return encode({"err": faults.describe(exc)})
     try:
-        return encode(answer)
+        frame = encode(answer)
     except (bson.errors.InvalidDocument, OverflowError) as exc:
         return encode({"err": faults.describe(TypeError(f"result cannot be sent: {exc}"))})
+    if len(frame) > MAX_FRAME:  # the worker would refuse it, and die of it: it fails instead
+        return encode({"err": faults.describe(_too_large_answer(len(frame)))})
+    return frame
+
+
+def _too_large_answer(size: int) -> Exception:
+    """MongoDB's error for a reply over its limit (``BSONObjectTooLarge``): a ``distinct``
+    of more than 16 MiB of values, say, whose answer no frame holds."""
+    from pymongo.errors import OperationFailure
+
+    message = f"BSONObj size: {size} is invalid. Size must be between 0 and {MAX_FRAME}"
+    return OperationFailure(message, code=10334)
 
 
 def _checked(done: dict[str, Any]) -> dict[str, Any]:

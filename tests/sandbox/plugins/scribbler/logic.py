@@ -46,6 +46,18 @@ async def execute(data):
             await db["series"].insert_one({"points": list(range(300_000))})
         except InvalidDocument as exc:
             return {"refused": str(exc)}
+    elif action == "distinct_big":
+        from pymongo.errors import OperationFailure
+
+        from core.config.database import db
+
+        for n in range(20):  # 20 MB of distinct values: no answer of 16 MiB holds them
+            await db["big"].insert_one({"user_id": data["user_id"], "f": str(n) * 1_000_000})
+        try:
+            await db["big"].distinct("f", {"user_id": data["user_id"]})
+        except OperationFailure as exc:
+            count = await db["big"].count_documents({"user_id": data["user_id"]})
+            return {"code": exc.code, "count": count}
     elif action == "raise_huge":
         raise ValueError("x" * data.get("size", 10_000_000))
     return {"ok": True}
