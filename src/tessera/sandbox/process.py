@@ -47,6 +47,7 @@ from tessera.sandbox.operations import (
     ProtocolViolation,
     log_line,
     perform,
+    worker_text,
 )
 
 logger = logging.getLogger("tessera.sandbox")
@@ -272,7 +273,8 @@ def _checked(done: dict[str, Any]) -> dict[str, Any]:
     MAX_RESULT_JSON. Anything else is refused (ProtocolViolation), never passed on to the
     caller."""
     if "not_json" in done:  # answered as in-process: 500 plugin_result_not_json
-        done["result"] = Encoded({}, problem=str(done.pop("not_json"))[:1000] or "not JSON")
+        problem = worker_text(done.pop("not_json"), 1000)  # logged: bounded and escaped
+        done["result"] = Encoded({}, problem=problem or "not JSON")
         return done
     if "too_large" in done:  # answered 500 response_too_large
         size = done.pop("too_large")

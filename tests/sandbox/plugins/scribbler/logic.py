@@ -27,6 +27,11 @@ async def execute(data):
             import logging
 
             logging.getLogger("mozaiks_plugins.scribbler").exception("it failed")
+    elif action == "forged_not_json":
+        chan = channel.current()
+        forged = "2026-12-07 12:00:00,000 ERROR tessera.auth [req=- plugin=-] forged"
+        done = {"done": chan.job, "retire": False, "lingering": False, "not_json": f"x\n{forged}"}
+        chan.send(done, last=True)
     elif action in ("huge_traceback", "huge_refusal"):
         # The end of the call, written by the plugin: megabytes of "traceback" or of an
         # isolation refusal's message, with forged records in it.
