@@ -268,8 +268,9 @@ def test_a_busy_loop_is_killed_by_the_cpu_limit(
 
 
 def test_it_runs_below_the_server_and_cannot_climb_back(confined: Confinement) -> None:
-    """A busy worker cannot crowd out the server's event loop: it runs niced, under the
-    batch policy (a wake-up does not preempt the server), threads included, for good."""
+    """A busy worker cannot crowd out the server's event loop: it runs niced from its start,
+    under the batch policy (a wake-up does not preempt the server), threads included, for
+    good."""
     in_thread = (
         "import os, threading; seen = []; t = threading.Thread(target=lambda: seen.append("
         "(os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)))); t.start(); "
@@ -283,8 +284,11 @@ def test_it_runs_below_the_server_and_cannot_climb_back(confined: Confinement) -
         "import os; os.setpriority(os.PRIO_PROCESS, 0, 0)",
         "import os; os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))",
         "import resource; resource.setrlimit(resource.RLIMIT_NICE, (20, 20))",
+        # bubblewrap, the sandbox's PID 1, started niced: so did Python's start.
+        "result = int(open('/proc/1/stat').read().rsplit(')', 1)[1].split()[16])",
     )
     assert outcome.answers[:3] == [{"ok": "True"}, {"ok": "10"}, {"ok": "True"}]
+    assert outcome.answers[6] == {"ok": "10"}
     assert outcome.answers[3]["error"].startswith("PermissionError: [Errno 13]")
     assert outcome.answers[4]["error"].startswith(REFUSED)
     assert outcome.answers[5]["error"].startswith("ValueError: not allowed to raise maximum")

@@ -91,7 +91,12 @@ def wrap_command(
     open inside. The Popen's pid is bubblewrap's: killing it ends the worker too.
     """
     return bubblewrap.command(
-        argv, confinement.plugin_dir, confinement.network, confinement.hidden, env or {}
+        argv,
+        confinement.plugin_dir,
+        confinement.network,
+        confinement.hidden,
+        env or {},
+        confinement.limits.nice,
     )
 
 
