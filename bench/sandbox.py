@@ -15,6 +15,10 @@ Run ``.venv/bin/python bench/sandbox.py`` (``--rounds 1 --duration 3`` for a qui
 - ``calls``: 20,000 no-op calls to one confined worker through ``WorkerProcess.run``, one
   after the other, server and worker on CPU 0: wall time and CPU per call on each side,
   what a sandboxed call costs beyond the floor when nothing else runs.
+- ``busy``: a victim's no-op calls to an in-process plugin, one after the other (p50, p99
+  and max of 600), alone and while eight attackers keep eight sandboxed workers of four
+  plugins in busy loops (each call running to its 60 s timeout, past the measurement):
+  what the server keeps of the cores against workers that run niced below it.
 - Worker start: ``WorkerProcess.launch`` and ``ready`` of a small plugin, confined, 20 times.
 - Idle plugins: a server with 200 sandboxed plugins, each called once, against the same
   server with none: the memory of the server and its workers (RSS, and PSS, which counts
@@ -31,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import socket
@@ -50,7 +55,7 @@ from bench.http import (
     run_wrk,
     start_server,
 )
-from bench.loadgen import free_port, wrk_script
+from bench.loadgen import free_port, wait_ready, wrk_script
 
 from tessera.sandbox.frames import (
     FrameBuffer,
@@ -274,6 +279,75 @@ async def calls_part(data: Path, count: int = 20_000) -> None:
     )
 
 
+BUSY_LOOP = "async def execute(data):\n    while True:\n        pass\n"
+
+
+def busy_part(data: Path) -> None:
+    import json
+    import threading
+
+    from tessera.runtime import local_tokens
+    from tessera.settings import Settings
+
+    folder, data_dir = data / "busy-plugins", data / "busy-data"
+    for i in range(4):
+        (folder / f"busy{i}").mkdir(parents=True, exist_ok=True)
+        (folder / f"busy{i}" / "logic.py").write_text(BUSY_LOOP)
+        manifest = json.dumps({"timeout": 60, "sandbox": True})
+        (folder / f"busy{i}" / "manifest.json").write_text(manifest)
+    (folder / "noop").mkdir(parents=True, exist_ok=True)
+    (folder / "noop" / "logic.py").write_text("async def execute(data):\n    return {}\n")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    issuer = local_tokens(Settings.load({"data": data_dir}, environ={}))
+    port = free_port()
+    command = [PYTHON, "-m", "tessera", "serve", "--plugins", str(folder), "--port", str(port)]
+    command += ["--data", str(data_dir), "--log-level", "error"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    base, busy = f"http://127.0.0.1:{port}", threading.Event()
+    busy.set()
+
+    def client(user: str) -> httpx.Client:
+        headers = {"authorization": f"Bearer {issuer.issue(user, ttl_seconds=3600)}"}
+        return httpx.Client(base_url=base, headers=headers, timeout=90)
+
+    def attack(user: str, plugin: str) -> None:
+        with client(user) as attacker, contextlib.suppress(httpx.HTTPError):
+            while busy.is_set():  # the server's stop ends the last call
+                attacker.post(f"/api/execute/{plugin}", json={})
+
+    def victim_calls(victim: httpx.Client, count: int = 600) -> str:
+        times = []
+        for _ in range(count):
+            started = time.perf_counter()
+            assert victim.post("/api/execute/noop", json={}).status_code == 200
+            times.append((time.perf_counter() - started) * 1000)
+            time.sleep(0.01)
+        times.sort()
+        p50, p99 = times[count // 2], times[count * 99 // 100]
+        return f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {times[-1]:.1f} ms"
+
+    attackers = [
+        threading.Thread(target=attack, args=(f"attacker{i}", f"busy{i % 4}"), daemon=True)
+        for i in range(8)
+    ]
+    try:
+        wait_ready(base + "/", process)
+        with client("victim") as victim:
+            victim_calls(victim, 20)
+            print(f"victim alone:                   {victim_calls(victim)}")
+            for thread in attackers:
+                thread.start()
+            time.sleep(3)  # the eight workers started and looping
+            print(f"victim, 8 workers busy-looping: {victim_calls(victim)}")
+    finally:
+        busy.clear()
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def start_part(data: Path) -> None:
     from tessera.plugins.manifest import default_manifest
     from tessera.sandbox.host import Sandbox
@@ -420,7 +494,7 @@ def main() -> None:
     parser.add_argument("--idle-plugins", type=int, default=200)
     parser.add_argument(
         "--parts",
-        default="http,floor,calls,find_one,start,idle",
+        default="http,floor,calls,find_one,start,busy,idle",
         help="which parts to run, by name",
     )
     parser.add_argument(
@@ -445,6 +519,8 @@ def main() -> None:
         os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
     if "start" in parts:
         start_part(args.data)
+    if "busy" in parts:
+        busy_part(args.data)
     if "idle" in parts:
         idle_part(args.data, args.idle_plugins)
 
