@@ -14,6 +14,7 @@ import pytest
 
 from tessera.sandbox.frames import MAX_FRAME_VALUES
 from tessera.sandbox.operations import MAX_LOGGERS
+from tessera.sandbox.process import OUTPUT_BUDGET
 from tests.sandbox.test_pool_attacks import _workers
 
 PLUGINS = Path(__file__).parent / "plugins"
@@ -41,6 +42,17 @@ def _logged(caplog) -> list[str]:
     """Each record as the server's log writes it, its exception included."""
     formatter = logging.Formatter("%(levelname)s %(name)s %(message)s")
     return [formatter.format(r) for r in caplog.records]
+
+
+def test_a_plugin_logging_without_end_shares_its_output_budget_a_minute(live, caplog):
+    """Log lines are bounded a call (1,000) and, with what its workers print, a plugin's
+    a minute (OUTPUT_BUDGET): calls made often cannot fill the log's disk."""
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):  # 1.8 million characters in all
+            _scribble(live, action="chatty", count=600)
+    logged = sum(len(r.getMessage()) for r in caplog.records if r.getMessage() == "c" * 1000)
+    assert OUTPUT_BUDGET // 2 < logged <= OUTPUT_BUDGET
+    assert "bytes of output in a minute" in caplog.text
 
 
 def test_a_worker_cannot_make_the_server_keep_loggers_without_bound(live, caplog):

@@ -199,7 +199,7 @@ class Sandbox:
         pool = pool or self.pools.get(plugin)
         if pool is None:
             raise RuntimeError(f"plugin {plugin!r} is not loaded in the sandbox")
-        done = await pool.run(message, CallState(plugin, self.subscribe))
+        done = await pool.run(message, CallState(plugin, self.subscribe, output=pool.output.passes))
         if "result" in done:
             result = done["result"]
             return result if isinstance(result, dict) else {}

@@ -134,6 +134,9 @@ class CallState:
     admins: dict[str, Any] = field(default_factory=dict)
     next_cursor: int = 1
     log_lines: int = 0
+    #: Whether ``n`` more characters of output fit the plugin's budget a minute (its
+    #: pool's, shared with what its workers print); None: no budget (a test's state).
+    output: Callable[[int], bool] | None = None
 
 
 async def perform(op: dict[str, Any], state: CallState) -> Any:
@@ -401,17 +404,20 @@ async def _log(op: dict[str, Any], state: CallState) -> None:
 
 def log_line(op: dict[str, Any], state: CallState) -> None:
     """Log a line the plugin logged, under its logger (``mozaiks_plugins.NAME`` or one
-    below it) and the call's context; past MAX_LOG_LINES a call's lines are dropped."""
+    below it) and the call's context; past MAX_LOG_LINES a call's lines are dropped, and
+    past the plugin's output budget a minute (what its workers print counts too) every
+    call's are, so a plugin called often cannot fill the log's disk either."""
     state.log_lines += 1
     if state.log_lines > MAX_LOG_LINES:
         if state.log_lines == MAX_LOG_LINES + 1:
             logger.warning("plugin %s: further log lines of this call dropped", state.plugin)
         return
+    text = worker_text(op.get("msg", ""), MAX_LOG_CHARS)
+    if state.output is not None and not state.output(len(text)):
+        return
     level = op.get("level")
     level = level if isinstance(level, int) and 0 < level <= logging.CRITICAL else logging.INFO
-    logging.getLogger(_logger_name(op.get("name"), state.plugin)).log(
-        level, "%s", worker_text(op.get("msg", ""), MAX_LOG_CHARS)
-    )
+    logging.getLogger(_logger_name(op.get("name"), state.plugin)).log(level, "%s", text)
 
 
 def worker_text(value: Any, limit: int, *, tail: bool = False) -> str:

@@ -84,6 +84,8 @@ class WorkerProcess:
         self.last_used = time.monotonic()
         self.subscriptions: list[tuple[str, bool]] = []
         self.name = ""
+        #: What its plugin's workers may print and log a minute (its pool's).
+        self.output = OutputBudget("")
         self.started = 0.0
         self.start_seconds = 0.0
         #: Whom its last call was for (app id, user id); None before its first call.
@@ -114,7 +116,7 @@ class WorkerProcess:
         budget = output or OutputBudget(name)
         threading.Thread(target=_pass_on, args=(process.stdout, budget), daemon=True).start()
         worker = cls(process, parent)
-        worker.name, worker.started = name, started
+        worker.name, worker.started, worker.output = name, started, budget
         return worker
 
     async def ready(self, timeout: float) -> None:
@@ -145,7 +147,7 @@ class WorkerProcess:
 
     async def _ready_message(self) -> dict[str, Any]:
         self.channel = await FrameProtocol.connect(self.sock, self.buffer)
-        state = CallState(self.name, _no_subscriptions)
+        state = CallState(self.name, _no_subscriptions, output=self.output.passes)
         while True:
             message = await self.channel.read()
             if message.get("op") not in UNANSWERED:

@@ -15,6 +15,11 @@ async def execute(data):
     elif action == "many":
         for n in range(data.get("count", 300)):
             log(f"mozaiks_plugins.scribbler.n{n}-{data.get('round', 0)}", "many")
+    elif action == "chatty":  # through the logging module, as any plugin logs
+        import logging
+
+        for _ in range(data.get("count", 600)):
+            logging.getLogger("mozaiks_plugins.scribbler").info("c" * 1000)
     elif action == "other":
         log("mozaiks_plugins.notes", "as another plugin", level=40)
     elif action == "forged":
