@@ -129,7 +129,11 @@ class Runtime:
         #: The worker pools of sandboxed plugins (all of them with --isolation sandbox).
         self.sandbox = Sandbox(
             settings.isolation == "sandbox",
-            PoolSettings.sized(settings.sandbox_workers, settings.sandbox_memory_mb),
+            PoolSettings.sized(
+                settings.sandbox_workers,
+                settings.sandbox_memory_mb,
+                settings.sandbox_total_workers,
+            ),
             hidden=(Path(settings.data),),
         )
         self.plugins.sandbox = self.sandbox

@@ -265,6 +265,13 @@ SETTINGS: tuple[Setting, ...] = (
         positive_int,
     ),
     Setting(
+        "sandbox_total_workers",
+        64,
+        "Sandboxed plugins: worker processes of every plugin together; past it the idle "
+        "one unused longest ends, and a call finding every one busy answers 503.",
+        positive_int,
+    ),
+    Setting(
         "sandbox_memory_mb",
         512,
         "Sandboxed plugins: each worker's memory limit (address space), in MiB.",

@@ -419,6 +419,31 @@ def test_the_operator_sets_the_workers_memory_limit_and_how_many_a_plugin_runs(s
     assert overlap == 4
 
 
+def test_the_sandbox_keeps_to_its_total_of_workers_whatever_the_plugins(serve):
+    """``sandbox_total_workers`` bounds every plugin's workers together: a new one ends the
+    idle worker unused longest, of any plugin; when every one is busy, the call answers
+    503 ``sandbox_busy`` with Retry-After (no plugin's failure, nothing backs off)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    live = serve(PLUGINS, isolation="sandbox", sandbox_total_workers=2)
+    with live.client("alice") as alice, live.client("bob") as bob:
+        for plugin in ("pid_sandboxed", "hog", "bomber"):  # the third ends the first's
+            assert run(alice, plugin).status_code == 200
+        with live.client("root", superadmin=True) as root:
+            pools = root.get("/health").json()["sandbox"]["pools"]
+        assert sum(pool["workers"] for pool in pools.values()) == 2
+        assert pools["pid_sandboxed"]["workers"] == 0
+        with ThreadPoolExecutor(2) as threads:
+            naps = [threads.submit(run, c, "hog", action="nap") for c in (alice, bob)]
+            time.sleep(0.5)  # both workers napping
+            busy = run(alice, "pid_sandboxed")
+            assert [n.result().status_code for n in naps] == [200, 200]
+        assert busy.status_code == 503
+        assert busy.json()["error_code"] == "sandbox_busy"
+        assert int(busy.headers["retry-after"]) >= 1
+        assert run(alice, "pid_sandboxed").status_code == 200  # room again
+
+
 def test_one_users_crashing_calls_back_off_that_user_only(live):
     """Calls that make the worker go over its memory limit (a user's input or data) back
     off after 3 in a row, for that user: everyone else's calls keep being served."""

@@ -36,7 +36,7 @@ from tessera.sandbox.confinement import Confinement, Limits, SandboxUnavailable
 from tessera.sandbox.frames import Unsendable
 from tessera.sandbox.operations import CallState, worker_text
 from tessera.sandbox.pool import Pool, PoolSettings
-from tessera.sandbox.process import ImportFailed, WorkerProcess
+from tessera.sandbox.process import AtCapacity, ImportFailed, WorkerProcess
 from tessera.services.event_bus import bus
 
 logger = logging.getLogger("tessera.sandbox")
@@ -99,6 +99,7 @@ class Sandbox:
         self.import_failed: Callable[[str, str], None] | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._starting = asyncio.Semaphore(STARTING_AT_ONCE)
+        self._launching = 0  # workers started and not yet ready
         self._importing: list[asyncio.Task[bool]] = []
         self._closed: list[Pool] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -152,13 +153,17 @@ class Sandbox:
         """A worker of ``pool``, started (a few at once across the sandbox), its plugin's
         subscriptions forwarded; an import that fails marks the plugin failed."""
         async with self._starting:
+            self._make_room()
             worker = WorkerProcess.launch(pool.name, pool.confined, pool.output)
+            self._launching += 1
             try:
                 await worker.ready(self.settings.import_timeout)
             except ImportFailed as exc:
                 if self.pools.get(pool.name) is pool and self.import_failed is not None:
                     self.import_failed(pool.name, str(exc))
                 raise
+            finally:
+                self._launching -= 1
         if self.pools.get(pool.name) is pool and pool.starts == 0:  # its code's first import
             before = self._subscriptions.get(pool.name, [])
             self._subscriptions[pool.name] = worker.subscriptions
@@ -168,6 +173,20 @@ class Sandbox:
         for event, every in worker.subscriptions:
             self.subscribe(pool.name, event, every, True)
         return worker
+
+    def _make_room(self) -> None:
+        """Keep the workers of every plugin within ``total_workers``: end the idle one
+        unused longest, whatever its plugin; AtCapacity when every one is busy. Without a
+        total, a client calling many sandboxed plugins at once held 4 workers of each."""
+        pools = list(self.pools.values())
+        total = self.settings.total_workers
+        while sum(len(p.idle) + len(p.busy) for p in pools) + self._launching >= total:
+            idle = [(worker.last_used, pool, worker) for pool in pools for worker in pool.idle]
+            if not idle:
+                raise AtCapacity(f"{total} workers at most")
+            _, pool, worker = min(idle, key=lambda entry: entry[0])
+            pool.idle.remove(worker)
+            worker.kill()
 
     def _on_loop(self, work: Callable[[], object]) -> None:
         """Run ``work`` on the runtime's event loop: now when called on it, soon when called

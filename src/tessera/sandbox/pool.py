@@ -31,7 +31,13 @@ from tessera.plugins.errors import ReportedCrash
 from tessera.sandbox.confinement import Confinement
 from tessera.sandbox.frames import message_frame
 from tessera.sandbox.operations import CallState
-from tessera.sandbox.process import OutputBudget, StartFailed, WorkerFailed, WorkerProcess
+from tessera.sandbox.process import (
+    AtCapacity,
+    OutputBudget,
+    StartFailed,
+    WorkerFailed,
+    WorkerProcess,
+)
 
 logger = logging.getLogger("tessera.sandbox")
 #: Users whose failures in a row a pool counts before it forgets those not backing off.
@@ -56,12 +62,17 @@ class PoolSettings:
     #: Consecutive failures after which starts back off, doubling up to ``max_backoff``.
     failures_before_backoff: int = 3
     max_backoff: float = 30.0
+    #: Workers of every plugin together (the sandbox's, not one pool's).
+    total_workers: int = 64
 
     @classmethod
-    def sized(cls, workers: int, memory_mb: int) -> PoolSettings:
-        """At most ``workers`` a plugin, one user's calls holding half of them (at least
-        one), each worker limited to ``memory_mb`` MiB: the operator's settings."""
-        return cls(max_workers=workers, per_user=max(1, workers // 2), memory_bytes=memory_mb * MIB)
+    def sized(cls, workers: int, memory_mb: int, total: int) -> PoolSettings:
+        """At most ``workers`` a plugin and ``total`` in all, one user's calls holding half
+        of a plugin's (at least one), each worker limited to ``memory_mb`` MiB: the
+        operator's settings."""
+        per_user = max(1, workers // 2)
+        memory = memory_mb * MIB
+        return cls(max_workers=workers, per_user=per_user, memory_bytes=memory, total_workers=total)
 
 
 async def start(pool: Pool) -> WorkerProcess:
@@ -108,6 +119,8 @@ class Pool:
         self.deaths = 0
         self.starts = 0
         self.retry_at = 0.0
+        #: Why its last start could not be made (the sandbox at its total of workers).
+        self.full = ""
         self.closed = False
         self._spare: asyncio.Task[bool] | None = None
         self._lingering: set[asyncio.Task[None]] = set()
@@ -207,6 +220,8 @@ class Pool:
                 self._died("it exited while idle", worker.caller)
             if self._spare is None or self._spare.done():
                 if ours is not None and not ours.result():
+                    if self.full:  # not the plugin's failure: the caller may retry soon
+                        raise ReportedCrash(self.full, "sandbox_busy", retry_after=1.0)
                     raise ReportedCrash("The plugin's worker failed to start.", "plugin_failed")
                 self._check_backoff(self.retry_at)
                 # Started as a spare: a call that times out meanwhile leaves it to the pool.
@@ -236,8 +251,12 @@ class Pool:
     async def _spawn_spare(self) -> bool:
         """Start a worker and give it to the pool; False when none joined it (a failed
         start, or the pool closed meanwhile)."""
+        self.full = ""
         try:
             worker = await self._spawn(self)
+        except AtCapacity as exc:
+            self.full = f"Every sandbox worker is busy ({exc}); retry shortly."
+            return False
         except StartFailed as exc:
             self._died(f"a new worker failed to start: {exc}")
             return False

@@ -68,6 +68,10 @@ class StartFailed(Exception):
     """The worker could not import the plugin (the message says why)."""
 
 
+class AtCapacity(StartFailed):
+    """No worker may start now: the sandbox runs as many as it may, every one busy."""
+
+
 class ImportFailed(StartFailed):
     """The plugin's code failed to import (a syntax error, an exception it raised)."""
 
