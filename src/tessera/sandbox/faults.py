@@ -34,21 +34,28 @@ _BUILTINS: dict[str, type[Exception]] = {
 MAX_TEXT = 64 * 1024
 
 
+def cut(text: str, limit: int, *, tail: bool = False) -> str:
+    """``text`` within ``limit`` characters, saying how many were cut: its start, or its
+    end when ``tail`` (a traceback's last lines say what was raised)."""
+    if len(text) <= limit:
+        return text
+    said = f"[{len(text) - limit} characters cut]"
+    return said + text[-limit:] if tail else text[:limit] + said
+
+
 def describe(exc: BaseException, *, with_traceback: bool = False) -> dict[str, Any]:
     """``exc`` as data: its class name, message and, for PyMongo, code and details."""
-    message = _message(exc)
-    if len(message) > MAX_TEXT:
-        message = message[:MAX_TEXT] + f"[{len(message) - MAX_TEXT} characters cut]"
-    described: dict[str, Any] = {"type": type(exc).__name__, "message": message}
+    described: dict[str, Any] = {
+        "type": type(exc).__name__,
+        "message": cut(_message(exc), MAX_TEXT),
+    }
     if _is_operation_failure(exc):
         assert isinstance(exc, _operation_failure_class())
         described["code"] = exc.code
         described["details"] = exc.details if isinstance(exc.details, dict) else None
     if with_traceback:
         text = "".join(traceback.format_exception(exc))
-        if len(text) > MAX_TEXT:  # its end says what was raised
-            text = f"[{len(text) - MAX_TEXT} characters cut]" + text[-MAX_TEXT:]
-        described["traceback"] = text
+        described["traceback"] = cut(text, MAX_TEXT, tail=True)
     return described
 
 

@@ -31,6 +31,7 @@ from pymongo.operations import (
 
 from tessera.entitlements import sdk as entitlements_sdk
 from tessera.isolation.cursor import stored_batch
+from tessera.sandbox import faults
 from tessera.sandbox.remote_db import (
     BATCH,
     COLLECTION_METHODS,
@@ -100,8 +101,9 @@ MAX_LOGGERS = 100
 _loggers: dict[str, set[str]] = {}
 # What a worker's line may not hold as it is: C0 and C1 control characters but the tab,
 # and Unicode's line separators (a forged record after a line break, a terminal's escape
-# sequences).
+# sequences). What it prints keeps its line breaks (a line at a time goes to the output).
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_PRINTED_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class ProtocolViolation(Exception):
@@ -427,10 +429,14 @@ def worker_text(value: Any, limit: int, *, tail: bool = False) -> str:
     log record of the server's, flood the log or drive a terminal."""
     if type(value) is not str:
         return f"<{type(value).__name__}>"
-    if len(value) > limit:
-        cut = f"[{len(value) - limit} characters cut]"
-        value = cut + value[-limit:] if tail else value[:limit] + cut
-    return _CONTROL.sub(_escaped, value)
+    return _CONTROL.sub(_escaped, faults.cut(value, limit, tail=tail))
+
+
+def printed_text(text: str) -> str:
+    """What a worker printed, for the server's output: its control characters but line
+    breaks and tabs escaped, so it cannot drive the operator's terminal (title, clipboard,
+    screen) nor write over a line."""
+    return _PRINTED_CONTROL.sub(_escaped, text)
 
 
 def _logger_name(name: Any, plugin: str) -> str:

@@ -15,7 +15,6 @@ import contextlib
 import itertools
 import logging
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -47,6 +46,7 @@ from tessera.sandbox.operations import (
     ProtocolViolation,
     log_line,
     perform,
+    printed_text,
     worker_text,
 )
 
@@ -79,7 +79,9 @@ class ImportFailed(StartFailed):
 class WorkerProcess:
     """A running worker and the server's end of its channel."""
 
-    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], sock: socket.socket, output: OutputBudget
+    ) -> None:
         self.process = process
         self.sock = sock
         # What the worker sent while starting and was not read yet goes on to the channel.
@@ -89,7 +91,7 @@ class WorkerProcess:
         self.subscriptions: list[tuple[str, bool]] = []
         self.name = ""
         #: What its plugin's workers may print and log a minute (its pool's).
-        self.output = OutputBudget("")
+        self.output = output
         self.started = 0.0
         self.start_seconds = 0.0
         #: Whom its last call was for (app id, user id); None before its first call.
@@ -119,8 +121,8 @@ class WorkerProcess:
         assert process.stdout is not None
         budget = output or OutputBudget(name)
         threading.Thread(target=_pass_on, args=(process.stdout, budget), daemon=True).start()
-        worker = cls(process, parent)
-        worker.name, worker.started, worker.output = name, started, budget
+        worker = cls(process, parent, budget)
+        worker.name, worker.started = name, started
         return worker
 
     async def ready(self, timeout: float) -> None:
@@ -359,18 +361,9 @@ def _pass_on(output: IO[bytes], budget: OutputBudget) -> None:
     with output:
         while chunk := os.read(output.fileno(), 65536):
             if budget.passes(len(chunk)):
-                sys.stdout.write(_CONTROL.sub(_escaped, text.decode(chunk)))
+                sys.stdout.write(printed_text(text.decode(chunk)))
                 sys.stdout.flush()
     budget.report()
-
-
-# What a worker's output may not hold as it is: control characters but the line break and
-# the tab (a terminal's escape sequences, a carriage return writing over a line).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def _escaped(control: re.Match[str]) -> str:
-    return repr(control.group(0))[1:-1]
 
 
 def _subscriptions(message: dict[str, Any]) -> list[tuple[str, bool]] | None:
