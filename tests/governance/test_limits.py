@@ -78,20 +78,19 @@ def test_calls_with_nothing_to_check_skip_the_governor() -> None:
 def test_a_bucket_allows_a_burst_then_asks_to_wait() -> None:
     buckets = TokenBuckets()
     rate = Rate(3, 60.0)
-    assert [buckets.take("alice", rate) for _ in range(3)] == [0.0, 0.0, 0.0]
-    wait = buckets.take("alice", rate)
+    assert [buckets.take_all([("alice", rate)]) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = buckets.take_all([("alice", rate)])
     assert 19 < wait <= 20
-    assert buckets.take("bob", rate) == 0.0
+    assert buckets.take_all([("bob", rate)]) == 0.0
 
 
 def test_buckets_forget_the_oldest_keys_past_their_bound() -> None:
     buckets = TokenBuckets(max_keys=2)
     rate = Rate(1, 60.0)
-    buckets.take("a", rate)
-    buckets.take("b", rate)
-    buckets.take("c", rate)
-    assert buckets.take("a", rate) == 0.0  # forgotten, so a fresh bucket
-    assert buckets.take("c", rate) > 0
+    for key in ("a", "b", "c"):
+        buckets.take_all([(key, rate)])
+    assert buckets.take_all([("a", rate)]) == 0.0  # forgotten, so a fresh bucket
+    assert buckets.take_all([("c", rate)]) > 0
 
 
 def test_taking_from_several_buckets_takes_from_all_or_none() -> None:

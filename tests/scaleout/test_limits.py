@@ -11,6 +11,7 @@ from tessera.auth.identity import Identity
 from tessera.cluster.link import Cluster as RedisLink
 from tessera.governance import Limits, RateLimited, TooManyConcurrentCalls, parse_rate
 from tessera.governance.cluster import ClusterGovernor
+from tessera.governance.rates import Rate
 from tessera.settings import Settings
 from tests.scaleout.conftest import Cluster, RedisServer
 
@@ -118,6 +119,47 @@ async def test_limits_are_counted_in_the_process_while_redis_is_down(
         await governor.release("job", Limits(timeout=1, max_concurrency=1))
     finally:
         await governor_cluster.close()
+
+
+async def test_a_throttle_takes_from_every_bucket_or_none_across_processes(
+    redis_server: RedisServer,
+):
+    settings = Settings.load({}, environ={})
+    links = RedisLink(redis_server.url), RedisLink(redis_server.url)
+    first, second = (ClusterGovernor(settings, link) for link in links)
+    try:
+        assert await first.take("auth", _attempt("alice")) == 0
+        # alice's bucket is empty: refused, and the address's budget is left as it was.
+        assert await second.take("auth", _attempt("alice")) > 0
+        assert await second.take("auth", _attempt("bob")) == 0
+        assert await first.take("auth", _attempt("carol")) == 0
+        assert await second.take("auth", _attempt("dave")) > 0
+    finally:
+        for link in links:
+            await link.close()
+
+
+async def test_a_throttle_is_counted_in_the_process_while_redis_is_down(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+):
+    link = RedisLink(redis_server.url)
+    governor = ClusterGovernor(Settings.load({}, environ={}), link)
+    try:
+        redis_server.stop()
+        # Neither every attempt refused nor every one let through: this process's budget.
+        assert await governor.take("auth", _attempt("alice")) == 0
+        assert await governor.take("auth", _attempt("alice")) > 0
+        assert await governor.take("auth", _attempt("bob")) == 0
+        alone = [r for r in caplog.records if "counted by each process alone" in r.message]
+        assert len(alone) == 1
+    finally:
+        await link.close()
+
+
+def _attempt(name: str) -> list[tuple[tuple[str, ...], Rate]]:
+    """A login's buckets: one per address and name, one per address (3 an hour)."""
+    per_name, per_address = Rate(1, 3600.0), Rate(3, 3600.0)
+    return [(("login", "addr", name), per_name), (("login", "addr"), per_address)]
 
 
 async def _eventually_up(link: RedisLink) -> None:

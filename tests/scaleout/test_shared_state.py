@@ -53,3 +53,19 @@ async def test_a_rate_is_counted_once_for_both_workers(links):
     for governor in (first, second):
         with pytest.raises(RateLimited):
             await governor.admit("job", ALICE, limits)
+
+
+async def test_a_throttle_takes_from_every_bucket_or_none_for_both_workers(links):
+    settings = Settings.load({}, environ={})
+    first, second = (SharedGovernor(settings, link) for link in links)
+    per_name, per_address = Rate(1, 3600.0), Rate(3, 3600.0)
+
+    def attempt(name: str) -> list[tuple[tuple[str, ...], Rate]]:
+        return [(("login", "addr", name), per_name), (("login", "addr"), per_address)]
+
+    assert await first.take("auth", attempt("alice")) == 0
+    # alice's bucket is empty: refused, and the address's budget is left as it was.
+    assert await second.take("auth", attempt("alice")) > 0
+    assert await second.take("auth", attempt("bob")) == 0
+    assert await first.take("auth", attempt("carol")) == 0
+    assert await second.take("auth", attempt("dave")) > 0

@@ -1,9 +1,11 @@
-"""Rate limits and concurrency caps counted across every process of a cluster, in Redis.
+"""Rate limits, login throttles and concurrency caps counted across every process of a
+cluster, in Redis.
 
-A user's token bucket is one Redis hash updated by a Lua script, so processes never race
-on it. A plugin's calls in flight are members of a sorted set scored by when their lease
-ends: a process that dies holding slots frees them when the leases run out (the plugin's
-timeout, plus a margin), not never.
+A token bucket (a user's for a plugin, or the auth routes' for an address) is one Redis
+hash updated by a Lua script, so processes never race on it; a call taking from several
+buckets takes from all of them or none, in one script. A plugin's calls in flight are
+members of a sorted set scored by when their lease ends: a process that dies holding
+slots frees them when the leases run out (the plugin's timeout, plus a margin), not never.
 
 While Redis is unreachable each process counts in its own buckets and slots (the base
 class's), so a call is refused only by what this process has seen; the log says so once
@@ -15,29 +17,39 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Sequence
 
 import orjson
 
 from tessera.cluster.link import UNREACHABLE, Cluster
-from tessera.governance.governor import Governor, Limits
+from tessera.governance.governor import Governor, Key, Limits, Scope
 from tessera.governance.rates import Rate
 from tessera.settings import Settings
 
-# KEYS: bucket. ARGV: capacity, tokens per second. Returns the wait in seconds, as text
-# (a Lua number would come back truncated to an integer).
+# KEYS: buckets. ARGV: each bucket's capacity and tokens per second, in turn. Takes a
+# token from every bucket, or from none when any is empty (TokenBuckets.take_all).
+# Returns the wait in seconds, as text (a Lua number would come back as an integer).
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or capacity
-local at = tonumber(state[2]) or now
-tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens),
-           'at', string.format('%.6f', now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
+local filled, wait = {}, 0
+for i, key in ipairs(KEYS) do
+  local capacity, rate = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens = tonumber(state[1]) or capacity
+  local at = tonumber(state[2]) or now
+  tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
+  if tokens < 1 then wait = math.max(wait, (1 - tokens) / rate) end
+  filled[i] = tokens
+end
+local spent = 0
+if wait == 0 then spent = 1 end
+for i, key in ipairs(KEYS) do
+  local capacity, rate = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  redis.call('HSET', key, 'tokens', string.format('%.6f', filled[i] - spent),
+             'at', string.format('%.6f', now))
+  redis.call('PEXPIRE', key, math.ceil(capacity / rate * 1000) + 1000)
+end
 return string.format('%.6f', wait)
 """
 
@@ -85,21 +97,22 @@ class ClusterGovernor(Governor):
         if outage.since is not None and outage.since != self._counting_alone:
             self._counting_alone = outage.since
             logger.warning(
-                "rate limits and concurrency caps are counted by each process alone "
-                "while Redis is unreachable"
+                "rate limits, login throttles and concurrency caps are counted by each "
+                "process alone while Redis is unreachable"
             )
 
-    async def _rate_wait(self, key: tuple[str, str, str], rate: Rate) -> float:
+    async def take(self, scope: Scope, limits: Sequence[tuple[Key, Rate]]) -> float:
         if not self._cluster.outage.down:
-            bucket = self._cluster.key("rate", orjson.dumps(key).decode())
+            buckets = [self._cluster.key(scope, orjson.dumps(key).decode()) for key, _ in limits]
+            args = [arg for _, rate in limits for arg in (rate.requests, rate.per_second)]
             try:
-                wait = await self._take(keys=[bucket], args=[rate.requests, rate.per_second])
+                wait = await self._take(keys=buckets, args=args)
             except UNREACHABLE as exc:
                 self._alone(exc)
             else:
                 return float(wait)
         self._alone()
-        return await super()._rate_wait(key, rate)
+        return await super().take(scope, limits)
 
     async def _occupy(self, plugin: str, limits: Limits) -> bool:
         if not self._cluster.outage.down:

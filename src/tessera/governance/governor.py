@@ -6,7 +6,9 @@ the stricter wins, so an operator's cap always holds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from tessera.auth.identity import Identity
 from tessera.governance.errors import RateLimited, RoleRequired, TooManyConcurrentCalls
@@ -62,19 +64,28 @@ def limits_for(manifest: Manifest, settings: Settings) -> Limits:
     )
 
 
+#: Whose token buckets: plugin calls' (``rate``) or the auth routes' (``auth``). Each
+#: scope has its keys to itself, and in one process a bound of its own, so a spray of
+#: logins cannot push users' plugin buckets out of memory, nor the reverse.
+Scope = Literal["rate", "auth"]
+#: A bucket within its scope; the parts are joined unambiguously (as JSON).
+Key = tuple[str, ...]
+
+
 class Governor:
-    """Admits or refuses calls by role, per-user rate and per-plugin concurrency.
+    """Admits or refuses calls by role, per-user rate and per-plugin concurrency, and
+    counts the token buckets of the auth routes' throttle (``take``).
 
     Only calls whose limits are ``governed`` come here: for the rest (the default) there
     is nothing to check, and skipping ``admit`` and ``release`` saves two coroutines a
-    call. The in-process counts here serve one process; the scale-out backend counts them
-    across processes behind the same two methods.
+    call. The in-process counts here serve one process; the scale-out backends count them
+    across processes behind the same methods.
     """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._limits: dict[str, tuple[int, Limits]] = {}  # per plugin, its latest generation
-        self._buckets = TokenBuckets()
+        self._buckets: dict[Scope, TokenBuckets] = {"rate": TokenBuckets(), "auth": TokenBuckets()}
         self._running: dict[str, int] = {}
 
     def limits(self, name: str, generation: int, manifest: Manifest) -> Limits:
@@ -101,7 +112,8 @@ class Governor:
                 f"Plugin {plugin!r} requires one of the roles: {', '.join(limits.roles)}."
             )
         if limits.rate is not None:
-            wait = await self._rate_wait((identity.app_id, identity.user_id, plugin), limits.rate)
+            key = (identity.app_id, identity.user_id, plugin)
+            wait = await self.take("rate", [(key, limits.rate)])
             if wait > 0:
                 raise RateLimited(
                     f"Too many calls to {plugin!r}: the limit is {limits.rate.requests} per "
@@ -114,9 +126,11 @@ class Governor:
                 f"{limits.max_concurrency} calls; retry shortly."
             )
 
-    async def _rate_wait(self, key: tuple[str, str, str], rate: Rate) -> float:
-        """Seconds until ``key`` may call under ``rate``; 0 means now, and the call counts."""
-        return self._buckets.take(key, rate)
+    async def take(self, scope: Scope, limits: Sequence[tuple[Key, Rate]]) -> float:
+        """One token from each ``(key, rate)`` bucket of ``scope``, or from none when any
+        is empty (see :meth:`TokenBuckets.take_all`): 0 means the call may go ahead and
+        counts, else the seconds until every bucket has a token."""
+        return self._buckets[scope].take_all(limits)
 
     async def _occupy(self, plugin: str, limits: Limits) -> bool:
         """Count a call of ``plugin`` as running, unless its concurrency cap is reached."""

@@ -35,29 +35,22 @@ def parse_rate(text: str) -> Rate:
     return Rate(int(match.group(1)), _UNITS[match.group(2)])
 
 
-class TokenBuckets:
-    """One token bucket per key, kept for the most recently seen ``max_keys`` keys.
+def refilled(tokens: float, elapsed: float, rate: Rate) -> float:
+    """A bucket's tokens ``elapsed`` seconds after it held ``tokens``."""
+    return min(float(rate.requests), tokens + max(0.0, elapsed) * rate.per_second)
 
-    ``take(key, rate)`` answers 0 when a call may go ahead, else the seconds until one may.
-    """
+
+def shortfall(tokens: float, rate: Rate) -> float:
+    """Seconds until a bucket holding ``tokens`` holds one; 0 when it does now."""
+    return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate.per_second
+
+
+class TokenBuckets:
+    """One token bucket per key, kept for the most recently seen ``max_keys`` keys."""
 
     def __init__(self, max_keys: int = 100_000) -> None:
         self._buckets: OrderedDict[object, tuple[float, float]] = OrderedDict()
         self._max_keys = max_keys
-
-    def take(self, key: object, rate: Rate) -> float:
-        now = time.monotonic()
-        tokens, last = self._buckets.pop(key, (float(rate.requests), now))
-        tokens = min(float(rate.requests), tokens + (now - last) * rate.per_second)
-        if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
-            wait = 0.0
-        else:
-            self._buckets[key] = (tokens, now)
-            wait = (1.0 - tokens) / rate.per_second
-        if len(self._buckets) > self._max_keys:
-            self._buckets.popitem(last=False)
-        return wait
 
     def take_all(self, limits: Iterable[tuple[object, Rate]]) -> float:
         """One token from each ``(key, rate)`` bucket, or from none when any is empty.
@@ -68,13 +61,14 @@ class TokenBuckets:
         """
         now = time.monotonic()
         filled = []
+        wait = 0.0
         for key, rate in limits:
-            tokens, last = self._buckets.pop(key, (float(rate.requests), now))
-            tokens = min(float(rate.requests), tokens + (now - last) * rate.per_second)
-            filled.append((key, rate, tokens))
-        wait = max(((1.0 - t) / r.per_second for _, r, t in filled if t < 1.0), default=0.0)
+            tokens, last = self._buckets.pop(key, (rate.requests, now))
+            tokens = refilled(tokens, now - last, rate)
+            wait = max(wait, shortfall(tokens, rate))
+            filled.append((key, tokens))
         spent = 1.0 if wait == 0.0 else 0.0
-        for key, _, tokens in filled:
+        for key, tokens in filled:
             self._buckets[key] = (tokens - spent, now)
         while len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)

@@ -1,10 +1,11 @@
-"""Rate limits and concurrency caps counted across the workers of one machine, in the
-file they share (cluster/shared.py).
+"""Rate limits, login throttles and concurrency caps counted across the workers of one
+machine, in the file they share (cluster/shared.py).
 
-A user's token bucket is one row, updated in one write transaction, so workers never race
-on it. A plugin's calls in flight are rows with the time their lease ends: a worker that
-dies holding slots frees them when the leases run out (the plugin's timeout plus a
-margin), as in the Redis governor (governance/cluster.py).
+A token bucket (a user's for a plugin, or the auth routes' for an address) is one row;
+a call's buckets are updated in one write transaction, so workers never race on them.
+A plugin's calls in flight are rows with the time their lease ends: a worker that dies
+holding slots frees them when the leases run out (the plugin's timeout plus a margin),
+as in the Redis governor (governance/cluster.py).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
+from collections.abc import Sequence
 
 import orjson
 
 from tessera.cluster.shared import SharedFile
-from tessera.governance.governor import Governor, Limits
-from tessera.governance.rates import Rate
+from tessera.governance.governor import Governor, Key, Limits, Scope
+from tessera.governance.rates import Rate, refilled, shortfall
 from tessera.settings import Settings
 
 _SCHEMA = """
@@ -37,20 +39,25 @@ _LEASE_WITHOUT_TIMEOUT = 3600.0
 _SWEEP_EVERY = 1000
 
 
-def _take(conn: sqlite3.Connection, key: str, rate: Rate) -> float:
-    """Take a token from ``key``'s bucket; the wait in seconds when there is none."""
+def _take(conn: sqlite3.Connection, limits: Sequence[tuple[str, Rate]]) -> float:
+    """A token from each ``(key, rate)`` bucket, or from none when any is empty; the wait
+    in seconds then (TokenBuckets.take_all)."""
     now = time.time()
-    row = conn.execute("SELECT tokens, at FROM buckets WHERE key = ?", (key,)).fetchone()
-    tokens, at = row if row is not None else (rate.requests, now)
-    tokens = min(rate.requests, tokens + max(0.0, now - at) * rate.per_second)
+    filled = []
     wait = 0.0
-    if tokens >= 1:
-        tokens -= 1
-    else:
-        wait = (1 - tokens) / rate.per_second
-    # When the bucket is full again: a row past that says nothing a new one would not.
-    full = now + (rate.requests - tokens) / rate.per_second
-    conn.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?, ?)", (key, tokens, now, full))
+    for key, rate in limits:
+        row = conn.execute("SELECT tokens, at FROM buckets WHERE key = ?", (key,)).fetchone()
+        tokens, at = row if row is not None else (rate.requests, now)
+        tokens = refilled(tokens, now - at, rate)
+        wait = max(wait, shortfall(tokens, rate))
+        filled.append((key, tokens, rate))
+    spent = 1.0 if wait == 0.0 else 0.0
+    for key, tokens, rate in filled:
+        # When the bucket is full again: a row past that says nothing a new one would not.
+        full = now + (rate.requests - tokens + spent) / rate.per_second
+        conn.execute(
+            "INSERT OR REPLACE INTO buckets VALUES (?, ?, ?, ?)", (key, tokens - spent, now, full)
+        )
     return wait
 
 
@@ -69,15 +76,15 @@ class SharedGovernor(Governor):
         self._slots: dict[str, list[str]] = {}
         self._taken = 0
 
-    async def _rate_wait(self, key: tuple[str, str, str], rate: Rate) -> float:
-        bucket = orjson.dumps(key).decode()
+    async def take(self, scope: Scope, limits: Sequence[tuple[Key, Rate]]) -> float:
+        buckets = [(f"{scope}:{orjson.dumps(key).decode()}", rate) for key, rate in limits]
         self._taken += 1
         sweep = self._taken % _SWEEP_EVERY == 0
 
         def take(conn: sqlite3.Connection) -> float:
             if sweep:
                 conn.execute("DELETE FROM buckets WHERE full < ?", (time.time(),))
-            return _take(conn, bucket, rate)
+            return _take(conn, buckets)
 
         return await self._shared.run(take)
 
