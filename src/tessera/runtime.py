@@ -23,7 +23,6 @@ from tessera.datafolder import prepare_data_folder
 from tessera.entitlements.sdk import bind as bind_entitlements
 from tessera.entitlements.setup import build_gate
 from tessera.governance import Governor
-from tessera.governance.rates import TokenBuckets
 from tessera.governance.shared import SharedGovernor
 from tessera.governance.watchdog import LoopWatchdog, describe_block
 from tessera.isolation.modes import CollectionModes
@@ -142,7 +141,6 @@ class Runtime:
         self.executor = Executor(Governor(settings), threads=settings.plugin_threads)
         self.metrics = Metrics()
         self.metrics.registry.register(self.sandbox)
-        self.login_attempts = TokenBuckets()
         self.executor.add_listener(self._count_call)
         self.watchdog = (
             LoopWatchdog(settings.watchdog_threshold, self._loop_blocked)

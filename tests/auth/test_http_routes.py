@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from tessera.auth import AccountStore, Authenticator, LocalTokens, OIDCVerifier
-from tessera.governance.rates import TokenBuckets
+from tessera.governance import Governor
 from tessera.http.auth import LOGIN_RATE, auth_routes
 from tessera.http.errors import HTTPError
+from tessera.settings import Settings
 
 MAX_BODY = 4096
 
@@ -28,7 +29,7 @@ def _app(auth: Authenticator) -> Starlette:
     app.state.runtime = SimpleNamespace(
         auth=auth,
         settings=SimpleNamespace(max_body_bytes=MAX_BODY),
-        login_attempts=TokenBuckets(),
+        executor=SimpleNamespace(governor=Governor(Settings.load({}, environ={}))),
     )
     return app
 

@@ -201,6 +201,15 @@ def test_a_rate_limit_holds_across_workers(pinned: Workers):
     assert a.call("ivan", "metered").status_code == 200
 
 
+def test_the_login_throttle_holds_across_workers(pinned: Workers):
+    a, b = pinned.a, pinned.b
+    # 10 attempts a minute per address and username, whichever worker answers them.
+    guess = {"username": "olga", "password": "guess"}
+    answers = [(a, b)[n % 2].http.post("/api/auth/login", json=guess) for n in range(12)]
+    assert [r.status_code for r in answers] == [401] * 10 + [429, 429]
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+
+
 def test_a_concurrency_cap_holds_across_workers(pinned: Workers):
     a, b = pinned.a, pinned.b
     slow = httpx.Client(base_url=pinned.url, timeout=10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import httpx
 import pytest
 
 from tessera.auth.identity import Identity
@@ -26,6 +27,25 @@ def test_a_rate_limit_holds_across_processes(pair: Cluster):
     assert int(refused.headers["Retry-After"]) >= 1
     # Another user has a bucket of their own.
     assert a.call("ivan", "metered").status_code == 200
+
+
+def test_the_login_throttle_holds_across_processes(pair: Cluster):
+    a, b = pair.nodes
+    # 10 attempts a minute per address and username, whichever process answers them.
+    guess = {"username": "olga", "password": "guess"}
+    answers = [httpx.post(f"{(a, b)[n % 2].url}/api/auth/login", json=guess) for n in range(12)]
+    assert [r.status_code for r in answers] == [401] * 10 + [429, 429]
+    assert answers[-1].json()["error_code"] == "rate_limited"
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+
+
+def test_login_throttle_keys_stay_short_whatever_the_username(pair: Cluster):
+    a, _ = pair.nodes
+    guess = {"username": "x" * 500_000, "password": "guess"}
+    assert httpx.post(f"{a.url}/api/auth/login", json=guess, timeout=10).status_code == 401
+    keys = pair.redis.client().keys("tessera:auth:*")
+    assert keys
+    assert max(len(key) for key in keys) < 200
 
 
 def test_a_concurrency_cap_holds_across_processes(pair: Cluster):

@@ -6,6 +6,7 @@ password check as ``/api/auth/login``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from tessera.auth import (
     HashingBusy,
     UsernameTaken,
 )
+from tessera.governance.governor import Key
 from tessera.governance.rates import Rate
 from tessera.http.body import read_form, read_json_object
 from tessera.http.errors import (
@@ -45,6 +47,8 @@ LOGIN_RATE = Rate(10, 60.0)
 LOGIN_ADDRESS_RATE = Rate(60, 60.0)
 # Per client address: accounts are made once, so bursts of 20, then one every 3 minutes.
 REGISTER_RATE = Rate(20, 3600.0)
+# A key part longer than this (no username or address is) is kept as its digest.
+_LONGEST_PART = 64
 
 
 def auth_routes() -> list[BaseRoute]:
@@ -63,7 +67,7 @@ async def register(request: Request) -> JSONResponse:
     accounts = _local_accounts(auth, "Registration")
     if not auth.allow_registration:
         raise Forbidden("Registration is disabled on this server; ask an operator for an account.")
-    _throttle(request, [(("register", _client(request)), REGISTER_RATE)], "registrations")
+    await _throttle(request, [(("register", _client(request)), REGISTER_RATE)], "registrations")
     body = await read_json_object(request, request.app.state.runtime.settings.max_body_bytes)
     username = _text(body, "username")
     password = _text(body, "password")
@@ -98,8 +102,11 @@ async def login(request: Request) -> JSONResponse:
     username = _text(body, "username")
     password = _text(body, "password")
     client = _client(request)
-    limits = [((client, username.lower()), LOGIN_RATE), (("login", client), LOGIN_ADDRESS_RATE)]
-    _throttle(request, limits, "login attempts")
+    limits = [
+        (("login", client, _part(username.lower())), LOGIN_RATE),
+        (("login", client), LOGIN_ADDRESS_RATE),
+    ]
+    await _throttle(request, limits, "login attempts")
     try:
         account = await accounts.authenticate(username, password)
     except AuthError as exc:
@@ -128,15 +135,24 @@ async def me(request: Request) -> JSONResponse:
 
 def _client(request: Request) -> str:
     """The client's address: the peer's, or the one a trusted proxy named (see app.py)."""
-    return request.client.host if request.client else "-"
+    return _part(request.client.host) if request.client else "-"
 
 
-def _throttle(request: Request, limits: Sequence[tuple[object, Rate]], what: str) -> None:
+def _part(text: str) -> str:
+    """``text`` as a part of a throttle's key: itself when short and plain, else ``#`` and
+    its digest, so a client's strings cannot make keys large (in memory, in Redis)."""
+    if len(text) <= _LONGEST_PART and text.isascii() and text.isprintable():
+        return text
+    return "#" + hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+async def _throttle(request: Request, limits: Sequence[tuple[Key, Rate]], what: str) -> None:
     """429 with Retry-After unless every ``(key, rate)`` budget allows one more call.
 
-    The buckets are the process's own: with several workers each counts its share.
+    The governor keeps the buckets: the process's own with one process, else those every
+    worker or process shares (while Redis is unreachable, each process's own again).
     """
-    wait = request.app.state.runtime.login_attempts.take_all(limits)
+    wait = await request.app.state.runtime.executor.governor.take("auth", limits)
     if wait > 0:
         raise TooManyRequests(
             f"Too many {what} from this address; wait before trying again.",
