@@ -110,14 +110,15 @@ class Node:
         headers = {"Authorization": f"Bearer {self.token(user_id, **claims)}"}
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
 
-    def call(self, user_id: str, plugin: str, **body: Any) -> httpx.Response:
-        with self.client(user_id) as client:
+    def call(
+        self, user_id: str, plugin: str, *, app_id: str | None = None, **body: Any
+    ) -> httpx.Response:
+        with self.client(user_id, app_id=app_id) as client:
             return client.post(f"/api/execute/{plugin}", json=body)
 
-    def ws_url(self, user_id: str, **query: Any) -> str:
-        params = "&".join(
-            f"{k}={v}" for k, v in {"access_token": self.token(user_id), **query}.items()
-        )
+    def ws_url(self, user_id: str, *, app_id: str | None = None, **query: Any) -> str:
+        token = self.token(user_id, app_id=app_id)
+        params = "&".join(f"{k}={v}" for k, v in {"access_token": token, **query}.items())
         return f"ws{self.url.removeprefix('http')}/ws/notifications/_?{params}"
 
     def kill(self) -> None:

@@ -8,6 +8,7 @@ A test reaches a chosen worker through a kept-alive connection that worker accep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -21,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from tessera.runtime import local_tokens
 from tessera.settings import Settings
@@ -40,8 +41,11 @@ class Worker:
     def headers(self, user_id: str, **claims: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {local_tokens(self.settings).issue(user_id, **claims)}"}
 
-    def call(self, user_id: str, plugin: str, **body: Any) -> httpx.Response:
-        return self.http.post(f"/api/execute/{plugin}", json=body, headers=self.headers(user_id))
+    def call(
+        self, user_id: str, plugin: str, *, app_id: str | None = None, **body: Any
+    ) -> httpx.Response:
+        headers = self.headers(user_id, app_id=app_id)
+        return self.http.post(f"/api/execute/{plugin}", json=body, headers=headers)
 
     def admin(self, path: str) -> httpx.Response:
         headers = self.headers("root", superadmin=True)
@@ -69,8 +73,8 @@ class Workers(Server):
         lines = log.read_text().splitlines() if log.exists() else []
         return [(kind, int(pid), n) for kind, pid, n in (line.split() for line in lines)]
 
-    def ws_url(self, user_id: str, **query: Any) -> str:
-        token = local_tokens(self.settings).issue(user_id)
+    def ws_url(self, user_id: str, *, app_id: str | None = None, **query: Any) -> str:
+        token = local_tokens(self.settings).issue(user_id, app_id=app_id)
         params = "&".join(f"{k}={v}" for k, v in {"access_token": token, **query}.items())
         return f"ws{self.url.removeprefix('http')}/ws/notifications/_?{params}"
 
@@ -191,6 +195,37 @@ async def test_a_websocket_resumes_with_what_both_workers_sent_meanwhile(pinned:
         missed = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(6)]
     assert [m["seq"] for m in missed] == list(range(2, 8))
     assert [m["n"] for m in missed] == list(range(1, 7))
+
+
+async def test_a_broadcast_reaches_the_users_of_its_app_on_both_workers(pinned: Workers):
+    a, b = pinned.a, pinned.b
+    app = "broadcasting"
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def open_socket(user_id: str, app_id: str) -> ClientConnection:
+            ws = await stack.enter_async_context(connect(pinned.ws_url(user_id, app_id=app_id)))
+            assert json.loads(await ws.recv())["type"] == "connected"
+            return ws
+
+        # Users connect until the port has given sockets to both workers.
+        sockets: dict[str, ClientConnection] = {}
+        on_a: set[str] = set()
+        while not on_a or on_a == set(sockets):
+            assert len(sockets) < 30, "every socket went to the same worker"
+            user_id = f"wes{len(sockets)}"
+            sockets[user_id] = await open_socket(user_id, app)
+            if a.call(user_id, "relay", app_id=app, action="here").json()["here"]:
+                on_a.add(user_id)
+        outsider = await open_socket("wes0", "elsewhere")
+        sent = b.call("wes0", "relay", app_id=app, action="broadcast", n=1)
+        assert (sent.json()["pid"], sent.json()["reached"]) == (b.pid, len(sockets))
+        for ws in sockets.values():
+            got = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert got == {"type": "relay", "n": 1, "seq": 1}
+        # The other app's user got nothing: the next message it receives is this one.
+        a.call("wes0", "relay", app_id="elsewhere", action="send", n=2)
+        got = json.loads(await asyncio.wait_for(outsider.recv(), 10))
+        assert got == {"type": "relay", "n": 2, "seq": 1}
 
 
 def test_a_rate_limit_holds_across_workers(pinned: Workers):

@@ -91,3 +91,28 @@ async def test_messages_sent_while_processes_are_cut_off_from_redis_still_arrive
         received = [await receive(ws) for _ in range(8)]
     assert [m["seq"] for m in received] == seqs
     assert [m["n"] for m in received] == list(range(8))
+
+
+async def test_a_broadcast_reaches_the_users_of_its_app_on_every_process(pair: Cluster):
+    a, b = pair.nodes
+    app = "broadcasting"
+    async with (
+        connect(a.ws_url("ada", app_id=app)) as ada,
+        connect(a.ws_url("ada", app_id=app)) as ada_tab,
+        connect(b.ws_url("ben", app_id=app)) as ben,
+        connect(a.ws_url("ada", app_id="elsewhere")) as outsider,
+    ):
+        for ws in (ada, ada_tab, ben, outsider):
+            assert (await receive(ws))["type"] == "connected"
+        sent = b.call("ben", "relay", app_id=app, action="broadcast", n=1)
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["reached"] == 2
+        for ws in (ada, ada_tab, ben):
+            assert await receive(ws) == {"type": "relay", "n": 1, "seq": 1}
+        # The other app's user got nothing: the next message it receives is this one.
+        a.call("ada", "relay", app_id="elsewhere", action="send", n=2)
+        assert await receive(outsider) == {"type": "relay", "n": 2, "seq": 1}
+    # Numbered once in ada's sequence: a resume on the other process finds it.
+    async with connect(b.ws_url("ada", app_id=app, last_seq=0)) as ws:
+        assert (await receive(ws))["type"] == "connected"
+        assert await receive(ws) == {"type": "relay", "n": 1, "seq": 1}

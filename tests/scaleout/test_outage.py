@@ -97,3 +97,33 @@ async def test_the_cluster_serves_through_a_redis_outage_and_hands_over_once(
     metrics = a.client("root", superadmin=True).get("/metrics").text
     assert "tessera_redis_outages_total 1.0" in metrics
     assert 'tessera_outage_outbox{kind="ws_messages"} 0.0' in metrics
+
+
+async def test_a_broadcast_during_a_redis_outage_reaches_the_users_of_its_process(
+    cluster: Cluster, redis_server: RedisServer
+):
+    a, b = cluster.start(2)
+    app = "broadcasting"
+    async with (
+        connect(a.ws_url("olga", app_id=app)) as here,
+        connect(b.ws_url("pete", app_id=app)) as there,
+    ):
+        for ws in (here, there):
+            assert (await receive(ws))["type"] == "connected"
+        assert a.call("olga", "relay", app_id=app, action="broadcast", n=1).json()["reached"] == 2
+        for ws in (here, there):
+            assert await receive(ws) == {"type": "relay", "n": 1, "seq": 1}
+
+        redis_server.kill()
+        # Who is connected to b is in Redis: the call answers, for a's own users.
+        sent = a.call("olga", "relay", app_id=app, action="broadcast", n=2)
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["reached"] == 1
+        assert await receive(here) == {"type": "relay", "n": 2, "seq": 2}
+
+        redis_server.start()
+        eventually(lambda: ready(a).status_code == 200, what="a ready again")
+        sent = a.call("olga", "relay", app_id=app, action="broadcast", n=3)
+        assert sent.json()["reached"] == 2
+        assert await receive(here) == {"type": "relay", "n": 3, "seq": 3}
+        assert await receive(there) == {"type": "relay", "n": 3, "seq": 2}

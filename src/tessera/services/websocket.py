@@ -1,10 +1,11 @@
 """WebSockets: the open connections of this process, and ``core.websocket_manager``.
 
 Connections are grouped by (app, user): ``send_to_user`` reaches every tab of that user in
-the caller's app and no one else. Each message is numbered in the user's sequence (its
-``seq`` key), kept in the resume window, then fanned out; a client that reconnects with
-``?last_seq=N`` first receives what it missed, then live messages, with no gap and no
-duplicate.
+the caller's app and no one else; ``broadcast`` every user of the app with a socket on any
+process (with several, their presence says who: services/presence/). Each message is
+numbered in the user's sequence (its ``seq`` key), kept in the resume window, then fanned
+out; a client that reconnects with ``?last_seq=N`` first receives what it missed, then
+live messages, with no gap and no duplicate.
 
 :class:`WebSocketHub` is the runtime's: it holds the connections and names apps freely.
 :class:`WebSocketManager` is what plugins import: always the caller's app, and a user other
@@ -23,6 +24,7 @@ from tessera.encoding import encode_json
 from tessera.services.connection import CLOSE_GOING_AWAY, Connection, Socket, with_seq
 from tessera.services.database import caller
 from tessera.services.fanout import Fanout, LocalFanout, UserMessage
+from tessera.services.presence import Presence
 from tessera.services.recipients import caller_app, recipient_app
 from tessera.services.resume import ResumeLog
 
@@ -43,6 +45,8 @@ class WebSocketHub:
         self._connections: dict[tuple[str, str], tuple[Connection, ...]] = {}
         self._log: ResumeLog | None = None
         self._fanout: Fanout = LocalFanout()
+        # Who is connected on the other processes; None with one process.
+        self._presence: Presence | None = None
         # One lock per user while numbering and publishing keeps each user's messages in order.
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -59,6 +63,7 @@ class WebSocketHub:
         ping_interval: float = DEFAULT_PING_INTERVAL,
         ping_timeout: float = DEFAULT_PING_TIMEOUT,
         fanout: Fanout | None = None,
+        presence: Presence | None = None,
     ) -> None:
         """Serve connections with ``log`` as the resume window; called by the runtime."""
         self._log = log
@@ -68,6 +73,9 @@ class WebSocketHub:
         if fanout is not None:
             self._fanout = fanout
         self._fanout.start(self._deliver)
+        self._presence = presence
+        if presence is not None:
+            presence.start()
 
     async def stop(self) -> None:
         """Close every connection (clients reconnect and resume elsewhere) and stop."""
@@ -75,6 +83,9 @@ class WebSocketHub:
             for connection in connections:
                 connection.close(CLOSE_GOING_AWAY, "server shutting down")
         await self._fanout.stop()
+        presence, self._presence = self._presence, None
+        if presence is not None:
+            await presence.stop()
         self._log = None
 
     def _running_log(self) -> ResumeLog:
@@ -91,10 +102,12 @@ class WebSocketHub:
         return await self._send(app_id, user_id, _body(message))
 
     async def broadcast_in_app(self, app_id: str, message: Mapping[str, Any]) -> int:
-        """Send ``message`` to every user connected to ``app_id``; return how many users it
-        reached. Each copy is numbered in its user's sequence."""
+        """Send ``message`` to every user connected to ``app_id`` on any process; return how
+        many users it reached. Each copy is numbered in its user's sequence."""
         body = _body(message)
-        users = [user for (app, user) in list(self._connections) if app == app_id]
+        users = {user for (app, user) in list(self._connections) if app == app_id}
+        if self._presence is not None:
+            users |= await self._presence.users(app_id)
         for user_id in users:
             await self._send(app_id, user_id, body)
         return len(users)
@@ -143,10 +156,19 @@ class WebSocketHub:
         after ``last_seq`` (none when the client gives no ``last_seq``)."""
         log = self._running_log()
         key = (identity.app_id, identity.user_id)
-        # Not while a message is numbered but not yet published: its number would be
-        # current, and the new connection would skip it as already had.
-        async with self._lock(key):
-            current = await log.last_seq(*key)
+        # Written while the sequence is read: no round trip of its own.
+        joined = self._presence.join(key) if self._presence is not None else None
+        try:
+            # Not while a message is numbered but not yet published: its number would be
+            # current, and the new connection would skip it as already had.
+            async with self._lock(key):
+                current = await log.last_seq(*key)
+                if joined is not None:
+                    await joined
+        except BaseException:
+            if self._presence is not None:
+                self._presence.leave(key)
+            raise
         # A last_seq beyond the sequence comes from another store: start afresh, and say so.
         unknown = last_seq if last_seq is not None and last_seq > current else None
         connection = Connection(
@@ -173,6 +195,8 @@ class WebSocketHub:
                 self._connections[key] = remaining
             else:
                 del self._connections[key]
+            if self._presence is not None:
+                self._presence.leave(key)
 
     def connection_count(self, app_id: str | None = None, user_id: str | None = None) -> int:
         """Open connections in this process, optionally of one app and user."""
@@ -201,8 +225,8 @@ class WebSocketManager:
         return await websockets.send_in_app(app_id, user_id, _from_plugin(message))
 
     async def broadcast(self, message: Mapping[str, Any]) -> int:
-        """Send ``message`` to every user connected to the caller's app; return how many
-        users it reached."""
+        """Send ``message`` to every user connected to the caller's app, on any process;
+        return how many users it reached."""
         return await websockets.broadcast_in_app(caller_app("broadcast"), _from_plugin(message))
 
     def connection_count(self, user_id: str | None = None) -> int:

@@ -17,6 +17,8 @@ from tessera.services.fanout import Fanout, LocalFanout
 from tessera.services.fanout.shared import SharedFanout, SharedResumeLog
 from tessera.services.notifications import notifications
 from tessera.services.plugin_settings import plugin_settings
+from tessera.services.presence import Presence
+from tessera.services.presence.shared import SharedPresenceStore
 from tessera.services.profiles import profiles
 from tessera.services.resume import ResumeLog, StoredResumeLog
 from tessera.services.runtime_events import publish_plugin_call
@@ -47,6 +49,7 @@ async def start_services(runtime: Runtime) -> None:
         )
         log: ResumeLog = SharedResumeLog(shared, **window)
         fanout: Fanout = SharedFanout(shared)
+        presence: Presence | None = Presence(SharedPresenceStore(shared))
     elif cluster is None:
         bus.start(
             handler_timeout=settings.handler_timeout,
@@ -57,12 +60,14 @@ async def start_services(runtime: Runtime) -> None:
         await stored.ensure_indexes()
         log = stored
         fanout = LocalFanout()
+        presence = None
     else:
         # Here: the redis package is needed only by a cluster.
         from tessera.services.events.outbox import EventOutbox
         from tessera.services.events.redis import RedisEventBackend
         from tessera.services.fanout.held import HeldMessages
         from tessera.services.fanout.redis import RedisFanout, RedisResumeLog
+        from tessera.services.presence.redis import RedisPresenceStore
 
         # Every process numbers each user's messages in Redis: see fanout/redis.py for why
         # the stored window is not enough once several processes send.
@@ -85,12 +90,16 @@ async def start_services(runtime: Runtime) -> None:
             on_renumbered=websockets.renumbered,
         )
         runtime.metrics.watch_outage(cluster.outage, held, backend)
+        presence = Presence(RedisPresenceStore(cluster))
+        # What this process holds was not written while Redis was away, or expired.
+        cluster.outage.after_restore(presence.renew)
     websockets.start(
         log,
         queue_size=settings.ws_queue_size,
         ping_interval=settings.ws_ping_interval,
         ping_timeout=settings.ws_ping_timeout,
         fanout=fanout,
+        presence=presence,
     )
     await notifications.start(system)
     await plugin_settings.start(system, runtime.plugins)

@@ -46,6 +46,12 @@ async def execute(data: dict) -> dict:
         message = {"type": "relay", "n": data.get("n")}
         seq = await websocket_manager.send_to_user(data["user_id"], message)
         return {"seq": seq, "pid": os.getpid()}
+    if action == "broadcast":
+        reached = await websocket_manager.broadcast({"type": "relay", "n": data.get("n")})
+        return {"reached": reached, "pid": os.getpid()}
+    if action == "here":
+        # The caller's sockets on the process answering: tells a test where they are.
+        return {"here": websocket_manager.connection_count(), "pid": os.getpid()}
     if action == "publish":
         event_bus.publish(data["event"], {key: data.get(key) for key in ("n", "stall", "fail")})
         return {"published": True}
