@@ -31,6 +31,8 @@ from tessera.services.resume import ResumeLog
 DEFAULT_QUEUE_SIZE = 256
 DEFAULT_PING_INTERVAL = 20.0
 DEFAULT_PING_TIMEOUT = 20.0
+#: Users a broadcast numbers and sends to at once.
+BROADCAST_AT_ONCE = 64
 
 
 class NotRunning(RuntimeError):
@@ -108,8 +110,11 @@ class WebSocketHub:
         users = {user for (app, user) in list(self._connections) if app == app_id}
         if self._presence is not None:
             users |= await self._presence.users(app_id)
-        for user_id in users:
-            await self._send(app_id, user_id, body)
+        # Many users at a time: each copy waits on its own round trip to the shared log.
+        pending = list(users)
+        for start in range(0, len(pending), BROADCAST_AT_ONCE):
+            batch = pending[start : start + BROADCAST_AT_ONCE]
+            await asyncio.gather(*(self._send(app_id, user_id, body) for user_id in batch))
         return len(users)
 
     def _lock(self, key: tuple[str, str]) -> asyncio.Lock:
