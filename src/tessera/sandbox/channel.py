@@ -28,6 +28,11 @@ from tessera.sandbox.frames import (
     values_within,
 )
 
+
+class TooManyValues(InvalidDocument):
+    """An operation of more values than the server takes in one (MAX_FRAME_VALUES)."""
+
+
 #: The call the running code belongs to (0: none), set where the worker starts a call.
 current_job: ContextVar[int] = ContextVar("tessera_sandbox_job", default=0)
 
@@ -98,10 +103,10 @@ def _frame(message: dict[str, Any], *, operation: bool = False) -> bytes:
             "(MongoDB's 16 MiB document limit and its framing)"
         )
     if operation and not values_within(frame):
-        raise InvalidDocument(
+        raise TooManyValues(
             f"an operation of more than {MAX_FRAME_VALUES} values (documents, arrays and "
             "their items, at any depth) is over what the sandbox channel carries in one: "
-            "split it (insert_many in parts, or fewer values a document)"
+            "split it (fewer values a document or filter; insert_many splits its batches)"
         )
     return frame
 

@@ -49,11 +49,12 @@ def encode(message: dict[str, Any]) -> bytes:
 
 
 #: The most values (BSON elements, at any depth) in a frame a worker sends but the one
-#: ending its call. The server decodes a frame on its event loop, and runs the operation's
-#: checks (isolation copies every argument) there too: 16 MB of BSON holds 8 million
-#: nulls (array keys are not read, so a null takes 2 bytes), and one ``find_one`` of them
-#: held every other call up 3 s. Frames of fewer values cost it at most about 0.3 s.
-MAX_FRAME_VALUES = 1 << 18
+#: ending its call. The server decodes a frame on its event loop and checks and plans the
+#: operation there, at a cost per value that depends on its type: at 262,144 values, a
+#: ``find_one`` of JavaScript code values took 0.9 s to decode, and one of as many ``$or``
+#: clauses held the loop 0.9 s more, every other call waiting. At this many, an operation
+#: holds the loop at most about 0.1 s (``insert_many`` sends larger batches in parts).
+MAX_FRAME_VALUES = 1 << 14
 # Bytes each BSON type's value takes, for those of a fixed size.
 _FIXED = {0x01: 8, 0x06: 0, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8}
 _FIXED |= {0x13: 16, 0x7F: 0, 0xFF: 0}
@@ -65,8 +66,12 @@ def values_within(frame: bytes, limit: int = MAX_FRAME_VALUES) -> bool:
     Every value's name ends with a zero byte, so a frame with fewer zero bytes passes at
     once; others are walked, element by element, until the count passes ``limit``. A
     frame too malformed to walk passes here: decoding it refuses it."""
-    if frame.count(0) <= limit:
-        return True
+    return frame.count(0) <= limit or count_values(frame, limit) <= limit
+
+
+def count_values(frame: bytes, limit: int) -> int:
+    """The values ``frame`` holds, or ``limit + 1`` once there are more; 0 for a frame too
+    malformed to walk."""
     count, position, end = 0, 4, len(frame) - 1
     try:
         while position < end:
@@ -76,7 +81,7 @@ def values_within(frame: bytes, limit: int = MAX_FRAME_VALUES) -> bool:
                 continue
             count += 1
             if count > limit:
-                return False
+                return count
             position = frame.index(0, position + 1) + 1  # past the name
             if kind in (0x03, 0x04):  # a document or array: its elements come next
                 position += 4
@@ -93,8 +98,8 @@ def values_within(frame: bytes, limit: int = MAX_FRAME_VALUES) -> bool:
             else:
                 position += _FIXED[kind]
     except (ValueError, KeyError, struct.error):
-        return True
-    return True
+        return 0
+    return count
 
 
 def ends_call(frame: bytes) -> bool:

@@ -8,13 +8,14 @@ collection is a name, a cursor is the query that made it and its current batch.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from bson.raw_bson import RawBSONDocument
 
 from tessera.context import no_caller
-from tessera.sandbox.channel import current, current_job
+from tessera.sandbox.batches import insert_in_parts
+from tessera.sandbox.channel import TooManyValues, current, current_job
 from tessera.sandbox.frames import encode
 
 # Methods answered with one value; find and aggregate make cursors.
@@ -172,10 +173,27 @@ class RemoteCollection:
         async def call(*args: Any, **kwargs: Any) -> Any:
             if method in _OPERATION_LISTS and args:
                 args = ([_operation(o) for o in args[0]], *args[1:])
-            return _value(current().request("db", **self._target(method, args, kwargs)))
+            try:
+                return _value(current().request("db", **self._target(method, args, kwargs)))
+            except TooManyValues:
+                if method != "insert_many" or not args or isinstance(args[0], Mapping):
+                    raise
+                return self._insert_in_parts(list(args[0]), args[1:], kwargs)
 
         call.__name__ = method
         return call
+
+    def _insert_in_parts(
+        self, documents: list[Any], rest: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Result:
+        """``insert_many`` of a batch over what one operation holds, as several."""
+        ordered = bool(kwargs.get("ordered", rest[0] if rest else True))
+
+        def send(part: list[Any]) -> Any:
+            target = self._target("insert_many", (part, *rest), kwargs)
+            return current().request("db", **target)
+
+        return Result("InsertManyResult", insert_in_parts(documents, ordered, send))
 
     def _target(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         return {
