@@ -34,7 +34,7 @@ def insert_in_parts(documents: Sequence[Any], ordered: bool, send: Send) -> dict
         try:
             ids = send(part)["inserted_ids"]
         except BulkWriteError as exc:
-            failed = exc.details or {}
+            failed = dict(exc.details or {})
             count += failed.get("nInserted", 0)
             found = failed.get("writeErrors", [])
             errors += [{**e, "index": e.get("index", 0) + offset} for e in found]
