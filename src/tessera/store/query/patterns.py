@@ -17,7 +17,9 @@ Compiling is bounded too: `regex` expands counted repeats in C while holding the
 pattern whose repeats would expand past `MAX_EXPANSION` items is refused unseen, as PCRE
 (MongoDB's engine) refuses a pattern whose compiled form is too large. Parsing runs in
 Python, which lets other threads in: up to 0.25 s for a pattern of MongoDB's greatest
-length, once, as compiled patterns are cached.
+length, once, as compiled patterns are cached. A filter may hold hundreds of patterns (a
+sandboxed worker's operation, 16,384 values), so the job's time limit is checked before
+each: a reader thread compiled them all long after the caller's 504.
 """
 
 import functools
@@ -29,6 +31,7 @@ import regex
 from bson.regex import Regex
 from pymongo.errors import OperationFailure
 
+from tessera.store.bounds import deadlines
 from tessera.store.values.ordering import sort_value
 
 __all__ = [
@@ -156,6 +159,7 @@ def compile_pattern(source: str, flags: int = 0) -> Pattern:
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _compile(source: str, flags: int) -> Pattern:
+    deadlines.check()  # a filter may hold hundreds of patterns, at up to 0.1 s each
     if len(source) > MAX_PATTERN_LENGTH:
         raise PatternError("Regular expression is too long", _TOO_LONG_CODE)
     if "\0" in source:
