@@ -227,3 +227,69 @@ def test_the_limits_are_mongodbs() -> None:
     assert limits.BLOCKING_BYTES == limits.ACCUMULATOR_BYTES == limits.RANGE_BYTES == 100 * MB
     assert limits.DOCUMENT_BYTES == 16 * MB
     assert strings._FIND_ALL_BYTES == 64 * MB
+
+
+# Values a pipeline doubles at each step of a $reduce: 2**24 times what it starts with.
+def doubled(initial: Any, step: Any) -> dict[str, Any]:
+    return {"$reduce": {"input": {"$range": [0, 24]}, "initialValue": initial, "in": step}}
+
+
+@pytest.mark.parametrize(
+    ("operator", "expression"),
+    [
+        ("$concat", doubled("abcdefgh", {"$concat": ["$$value", "$$value"]})),
+        (
+            "$replaceAll",
+            doubled("ab", {"$replaceAll": {"input": "$$value", "find": "a", "replacement": "aa"}}),
+        ),
+        ("$concatArrays", doubled([1], {"$concatArrays": ["$$value", "$$value"]})),
+        ("$zip", {"$zip": {"inputs": [{"$range": [0, 3_000_000]}] * 2}}),
+    ],
+)
+async def test_strings_and_arrays_an_expression_makes_are_bounded(
+    embedded_db: Any, operator: str, expression: Any
+) -> None:
+    """A string over 16 MB, or an array over the memory a $range may take, is refused
+    where it would be made: doubled 34 times, $concat made a string of 128 GB in the
+    server's memory before the result's size was checked (the server died of it)."""
+    await embedded_db.big.insert_one({"_id": 1})
+    with pytest.raises(OperationFailure) as info:
+        await aggregate(
+            embedded_db.big,
+            [
+                {
+                    "$project": {
+                        "n": {
+                            "$size": {
+                                "$ifNull": [
+                                    {"$cond": [{"$isArray": expression}, expression, None]},
+                                    [],
+                                ]
+                            }
+                        }
+                    }
+                }
+            ]
+            if operator in ("$concatArrays", "$zip")
+            else [{"$project": {"n": {"$strLenCP": expression}}}],
+        )
+    assert info.value.code == limits.EXCEEDED_MEMORY_LIMIT
+    assert operator in str(info.value)
+
+
+async def test_a_document_of_shared_parts_is_measured_once_a_part(embedded_db: Any) -> None:
+    """``{"b": "$$value", "c": "$$value"}`` doubles a document's size at each step, not
+    its memory: 40 steps make one of terabytes, which measuring or encoding walked for
+    days, a reader thread held meanwhile. It is refused as too large at once."""
+    await embedded_db.big.insert_one({"_id": 1})
+    tree = {
+        "$reduce": {
+            "input": {"$range": [0, 40]},
+            "initialValue": {"a": 1},
+            "in": {"b": "$$value", "c": "$$value"},
+        }
+    }
+    with pytest.raises(OperationFailure) as info:
+        await aggregate(embedded_db.big, [{"$project": {"_id": 0, "t": tree}}])
+    assert info.value.code == limits.OBJECT_TOO_LARGE
+    assert len(str(info.value)) < 1000

@@ -134,8 +134,11 @@ def run_pipeline(
 def _check_document_size(doc: Mapping[str, Any]) -> None:
     """Refuse a result larger than MongoDB builds, measured exactly unless the estimate is
     far below (it counts a character as a byte, which UTF-8 may take four for)."""
-    if approximate_size(doc) <= DOCUMENT_BYTES // 4:
+    estimate = approximate_size(doc)
+    if estimate <= DOCUMENT_BYTES // 4:
         return
+    if estimate > 2 * INTERNAL_DOCUMENT_BYTES:  # about twice the BSON size at most
+        raise document_error(estimate, doc)  # encoding shared parts copied each of them
     try:
         size = len(bson.encode(doc))
     except (InvalidDocument, TypeError, OverflowError):

@@ -13,6 +13,7 @@ caller has it, and `approximate_size` for computed values.
 """
 
 import datetime
+import reprlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,8 @@ __all__ = [
     "RANGE_BYTES",
     "accumulator_error",
     "approximate_size",
+    "check_made_array",
+    "check_made_string",
     "document_error",
     "group_error",
     "range_error",
@@ -43,6 +46,9 @@ BLOCKING_BYTES = 100 * MB
 ACCUMULATOR_BYTES = 100 * MB
 #: internalQueryMaxRangeBytes.
 RANGE_BYTES = 100 * MB
+#: Bytes an array's item takes in memory, at least (a reference and its share of the list),
+#: for arrays an expression makes: ``$range``, ``$concatArrays``, ``$zip``.
+ARRAY_ITEM_BYTES = 16
 #: BSONObjMaxUserSize: the largest document a user may store.
 DOCUMENT_BYTES = 16 * MB
 #: BSONObjMaxInternalSize: the largest document the server builds, replies included.
@@ -52,6 +58,9 @@ EXCEEDED_MEMORY_LIMIT = 146
 NO_DISK_USE = 292  # QueryExceededMemoryLimitNoDiskUseAllowed
 OBJECT_TOO_LARGE = 10334  # BSONObjectTooLarge
 
+# A value shown in an error: a few levels and items of it (a pipeline's value can be huge).
+_short = reprlib.Repr()
+_short.maxlevel = 3
 _NO_SPILL = "the embedded store cannot spill to disk yet, so allowDiskUse does not help"
 # Bytes per value of each fixed-size type, as BSON stores it (a type byte and the value).
 _FIXED = {
@@ -66,48 +75,68 @@ _FIXED = {
 
 def approximate_size(value: Any) -> int:
     """About the BSON size of `value` in bytes (field names included): about 2 µs for a
-    small document. Strings count one byte per character."""
+    small document. Strings count one byte per character.
+
+    A pipeline's values may share parts (``{"b": "$$value", "c": "$$value"}`` in a
+    ``$reduce`` doubles a document's size at each step, not its memory), so each document
+    and array is measured once, however many times it appears: 40 steps make a document of
+    terabytes, measured in microseconds rather than walked for days."""
     try:
-        return _size(value)
+        return _size(value, {})
     except RecursionError:  # nested deeper than the stack: walk it without recursion
         return _size_flat(value)
 
 
-def _size(value: Any) -> int:
+def _size(value: Any, seen: dict[int, int]) -> int:
     kind = value.__class__
     fixed = _FIXED.get(kind)
     if fixed is not None:
         return fixed
     if kind is str:
         return len(value) + 6
-    if kind is dict or isinstance(value, Mapping):
-        total = 5
-        for name, item in value.items():
-            total += len(name) + 1 + _size(item)
-        return total
-    if kind is list or kind is tuple:
-        total = 5
-        for item in value:
-            total += 4 + _size(item)
-        return total
+    if kind is dict or kind is list or kind is tuple or isinstance(value, Mapping):
+        known = seen.get(id(value))
+        if known is None:
+            known = seen[id(value)] = _container(value, seen)
+        return known
     return len(value) + 10 if kind is bytes else 17
 
 
-def _size_flat(value: Any) -> int:
-    total = 0
-    stack = [value]
-    while stack:
-        value = stack.pop()
-        kind = value.__class__
-        if kind is dict or isinstance(value, Mapping):
-            total += 5 + sum(len(name) + 1 for name in value)
-            stack.extend(value.values())
-        elif kind is list or kind is tuple:
-            total += 5 + 4 * len(value)
-            stack.extend(value)
-        else:
-            total += _size(value)
+def _container(value: Any, seen: dict[int, int]) -> int:
+    total = 5
+    if value.__class__ is list or value.__class__ is tuple:
+        for item in value:
+            total += 4 + _size(item, seen)
+        return total
+    for name, item in value.items():
+        total += len(name) + 1 + _size(item, seen)
     return total
+
+
+def _size_flat(value: Any) -> int:
+    """`_size` without recursion: containers after their items, each measured once."""
+    seen: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        item, ready = stack.pop()
+        if not _is_container(item) or (id(item) in seen and not ready):
+            continue
+        items = list(item.values() if _is_mapping(item) else item)
+        if not ready:
+            stack.append((item, True))
+            stack.extend((i, False) for i in items if _is_container(i) and id(i) not in seen)
+            continue
+        names = sum(len(name) + 1 for name in item) if _is_mapping(item) else 4 * len(items)
+        seen[id(item)] = 5 + names + sum(_size(i, seen) for i in items)
+    return _size(value, seen)
+
+
+def _is_mapping(value: Any) -> bool:
+    return value.__class__ is dict or isinstance(value, Mapping)
+
+
+def _is_container(value: Any) -> bool:
+    return value.__class__ is list or value.__class__ is tuple or _is_mapping(value)
 
 
 def _failure(code: int, message: str, name: str) -> OperationFailure:
@@ -158,10 +187,37 @@ def range_error(needed: int) -> OperationFailure:
     )
 
 
+def check_made_string(operator: str, length: int) -> None:
+    """Refuse a string of `length` characters that `operator` would make, when no document
+    could hold it: doubled in a ``$reduce``, ``$concat`` made strings of gigabytes before
+    the result's size was checked, and the server ran out of memory."""
+    if length > DOCUMENT_BYTES:
+        raise _failure(
+            EXCEEDED_MEMORY_LIMIT,
+            f"{operator} would make a string of {length} characters, over the "
+            f"{DOCUMENT_BYTES} bytes a document holds",
+            "ExceededMemoryLimit",
+        )
+
+
+def check_made_array(operator: str, items: int) -> None:
+    """Refuse an array of `items` items that `operator` would make, when it would take
+    `RANGE_BYTES` or more, as a ``$range`` does: ``$concatArrays`` doubled in a ``$reduce``
+    made arrays of a billion items."""
+    needed = items * ARRAY_ITEM_BYTES
+    if needed >= RANGE_BYTES:
+        raise _failure(
+            EXCEEDED_MEMORY_LIMIT,
+            f"{operator} would use too much memory ({needed} bytes for {items} items) and "
+            f"cannot spill to disk. Memory limit: {RANGE_BYTES} bytes",
+            "ExceededMemoryLimit",
+        )
+
+
 def document_error(size: int, doc: Mapping[str, Any]) -> OperationFailure:
     """A document a pipeline made that is larger than MongoDB builds."""
     first = next(iter(doc.items()), None)
-    shown = "" if first is None else f"{first[0]}: {first[1]!r}"[:100]
+    shown = "" if first is None else f"{first[0]}: {_short.repr(first[1])}"[:100]
     return _failure(
         OBJECT_TOO_LARGE,
         f"BSONObj size: {size} (0x{size:X}) is invalid. Size must be between 0 and "

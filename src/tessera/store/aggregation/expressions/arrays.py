@@ -24,7 +24,7 @@ from tessera.store.aggregation.expressions.core import (
 )
 from tessera.store.aggregation.expressions.strings import search_range
 from tessera.store.bounds.deadlines import checked
-from tessera.store.bounds.limits import RANGE_BYTES, range_error
+from tessera.store.bounds.limits import RANGE_BYTES, check_made_array, range_error
 from tessera.store.query.sorting import normalize_sort, sort_key
 from tessera.store.values.ordering import hash_key, sort_value
 from tessera.store.values.paths import MISSING
@@ -127,6 +127,8 @@ def _concat_arrays(*values: Any) -> Any:
     for v in values:
         if not isinstance(v, list):
             raise failure(28664, f"$concatArrays only supports arrays, not {type_name(v)}")
+    check_made_array("$concatArrays", sum(map(len, values)))
+    for v in values:
         out.extend(v)
     return out
 
@@ -257,6 +259,7 @@ def _zip_arrays(raw: Any, scope: Scope) -> Any:
     longest = bool(spec.get("useLongestLength", False))
     defaults = scope.eval(spec["defaults"]) if "defaults" in spec else [None] * len(arrays)
     size = max(map(len, arrays), default=0) if longest else min(map(len, arrays), default=0)
+    check_made_array("$zip", size * (len(arrays) + 1))  # its rows, and their items
     return [
         [a[i] if i < len(a) else defaults[j] for j, a in enumerate(arrays)] for i in range(size)
     ]

@@ -20,7 +20,7 @@ from tessera.store.aggregation.expressions.core import (
     special,
     type_name,
 )
-from tessera.store.bounds.limits import approximate_size
+from tessera.store.bounds.limits import approximate_size, check_made_string
 from tessera.store.query.patterns import Pattern, PatternError, compile_pattern
 from tessera.store.values.ordering import regex_flags
 
@@ -49,6 +49,7 @@ def _concat(*values: Any) -> Any:
     for v in values:
         if not isinstance(v, str):
             raise failure(16702, f"$concat only supports strings, not {type_name(v)}")
+    check_made_string("$concat", sum(map(len, values)))
     return "".join(values)
 
 
@@ -302,6 +303,8 @@ def _replacer(name: str, count: int) -> None:
         if any(nullish(v) for v in values):
             return None
         text, old, new = values
+        found = text.count(old) if count < 0 else min(count, text.count(old))
+        check_made_string(name, len(text) + found * (len(new) - len(old)))
         return text.replace(old, new, count)
 
 
