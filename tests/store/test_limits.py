@@ -293,3 +293,17 @@ async def test_a_document_of_shared_parts_is_measured_once_a_part(embedded_db: A
         await aggregate(embedded_db.big, [{"$project": {"_id": 0, "t": tree}}])
     assert info.value.code == limits.OBJECT_TOO_LARGE
     assert len(str(info.value)) < 1000
+
+
+async def test_an_update_pipeline_of_shared_parts_is_refused_before_it_is_copied(
+    embedded_db: Any,
+) -> None:
+    """An update pipeline's document was copied whole before its size was checked: 20,000
+    references to a stored 1 MB string took 2 GB of the server's memory (and the store's
+    only writer) before failing, a document of shared parts took days."""
+    await embedded_db.big.insert_one({"_id": 1, "big": "x" * MB})
+    fan = {"$map": {"input": {"$range": [0, 20_000]}, "in": "$big"}}
+    with pytest.raises(WriteError) as info:
+        await embedded_db.big.update_one({"_id": 1}, [{"$set": {"t": fan}}])
+    assert info.value.code == limits.OBJECT_TOO_LARGE
+    assert set(await embedded_db.big.find_one({"_id": 1})) == {"_id", "big"}

@@ -22,6 +22,7 @@ from bson.timestamp import Timestamp
 
 from tessera.store.aggregation.aggregate import apply_update_pipeline, check_update_pipeline
 from tessera.store.aggregation.expressions import type_name
+from tessera.store.bounds.limits import DOCUMENT_BYTES, OBJECT_TOO_LARGE, approximate_size
 from tessera.store.query.filters import compile_filter
 from tessera.store.update import update_arrays
 from tessera.store.update.positional import compile_positional
@@ -505,7 +506,12 @@ def _compile_pipeline(
     stages = check_update_pipeline(pipeline)
 
     def apply(doc: dict[str, Any], inserting: bool = False) -> bool:
-        new = stored_copy(apply_update_pipeline(doc, stages))
+        made = apply_update_pipeline(doc, stages)
+        if approximate_size(made) > 2 * DOCUMENT_BYTES:  # about twice its BSON at most
+            # Refused before copying: a pipeline's values may share parts, each copied.
+            message = f"Resulting document after update is larger than {DOCUMENT_BYTES}"
+            raise write_error(message, OBJECT_TOO_LARGE)
+        new = stored_copy(made)
         # An upsert's new document may take its `_id` from the pipeline, as from $set.
         if not (inserting and "_id" in new):
             new = _keep_id(doc, new)
