@@ -307,3 +307,36 @@ async def test_an_update_pipeline_of_shared_parts_is_refused_before_it_is_copied
         await embedded_db.big.update_one({"_id": 1}, [{"$set": {"t": fan}}])
     assert info.value.code == limits.OBJECT_TOO_LARGE
     assert set(await embedded_db.big.find_one({"_id": 1})) == {"_id", "big"}
+
+
+# A document of 2**40 leaves in 40 of memory: each step refers to the last one twice.
+SHARED = {
+    "$reduce": {
+        "input": {"$range": [0, 40]},
+        "initialValue": {"a": 1},
+        "in": {"b": "$$value", "c": "$$value"},
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "pipeline",
+    [
+        [{"$project": {"e": {"$bsonSize": SHARED}}}],
+        [{"$project": {"e": {"$eq": [SHARED, {"a": 2}]}}}],
+        [{"$group": {"_id": SHARED}}],
+        [{"$group": {"_id": 1, "s": {"$addToSet": SHARED}}}],
+        [{"$match": {"$expr": {"$in": [{"a": 3}, [SHARED]]}}}],
+    ],
+    ids=["bsonSize", "eq", "group", "addToSet", "in"],
+)
+async def test_values_of_shared_parts_are_refused_where_they_are_compared_or_encoded(
+    embedded_db: Any, pipeline: list[dict[str, Any]]
+) -> None:
+    """Comparing, grouping or encoding such a value walked it part by part: ``$bsonSize``
+    encoded it in C holding the interpreter lock (at 2**23 leaves, 1.3 s in which the event
+    loop stood still; at 2**40, days and terabytes). It is refused as too large at once."""
+    await embedded_db.big.insert_one({"_id": 1})
+    with pytest.raises(OperationFailure) as info:
+        await aggregate(embedded_db.big, pipeline)
+    assert info.value.code == limits.OBJECT_TOO_LARGE

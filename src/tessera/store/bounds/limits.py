@@ -37,6 +37,7 @@ __all__ = [
     "group_error",
     "range_error",
     "sort_error",
+    "value_error",
 ]
 
 MB = 1024 * 1024
@@ -212,6 +213,17 @@ def check_made_array(operator: str, items: int) -> None:
             f"cannot spill to disk. Memory limit: {RANGE_BYTES} bytes",
             "ExceededMemoryLimit",
         )
+
+
+def value_error(size: int) -> OperationFailure:
+    """A value larger than any document may be, met where it is compared or measured."""
+    return _failure(
+        OBJECT_TOO_LARGE,
+        f"BSONObj size: {size} (0x{size:X}) is invalid. Size must be between 0 and "
+        f"{INTERNAL_DOCUMENT_BYTES}(16MB): a value this large cannot be compared, grouped "
+        "or measured",
+        "BSONObjectTooLarge",
+    )
 
 
 def document_error(size: int, doc: Mapping[str, Any]) -> OperationFailure:

@@ -24,6 +24,7 @@ from bson.objectid import ObjectId
 from bson.regex import Regex
 from bson.timestamp import Timestamp
 
+from tessera.store.bounds.limits import INTERNAL_DOCUMENT_BYTES, approximate_size, value_error
 from tessera.store.values.paths import MISSING
 
 # MongoDB's canonical type ranks (server: canonicalizeBSONType). Gaps are MongoDB's own.
@@ -123,7 +124,18 @@ def sort_value(value: Any) -> tuple:
     booleans are not numbers, strings compare by code point (the same as UTF-8 bytes),
     documents compare field by field (type, then name, then value) and are
     field-order sensitive, arrays element by element.
+
+    A document or array larger than any document may be is refused: a pipeline's values
+    may share parts (a ``$reduce`` doubling ``{"b": "$$value", "c": "$$value"}``), and
+    the key of one of terabytes was built, hashed and compared part by part, for days.
     """
+    kind = value.__class__
+    if (kind is dict or kind is list) and approximate_size(value) > 2 * INTERNAL_DOCUMENT_BYTES:
+        raise value_error(approximate_size(value))
+    return _sort_value(value)
+
+
+def _sort_value(value: Any) -> tuple:
     kind = type(value)
     if kind is str:
         return (STRING, value)
@@ -143,7 +155,7 @@ def sort_value(value: Any) -> tuple:
             value = value.as_doc()
         return (OBJECT, tuple(_field_key(k, v) for k, v in value.items()))
     if rank == ARRAY:
-        return (ARRAY, tuple(sort_value(v) for v in value))
+        return (ARRAY, tuple(_sort_value(v) for v in value))
     if rank in (STRING, CODE):
         return (rank, str(value))
     if rank == BOOL:
@@ -160,12 +172,12 @@ def sort_value(value: Any) -> tuple:
     if rank == REGEX:
         return (REGEX, value.pattern, regex_flags(value))
     if rank == CODE_WITH_SCOPE:
-        return (CODE_WITH_SCOPE, str(value), sort_value(value.scope))
+        return (CODE_WITH_SCOPE, str(value), _sort_value(value.scope))
     return (rank,)  # MinKey, MaxKey
 
 
 def _field_key(name: str, value: Any) -> tuple:
-    key = sort_value(value)
+    key = _sort_value(value)
     return (key[0], name, key)
 
 

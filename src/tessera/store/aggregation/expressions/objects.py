@@ -16,6 +16,7 @@ from tessera.store.aggregation.expressions.core import (
     special,
     type_name,
 )
+from tessera.store.bounds.limits import INTERNAL_DOCUMENT_BYTES, approximate_size, value_error
 from tessera.store.query.text import score_of
 from tessera.store.values.paths import MISSING
 
@@ -149,6 +150,9 @@ def _bson_size(value: Any) -> Any:
         return None
     if not isinstance(value, Mapping):
         raise failure(31393, f"$bsonSize requires a document input, found: {type_name(value)}")
+    estimate = approximate_size(value)  # encoding copies each shared part
+    if estimate > 2 * INTERNAL_DOCUMENT_BYTES:
+        raise value_error(estimate)
     return len(bson.encode(value))
 
 
