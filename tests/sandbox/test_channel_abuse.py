@@ -112,6 +112,18 @@ def test_what_a_call_raised_cannot_flood_or_forge_the_servers_log(live, caplog, 
     assert not any(line.startswith("2026-12-07") for line in logged.split("\n"))
 
 
+def test_refusals_of_a_plugins_megabytes_cannot_flood_the_servers_log(live, caplog):
+    """A refused operation is logged with what it named: a user id of 5 MB for
+    ``send_to_user``, or in a document to insert, made a log line of 5 MB each, past the
+    budget the plugin's own lines have (10 calls of 20 such: 1 GB of log)."""
+    with caplog.at_level(logging.INFO):
+        assert _call(live, action="refused_huge", count=5).json() == {"refused": 10}
+    refusals = [r for r in caplog.records if r.name == "tessera.isolation"]
+    assert len(refusals) == 10
+    assert all(len(r.getMessage()) < 2000 for r in refusals)
+    assert all("characters cut" in r.getMessage() for r in refusals)
+
+
 def test_a_plugin_raising_an_error_of_megabytes_keeps_its_worker(live):
     """Its message and traceback, over a frame together, are cut in the worker: the call
     answers 500 as any plugin's error, and no worker dies (counting towards a back-off)."""

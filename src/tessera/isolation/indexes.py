@@ -18,6 +18,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from tessera.isolation.policy import logged
 from tessera.store.query.sorting import normalize_sort
 
 logger = logging.getLogger("tessera.isolation")
@@ -101,22 +102,22 @@ class UserIndexes:
             if scoped >= MAX_SORT_INDEXES:
                 logger.warning(
                     "%s sorts by %s in memory: it has %d indexes on user_id and more fields "
-                    "already, the most the runtime makes; create_index(%r) to read in order",
-                    where, list(spec), scoped, keys,
+                    "already, the most the runtime makes; create_index(%s) to read in order",
+                    where, logged(repr(list(spec))), scoped, logged(repr(keys)),
                 )  # fmt: skip
                 return
             count = await collection.estimated_document_count()
             if count > MAX_SORT_BUILD_DOCUMENTS:
                 logger.warning(
                     "%s sorts by %s in memory: at %d documents the runtime leaves the index "
-                    "to you; create_index(%r) to read in order",
-                    where, list(spec), count, keys,
+                    "to you; create_index(%s) to read in order",
+                    where, logged(repr(list(spec))), count, logged(repr(keys)),
                 )  # fmt: skip
                 return
             name = await collection.create_index(keys)
             logger.info("created index %s on %s for a scoped sort", name, where)
         except Exception:  # an index is an optimisation: the queries run without it
-            logger.exception("could not create the index %r on %s", keys, where)
+            logger.exception("could not create the index %s on %s", logged(repr(keys)), where)
 
 
 def _leads(fields: Sequence[Sequence[Any]]) -> bool:

@@ -9,8 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from tessera.isolation.errors import IsolationError
+from tessera.sandbox.faults import cut
 
 logger = logging.getLogger("tessera.isolation")
+#: The most characters of a plugin's values (a refused user id, a reason) a log line of
+#: the isolation holds: a sandboxed plugin sent user ids of megabytes to be refused, and
+#: each made a log line as large, past the budget its own log lines have.
+LOGGED_CHARS = 1000
 
 MODES = ("enforce", "audit", "off")
 
@@ -39,28 +44,35 @@ class Policy:
         """Refuse the operation (``enforce``) or log it and let it through (``audit``)."""
         message = f"{operation}: {problem}"
         if self.mode == "enforce":
-            logger.warning("isolation refused (plugin=%s user=%s) %s", *self._who(), message)
+            logger.warning(
+                "isolation refused (plugin=%s user=%s) %s", *self._who(), logged(message)
+            )
             raise IsolationError(message)
-        logger.warning("isolation audit (plugin=%s user=%s) %s", *self._who(), message)
+        logger.warning("isolation audit (plugin=%s user=%s) %s", *self._who(), logged(message))
 
     def refuse(self, operation: str, problem: str) -> None:
         """Refuse an operation that would leave the app's database, whatever the mode."""
         message = f"{operation}: {problem}"
-        logger.warning("isolation refused (plugin=%s user=%s) %s", *self._who(), message)
+        logger.warning("isolation refused (plugin=%s user=%s) %s", *self._who(), logged(message))
         raise IsolationError(message)
 
     def escalated(self, operation: str) -> None:
         """Log one operation done under escalation: who, which plugin, what and why."""
         if self.escalation is not None:
             logger.info(
-                "isolation escalation (plugin=%s user=%s reason=%r) %s",
+                "isolation escalation (plugin=%s user=%s reason=%s) %s",
                 *self._who(),
-                self.escalation,
-                operation,
+                logged(repr(self.escalation)),
+                logged(operation),
             )
 
     def _who(self) -> tuple[str, str]:
         return self.plugin, self.user_id
+
+
+def logged(text: str) -> str:
+    """``text`` as an isolation log line holds it: at most LOGGED_CHARS characters."""
+    return cut(text, LOGGED_CHARS)
 
 
 def manifest_names(extra: Mapping[str, Any], key: str) -> frozenset[str]:

@@ -26,7 +26,7 @@ from tessera.context import CallContext, NotBound, current_call, no_caller
 from tessera.isolation.database import CLOSED_ATTRIBUTES, ScopedDatabase
 from tessera.isolation.indexes import UserIndexes
 from tessera.isolation.modes import CollectionModes
-from tessera.isolation.policy import MODES, Policy, manifest_names, may_escalate
+from tessera.isolation.policy import MODES, Policy, logged, manifest_names, may_escalate
 from tessera.plugins.manifest import Manifest
 
 SYSTEM_DATABASE = "_tessera"
@@ -113,7 +113,7 @@ class Databases:
                 "isolation escalation (plugin=%s user=%s) %s",
                 call.plugin,
                 call.identity.user_id,
-                label,
+                logged(label),
             )
             return
         self._policy(call).violation(label, _escalation_problem(self._roles(call)))
@@ -199,10 +199,10 @@ class AppDatabase:
         call = caller("db.as_admin()")
         bound().escalated(call, reason)  # refuse now rather than at the first operation
         logger.info(
-            "isolation escalation granted (plugin=%s user=%s reason=%r)",
+            "isolation escalation granted (plugin=%s user=%s reason=%s)",
             call.plugin,
             call.identity.user_id,
-            reason,
+            logged(repr(reason)),
         )
         return DatabaseRef(lambda: bound().escalated(caller("db.as_admin()"), reason))
 

@@ -68,6 +68,22 @@ async def execute(data):
         except OperationFailure as exc:
             count = await db["big"].count_documents({"user_id": data["user_id"]})
             return {"code": exc.code, "count": count}
+    elif action == "refused_huge":  # each refusal quoted its megabytes in a log line
+        from core.config.database import db
+        from core.websocket_manager import websocket_manager
+
+        refused = 0
+        for n in range(data.get("count", 10)):
+            huge = f"{n}" * 5_000_000
+            for attempt in (
+                websocket_manager.send_to_user(huge, {"a": 1}),
+                db["notes"].insert_one({"user_id": huge}),
+            ):
+                try:
+                    await attempt
+                except Exception:  # IsolationError
+                    refused += 1
+        return {"refused": refused}
     elif action == "raise_huge":
         raise ValueError("x" * data.get("size", 10_000_000))
     return {"ok": True}
