@@ -24,7 +24,12 @@ from tessera.store.aggregation.expressions.core import (
 )
 from tessera.store.aggregation.expressions.strings import search_range
 from tessera.store.bounds.deadlines import checked
-from tessera.store.bounds.limits import RANGE_BYTES, check_made_array, range_error
+from tessera.store.bounds.limits import (
+    RANGE_BYTES,
+    check_made_array,
+    check_sorted_array,
+    range_error,
+)
 from tessera.store.query.sorting import normalize_sort, sort_key
 from tessera.store.values.ordering import hash_key, sort_value
 from tessera.store.values.paths import MISSING
@@ -404,6 +409,7 @@ def _sort_array(raw: Any, scope: Scope) -> Any:
             "The input argument to $sortArray must be an array, but was of type: "
             f"{type_name(array)}",
         )
+    check_sorted_array(array)
     # Stable both ways: equal elements keep their order (Python's reverse keeps it too).
     return sorted(array, key=order, reverse=descending)
 
