@@ -342,14 +342,24 @@ async def test_values_of_shared_parts_are_refused_where_they_are_compared_or_enc
     assert info.value.code == limits.OBJECT_TOO_LARGE
 
 
-async def test_sort_array_over_a_blocking_sorts_memory_is_refused(embedded_db: Any) -> None:
-    """$sortArray builds and holds a key for each element, and an array may repeat one
-    stored value without taking its memory again: 40,000 copies of a stored array of
-    1,000 items held 2.8 GB of keys (any number, up to what a $range may make)."""
+@pytest.mark.parametrize(
+    ("operator", "expression"),
+    [
+        ("$sortArray", lambda copies: {"$sortArray": {"input": copies, "sortBy": 1}}),
+        ("$setUnion", lambda copies: {"$setUnion": [copies]}),
+        ("$setIsSubset", lambda copies: {"$setIsSubset": [copies, [1]]}),
+    ],
+)
+async def test_sorting_or_comparing_as_sets_over_a_blocking_sorts_memory_is_refused(
+    embedded_db: Any, operator: str, expression: Any
+) -> None:
+    """They build a key for each element ($sortArray holds them all), and an array may
+    repeat one stored value without taking its memory again: 40,000 copies of a stored
+    array of 1,000 items held 2.8 GB of keys (any number, up to what a $range may make)."""
     await embedded_db.big.insert_one({"_id": 1, "a": list(range(1000))})
     copies = {"$map": {"input": {"$range": [0, 20_000]}, "in": "$a"}}
-    sort = {"$sortArray": {"input": copies, "sortBy": 1}}
+    value = {"$cond": [{"$isArray": expression(copies)}, 1, 0]}
     with pytest.raises(OperationFailure) as info:
-        await aggregate(embedded_db.big, [{"$project": {"n": {"$size": sort}}}])
+        await aggregate(embedded_db.big, [{"$project": {"n": value}}])
     assert info.value.code == limits.EXCEEDED_MEMORY_LIMIT
-    assert "$sortArray" in str(info.value)
+    assert operator in str(info.value)

@@ -31,9 +31,9 @@ __all__ = [
     "RANGE_BYTES",
     "accumulator_error",
     "approximate_size",
+    "check_keyed",
     "check_made_array",
     "check_made_string",
-    "check_sorted_array",
     "document_error",
     "group_error",
     "range_error",
@@ -202,15 +202,16 @@ def check_made_string(operator: str, length: int) -> None:
         )
 
 
-def check_sorted_array(array: list[Any]) -> None:
-    """Refuse to sort an array larger than a blocking sort may hold: its elements' keys are
-    built and held whole, and an array may repeat one stored value (``$map`` of ``$a``
-    over a ``$range``): 40,000 copies of a 1,000-item array held 2.8 GB of keys."""
-    used = approximate_size(array)
+def check_keyed(operator: str, arrays: list[Any]) -> None:
+    """Refuse to sort or compare as sets `arrays` larger than a blocking sort may hold:
+    each element's key is built (and a sort holds them all), and an array may repeat one
+    stored value, or share parts, without taking its memory again: 40,000 copies of a
+    1,000-item array held 2.8 GB of keys, 2,000 values sharing parts took minutes."""
+    used = approximate_size(arrays)
     if used > BLOCKING_BYTES:
         raise _failure(
             EXCEEDED_MEMORY_LIMIT,
-            f"$sortArray used too much memory and cannot spill to disk. Used: {used} bytes. "
+            f"{operator} used too much memory and cannot spill to disk. Used: {used} bytes. "
             f"Memory limit: {BLOCKING_BYTES} bytes",
             "ExceededMemoryLimit",
         )

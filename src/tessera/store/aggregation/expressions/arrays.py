@@ -26,8 +26,8 @@ from tessera.store.aggregation.expressions.strings import search_range
 from tessera.store.bounds.deadlines import checked
 from tessera.store.bounds.limits import (
     RANGE_BYTES,
+    check_keyed,
     check_made_array,
-    check_sorted_array,
     range_error,
 )
 from tessera.store.query.sorting import normalize_sort, sort_key
@@ -315,6 +315,7 @@ def _set_arrays(name: str, values: tuple[Any, ...], code: int) -> list[list[Any]
                 code,
                 f"All operands of {name} must be arrays. One argument is of type: {type_name(v)}",
             )
+    check_keyed(name, list(values))
     return list(values)
 
 
@@ -362,6 +363,7 @@ def _set_equals(*values: Any) -> bool:
                 "All operands of $setEquals must be arrays. "
                 f"One argument is of type: {type_name(v)}",
             )
+    check_keyed("$setEquals", list(values))
     keys = [{hash_key(v) for v in a} for a in values]
     return all(k == keys[0] for k in keys)
 
@@ -375,6 +377,7 @@ def _set_is_subset(a: Any, b: Any) -> bool:
                 "both operands of $setIsSubset must be arrays. "
                 f"Argument is of type: {type_name(v)}",
             )
+    check_keyed("$setIsSubset", [a, b])
     return {hash_key(v) for v in a} <= {hash_key(v) for v in b}
 
 
@@ -409,7 +412,7 @@ def _sort_array(raw: Any, scope: Scope) -> Any:
             "The input argument to $sortArray must be an array, but was of type: "
             f"{type_name(array)}",
         )
-    check_sorted_array(array)
+    check_keyed("$sortArray", array)
     # Stable both ways: equal elements keep their order (Python's reverse keeps it too).
     return sorted(array, key=order, reverse=descending)
 
