@@ -171,10 +171,14 @@ def group_error() -> OperationFailure:
 
 def accumulator_error(name: str, used: int) -> OperationFailure:
     """A ``$push`` or ``$addToSet`` holding `ACCUMULATOR_BYTES` or more."""
+    return _used_too_much(name, used, ACCUMULATOR_BYTES)
+
+
+def _used_too_much(name: str, used: int, limit: int) -> OperationFailure:
     return _failure(
         EXCEEDED_MEMORY_LIMIT,
         f"{name} used too much memory and cannot spill to disk. Used: {used} bytes. "
-        f"Memory limit: {ACCUMULATOR_BYTES} bytes",
+        f"Memory limit: {limit} bytes",
         "ExceededMemoryLimit",
     )
 
@@ -209,12 +213,7 @@ def check_keyed(operator: str, arrays: list[Any]) -> None:
     1,000-item array held 2.8 GB of keys, 2,000 values sharing parts took minutes."""
     used = approximate_size(arrays)
     if used > BLOCKING_BYTES:
-        raise _failure(
-            EXCEEDED_MEMORY_LIMIT,
-            f"{operator} used too much memory and cannot spill to disk. Used: {used} bytes. "
-            f"Memory limit: {BLOCKING_BYTES} bytes",
-            "ExceededMemoryLimit",
-        )
+        raise _used_too_much(operator, used, BLOCKING_BYTES)
 
 
 def check_made_array(operator: str, items: int) -> None:
