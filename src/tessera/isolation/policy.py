@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tessera.bounded_text import cut
 from tessera.isolation.errors import IsolationError
-from tessera.sandbox.faults import cut
 
 logger = logging.getLogger("tessera.isolation")
 #: The most characters of a plugin's values (a refused user id, a reason) a log line of

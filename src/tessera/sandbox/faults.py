@@ -11,6 +11,8 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from tessera.bounded_text import cut
+
 if TYPE_CHECKING:
     from pymongo.errors import OperationFailure
 
@@ -32,15 +34,6 @@ _BUILTINS: dict[str, type[Exception]] = {
 #: Characters of an error's message, and of its traceback, sent across: an error of
 #: megabytes would not fit a frame (the worker then died of it) nor belong in a log line.
 MAX_TEXT = 64 * 1024
-
-
-def cut(text: str, limit: int, *, tail: bool = False) -> str:
-    """``text`` within ``limit`` characters, saying how many were cut: its start, or its
-    end when ``tail`` (a traceback's last lines say what was raised)."""
-    if len(text) <= limit:
-        return text
-    said = f"[{len(text) - limit} characters cut]"
-    return said + text[-limit:] if tail else text[:limit] + said
 
 
 def describe(exc: BaseException, *, with_traceback: bool = False) -> dict[str, Any]:

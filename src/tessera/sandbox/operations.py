@@ -29,9 +29,9 @@ from pymongo.operations import (
     UpdateOne,
 )
 
+from tessera.bounded_text import cut
 from tessera.entitlements import sdk as entitlements_sdk
 from tessera.isolation.cursor import stored_batch
-from tessera.sandbox import faults
 from tessera.sandbox.remote_db import (
     BATCH,
     COLLECTION_METHODS,
@@ -429,7 +429,7 @@ def worker_text(value: Any, limit: int, *, tail: bool = False) -> str:
     log record of the server's, flood the log or drive a terminal."""
     if type(value) is not str:
         return f"<{type(value).__name__}>"
-    return _CONTROL.sub(_escaped, faults.cut(value, limit, tail=tail))
+    return _CONTROL.sub(_escaped, cut(value, limit, tail=tail))
 
 
 def printed_text(text: str) -> str:

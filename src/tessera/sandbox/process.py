@@ -49,6 +49,7 @@ from tessera.sandbox.operations import (
     printed_text,
     worker_text,
 )
+from tessera.store.bounds.limits import OBJECT_TOO_LARGE
 
 logger = logging.getLogger("tessera.sandbox")
 
@@ -270,7 +271,7 @@ def _too_large_answer(size: int) -> Exception:
     from pymongo.errors import OperationFailure
 
     message = f"BSONObj size: {size} is invalid. Size must be between 0 and {MAX_FRAME}"
-    return OperationFailure(message, code=10334)
+    return OperationFailure(message, code=OBJECT_TOO_LARGE)
 
 
 def _checked(done: dict[str, Any]) -> dict[str, Any]:

@@ -183,11 +183,11 @@ def _used_too_much(name: str, used: int, limit: int) -> OperationFailure:
     )
 
 
-def range_error(needed: int) -> OperationFailure:
-    """A ``$range`` whose array would take `RANGE_BYTES` or more."""
+def range_error(needed: int, operator: str = "$range") -> OperationFailure:
+    """An array `operator` would make (a ``$range``, say) taking `RANGE_BYTES` or more."""
     return _failure(
         EXCEEDED_MEMORY_LIMIT,
-        f"$range would use too much memory ({needed} bytes) and cannot spill to disk. "
+        f"{operator} would use too much memory ({needed} bytes) and cannot spill to disk. "
         f"Memory limit: {RANGE_BYTES} bytes",
         "ExceededMemoryLimit",
     )
@@ -222,12 +222,7 @@ def check_made_array(operator: str, items: int) -> None:
     made arrays of a billion items."""
     needed = items * ARRAY_ITEM_BYTES
     if needed >= RANGE_BYTES:
-        raise _failure(
-            EXCEEDED_MEMORY_LIMIT,
-            f"{operator} would use too much memory ({needed} bytes for {items} items) and "
-            f"cannot spill to disk. Memory limit: {RANGE_BYTES} bytes",
-            "ExceededMemoryLimit",
-        )
+        raise range_error(needed, operator)
 
 
 def value_error(size: int) -> OperationFailure:

@@ -130,8 +130,10 @@ def sort_value(value: Any) -> tuple:
     the key of one of terabytes was built, hashed and compared part by part, for days.
     """
     kind = value.__class__
-    if (kind is dict or kind is list) and approximate_size(value) > 2 * INTERNAL_DOCUMENT_BYTES:
-        raise value_error(approximate_size(value))
+    if kind is dict or kind is list:
+        size = approximate_size(value)
+        if size > 2 * INTERNAL_DOCUMENT_BYTES:
+            raise value_error(size)
     return _sort_value(value)
 
 
