@@ -134,6 +134,7 @@ class Runtime:
                 settings.sandbox_total_workers,
             ),
             hidden=(Path(settings.data),),
+            escalating=settings.sandbox_escalation,
         )
         self.plugins.sandbox = self.sandbox
         self.plugins.on_unload(self.sandbox.unload)
@@ -202,6 +203,7 @@ class Runtime:
             if self.settings.isolation == "sandbox"
             else self.settings.isolation,
             manifest_of=self._manifest_of,
+            may_escalate=self._may_escalate,
             modes=modes,
         )
         bind_databases(self.databases)
@@ -230,6 +232,10 @@ class Runtime:
     def _manifest_of(self, name: str) -> Manifest | None:
         plugin = self.plugins.get(name)
         return plugin.manifest if plugin is not None else None
+
+    def _may_escalate(self, name: str) -> bool:
+        plugin = self.plugins.get(name)
+        return plugin is not None and self.sandbox.may_escalate(name, plugin.manifest)
 
     async def set_plugin_enabled(self, name: str, enabled: bool, by: str) -> None:
         """Enable or disable a plugin now and for every later start."""

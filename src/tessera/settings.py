@@ -277,6 +277,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Sandboxed plugins: each worker's memory limit (address space), in MiB.",
         positive_int,
     ),
+    Setting(
+        "sandbox_escalation",
+        (),
+        "Sandboxed plugins allowed to escalate (db.as_admin(), other users in the "
+        "services) for the callers their manifest's escalation_roles name and for "
+        "superadmins, comma-separated; any other sandboxed plugin may not escalate.",
+        _csv,
+    ),
     Setting("reload", False, "Watch the plugins folder and reload changed plugins.", _bool),
     Setting("log_level", "info", "Log level.", _choice("debug", "info", "warning", "error")),
 )

@@ -18,6 +18,9 @@ from tessera.services.database import unbind as unbind_databases
 from tessera.store import open_client
 
 APP = "shop"
+#: The test plugins that list every user's documents, for the tests to see what crossed:
+#: the operator's own, so in sandbox mode they are listed in --sandbox-escalation.
+ESCALATING = ("admin_listing", "late_read")
 
 
 @pytest.fixture(params=["in-process", "sandbox"])
@@ -28,6 +31,17 @@ def plugin_mode(request: pytest.FixtureRequest) -> str:
     test_indexes, test_rules, test_scope, the snapshot tests' own calls), and the module
     exports; the sandbox's worker serves its plugins through that same ``db``."""
     return str(request.param)
+
+
+@pytest.fixture
+def serve(serve: Callable[..., Any]) -> Callable[..., Any]:
+    """The root ``serve``, with the plugins in ESCALATING allowed to escalate when sandboxed."""
+
+    def _serve(*args: Any, **values: Any) -> Any:
+        values.setdefault("sandbox_escalation", ESCALATING)
+        return serve(*args, **values)
+
+    return _serve
 
 
 @pytest.fixture

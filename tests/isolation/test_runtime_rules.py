@@ -51,6 +51,7 @@ def harness(plugin_mode: str):
     """``harness(plugins, **settings)``: a Harness running them in-process or sandboxed."""
 
     def _harness(plugins: Path, **settings) -> Harness:
+        settings.setdefault("sandbox_escalation", ("messenger",))  # the operator's choice
         made = Harness(plugins, **settings)
         made.runtime.sandbox.everything = plugin_mode == "sandbox"
         return made

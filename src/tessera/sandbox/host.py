@@ -87,9 +87,12 @@ class Sandbox:
         everything: bool,
         settings: PoolSettings | None = None,
         hidden: tuple[Path, ...] = (),
+        escalating: tuple[str, ...] = (),
     ) -> None:
         #: Whether every plugin is sandboxed (``--isolation sandbox``).
         self.everything = everything
+        #: The sandboxed plugins the operator lets escalate (``--sandbox-escalation``).
+        self.escalating = frozenset(escalating)
         self.settings = settings or PoolSettings()
         #: Paths no worker may see even inside a folder it can read (the data folder).
         self.hidden = hidden
@@ -109,6 +112,11 @@ class Sandbox:
     def wants(self, manifest: Manifest) -> bool:
         """Whether the plugin of ``manifest`` runs in workers."""
         return self.everything or manifest.sandbox
+
+    def may_escalate(self, name: str, manifest: Manifest) -> bool:
+        """Whether plugin ``name`` may escalate at all. A sandboxed plugin's manifest is
+        its author's, so its ``escalation_roles`` count only when the operator lists it."""
+        return name in self.escalating or not self.wants(manifest)
 
     def confinement(self, folder: Path, manifest: Manifest) -> Confinement:
         """What a worker of the plugin in ``folder`` may reach: its folder, and the network
@@ -130,6 +138,12 @@ class Sandbox:
         problem = lazy.problem(name, folder)
         if problem is not None:
             raise PluginLoadError(problem)
+        if manifest.extra.get("escalation_roles") and name not in self.escalating:
+            logger.warning(
+                "plugin %r runs in the sandbox: its manifest's escalation_roles are refused "
+                "until the operator lists it in --sandbox-escalation",
+                name,
+            )
         pool = Pool(name, self.confinement(folder, manifest), self.settings, self._start)
         self.pools[name] = pool
         if lazy.subscribes(folder):

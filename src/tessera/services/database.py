@@ -35,6 +35,7 @@ _APP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
 logger = logging.getLogger("tessera.isolation")
 
 ManifestOf = Callable[[str], Manifest | None]
+MayEscalate = Callable[[str], bool]
 Resolve = Callable[[], Any]
 # Database attributes that are not collections: ``db.<name>`` resolves them at once.
 _DATABASE_ATTRIBUTES = CLOSED_ATTRIBUTES | {
@@ -51,6 +52,10 @@ def _no_manifest(name: str) -> Manifest | None:
     return None
 
 
+def _every_plugin(name: str) -> bool:
+    return True
+
+
 class Databases:
     """The runtime's side of ``db``: which store database holds each app, how isolation
     is enforced, and what each plugin's manifest shares.
@@ -58,6 +63,8 @@ class Databases:
     :param client: the store client.
     :param isolation: the mode (enforce, audit, off).
     :param manifest_of: a plugin's manifest, for its shared collections and escalation roles.
+    :param may_escalate: whether a plugin may escalate at all (a sandboxed plugin only when
+        the operator lists it); its manifest's roles then say for which callers.
     :param modes: how each collection was first used (see :mod:`tessera.isolation.modes`).
     """
 
@@ -69,6 +76,7 @@ class Databases:
         prefix: str = "",
         isolation: str = "enforce",
         manifest_of: ManifestOf | None = None,
+        may_escalate: MayEscalate | None = None,
         modes: CollectionModes | None = None,
     ) -> None:
         if isolation not in MODES:
@@ -78,6 +86,7 @@ class Databases:
         self.prefix = prefix
         self.mode = isolation
         self.manifest_of = manifest_of or _no_manifest
+        self.plugin_may_escalate = may_escalate or _every_plugin
         self.indexes = UserIndexes()
         self.modes = modes or CollectionModes()
 
@@ -98,7 +107,7 @@ class Databases:
         """The database of ``call``'s app for cross-user work, when the caller may."""
         policy = self._policy(call)
         if not self._may_escalate(call):
-            policy.violation("db.as_admin()", _escalation_problem(self._roles(call)))
+            policy.violation("db.as_admin()", self._escalation_problem(call))
         return self._scoped(call, dataclasses.replace(policy, escalation=reason))
 
     def check_recipient(self, call: CallContext, user_id: str, operation: str) -> None:
@@ -116,7 +125,7 @@ class Databases:
                 logged(label),
             )
             return
-        self._policy(call).violation(label, _escalation_problem(self._roles(call)))
+        self._policy(call).violation(label, self._escalation_problem(call))
 
     def _scoped(self, call: CallContext, policy: Policy) -> ScopedDatabase:
         return ScopedDatabase(self.app(call.identity.app_id), policy, self.indexes, self.modes)
@@ -126,8 +135,22 @@ class Databases:
         return Policy(self.mode, call.identity.user_id, call.plugin, shared)
 
     def _may_escalate(self, call: CallContext) -> bool:
+        if not self.plugin_may_escalate(call.plugin):
+            return False
         identity = call.identity
         return may_escalate(identity.roles, identity.is_superadmin, self._roles(call))
+
+    def _escalation_problem(self, call: CallContext) -> str:
+        if not self.plugin_may_escalate(call.plugin):
+            return (
+                f"plugin {call.plugin!r} runs in the sandbox, where escalation needs the "
+                "operator to list it in --sandbox-escalation (TESSERA_SANDBOX_ESCALATION)"
+            )
+        allowed = ", ".join(sorted(self._roles(call))) or "none declared"
+        return (
+            "escalation needs a superadmin caller or one of the roles in the manifest's "
+            f"escalation_roles ({allowed})"
+        )
 
     def _roles(self, call: CallContext) -> frozenset[str]:
         return manifest_names(self._extra(call.plugin), "escalation_roles")
@@ -278,14 +301,6 @@ def _database_attribute(resolve: Resolve, name: str) -> Any:
     if name in _DATABASE_ATTRIBUTES:
         return getattr(resolve(), name)
     return CollectionRef(resolve, name)
-
-
-def _escalation_problem(roles: frozenset[str]) -> str:
-    allowed = ", ".join(sorted(roles)) or "none declared"
-    return (
-        "escalation needs a superadmin caller or one of the roles in the manifest's "
-        f"escalation_roles ({allowed})"
-    )
 
 
 db = AppDatabase()

@@ -1,0 +1,100 @@
+"""A sandboxed plugin's manifest is its author's: its ``escalation_roles`` reach every
+user's data only when the operator lists the plugin in ``--sandbox-escalation``. Through a
+real server, with the same plugin trusted in-process beside it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+OVERSEER = """
+from core.config.database import db
+from core.notifications_manager import notifications_manager
+from core.websocket_manager import websocket_manager
+
+
+async def execute(data: dict) -> dict:
+    if data["action"] == "add":
+        await db["notes"].insert_one({"text": data["text"]})
+    elif data["action"] == "list":
+        admin = db.as_admin(reason="overseeing")
+        notes = await admin["notes"].find({}, {"_id": 0, "user_id": 1}).to_list(None)
+        return {"owners": sorted(n["user_id"] for n in notes)}
+    elif data["action"] == "wipe":
+        await db.as_admin(reason="overseeing")["notes"].delete_many({})
+    elif data["action"] == "notify":
+        await notifications_manager.create_notification(
+            user_id=data["to"], notification_type="hi", title="t", message="m"
+        )
+    elif data["action"] == "push":
+        await websocket_manager.send_to_user(data["to"], {"type": "hello"})
+    return {"done": True}
+"""
+ESCALATIONS = ["list", "wipe", "notify", "push"]
+
+
+@pytest.fixture
+def plugins(tmp_path: Path) -> Path:
+    """``overseer`` sandboxed by its manifest, ``trusted`` the same code in-process; both
+    manifests grant escalation to the ``member`` role an identity provider gives everyone."""
+    root = tmp_path / "plugins"
+    for name, manifest in [
+        ("overseer", {"sandbox": True, "escalation_roles": ["member"]}),
+        ("trusted", {"escalation_roles": ["member"]}),
+    ]:
+        folder = root / name
+        folder.mkdir(parents=True)
+        (folder / "logic.py").write_text(OVERSEER)
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def run(client, plugin: str, action: str, **body):
+    return client.post(f"/api/execute/{plugin}", json={"action": action, **body})
+
+
+def seed(live) -> None:
+    with live.client("bob") as bob:
+        assert run(bob, "trusted", "add", text="bob-secret").status_code == 200
+
+
+def notifications_of(live, user: str) -> list:
+    with live.client(user) as client:
+        return client.get("/api/notifications").json()["notifications"]
+
+
+@pytest.mark.parametrize("claims", [{"roles": ["member"]}, {"superadmin": True}])
+def test_an_unlisted_sandboxed_plugin_escalates_for_no_caller(serve, plugins, caplog, claims):
+    with caplog.at_level(logging.WARNING, "tessera.sandbox"):
+        live = serve(plugins)
+    assert any(
+        "'overseer' runs in the sandbox" in r.getMessage()
+        and "--sandbox-escalation" in r.getMessage()
+        for r in caplog.records
+    )
+    seed(live)
+    with live.client("mallory", **claims) as mallory:
+        for action in ESCALATIONS:
+            response = run(mallory, "overseer", action, to="bob")
+            assert response.status_code == 403, (action, response.text)
+            assert "--sandbox-escalation" in response.json()["error"]
+            assert "bob-secret" not in response.text
+        # the operator's in-process plugin, with the same manifest, may
+        assert run(mallory, "trusted", "list").json() == {"owners": ["bob"]}
+    assert notifications_of(live, "bob") == []
+
+
+def test_a_listed_sandboxed_plugin_escalates_as_its_manifest_says(serve, plugins):
+    live = serve(plugins, sandbox_escalation=("overseer",))
+    seed(live)
+    with live.client("dana") as dana:  # no role: refused, naming the roles
+        refused = run(dana, "overseer", "list")
+    assert refused.status_code == 403
+    assert "escalation_roles (member)" in refused.json()["error"]
+    with live.client("mallory", roles=["member"]) as mallory:
+        assert run(mallory, "overseer", "list").json() == {"owners": ["bob"]}
+        assert run(mallory, "overseer", "notify", to="bob").status_code == 200
+    assert len(notifications_of(live, "bob")) == 1
