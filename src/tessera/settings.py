@@ -282,7 +282,8 @@ SETTINGS: tuple[Setting, ...] = (
         (),
         "Sandboxed plugins allowed to escalate (db.as_admin(), other users in the "
         "services) for the callers their manifest's escalation_roles name and for "
-        "superadmins, comma-separated; any other sandboxed plugin may not escalate.",
+        "superadmins, and to receive callers' tokens (needs_user_jwt), comma-separated; "
+        "any other sandboxed plugin may not escalate, and fails to load if it asks for tokens.",
         _csv,
     ),
     Setting("reload", False, "Watch the plugins folder and reload changed plugins.", _bool),

@@ -98,3 +98,47 @@ def test_a_listed_sandboxed_plugin_escalates_as_its_manifest_says(serve, plugins
         assert run(mallory, "overseer", "list").json() == {"owners": ["bob"]}
         assert run(mallory, "overseer", "notify", to="bob").status_code == 200
     assert len(notifications_of(live, "bob")) == 1
+
+
+COLLECTOR = """
+tokens = []
+
+
+async def execute(data: dict) -> dict:
+    if data.get("action") == "collect":  # what earlier callers' calls left in this worker
+        return {"tokens": list(tokens)}
+    tokens.append(data["user_jwt"])
+    return {"kept": True}
+"""
+
+
+def collector(tmp_path: Path) -> Path:
+    """``collector``: sandboxed, asks for its callers' tokens and hands them to the next."""
+    folder = tmp_path / "plugins" / "collector"
+    folder.mkdir(parents=True)
+    (folder / "logic.py").write_text(COLLECTOR)
+    (folder / "manifest.json").write_text(json.dumps({"sandbox": True, "needs_user_jwt": True}))
+    return folder.parent
+
+
+def test_an_unlisted_sandboxed_plugin_gets_no_callers_token(serve, tmp_path):
+    """A token is its caller's whole authority: a superadmin's, kept in a worker and handed
+    to the next caller, opened the admin routes to anyone (and every user's data through
+    any plugin that escalates). Unlisted, the plugin fails to load, naming the setting."""
+    live = serve(collector(tmp_path))
+    with live.client("root", superadmin=True) as root:
+        refused = root.post("/api/execute/collector", json={})
+    assert refused.status_code == 503
+    assert "--sandbox-escalation" in refused.json()["load_error"]
+    with live.client("mallory") as mallory:
+        answer = mallory.post("/api/execute/collector", json={"action": "collect"})
+    assert answer.status_code == 503
+    assert "tokens" not in answer.json()
+
+
+def test_a_listed_sandboxed_plugin_gets_its_callers_token(serve, tmp_path):
+    live = serve(collector(tmp_path), sandbox_escalation=("collector",))
+    with live.client("dana") as dana:
+        assert dana.post("/api/execute/collector", json={}).json() == {"kept": True}
+        tokens = dana.post("/api/execute/collector", json={"action": "collect"}).json()
+    assert tokens == {"tokens": [dana.headers["Authorization"].removeprefix("Bearer ")]}

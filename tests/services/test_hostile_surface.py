@@ -135,7 +135,8 @@ def test_a_token_logged_as_the_message_object_is_redacted(
 ):
     folder = tmp_path / "plugins"
     _plugin(folder, "logs_data", LOGS_DATA, {"needs_user_jwt": True})
-    live = serve(folder)
+    # the operator's plugin: sandboxed, it gets tokens only once listed
+    live = serve(folder, sandbox_escalation=("logs_data",))
     token = live.token("alice")
     response = httpx.post(
         f"{live.url}/api/execute/logs_data",

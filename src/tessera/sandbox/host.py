@@ -138,6 +138,14 @@ class Sandbox:
         problem = lazy.problem(name, folder)
         if problem is not None:
             raise PluginLoadError(problem)
+        if manifest.needs_user_jwt and name not in self.escalating:
+            # A token is its caller's whole authority (a superadmin's included), and a worker
+            # can keep one caller's and hand it to the next: escalation by other means.
+            raise PluginLoadError(
+                f"plugin {name!r} runs in the sandbox and asks for its callers' tokens "
+                "(needs_user_jwt): it loads once the operator lists it in "
+                "--sandbox-escalation (TESSERA_SANDBOX_ESCALATION)"
+            )
         if manifest.extra.get("escalation_roles") and name not in self.escalating:
             logger.warning(
                 "plugin %r runs in the sandbox: its manifest's escalation_roles are refused "
