@@ -13,10 +13,9 @@ import datetime
 import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
-from bson.decimal128 import Decimal128, create_decimal128_context
+from bson.decimal128 import Decimal128
 from bson.int64 import Int64
 from bson.timestamp import Timestamp
 
@@ -36,15 +35,15 @@ from tessera.store.update.update_values import (
     TYPE_MISMATCH,
     Path,
     Run,
+    arithmetic,
     dotted,
+    is_number,
     stored_copy,
     write_error,
 )
 from tessera.store.values.ordering import (
-    NUMBER,
     compare,
     identical,
-    type_rank,
 )
 from tessera.store.values.paths import (
     MISSING,
@@ -55,32 +54,9 @@ from tessera.store.values.paths import (
     split_path,
 )
 
-_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_DECIMAL_CONTEXT = create_decimal128_context()
 _TIMESTAMP_INCREMENTS = itertools.count(1)
 
 Apply = Callable[..., bool]
-
-
-def _number(value: Any) -> bool:
-    return type_rank(value) == NUMBER and not isinstance(value, bool)
-
-
-def _arithmetic(op: str, a: Any, b: Any) -> Any:
-    multiply = op == "$mul"
-    if isinstance(a, Decimal128) or isinstance(b, Decimal128):
-        x, y = (v.to_decimal() if isinstance(v, Decimal128) else Decimal(v) for v in (a, b))
-        with_context = _DECIMAL_CONTEXT.multiply if multiply else _DECIMAL_CONTEXT.add
-        return Decimal128(with_context(x, y))
-    if isinstance(a, float) or isinstance(b, float):
-        return float(a) * float(b) if multiply else float(a) + float(b)
-    result = int(a) * int(b) if multiply else int(a) + int(b)
-    if not _INT64_MIN <= result <= _INT64_MAX:
-        raise write_error(f"Failed to apply {op}: the result of {a!r} and {b!r} overflows", 2)
-    if isinstance(a, Int64) or isinstance(b, Int64) or not _INT32_MIN <= result <= _INT32_MAX:
-        return Int64(result)
-    return result
 
 
 # --- one operator on one field -----------------------------------------------------------
@@ -242,7 +218,7 @@ def _arithmetic_step(op: str) -> Callable[[str, Any], Run]:
     verb = "increment" if op == "$inc" else "multiply"
 
     def build(path: str, arg: Any) -> Run:
-        if not _number(arg):
+        if not is_number(arg):
             raise write_error(
                 f"Cannot {verb} with non-numeric argument: {{{path}: {arg!r}}}", TYPE_MISMATCH
             )
@@ -252,7 +228,7 @@ def _arithmetic_step(op: str) -> Callable[[str, Any], Run]:
             old = get_at(container, key)
             if old is MISSING:
                 new = arg if op == "$inc" else _zero_like(arg)
-            elif not _number(old):
+            elif not is_number(old):
                 raise write_error(
                     f"Cannot apply {op} to a value of non-numeric type. "
                     f"{{_id: {doc.get('_id')!r}}} has the field '{dotted(parts)}' of "
@@ -260,7 +236,7 @@ def _arithmetic_step(op: str) -> Callable[[str, Any], Run]:
                     TYPE_MISMATCH,
                 )
             else:
-                new = _arithmetic(op, old, arg)
+                new = arithmetic(op, old, arg)
             if identical(old, new):
                 return False
             put_at(container, key, new)
