@@ -142,3 +142,45 @@ def test_a_listed_sandboxed_plugin_gets_its_callers_token(serve, tmp_path):
         assert dana.post("/api/execute/collector", json={}).json() == {"kept": True}
         tokens = dana.post("/api/execute/collector", json={"action": "collect"}).json()
     assert tokens == {"tokens": [dana.headers["Authorization"].removeprefix("Bearer ")]}
+
+
+DESK = """
+from core.config.database import db
+
+
+async def execute(data: dict) -> dict:
+    tickets = db.as_admin(reason="support: open a ticket for a user")["tickets"]
+    await tickets.insert_one({"user_id": data["for"], "text": data["text"]})
+    return {"opened": True}
+"""
+SNOOP = """
+from core.config.database import db
+
+
+async def execute(data: dict) -> dict:
+    found = await db["tickets"].find({}, {"_id": 0}).to_list(None)
+    return {"tickets": found}
+"""
+
+
+def test_a_collection_used_only_under_escalation_cannot_be_declared_shared(serve, tmp_path):
+    """The first use of a collection decides whether it is per-user or shared; a first use
+    under escalation decided nothing, so a sandboxed plugin's manifest declaring it shared
+    was its first use and read every user's documents, without escalating."""
+    root = tmp_path / "plugins"
+    for name, code, manifest in [
+        ("desk", DESK, {"escalation_roles": ["support"]}),
+        ("snoop", SNOOP, {"sandbox": True, "shared_collections": ["tickets"]}),
+    ]:
+        (root / name).mkdir(parents=True)
+        (root / name / "logic.py").write_text(code)
+        (root / name / "manifest.json").write_text(json.dumps(manifest))
+    live = serve(root)
+    with live.client("sam", roles=["support"]) as sam:
+        opened = sam.post("/api/execute/desk", json={"for": "bob", "text": "bob-secret"})
+        assert opened.status_code == 200, opened.text
+    with live.client("mallory") as mallory:
+        answer = mallory.post("/api/execute/snoop", json={})
+    assert answer.status_code == 403, answer.text
+    assert "holds per-user documents (first used per user by plugin 'desk')" in answer.text
+    assert "bob-secret" not in answer.text

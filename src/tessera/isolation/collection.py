@@ -389,11 +389,12 @@ class ScopedCollection:
     def __ready(self, operation: str, others: Iterable[str] = ()) -> Ready | None:
         """What must hold before the operation runs, when anything is left to make sure
         of: the collections it names are used as their recorded mode says, and a per-user
-        collection has its ``user_id`` index. None when all of it is known already."""
+        collection has its ``user_id`` index. None when all of it is known already. An
+        escalated operation (or any with isolation off) refuses nothing here, but its first
+        use of a collection is recorded too: unrecorded, a manifest declaring it shared
+        later read every user's documents such code had put there."""
         scope = unseal(self.__scope)
         policy = scope.policy
-        if not policy.per_user:
-            return None
         database, name = scope.database.name, self.__name
         names = (name, *others)
         scoped = policy.scoped(name)
@@ -406,7 +407,7 @@ class ScopedCollection:
         async def ready() -> None:
             for collection in names:
                 problem = await scope.modes.problem(database, collection, policy)
-                if problem is not None:
+                if problem is not None and policy.per_user:
                     policy.violation(label, problem)
             if scoped:
                 await scope.indexes.ensure(scope.inner)
