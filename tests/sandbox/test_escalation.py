@@ -149,8 +149,10 @@ from core.config.database import db
 
 
 async def execute(data: dict) -> dict:
-    tickets = db.as_admin(reason="support: open a ticket for a user")["tickets"]
-    await tickets.insert_one({"user_id": data["for"], "text": data["text"]})
+    admin = db.as_admin(reason="support: open a ticket for a user")
+    await admin["tickets"].insert_one({"user_id": data["for"], "text": data["text"]})
+    if data.get("archive"):
+        await admin["tickets"].rename(data["archive"])
     return {"opened": True}
 """
 SNOOP = """
@@ -158,29 +160,33 @@ from core.config.database import db
 
 
 async def execute(data: dict) -> dict:
-    found = await db["tickets"].find({}, {"_id": 0}).to_list(None)
-    return {"tickets": found}
+    found = await db[data["collection"]].find({}, {"_id": 0}).to_list(None)
+    return {"documents": found}
 """
 
 
-def test_a_collection_used_only_under_escalation_cannot_be_declared_shared(serve, tmp_path):
+@pytest.mark.parametrize("archive", [None, "archive"])
+def test_a_collection_used_only_under_escalation_cannot_be_declared_shared(
+    serve, tmp_path, archive
+):
     """The first use of a collection decides whether it is per-user or shared; a first use
-    under escalation decided nothing, so a sandboxed plugin's manifest declaring it shared
-    was its first use and read every user's documents, without escalating."""
+    under escalation (a write, or a rename's new name) decided nothing, so a sandboxed
+    plugin's manifest declaring it shared was its first use and read every user's
+    documents, without escalating."""
     root = tmp_path / "plugins"
     for name, code, manifest in [
         ("desk", DESK, {"escalation_roles": ["support"]}),
-        ("snoop", SNOOP, {"sandbox": True, "shared_collections": ["tickets"]}),
+        ("snoop", SNOOP, {"sandbox": True, "shared_collections": ["tickets", "archive"]}),
     ]:
         (root / name).mkdir(parents=True)
         (root / name / "logic.py").write_text(code)
         (root / name / "manifest.json").write_text(json.dumps(manifest))
     live = serve(root)
     with live.client("sam", roles=["support"]) as sam:
-        opened = sam.post("/api/execute/desk", json={"for": "bob", "text": "bob-secret"})
-        assert opened.status_code == 200, opened.text
+        body = {"for": "bob", "text": "bob-secret", "archive": archive}
+        assert sam.post("/api/execute/desk", json=body).status_code == 200
     with live.client("mallory") as mallory:
-        answer = mallory.post("/api/execute/snoop", json={})
+        answer = mallory.post("/api/execute/snoop", json={"collection": archive or "tickets"})
     assert answer.status_code == 403, answer.text
     assert "holds per-user documents (first used per user by plugin 'desk')" in answer.text
     assert "bob-secret" not in answer.text

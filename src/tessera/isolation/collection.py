@@ -329,6 +329,9 @@ class ScopedCollection:
         if self.__policy.escalation is None:
             problem = "rename() moves every user's documents; use db.as_admin(reason=...)"
         self.__check("rename", problem)
+        ready = self.__ready("rename", (new_name,))  # the new name holds the documents now
+        if ready is not None:
+            await ready()
         await self.__inner.rename(new_name, *args, **kwargs)
 
     # The checks
