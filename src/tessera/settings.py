@@ -282,8 +282,9 @@ SETTINGS: tuple[Setting, ...] = (
         (),
         "Sandboxed plugins allowed to escalate (db.as_admin(), other users in the "
         "services) for the callers their manifest's escalation_roles name and for "
-        "superadmins, and to receive callers' tokens (needs_user_jwt), comma-separated; "
-        "any other sandboxed plugin may not escalate, and fails to load if it asks for tokens.",
+        "superadmins, to receive callers' tokens (needs_user_jwt) and to share other "
+        "plugins' shared collections, comma-separated; any other sandboxed plugin may do "
+        "none of it, and fails to load if it asks for tokens.",
         _csv,
     ),
     Setting("reload", False, "Watch the plugins folder and reload changed plugins.", _bool),

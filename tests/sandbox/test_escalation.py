@@ -190,3 +190,54 @@ def test_a_collection_used_only_under_escalation_cannot_be_declared_shared(
     assert answer.status_code == 403, answer.text
     assert "holds per-user documents (first used per user by plugin 'desk')" in answer.text
     assert "bob-secret" not in answer.text
+
+
+MARKET = """
+from core.config.database import db
+
+
+async def execute(data: dict) -> dict:
+    messages = db["market_messages"]  # shared: each message is between two users
+    if data["action"] == "send":
+        await messages.insert_one({"from": data["user_id"], "to": data["to"], "text": data["text"]})
+        return {"sent": True}
+    mine = await messages.find({"to": data["user_id"]}, {"_id": 0}).to_list(None)
+    return {"messages": mine}
+"""
+
+
+def market(tmp_path: Path) -> Path:
+    """``market`` (in-process) keeps messages between users in a shared collection and
+    shows each user theirs; ``snoop``, sandboxed, declares the same collection shared."""
+    root = tmp_path / "plugins"
+    shared = {"shared_collections": ["market_messages"]}
+    for name, code, manifest in [
+        ("market", MARKET, shared),
+        ("snoop", SNOOP, {"sandbox": True, **shared}),
+    ]:
+        (root / name).mkdir(parents=True)
+        (root / name / "logic.py").write_text(code)
+        (root / name / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def snoop_on_market(live):
+    with live.client("alice") as alice:
+        body = {"action": "send", "to": "bob", "text": "bob-secret"}
+        assert alice.post("/api/execute/market", json=body).status_code == 200
+    with live.client("mallory") as mallory:
+        return mallory.post("/api/execute/snoop", json={"collection": "market_messages"})
+
+
+def test_an_unlisted_sandboxed_plugin_shares_only_its_own_collections(serve, tmp_path):
+    """Another plugin's shared collection holds what that plugin keeps app-wide, every
+    user's documents included: a sandboxed manifest naming it read them all."""
+    answer = snoop_on_market(serve(market(tmp_path)))
+    assert answer.status_code == 403, answer.text
+    assert "plugin 'market'" in answer.text and "--sandbox-escalation" in answer.text
+    assert "bob-secret" not in answer.text
+
+
+def test_a_listed_sandboxed_plugin_shares_another_plugins_collection(serve, tmp_path):
+    answer = snoop_on_market(serve(market(tmp_path), sandbox_escalation=("snoop",)))
+    assert answer.json() == {"documents": [{"from": "alice", "to": "bob", "text": "bob-secret"}]}

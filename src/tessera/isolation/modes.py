@@ -53,7 +53,7 @@ class CollectionModes:
         common case, answered without waiting."""
         record = self._known.get((database, collection))
         wanted = SHARED if collection in policy.shared else USER
-        return record is not None and record.mode == wanted
+        return record is not None and record.mode == wanted and not _others(record, policy)
 
     async def problem(self, database: str, collection: str, policy: Policy) -> str | None:
         """Why ``policy``'s plugin may not use ``collection`` (of the store database
@@ -62,8 +62,15 @@ class CollectionModes:
         record = self._known.get((database, collection))
         if record is None:
             record = await self._settle(database, collection, Record(wanted, policy.plugin))
-        if record.mode == wanted:
+        if record.mode == wanted and not _others(record, policy):
             return None
+        if record.mode == wanted:
+            return (
+                f"{collection!r} is a shared collection of plugin {record.plugin!r}; plugin "
+                f"{policy.plugin!r} runs in the sandbox, where it shares only collections it "
+                "used first until the operator lists it in --sandbox-escalation "
+                "(TESSERA_SANDBOX_ESCALATION)"
+            )
         if wanted == SHARED:
             return (
                 f"{collection!r} holds per-user documents (first used per user by plugin "
@@ -96,3 +103,9 @@ class CollectionModes:
             except DuplicateKeyError:  # another process used it first, just now
                 found = await self._records.find_one(where)
         return Record(found["mode"], found["plugin"])
+
+
+def _others(record: Record, policy: Policy) -> bool:
+    """Whether ``record`` is another plugin's shared collection, which ``policy``'s plugin
+    may not use (a sandboxed plugin the operator did not list)."""
+    return policy.confined and record.mode == SHARED and record.plugin != policy.plugin

@@ -132,7 +132,8 @@ class Databases:
 
     def _policy(self, call: CallContext) -> Policy:
         shared = manifest_names(self._extra(call.plugin), "shared_collections")
-        return Policy(self.mode, call.identity.user_id, call.plugin, shared)
+        confined = not self.plugin_may_escalate(call.plugin)
+        return Policy(self.mode, call.identity.user_id, call.plugin, shared, confined=confined)
 
     def _may_escalate(self, call: CallContext) -> bool:
         if not self.plugin_may_escalate(call.plugin):
