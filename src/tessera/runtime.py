@@ -193,7 +193,7 @@ class Runtime:
         if self.auth.accounts is not None:
             await self.auth.accounts.ensure_indexes()
             await move_accounts(self.store, self.auth.accounts)
-        modes = CollectionModes(self.store[SYSTEM_DATABASE]["collection_modes"])
+        modes = CollectionModes(self.store[SYSTEM_DATABASE]["collection_modes"], self._confined)
         await modes.ensure_indexes()
         self.databases = Databases(
             self.store,
@@ -236,6 +236,11 @@ class Runtime:
     def _may_escalate(self, name: str) -> bool:
         plugin = self.plugins.get(name)
         return plugin is not None and self.sandbox.may_escalate(name, plugin.manifest)
+
+    def _confined(self, name: str) -> bool:
+        """Whether loaded plugin ``name`` is sandboxed and not listed to escalate."""
+        plugin = self.plugins.get(name)
+        return plugin is not None and not self.sandbox.may_escalate(name, plugin.manifest)
 
     async def set_plugin_enabled(self, name: str, enabled: bool, by: str) -> None:
         """Enable or disable a plugin now and for every later start."""

@@ -221,10 +221,14 @@ def market(tmp_path: Path) -> Path:
     return root
 
 
-def snoop_on_market(live):
+def send_to_bob(live):
     with live.client("alice") as alice:
         body = {"action": "send", "to": "bob", "text": "bob-secret"}
-        assert alice.post("/api/execute/market", json=body).status_code == 200
+        return alice.post("/api/execute/market", json=body)
+
+
+def snoop_on_market(live):
+    assert send_to_bob(live).status_code == 200
     with live.client("mallory") as mallory:
         return mallory.post("/api/execute/snoop", json={"collection": "market_messages"})
 
@@ -241,3 +245,18 @@ def test_an_unlisted_sandboxed_plugin_shares_only_its_own_collections(serve, tmp
 def test_a_listed_sandboxed_plugin_shares_another_plugins_collection(serve, tmp_path):
     answer = snoop_on_market(serve(market(tmp_path), sandbox_escalation=("snoop",)))
     assert answer.json() == {"documents": [{"from": "alice", "to": "bob", "text": "bob-secret"}]}
+
+
+def test_a_shared_collection_an_unlisted_sandboxed_plugin_used_first_is_its_own(serve, tmp_path):
+    """Used first by the sandboxed plugin, the collection would have been its to read
+    whatever other plugins put there later: they may not share it."""
+    live = serve(market(tmp_path))
+    with live.client("mallory") as mallory:
+        first = mallory.post("/api/execute/snoop", json={"collection": "market_messages"})
+        assert first.json() == {"documents": []}
+    answer = send_to_bob(live)
+    assert answer.status_code == 403, answer.text
+    assert "plugin 'snoop'" in answer.text and "--sandbox-escalation" in answer.text
+    with live.client("mallory") as mallory:
+        after = mallory.post("/api/execute/snoop", json={"collection": "market_messages"})
+    assert after.json() == {"documents": []}

@@ -7,12 +7,15 @@ every user's documents; and a per-user plugin could write its users' documents i
 collection another plugin reads app-wide. So the first plugin to use a collection records
 how (per user, or shared because its manifest says so), and afterwards a plugin may use it
 only the same way: a per-user collection cannot be declared shared, and a shared one is
-used only by plugins that declare it.
+used only by plugins that declare it. A sandboxed plugin the operator did not list in
+--sandbox-escalation shares no collection with other plugins: its manifest is its
+author's, and another plugin's shared collection may hold every user's documents.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from pymongo import ASCENDING
@@ -36,10 +39,15 @@ class CollectionModes:
 
     :param records: a collection of the system database (None: kept in memory only, for a
         throwaway runtime).
+    :param confined: whether a loaded plugin is a sandboxed one the operator did not list
+        in --sandbox-escalation: it shares no collection with other plugins.
     """
 
-    def __init__(self, records: Any | None = None) -> None:
+    def __init__(
+        self, records: Any | None = None, confined: Callable[[str], bool] | None = None
+    ) -> None:
         self._records = records
+        self._confined = confined or _trusted
         self._known: dict[tuple[str, str], Record] = {}
         self._lock = asyncio.Lock()
 
@@ -53,7 +61,7 @@ class CollectionModes:
         common case, answered without waiting."""
         record = self._known.get((database, collection))
         wanted = SHARED if collection in policy.shared else USER
-        return record is not None and record.mode == wanted and not _others(record, policy)
+        return record is not None and record.mode == wanted and not self._others(record, policy)
 
     async def problem(self, database: str, collection: str, policy: Policy) -> str | None:
         """Why ``policy``'s plugin may not use ``collection`` (of the store database
@@ -62,13 +70,14 @@ class CollectionModes:
         record = self._known.get((database, collection))
         if record is None:
             record = await self._settle(database, collection, Record(wanted, policy.plugin))
-        if record.mode == wanted and not _others(record, policy):
+        if record.mode == wanted and not self._others(record, policy):
             return None
         if record.mode == wanted:
+            sandboxed = policy.plugin if policy.confined else record.plugin
             return (
-                f"{collection!r} is a shared collection of plugin {record.plugin!r}; plugin "
-                f"{policy.plugin!r} runs in the sandbox, where it shares only collections it "
-                "used first until the operator lists it in --sandbox-escalation "
+                f"{collection!r} is a shared collection of plugin {record.plugin!r}, and "
+                f"plugin {sandboxed!r} runs in the sandbox, where it shares no collection "
+                "with other plugins until the operator lists it in --sandbox-escalation "
                 "(TESSERA_SANDBOX_ESCALATION)"
             )
         if wanted == SHARED:
@@ -81,6 +90,15 @@ class CollectionModes:
             f"{record.plugin!r}); per-user documents do not go there. List it in the "
             "manifest's shared_collections to use it app-wide, or use another collection"
         )
+
+    def _others(self, record: Record, policy: Policy) -> bool:
+        """Whether ``record`` is a shared collection of another plugin that ``policy``'s
+        may not share: either of them is a sandboxed plugin the operator did not list
+        (another plugin's collection may hold every user's documents, and one the
+        sandboxed plugin used first would be its to read whatever others put there)."""
+        if record.mode != SHARED or record.plugin == policy.plugin:
+            return False
+        return policy.confined or self._confined(record.plugin)
 
     async def _settle(self, database: str, collection: str, first: Record) -> Record:
         key = (database, collection)
@@ -105,7 +123,5 @@ class CollectionModes:
         return Record(found["mode"], found["plugin"])
 
 
-def _others(record: Record, policy: Policy) -> bool:
-    """Whether ``record`` is another plugin's shared collection, which ``policy``'s plugin
-    may not use (a sandboxed plugin the operator did not list)."""
-    return policy.confined and record.mode == SHARED and record.plugin != policy.plugin
+def _trusted(plugin: str) -> bool:
+    return False

@@ -30,8 +30,8 @@ class Policy:
     shared: frozenset[str] = frozenset()
     # Set when the call escalated: the reason it gave, logged with every operation.
     escalation: str | None = None
-    #: A sandboxed plugin the operator did not list in --sandbox-escalation: it shares only
-    #: the collections it used first (another plugin's may hold every user's documents).
+    #: A sandboxed plugin the operator did not list in --sandbox-escalation: it shares no
+    #: collection with other plugins (another plugin's may hold every user's documents).
     confined: bool = False
 
     def scoped(self, collection: str) -> bool:
