@@ -282,9 +282,9 @@ SETTINGS: tuple[Setting, ...] = (
         (),
         "Sandboxed plugins allowed to escalate (db.as_admin(), other users in the "
         "services) for the callers their manifest's escalation_roles name and for "
-        "superadmins, to receive callers' tokens (needs_user_jwt) and to share "
-        "collections with other plugins, comma-separated; any other sandboxed plugin may do "
-        "none of it, and fails to load if it asks for tokens.",
+        "superadmins, to receive callers' tokens (needs_user_jwt), and to share "
+        "collections and settings with other plugins, comma-separated; any other "
+        "sandboxed plugin may do none of it, and fails to load if it asks for tokens.",
         _csv,
     ),
     Setting("reload", False, "Watch the plugins folder and reload changed plugins.", _bool),

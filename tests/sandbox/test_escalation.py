@@ -260,3 +260,39 @@ def test_a_shared_collection_an_unlisted_sandboxed_plugin_used_first_is_its_own(
     with live.client("mallory") as mallory:
         after = mallory.post("/api/execute/snoop", json={"collection": "market_messages"})
     assert after.json() == {"documents": []}
+
+
+PEEK = """
+from core.settings_manager import settings_manager
+
+
+async def execute(data: dict) -> dict:
+    if data.get("values"):
+        return await settings_manager.save_plugin_settings(
+            data["user_id"], data["plugin"], data["values"]
+        )
+    return await settings_manager.get_plugin_settings(data["user_id"], data["plugin"])
+"""
+
+
+@pytest.mark.parametrize("values", [None, {"forward_to": "mallory@example.com"}])
+def test_an_unlisted_sandboxed_plugin_keeps_to_its_own_settings(serve, tmp_path, values):
+    """A caller's settings of another plugin may hold their key to another service (or
+    where that plugin sends their data): a sandboxed plugin reading or changing them
+    reaches beyond what it was given."""
+    root = tmp_path / "plugins"
+    for name, manifest in [("mailer", {}), ("peek", {"sandbox": True})]:
+        (root / name).mkdir(parents=True)
+        (root / name / "logic.py").write_text(PEEK)
+        (root / name / "manifest.json").write_text(json.dumps(manifest))
+    live = serve(root)
+    with live.client("alice") as alice:
+        saved = {"api_key": "alice-key"}
+        assert alice.post("/api/plugin-settings/mailer", json=saved).status_code == 200
+        body = {"plugin": "mailer", "values": values}
+        answer = alice.post("/api/execute/peek", json=body)
+        assert answer.status_code == 403, answer.text
+        assert "--sandbox-escalation" in answer.json()["error"]
+        assert alice.get("/api/plugin-settings/mailer").json() == saved
+        own = {"plugin": "peek", "values": values}
+        assert alice.post("/api/execute/peek", json=own).status_code == 200

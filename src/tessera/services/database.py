@@ -127,6 +127,18 @@ class Databases:
             return
         self._policy(call).violation(label, self._escalation_problem(call))
 
+    def check_plugin(self, call: CallContext, plugin: str, operation: str) -> None:
+        """For settings of another plugin than ``call``'s: refused to a sandboxed plugin the
+        operator did not list (they may hold the caller's key to another service)."""
+        if self.mode == "off" or plugin == call.plugin or self.plugin_may_escalate(call.plugin):
+            return
+        self._policy(call).violation(
+            f"{operation}(plugin={plugin!r})",
+            f"plugin {call.plugin!r} runs in the sandbox, where it uses only its own "
+            "settings until the operator lists it in --sandbox-escalation "
+            "(TESSERA_SANDBOX_ESCALATION)",
+        )
+
     def _scoped(self, call: CallContext, policy: Policy) -> ScopedDatabase:
         return ScopedDatabase(self.app(call.identity.app_id), policy, self.indexes, self.modes)
 

@@ -27,7 +27,7 @@ from pymongo import ASCENDING
 from tessera.encoding import encode_json
 from tessera.plugins.registry import PluginRegistry
 from tessera.services.event_bus import bus
-from tessera.services.recipients import recipient_app
+from tessera.services.recipients import settings_app
 
 PLUGIN_SETTINGS_UPDATED = "plugin_settings_updated"
 SETTINGS_UPDATED = "settings_updated"
@@ -141,7 +141,7 @@ class SettingsManager:
 
     async def get_plugin_settings(self, user_id: str, plugin: str) -> dict[str, Any]:
         """The user's saved settings for ``plugin`` merged over the plugin's defaults."""
-        app = recipient_app(user_id, "get_plugin_settings")
+        app = settings_app(user_id, plugin, "get_plugin_settings")
         return await plugin_settings.get(app, user_id, plugin)
 
     async def save_plugin_settings(
@@ -149,7 +149,7 @@ class SettingsManager:
     ) -> dict[str, Any]:
         """Validate and store ``values`` as the user's settings for ``plugin``: ``{"success":
         True, "settings": merged}``, or ``{"success": False, "error": ..., "field": ...}``."""
-        app = recipient_app(user_id, "save_plugin_settings")
+        app = settings_app(user_id, plugin, "save_plugin_settings")
         return await plugin_settings.save(app, user_id, plugin, values)
 
     def __repr__(self) -> str:

@@ -23,6 +23,14 @@ def recipient_app(user_id: Any, operation: str) -> str:
     return call.identity.app_id
 
 
+def settings_app(user_id: Any, plugin: str, operation: str) -> str:
+    """As :func:`recipient_app`, for ``plugin``'s settings: another plugin's are refused to
+    a sandboxed plugin the operator did not list."""
+    app = recipient_app(user_id, operation)
+    bound().check_plugin(caller(operation), plugin, operation)
+    return app
+
+
 def caller_app(operation: str) -> str:
     """The app of the call in progress, for app-wide messages such as ``broadcast``."""
     return caller(operation).identity.app_id
