@@ -18,6 +18,7 @@ from tessera.settings import Settings
 
 if TYPE_CHECKING:
     from tessera.runtime import Runtime
+    from tessera.services.wiring import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "plugins"
@@ -115,6 +116,19 @@ def serve(tmp_path: Path, plugin_mode: str) -> Iterator[Callable[..., LiveServer
     yield _serve
     for handle in running:
         stop_server(handle)
+
+
+@pytest.fixture
+def services() -> Iterator[Services]:
+    """A runtime's services, bound as a running runtime binds them, with no runtime: what
+    plugins loaded by a bare PluginRegistry reach through ``core.*`` at import."""
+    from tessera.services import running
+    from tessera.services.wiring import Services
+
+    made = Services.made()
+    running.bind(made)
+    yield made
+    running.unbind(made)
 
 
 @pytest.fixture

@@ -36,7 +36,8 @@ callerless_plugin: ContextVar[str | None] = ContextVar("tessera_callerless_plugi
 
 
 class NotBound(RuntimeError):
-    """``db`` was used with no runtime running, or with no caller to scope it to."""
+    """``db`` or a service was used with no runtime running, or with no caller to scope it
+    to."""
 
 
 def no_caller(operation: str) -> NotBound:

@@ -38,7 +38,7 @@ from tessera.sandbox.pool import PoolSettings
 from tessera.services.database import SYSTEM_DATABASE, Databases
 from tessera.services.database import bind as bind_databases
 from tessera.services.database import unbind as unbind_databases
-from tessera.services.wiring import start_services, stop_services
+from tessera.services.wiring import Services, start_services, stop_services
 from tessera.settings import Settings
 from tessera.store import open_client
 from tessera.store.engine import ttl
@@ -125,6 +125,8 @@ class Runtime:
         self.entitlements: Gate | None = None
         self.auth: Authenticator | None = None
         self.plugins = PluginRegistry(Path(settings.plugins))
+        #: The event bus, WebSockets, notifications, settings, profiles and user records.
+        self.services = Services.made()
         #: The worker pools of sandboxed plugins (all of them with --isolation sandbox).
         self.sandbox = Sandbox(
             settings.isolation == "sandbox",
@@ -270,7 +272,7 @@ class Runtime:
         for plugin in list(self.plugins):
             self.plugins.unload(plugin.name)
         await self.sandbox.stop()
-        await stop_services()
+        await stop_services(self.services)
         bind_entitlements(None)
         if self.databases is not None:
             unbind_databases(self.databases)

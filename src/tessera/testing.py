@@ -29,9 +29,6 @@ from tessera.http.errors import HTTPError
 from tessera.http.execute import call_plugin, callable_plugin
 from tessera.runtime import Runtime
 from tessera.services.database import SYSTEM_DATABASE
-from tessera.services.event_bus import bus
-from tessera.services.notifications import notifications
-from tessera.services.plugin_settings import plugin_settings
 from tessera.services.resume import StoredResumeLog
 from tessera.settings import Settings
 
@@ -71,7 +68,7 @@ class Harness:
 
     async def __aenter__(self) -> Harness:
         await self.runtime.start()
-        bus.subscribe("*", self._record)
+        self.runtime.services.bus.subscribe("*", self._record)
         return self
 
     async def __aexit__(
@@ -80,7 +77,7 @@ class Harness:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        bus.unsubscribe("*", self._record)
+        self.runtime.services.bus.unsubscribe("*", self._record)
         await self.runtime.stop()
         self._data.cleanup()
 
@@ -143,7 +140,7 @@ class Harness:
 
     async def settle(self) -> None:
         """Wait until every event handler started so far has finished."""
-        await bus.drain()
+        await self.runtime.services.bus.drain()
 
     async def messages(self, user: str, *, app: str | None = None) -> list[dict[str, Any]]:
         """Every WebSocket message sent to ``user`` (with its ``seq``), oldest first."""
@@ -153,10 +150,11 @@ class Harness:
 
     async def notifications(self, user: str, *, app: str | None = None) -> list[dict[str, Any]]:
         """``user``'s notifications, newest first."""
+        notifications = self.runtime.services.notifications
         page = await notifications.page(app or self.runtime.settings.app_id, user, limit=1000)
         return list(page["notifications"])
 
     async def settings(self, user: str, plugin: str, *, app: str | None = None) -> dict[str, Any]:
         """``user``'s settings of ``plugin``, merged over the plugin's defaults."""
         app_id = app or self.runtime.settings.app_id
-        return dict(await plugin_settings.get(app_id, user, plugin))
+        return dict(await self.runtime.services.plugin_settings.get(app_id, user, plugin))

@@ -14,7 +14,6 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tessera.services.websocket import websockets
 from tessera.settings import Settings
 from tests.conftest import start_server, stop_server
 
@@ -162,7 +161,7 @@ async def test_a_fault_of_the_runtime_closes_the_socket_with_1011_and_logs_it(
     async def broken_open(*args: Any) -> None:
         raise RuntimeError("store on fire")
 
-    monkeypatch.setattr(websockets, "open", broken_open)
+    monkeypatch.setattr(live.runtime.services.websockets, "open", broken_open)
     async with open_socket(live, "alice") as ws:
         assert await close_code(ws) == 1011
     (record,) = [r for r in caplog.records if r.exc_info and "store on fire" in str(r.exc_info[1])]
@@ -279,6 +278,7 @@ async def test_client_ping_is_answered(live):
 
 async def test_a_slow_client_is_disconnected_without_slowing_others(serve, corpus):
     live = serve(corpus, ws_queue_size=4, ws_ping_timeout=2.0)
+    websockets = live.runtime.services.websockets
     blob = base64.b64encode(os.urandom(400_000)).decode()
     token = live.token("alice")
     slow = await connect(

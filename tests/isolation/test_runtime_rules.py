@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from tessera.services.database import SYSTEM_DATABASE
-from tessera.services.event_bus import bus
 from tessera.testing import Harness
 
 CARELESS = """
@@ -116,7 +115,7 @@ async def test_a_handler_of_an_event_published_outside_a_call_gets_no_database(
 ) -> None:
     async with harness(plugins) as harness:
         with caplog.at_level(logging.ERROR):
-            bus.publish("plugin_settings_updated", {"user_id": "alice"})
+            harness.runtime.services.bus.publish("plugin_settings_updated", {"user_id": "alice"})
             await harness.settle()
         seen = await harness.runtime.store["default"]["seen"].count_documents({})
         system = await harness.runtime.store[SYSTEM_DATABASE].list_collection_names()

@@ -12,7 +12,7 @@ from tessera.plugins.manifest import parse_manifest, read_manifest
 from tessera.plugins.registry import PluginRegistry
 
 
-def test_every_plugin_folder_loads_and_failures_are_recorded(corpus: Path) -> None:
+def test_every_plugin_folder_loads_and_failures_are_recorded(corpus: Path, services) -> None:
     registry = PluginRegistry(corpus)
     registry.load_all()
     assert set(registry.failures) == {"broken_syntax", "no_entry"}

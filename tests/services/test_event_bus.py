@@ -13,7 +13,6 @@ from tessera.auth.identity import Identity
 from tessera.context import CallContext, callerless_plugin, current_call
 from tessera.plugins.registry import PluginRegistry
 from tessera.services.event_bus import MATCHING_MEMO_SIZE, EventBus, on_event
-from tessera.services.event_bus import bus as shared_bus
 from tests.http.test_websocket import call
 
 
@@ -174,15 +173,15 @@ def test_publish_without_a_running_bus_is_dropped_not_raised(caplog):
     assert "not running" in caplog.text
 
 
-def test_on_event_subscribes_to_the_shared_bus():
+def test_on_event_subscribes_to_the_running_runtimes_bus(services):
     @on_event("test:decorated")
     def handler(payload):
         return None
 
     try:
-        assert any(s.handler is handler for s in shared_bus.subscriptions("test:decorated"))
+        assert any(s.handler is handler for s in services.bus.subscriptions("test:decorated"))
     finally:
-        shared_bus.unsubscribe("test:decorated", handler)
+        services.bus.unsubscribe("test:decorated", handler)
 
 
 def wait_for_seen(client, expected, timeout=5.0):
@@ -215,8 +214,9 @@ def test_a_plugin_handler_sees_another_plugins_publish_and_reload_does_not_doubl
 
 def test_the_runtime_publishes_plugin_executed(serve, corpus):
     live = serve(corpus)
+    bus = live.runtime.services.bus
     seen = []
-    shared_bus.subscribe("plugin_execut*", seen.append)
+    bus.subscribe("plugin_execut*", seen.append)
     try:
         with live.client("alice") as alice:
             call(alice, "echo", {"action": "hello"})
@@ -225,7 +225,7 @@ def test_the_runtime_publishes_plugin_executed(serve, corpus):
         while len(seen) < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
-        shared_bus.unsubscribe("plugin_execut*", seen.append)
+        bus.unsubscribe("plugin_execut*", seen.append)
     executed = [p for p in seen if p["plugin"] == "echo"]
     assert executed[0]["action"] == "hello"
     assert executed[0]["user_id"] == "alice"
@@ -244,8 +244,9 @@ def test_the_runtime_publishes_plugin_executed(serve, corpus):
 
 def test_saving_settings_over_http_publishes_settings_updated(serve, corpus):
     live = serve(corpus)
+    bus = live.runtime.services.bus
     seen = []
-    shared_bus.subscribe("settings_updated", seen.append)
+    bus.subscribe("settings_updated", seen.append)
     try:
         with live.client("alice") as alice:
             saved = alice.post("/api/plugin-settings/echo", json={"tone": "warm"})
@@ -254,11 +255,11 @@ def test_saving_settings_over_http_publishes_settings_updated(serve, corpus):
         while not seen and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
-        shared_bus.unsubscribe("settings_updated", seen.append)
+        bus.unsubscribe("settings_updated", seen.append)
     assert seen == [{"app_id": "default", "user_id": "alice", "plugin": "echo"}]
 
 
-async def test_a_plugin_imported_again_without_unload_keeps_one_handler(tmp_path):
+async def test_a_plugin_imported_again_without_unload_keeps_one_handler(tmp_path, services):
     folder = tmp_path / "plugins" / "counter"
     folder.mkdir(parents=True)
     (folder / "logic.py").write_text(
@@ -275,19 +276,19 @@ async def test_a_plugin_imported_again_without_unload_keeps_one_handler(tmp_path
     registry = PluginRegistry(tmp_path / "plugins")  # no runtime: nobody calls forget()
     for _ in range(3):
         registry.load("counter")
-    assert len([s for s in shared_bus.subscriptions("count") if s.owner == "counter"]) == 1
-    shared_bus.start()
+    assert len([s for s in services.bus.subscriptions("count") if s.owner == "counter"]) == 1
+    services.bus.start()
     try:
-        shared_bus.publish("count", {"path": str(target)})
+        services.bus.publish("count", {"path": str(target)})
         await settle(0.1)
     finally:
         registry.unload("counter")
-        await shared_bus.stop()
+        await services.bus.stop()
     assert target.read_text() == "x"
-    assert [s for s in shared_bus.subscriptions("count") if s.owner == "counter"] == []
+    assert [s for s in services.bus.subscriptions("count") if s.owner == "counter"] == []
 
 
-async def test_a_handler_dropped_from_a_plugins_new_version_stops_running(tmp_path):
+async def test_a_handler_dropped_from_a_plugins_new_version_stops_running(tmp_path, services):
     folder = tmp_path / "plugins" / "listener"
     folder.mkdir(parents=True)
     subscribing = (
@@ -304,21 +305,21 @@ async def test_a_handler_dropped_from_a_plugins_new_version_stops_running(tmp_pa
     target.write_text("")
     registry = PluginRegistry(tmp_path / "plugins")  # no runtime: nobody calls forget()
     registry.load("listener")
-    shared_bus.start()
+    services.bus.start()
     try:
-        shared_bus.publish("ping", {"path": str(target)})  # its subscriptions now remembered
+        services.bus.publish("ping", {"path": str(target)})  # its subscriptions now remembered
         await settle(0.1)
         (folder / "logic.py").write_text("async def execute(data):\n    return {'v': 2}\n")
         registry.load("listener")
-        shared_bus.publish("ping", {"path": str(target)})
+        services.bus.publish("ping", {"path": str(target)})
         await settle(0.1)
     finally:
         registry.unload("listener")
-        await shared_bus.stop()
+        await services.bus.stop()
     assert target.read_text() == "x"
 
 
-def test_a_plugin_unsubscribes_only_its_own_handlers():
+def test_a_plugin_unsubscribes_only_its_own_handlers(services):
     from core.event_bus import event_bus
 
     def handler(payload):
@@ -334,10 +335,10 @@ def test_a_plugin_unsubscribes_only_its_own_handlers():
         finally:
             callerless_plugin.reset(token)
     try:
-        owners = [s.owner for s in shared_bus.subscriptions("test:owned")]
+        owners = [s.owner for s in services.bus.subscriptions("test:owned")]
         assert owners == ["owner"]
     finally:
-        shared_bus.forget("owner")
+        services.bus.forget("owner")
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from bson import ObjectId
 
+from tessera.services.event_bus import EventBus
 from tessera.services.notifications import NotificationService
 from tessera.services.resume import StoredResumeLog
 from tessera.services.websocket import WebSocketHub
@@ -16,7 +17,7 @@ async def manager(system):
     log = StoredResumeLog(system)
     await log.ensure_indexes()
     websockets.start(log)
-    manager = NotificationService(websockets)
+    manager = NotificationService(websockets, EventBus())
     await manager.start(system)
     yield manager
     await websockets.stop()
@@ -75,7 +76,7 @@ async def test_listing_and_counting_use_an_index_that_provides_the_order(manager
 
 async def test_used_outside_a_runtime_it_says_so():
     with pytest.raises(RuntimeError, match="outside a running Tessera runtime"):
-        await NotificationService(WebSocketHub()).unread_count("default", "alice")
+        await NotificationService(WebSocketHub(), EventBus()).unread_count("default", "alice")
 
 
 async def test_an_offset_past_what_a_store_takes_lists_nothing(manager):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tessera.plugins.registry import PluginRegistry
-from tessera.services.event_bus import bus
+from tessera.services.event_bus import EventBus
 from tessera.services.plugin_settings import SettingsSchemaError, SettingsService
 
 SCHEMA = {
@@ -34,13 +34,18 @@ def write_plugin(folder, name, manifest):
 
 
 @pytest.fixture
-async def manager(system, tmp_path):
+def bus() -> EventBus:
+    return EventBus()
+
+
+@pytest.fixture
+async def manager(system, tmp_path, bus):
     write_plugin(tmp_path, "styled", {"settings": SCHEMA})
     write_plugin(tmp_path, "broken", {"settings": {"type": "no-such-type"}})
     write_plugin(tmp_path, "plain", None)
     registry = PluginRegistry(tmp_path)
     registry.load_all()
-    manager = SettingsService()
+    manager = SettingsService(bus)
     await manager.start(system, registry)
     yield manager
     for name in ("styled", "broken", "plain"):
@@ -83,7 +88,7 @@ async def test_an_invalid_schema_is_reported_as_the_plugins_fault(manager):
 
 
 @pytest.mark.parametrize("event", ["plugin_settings_updated", "settings_updated"])
-async def test_saving_publishes_both_settings_events(manager, event):
+async def test_saving_publishes_both_settings_events(manager, bus, event):
     """``settings_updated`` is the name the reference's settings manager published."""
     seen = []
     bus.start()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tessera.auth.identity import Identity
 from tessera.entitlements.ledger import Hold, UsageKey
 from tessera.metrics import Metrics
-from tessera.services.event_bus import bus
+from tessera.services.event_bus import EventBus
 
 if TYPE_CHECKING:
     from tessera.entitlements.gate import Grant
@@ -24,18 +24,18 @@ FEATURE_BLOCKED = "entitlement.feature_blocked"
 PERIOD_RESET = "entitlement.period_reset"
 
 
-def _publish(event: str, payload: dict[str, Any]) -> None:
-    if bus.listened(event):
-        bus.publish(event, payload, as_caller=False)
-
-
 class Events:
     """Publishes the entitlement events and counts them in the runtime's metrics."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, bus: EventBus) -> None:
         self._metrics = metrics
+        self._bus = bus
         # Each (plugin, limit)'s counter child: labels() takes a lock on every call.
         self._consumed: dict[tuple[str, str], Any] = {}
+
+    def _publish(self, event: str, payload: dict[str, Any]) -> None:
+        if self._bus.listened(event):
+            self._bus.publish(event, payload, as_caller=False)
 
     def refused(self, plugin: str, reason: str, name: str = "") -> None:
         self._metrics.entitlement_refusals.labels(plugin, reason, name).inc()
@@ -46,9 +46,9 @@ class Events:
             counter = self._metrics.entitlement_consumed.labels(grant.plugin, hold.key.limit)
             self._consumed[(grant.plugin, hold.key.limit)] = counter
         counter.inc(hold.amount)
-        if not bus.listened(CONSUMED):
+        if not self._bus.listened(CONSUMED):
             return
-        _publish(
+        self._publish(
             CONSUMED,
             {
                 **_who(grant.identity),
@@ -66,14 +66,16 @@ class Events:
         self.refused(plugin, "limit_reached", limit)
         payload = {"plugin": plugin, "limit": limit, "allowed": allowed}
         payload["resets_at"] = resets_at.isoformat() if resets_at else None
-        _publish(LIMIT_REACHED, {**_who(who), **payload})
+        self._publish(LIMIT_REACHED, {**_who(who), **payload})
 
     def feature_blocked(self, plugin: str, feature: str, plan: str, who: Identity) -> None:
         self.refused(plugin, "feature_required", feature)
-        _publish(FEATURE_BLOCKED, {**_who(who), "plugin": plugin, "feature": feature, "plan": plan})
+        self._publish(
+            FEATURE_BLOCKED, {**_who(who), "plugin": plugin, "feature": feature, "plan": plan}
+        )
 
     def period_reset(self, key: UsageKey, previous: str, who: Identity) -> None:
-        _publish(
+        self._publish(
             PERIOD_RESET,
             {**_who(who), "plugin": key.plugin, "limit": key.limit,
              "previous_period": previous, "period": key.period},

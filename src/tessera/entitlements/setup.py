@@ -54,7 +54,9 @@ async def build_gate(runtime: Runtime) -> Gate | None:
         plugin = runtime.plugins.get(name)
         return plugin.entitlements if plugin is not None else None
 
-    return Gate(plans, subscriptions, ledger, Events(runtime.metrics), spec_of)
+    return Gate(
+        plans, subscriptions, ledger, Events(runtime.metrics, runtime.services.bus), spec_of
+    )
 
 
 async def store_counters(store: Any) -> Counters:

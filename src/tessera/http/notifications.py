@@ -11,7 +11,13 @@ from starlette.routing import BaseRoute, Route
 from tessera.http.body import read_json_object
 from tessera.http.caller import caller
 from tessera.http.errors import BadRequest, NotFound, Unprocessable
-from tessera.services.notifications import MAX_OFFSET, MAX_PAGE, notifications
+from tessera.services.notifications import MAX_OFFSET, MAX_PAGE, NotificationService
+
+
+def _notifications(request: Request) -> NotificationService:
+    service: NotificationService = request.app.state.runtime.services.notifications
+    return service
+
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -36,7 +42,7 @@ async def list_notifications(request: Request) -> JSONResponse:
     ``offset``)."""
     identity = await caller(request)
     params = request.query_params
-    page = await notifications.page(
+    page = await _notifications(request).page(
         identity.app_id,
         identity.user_id,
         unread_only=_flag(params.get("unread_only", ""), "unread_only"),
@@ -48,13 +54,13 @@ async def list_notifications(request: Request) -> JSONResponse:
 
 async def count_unread(request: Request) -> JSONResponse:
     identity = await caller(request)
-    unread = await notifications.unread_count(identity.app_id, identity.user_id)
+    unread = await _notifications(request).unread_count(identity.app_id, identity.user_id)
     return JSONResponse({"count": unread, "unread_count": unread})
 
 
 async def mark_all_read(request: Request) -> JSONResponse:
     identity = await caller(request)
-    changed = await notifications.mark_all_read(identity.app_id, identity.user_id)
+    changed = await _notifications(request).mark_all_read(identity.app_id, identity.user_id)
     return JSONResponse({"success": True, "updated": changed})
 
 
@@ -69,7 +75,9 @@ async def mark_unread(request: Request) -> JSONResponse:
 async def _mark(request: Request, *, read: bool) -> JSONResponse:
     identity = await caller(request)
     notification_id = request.path_params["id"]
-    found = await notifications.mark_read(identity.app_id, identity.user_id, notification_id, read)
+    found = await _notifications(request).mark_read(
+        identity.app_id, identity.user_id, notification_id, read
+    )
     if not found:
         raise _not_found(notification_id)
     return JSONResponse({"success": True, "id": notification_id, "read": read})
@@ -78,7 +86,9 @@ async def _mark(request: Request, *, read: bool) -> JSONResponse:
 async def delete_notification(request: Request) -> JSONResponse:
     identity = await caller(request)
     notification_id = request.path_params["id"]
-    deleted = await notifications.delete(identity.app_id, identity.user_id, notification_id)
+    deleted = await _notifications(request).delete(
+        identity.app_id, identity.user_id, notification_id
+    )
     if not deleted:
         raise _not_found(notification_id)
     return JSONResponse({"success": True, "id": notification_id})
@@ -87,7 +97,7 @@ async def delete_notification(request: Request) -> JSONResponse:
 async def get_preferences(request: Request) -> JSONResponse:
     """``{type: {"enabled": bool}}`` for each type the caller has chosen for."""
     identity = await caller(request)
-    chosen = await notifications.preferences(identity.app_id, identity.user_id)
+    chosen = await _notifications(request).preferences(identity.app_id, identity.user_id)
     return JSONResponse(chosen)
 
 
@@ -98,7 +108,9 @@ async def set_preferences(request: Request) -> JSONResponse:
     body = await read_json_object(request, request.app.state.runtime.settings.max_body_bytes)
     choices = _unwrapped(body)
     try:
-        chosen = await notifications.set_preferences(identity.app_id, identity.user_id, choices)
+        chosen = await _notifications(request).set_preferences(
+            identity.app_id, identity.user_id, choices
+        )
     except ValueError as exc:
         field = str(exc).partition(":")[0]
         raise Unprocessable(str(exc), extra={"field": field}) from None

@@ -16,7 +16,7 @@ from tessera.encoding import encode_json
 from tessera.http.body import read_json_object
 from tessera.http.caller import caller
 from tessera.http.errors import InternalError, NotFound, Unprocessable
-from tessera.services.plugin_settings import SettingsSchemaError, plugin_settings
+from tessera.services.plugin_settings import SettingsSchemaError
 
 logger = logging.getLogger("tessera.settings")
 
@@ -40,7 +40,8 @@ async def _known_plugin(request: Request) -> tuple[Identity, str]:
 async def get_settings(request: Request) -> Response:
     """The caller's settings for the plugin, over the plugin's defaults."""
     identity, name = await _known_plugin(request)
-    values = await plugin_settings.get(identity.app_id, identity.user_id, name)
+    service = request.app.state.runtime.services.plugin_settings
+    values = await service.get(identity.app_id, identity.user_id, name)
     return Response(encode_json(values), media_type="application/json")
 
 
@@ -48,8 +49,9 @@ async def save_settings(request: Request) -> Response:
     """Validate and save the body as the caller's settings; answer the merged settings."""
     identity, name = await _known_plugin(request)
     body = await read_json_object(request, request.app.state.runtime.settings.max_body_bytes)
+    service = request.app.state.runtime.services.plugin_settings
     try:
-        result = await plugin_settings.save(identity.app_id, identity.user_id, name, body)
+        result = await service.save(identity.app_id, identity.user_id, name, body)
     except SettingsSchemaError as exc:
         logger.error("%s", exc)
         raise InternalError(

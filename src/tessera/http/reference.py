@@ -20,9 +20,7 @@ from tessera.http.body import read_json_object
 from tessera.http.caller import caller
 from tessera.http.errors import BadRequest, Unprocessable
 from tessera.services.notification_types import categories, declared_types
-from tessera.services.notifications import notifications
-from tessera.services.plugin_settings import plugin_settings
-from tessera.services.profiles import EDITABLE, ProfileError, profiles
+from tessera.services.profiles import EDITABLE, ProfileError
 
 
 def reference_routes() -> list[BaseRoute]:
@@ -99,7 +97,9 @@ async def update_profile(request: Request) -> Response:
     identity = await caller(request)
     body = await read_json_object(request, request.app.state.runtime.settings.max_body_bytes)
     try:
-        await profiles.update(identity.app_id, identity.user_id, body)
+        await request.app.state.runtime.services.profiles.update(
+            identity.app_id, identity.user_id, body
+        )
     except ProfileError as exc:
         if exc.code == "not_editable":
             raise BadRequest(
@@ -117,6 +117,7 @@ async def notification_config(request: Request) -> JSONResponse:
     and, for each, whether the caller receives it (plus any other type they chose for)."""
     identity = await caller(request)
     types = declared_types(request.app.state.runtime.plugins)
+    notifications = request.app.state.runtime.services.notifications
     chosen = await notifications.preferences(identity.app_id, identity.user_id)
     preferences = {t["id"]: {"enabled": True} for t in types}
     preferences.update(chosen)
@@ -130,13 +131,14 @@ async def notification_config(request: Request) -> JSONResponse:
 
 async def _profile(request: Request, identity: Identity) -> dict[str, Any]:
     runtime = request.app.state.runtime
+    services = runtime.services
     accounts = runtime.auth.accounts if runtime.auth is not None else None
     account = await accounts.get(identity.user_id) if accounts is not None else None
-    saved = await profiles.get(identity.app_id, identity.user_id)
+    saved = await services.profiles.get(identity.app_id, identity.user_id)
     settings: dict[str, Any] = {}
     for plugin in sorted(runtime.plugins, key=lambda p: p.name):
         if plugin.code is not None and plugin.enabled:
-            settings[plugin.name] = await plugin_settings.get(
+            settings[plugin.name] = await services.plugin_settings.get(
                 identity.app_id, identity.user_id, plugin.name
             )
     return {

@@ -34,7 +34,6 @@ from tessera.services.connection import (
     CLOSE_UNAUTHORIZED,
 )
 from tessera.services.resume import MAX_SEQ
-from tessera.services.websocket import websockets
 
 if TYPE_CHECKING:
     from tessera.runtime import Runtime
@@ -123,6 +122,7 @@ async def serve_socket(runtime: Runtime, websocket: WebSocket, hint: str) -> Non
             await websocket.close(CLOSE_POLICY, f"last_seq must be an integer from 0 to {MAX_SEQ}")
             return
         last_seq = int(raw_seq)
+    websockets = runtime.services.websockets
     try:
         connection = await websockets.open(websocket, identity, last_seq)
     except ClusterUnavailable as exc:

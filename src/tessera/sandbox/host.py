@@ -37,7 +37,7 @@ from tessera.sandbox.frames import Unsendable
 from tessera.sandbox.operations import CallState, worker_text
 from tessera.sandbox.pool import Pool, PoolSettings
 from tessera.sandbox.process import AtCapacity, ImportFailed, WorkerProcess
-from tessera.services.event_bus import bus
+from tessera.services import running
 
 logger = logging.getLogger("tessera.sandbox")
 
@@ -251,6 +251,7 @@ class Sandbox:
     def subscribe(self, plugin: str, event: str, every: bool, add: bool) -> None:
         """Forward ``event`` to ``plugin``'s workers (or stop forwarding it)."""
         forwarder = Forwarder(self, plugin, event, every)
+        bus = running.current().bus
         if not add:
             bus.unsubscribe(event, forwarder, owner=plugin)
             return

@@ -40,9 +40,10 @@ from tessera.sandbox.remote_db import (
     DATABASE_METHODS,
 )
 from tessera.sandbox.remote_services import SERVICES
+from tessera.services import running
 from tessera.services.channels import in_app_channel
 from tessera.services.database import db
-from tessera.services.event_bus import bus, plugin_event
+from tessera.services.event_bus import plugin_event
 from tessera.services.notifications import notifications_manager
 from tessera.services.plugin_settings import settings_manager
 from tessera.services.users import users_collection
@@ -389,7 +390,9 @@ async def _attribute(op: dict[str, Any], state: CallState) -> None:
 
 async def _publish(op: dict[str, Any], state: CallState) -> int:
     # The payload was decoded from the worker's frame: no one else holds it to change it.
-    published = bus.publish(plugin_event(op.get("event")), op.get("payload"), copied=True)
+    published = running.current().bus.publish(
+        plugin_event(op.get("event")), op.get("payload"), copied=True
+    )
     return int(await published)
 
 

@@ -30,6 +30,7 @@ from tessera.context import callerless_plugin, current_call, current_event, owni
 from tessera.plugins import loader
 from tessera.plugins.loader import PACKAGE_ROOT
 from tessera.plugins.threads import PluginThreads
+from tessera.services import running
 from tessera.services.events import Event, EventBackend, LocalEventBackend
 
 logger = logging.getLogger("tessera.events")
@@ -383,22 +384,22 @@ class PluginEventBus:
     def publish(self, event: str, payload: Any = None) -> Published:
         """Schedule the handlers of ``event`` with a copy of ``payload``; works awaited or
         not. The handlers run as the caller who published."""
-        return bus.publish(plugin_event(event), payload)
+        name = plugin_event(event)  # a runtime's own event is refused with or without one
+        return running.current().bus.publish(name, payload)
 
     def subscribe(self, event: str, handler: Handler, *, every_process: bool = False) -> None:
         """Call ``handler(payload)`` for each event named ``event`` (``prefix*`` for many);
         the subscription belongs to the calling plugin."""
-        bus.subscribe(event, handler, every_process=every_process)
+        running.current().bus.subscribe(event, handler, every_process=every_process)
 
     def unsubscribe(self, event: str, handler: Handler) -> None:
         """Remove the calling plugin's subscription of ``handler`` to ``event``."""
-        bus.unsubscribe(event, handler, owner=owning_plugin())
+        running.current().bus.unsubscribe(event, handler, owner=owning_plugin())
 
     def __repr__(self) -> str:
         return "<core.event_bus>"
 
 
-bus = EventBus()
 event_bus = PluginEventBus()
 
 
@@ -411,7 +412,7 @@ def on_event(event: str, *, every_process: bool = False) -> Callable[[H], H]:
     """
 
     def decorator(handler: H) -> H:
-        bus.subscribe(event, handler, every_process=every_process)
+        running.current().bus.subscribe(event, handler, every_process=every_process)
         return handler
 
     return decorator

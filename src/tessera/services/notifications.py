@@ -22,9 +22,10 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING
 
-from tessera.services.event_bus import bus
+from tessera.services import running
+from tessera.services.event_bus import EventBus
 from tessera.services.recipients import recipient_app
-from tessera.services.websocket import WebSocketHub, websockets
+from tessera.services.websocket import WebSocketHub
 
 logger = logging.getLogger("tessera.notifications")
 
@@ -43,8 +44,9 @@ MAX_TYPE_LENGTH = 100
 class NotificationService:
     """Create, list, count, mark and delete notifications, and keep muted types."""
 
-    def __init__(self, hub: WebSocketHub) -> None:
+    def __init__(self, hub: WebSocketHub, bus: EventBus) -> None:
         self._hub = hub
+        self._bus = bus
         self._notifications: Any = None
         self._preferences: Any = None
 
@@ -105,7 +107,7 @@ class NotificationService:
             "notification_id": public["id"],
             "notification_type": kind,
         }
-        bus.publish(NOTIFICATION_CREATED, report, as_caller=False)
+        self._bus.publish(NOTIFICATION_CREATED, report, as_caller=False)
         return public["id"]
 
     async def page(
@@ -225,7 +227,7 @@ class NotificationsManager:
         """Store a notification for ``user_id``, push it to their open tabs unless they
         muted its type, publish ``notification_created``; return the new id."""
         app = recipient_app(user_id, "create_notification")
-        return await notifications.create(
+        return await _service().create(
             app, user_id, notification_type, title, message, metadata, channels
         )
 
@@ -234,39 +236,43 @@ class NotificationsManager:
     ) -> dict[str, Any]:
         """``{notifications, count, unread_count}``: a page, newest first."""
         app = recipient_app(user_id, "list_notifications")
-        return await notifications.page(
+        return await _service().page(
             app, user_id, unread_only=unread_only, limit=limit, offset=offset
         )
 
     async def unread_count(self, user_id: str) -> int:
-        return await notifications.unread_count(recipient_app(user_id, "unread_count"), user_id)
+        return await _service().unread_count(recipient_app(user_id, "unread_count"), user_id)
 
     async def mark_read(self, user_id: str, notification_id: str, read: bool = True) -> bool:
         """Mark one of the user's notifications read (or unread); False when none has
         that id."""
         app = recipient_app(user_id, "mark_read")
-        return await notifications.mark_read(app, user_id, notification_id, read)
+        return await _service().mark_read(app, user_id, notification_id, read)
 
     async def mark_all_read(self, user_id: str) -> int:
         app = recipient_app(user_id, "mark_all_read")
-        return await notifications.mark_all_read(app, user_id)
+        return await _service().mark_all_read(app, user_id)
 
     async def delete_notification(self, user_id: str, notification_id: str) -> bool:
         app = recipient_app(user_id, "delete_notification")
-        return await notifications.delete(app, user_id, notification_id)
+        return await _service().delete(app, user_id, notification_id)
 
     async def get_preferences(self, user_id: str) -> dict[str, dict[str, bool]]:
         app = recipient_app(user_id, "get_preferences")
-        return await notifications.preferences(app, user_id)
+        return await _service().preferences(app, user_id)
 
     async def set_preferences(
         self, user_id: str, preferences: Mapping[str, Mapping[str, Any]]
     ) -> dict[str, dict[str, bool]]:
         app = recipient_app(user_id, "set_preferences")
-        return await notifications.set_preferences(app, user_id, preferences)
+        return await _service().set_preferences(app, user_id, preferences)
 
     def __repr__(self) -> str:
         return "<core.notifications_manager: notifications of the caller's app>"
+
+
+def _service() -> NotificationService:
+    return running.current().notifications
 
 
 def present(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -299,5 +305,4 @@ def _object_id(value: str) -> ObjectId | None:
         return None
 
 
-notifications = NotificationService(websockets)
 notifications_manager = NotificationsManager()

@@ -26,7 +26,8 @@ from pymongo import ASCENDING
 
 from tessera.encoding import encode_json
 from tessera.plugins.registry import PluginRegistry
-from tessera.services.event_bus import bus
+from tessera.services import running
+from tessera.services.event_bus import EventBus
 from tessera.services.recipients import settings_app
 
 PLUGIN_SETTINGS_UPDATED = "plugin_settings_updated"
@@ -40,7 +41,8 @@ class SettingsSchemaError(RuntimeError):
 class SettingsService:
     """Reads and saves plugin settings, validating them against the manifest's schema."""
 
-    def __init__(self) -> None:
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
         self._collection: Any = None
         self._registry: PluginRegistry | None = None
 
@@ -113,8 +115,8 @@ class SettingsService:
             upsert=True,
         )
         report = {"app_id": app_id, "user_id": user_id, "plugin": plugin}
-        bus.publish(PLUGIN_SETTINGS_UPDATED, report, as_caller=False)
-        bus.publish(SETTINGS_UPDATED, report, as_caller=False)
+        self._bus.publish(PLUGIN_SETTINGS_UPDATED, report, as_caller=False)
+        self._bus.publish(SETTINGS_UPDATED, report, as_caller=False)
         return {"success": True, "settings": merged}
 
     def validate(self, plugin: str, values: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -142,7 +144,7 @@ class SettingsManager:
     async def get_plugin_settings(self, user_id: str, plugin: str) -> dict[str, Any]:
         """The user's saved settings for ``plugin`` merged over the plugin's defaults."""
         app = settings_app(user_id, plugin, "get_plugin_settings")
-        return await plugin_settings.get(app, user_id, plugin)
+        return await running.current().plugin_settings.get(app, user_id, plugin)
 
     async def save_plugin_settings(
         self, user_id: str, plugin: str, values: Mapping[str, Any]
@@ -150,7 +152,7 @@ class SettingsManager:
         """Validate and store ``values`` as the user's settings for ``plugin``: ``{"success":
         True, "settings": merged}``, or ``{"success": False, "error": ..., "field": ...}``."""
         app = settings_app(user_id, plugin, "save_plugin_settings")
-        return await plugin_settings.save(app, user_id, plugin, values)
+        return await running.current().plugin_settings.save(app, user_id, plugin, values)
 
     def __repr__(self) -> str:
         return "<core.settings_manager: plugin settings of the caller's app>"
@@ -169,5 +171,4 @@ def _failure(message: str, field: str) -> dict[str, Any]:
     return {"success": False, "error": message, "field": field}
 
 
-plugin_settings = SettingsService()
 settings_manager = SettingsManager()

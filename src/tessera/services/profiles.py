@@ -16,7 +16,7 @@ from typing import Any
 
 from pymongo import ASCENDING
 
-from tessera.services.event_bus import bus
+from tessera.services.event_bus import EventBus
 
 PROFILE_UPDATED = "profile_updated"
 
@@ -100,7 +100,8 @@ def check_changes(changes: Mapping[str, Any]) -> dict[str, str | None]:
 class ProfileService:
     """Reads and changes the editable profile fields of one user of one app."""
 
-    def __init__(self) -> None:
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
         self._collection: Any = None
 
     async def start(self, database: Any) -> None:
@@ -136,8 +137,5 @@ class ProfileService:
             upsert=True,
         )
         report = {"app_id": app_id, "user_id": user_id, "fields": sorted(checked)}
-        bus.publish(PROFILE_UPDATED, report, as_caller=False)
+        self._bus.publish(PROFILE_UPDATED, report, as_caller=False)
         return await self.get(app_id, user_id)
-
-
-profiles = ProfileService()

@@ -11,14 +11,16 @@ from __future__ import annotations
 from tessera.auth.identity import Identity
 from tessera.plugins.executor import Outcome
 from tessera.plugins.registry import Plugin
-from tessera.services.event_bus import bus
+from tessera.services.event_bus import EventBus
 
 PLUGIN_EXECUTED = "plugin_executed"
 PLUGIN_EXECUTION_ERROR = "plugin_execution_error"
 
 
-def publish_plugin_call(plugin: Plugin, action: str, identity: Identity, outcome: Outcome) -> None:
-    """Executor listener: publish what happened in one plugin call."""
+def publish_plugin_call(
+    bus: EventBus, plugin: Plugin, action: str, identity: Identity, outcome: Outcome
+) -> None:
+    """Executor listener (with ``bus`` bound): publish what happened in one plugin call."""
     failed = outcome.status == "crash" or outcome.status == "timeout"
     if not failed and not bus.listened(PLUGIN_EXECUTED):
         return

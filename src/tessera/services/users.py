@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from bson import ObjectId
 
+from tessera.services import running
 from tessera.services.database import caller
 from tessera.services.unprovided import NotProvided
 from tessera.store.query.filters import compile_filter
@@ -124,12 +125,11 @@ class UserCursor:
 
 async def _matching(filter: Mapping[str, Any] | None, projection: Any = None) -> list[dict]:
     """``[record]`` when the caller's record matches ``filter``, else ``[]``."""
-    record = await users.own()
+    record = await running.current().users.own()
     if not compile_filter(filter)(record):
         return []
     project = compile_projection(projection)
     return [project(record) if project is not None else record]
 
 
-users = UserRecords()
 users_collection = UsersCollection()

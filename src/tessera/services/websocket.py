@@ -21,6 +21,7 @@ from typing import Any
 
 from tessera.auth.identity import Identity
 from tessera.encoding import encode_json
+from tessera.services import running
 from tessera.services.connection import CLOSE_GOING_AWAY, Connection, Socket, with_seq
 from tessera.services.database import caller
 from tessera.services.fanout import Fanout, LocalFanout, UserMessage
@@ -227,12 +228,14 @@ class WebSocketManager:
         caller's app; return its ``seq``. Kept for resume even when no tab is open. A user
         other than the caller needs the escalation right."""
         app_id = recipient_app(user_id, "send_to_user")
-        return await websockets.send_in_app(app_id, user_id, _from_plugin(message))
+        hub = running.current().websockets
+        return await hub.send_in_app(app_id, user_id, _from_plugin(message))
 
     async def broadcast(self, message: Mapping[str, Any]) -> int:
         """Send ``message`` to every user connected to the caller's app, on any process;
         return how many users it reached."""
-        return await websockets.broadcast_in_app(caller_app("broadcast"), _from_plugin(message))
+        hub = running.current().websockets
+        return await hub.broadcast_in_app(caller_app("broadcast"), _from_plugin(message))
 
     def connection_count(self, user_id: str | None = None) -> int:
         """Open connections in this process of ``user_id`` (the caller when None) in the
@@ -240,7 +243,7 @@ class WebSocketManager:
         if user_id is None:
             user_id = caller("connection_count").identity.user_id
         app_id = recipient_app(user_id, "connection_count")
-        return websockets.connection_count(app_id, user_id)
+        return running.current().websockets.connection_count(app_id, user_id)
 
     def __repr__(self) -> str:
         return "<core.websocket_manager: WebSockets of the caller's app>"
@@ -265,5 +268,4 @@ def _body(message: Mapping[str, Any]) -> str:
     return encode_json({k: v for k, v in message.items() if k != "seq"}).decode()
 
 
-websockets = WebSocketHub()
 websocket_manager = WebSocketManager()

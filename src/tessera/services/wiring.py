@@ -1,41 +1,74 @@
-"""Starting and stopping the plugin services with a runtime.
+"""The plugin services a runtime owns, and starting and stopping them with it.
 
-The services are module singletons (plugins import their ``core.*`` facades before any
-runtime exists); the runtime binds them to its store, loop and settings at start and
-unbinds them at stop.
+Each runtime makes its own :class:`Services`. Starting them binds them to its store, loop
+and settings, and makes them the bound ones (:mod:`tessera.services.running`), which is
+how the ``core.*`` facades, imported by plugins before any runtime exists, find them.
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tessera.services import running
 from tessera.services.database import SYSTEM_DATABASE
-from tessera.services.event_bus import bus
+from tessera.services.event_bus import EventBus
 from tessera.services.events import LocalEventBackend
 from tessera.services.events.shared import SharedEventBackend
 from tessera.services.fanout import Fanout, LocalFanout
 from tessera.services.fanout.shared import SharedFanout, SharedResumeLog
-from tessera.services.notifications import notifications
-from tessera.services.plugin_settings import plugin_settings
+from tessera.services.notifications import NotificationService
+from tessera.services.plugin_settings import SettingsService
 from tessera.services.presence import Presence
 from tessera.services.presence.shared import SharedPresenceStore
-from tessera.services.profiles import profiles
+from tessera.services.profiles import ProfileService
 from tessera.services.resume import ResumeLog, StoredResumeLog
 from tessera.services.runtime_events import publish_plugin_call
-from tessera.services.users import users
-from tessera.services.websocket import websockets
+from tessera.services.users import UserRecords
+from tessera.services.websocket import WebSocketHub
 
 if TYPE_CHECKING:
     from tessera.runtime import Runtime
 
 
-def _forget_subscriptions(plugin: str) -> None:
-    bus.forget(plugin)
+@dataclass(eq=False)
+class Services:
+    """The services of one runtime, each told of the others it uses."""
+
+    bus: EventBus
+    websockets: WebSocketHub
+    notifications: NotificationService
+    plugin_settings: SettingsService
+    profiles: ProfileService
+    users: UserRecords
+
+    @classmethod
+    def made(cls) -> Services:
+        """A runtime's services, not started."""
+        bus = EventBus()
+        websockets = WebSocketHub()
+        return cls(
+            bus=bus,
+            websockets=websockets,
+            notifications=NotificationService(websockets, bus),
+            plugin_settings=SettingsService(bus),
+            profiles=ProfileService(bus),
+            users=UserRecords(),
+        )
+
+    def forget_subscriptions(self, plugin: str) -> None:
+        """Drop what an unloaded plugin subscribed to."""
+        self.bus.forget(plugin)
 
 
 async def start_services(runtime: Runtime) -> None:
-    """Bind the event bus, WebSockets, notifications and plugin settings; call before
-    plugins load, so what they do at import already works."""
+    """Start ``runtime``'s services (the event bus, WebSockets, notifications, plugin
+    settings, profiles, user records) and bind them; call before plugins load, so what
+    they do at import already works."""
+    services = runtime.services
+    bus, websockets = services.bus, services.websockets
+    running.bind(services)
     settings = runtime.settings
     system = runtime.store[SYSTEM_DATABASE]
     cluster = runtime.cluster
@@ -101,19 +134,20 @@ async def start_services(runtime: Runtime) -> None:
         fanout=fanout,
         presence=presence,
     )
-    await notifications.start(system)
-    await plugin_settings.start(system, runtime.plugins)
-    users.start(runtime.auth.accounts if runtime.auth is not None else None)
-    await profiles.start(system)
-    runtime.executor.add_listener(publish_plugin_call)
-    runtime.plugins.on_unload(_forget_subscriptions)
+    await services.notifications.start(system)
+    await services.plugin_settings.start(system, runtime.plugins)
+    services.users.start(runtime.auth.accounts if runtime.auth is not None else None)
+    await services.profiles.start(system)
+    runtime.executor.add_listener(functools.partial(publish_plugin_call, bus))
+    runtime.plugins.on_unload(services.forget_subscriptions)
 
 
-async def stop_services() -> None:
-    """Unbind the services: close WebSockets, cancel running event handlers."""
-    await websockets.stop()
-    await bus.stop()
-    notifications.stop()
-    plugin_settings.stop()
-    users.stop()
-    profiles.stop()
+async def stop_services(services: Services) -> None:
+    """Stop ``services`` (close WebSockets, cancel running event handlers) and unbind them."""
+    await services.websockets.stop()
+    await services.bus.stop()
+    services.notifications.stop()
+    services.plugin_settings.stop()
+    services.users.stop()
+    services.profiles.stop()
+    running.unbind(services)
