@@ -18,9 +18,10 @@ from tessera.services.database import unbind as unbind_databases
 from tessera.store import open_client
 
 APP = "shop"
-#: The test plugins that list every user's documents, for the tests to see what crossed:
-#: the operator's own, so in sandbox mode they are listed in --sandbox-escalation.
-ESCALATING = ("admin_listing", "late_read")
+#: The test plugins the operator lists in --sandbox-escalation in sandbox mode: those that
+#: list every user's documents, for the tests to see what crossed, and ``spy``, which hears
+#: the runtime's events (unlisted, it would hear none: see tests/sandbox/test_escalation.py).
+ESCALATING = ("admin_listing", "late_read", "spy")
 
 
 @pytest.fixture(params=["in-process", "sandbox"])

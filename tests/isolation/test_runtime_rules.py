@@ -50,7 +50,8 @@ def harness(plugin_mode: str):
     """``harness(plugins, **settings)``: a Harness running them in-process or sandboxed."""
 
     def _harness(plugins: Path, **settings) -> Harness:
-        settings.setdefault("sandbox_escalation", ("messenger",))  # the operator's choice
+        # The operator's choice: messenger escalates, listener hears the runtime's events.
+        settings.setdefault("sandbox_escalation", ("messenger", "listener"))
         made = Harness(plugins, **settings)
         made.runtime.sandbox.everything = plugin_mode == "sandbox"
         return made

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -296,3 +297,63 @@ def test_an_unlisted_sandboxed_plugin_keeps_to_its_own_settings(serve, tmp_path,
         assert alice.get("/api/plugin-settings/mailer").json() == saved
         own = {"plugin": "peek", "values": values}
         assert alice.post("/api/execute/peek", json=own).status_code == 200
+
+
+EAVESDROPPER = """
+from core.event_bus import event_bus, on_event
+
+SEEN = []
+
+
+@on_event("*")
+async def note(payload):
+    SEEN.append(payload.get("event") or payload.get("plugin") or "?")
+
+
+async def execute(data):
+    if data.get("publish"):
+        event_bus.publish("chat", {"event": "chat"})
+    return {"seen": SEEN}
+"""
+
+
+def eavesdropper(tmp_path: Path) -> Path:
+    """``ears``: sandboxed, hears every event and tells any caller what it heard."""
+    folder = tmp_path / "plugins" / "ears"
+    folder.mkdir(parents=True)
+    (folder / "logic.py").write_text(EAVESDROPPER)
+    (folder / "manifest.json").write_text(json.dumps({"sandbox": True}))
+    return folder.parent
+
+
+def heard(live, until: str) -> list[str]:
+    with live.client("mallory") as mallory:
+        for _ in range(200):
+            seen = mallory.post("/api/execute/ears", json={}).json()["seen"]
+            if until in seen:
+                return seen
+            time.sleep(0.02)
+    raise AssertionError(f"the plugin's handler never heard {until!r}")
+
+
+def test_the_runtimes_events_reach_only_a_listed_sandboxed_plugin(serve, tmp_path, caplog):
+    """``plugin_executed``, ``settings_updated``... name users of every app: an unlisted
+    plugin kept them and told any caller (bob's calls of another app, heard by mallory).
+    Events plugins publish still reach it."""
+    with caplog.at_level(logging.WARNING, "tessera.sandbox"):
+        live = serve(eavesdropper(tmp_path), sandbox_workers=1)  # one worker hears all
+    assert any("the runtime's own events" in r.getMessage() for r in caplog.records)
+    with live.client("bob", app_id="bank") as bob:
+        assert bob.post("/api/plugin-settings/ears", json={"x": 1}).status_code == 200
+        assert bob.post("/api/execute/ears", json={}).status_code == 200
+        assert bob.post("/api/execute/ears", json={"publish": True}).status_code == 200
+    heard(live, until="chat")
+    time.sleep(0.5)  # what was published before "chat" has had its turn
+    assert heard(live, until="chat") == ["chat"]  # not plugin_executed nor settings_updated
+    again = tmp_path / "again"
+    listed = serve(
+        eavesdropper(again), sandbox_escalation=("ears",), data=again / "data", sandbox_workers=1
+    )
+    with listed.client("bob", app_id="bank") as bob:
+        assert bob.post("/api/execute/ears", json={"publish": True}).status_code == 200
+    assert "ears" in heard(listed, until="ears")

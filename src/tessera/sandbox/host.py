@@ -26,7 +26,7 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from tessera.context import callerless_plugin
+from tessera.context import callerless_plugin, current_event
 from tessera.isolation.errors import IsolationError
 from tessera.plugins.errors import PluginLoadError
 from tessera.plugins.loader import PluginCode, package_name
@@ -38,6 +38,7 @@ from tessera.sandbox.operations import CallState, worker_text
 from tessera.sandbox.pool import Pool, PoolSettings
 from tessera.sandbox.process import AtCapacity, ImportFailed, WorkerProcess
 from tessera.services import running
+from tessera.services.event_bus import RUNTIME_EVENTS, Subscription
 
 logger = logging.getLogger("tessera.sandbox")
 
@@ -59,7 +60,11 @@ class PluginRaised(Exception):
 
 class Forwarder:
     """The server-side handler of a sandboxed plugin's subscription: runs the event's
-    handlers in one of the plugin's workers, as the caller who published it."""
+    handlers in one of the plugin's workers, as the caller who published it.
+
+    The runtime's own events (``plugin_executed``, ``settings_updated``...) name users of
+    every app and reach no caller's scope: an unlisted plugin could keep them and tell
+    any caller, so they reach only plugins the operator lists in --sandbox-escalation."""
 
     def __init__(self, sandbox: Sandbox, plugin: str, event: str, every: bool) -> None:
         self.sandbox, self.plugin, self.event, self.every = sandbox, plugin, event, every
@@ -75,6 +80,8 @@ class Forwarder:
         return (self.plugin, self.event, self.every)
 
     async def __call__(self, payload: Any) -> None:
+        if current_event.get() in RUNTIME_EVENTS and self.plugin not in self.sandbox.escalating:
+            return
         message = {"kind": "event", "pattern": self.event, "every": self.every}
         await self.sandbox.run(self.plugin, {**message, "payload": payload})
 
@@ -255,6 +262,14 @@ class Sandbox:
         if not add:
             bus.unsubscribe(event, forwarder, owner=plugin)
             return
+        subscription = Subscription(event, forwarder, plugin)
+        if plugin not in self.escalating and any(map(subscription.matches, RUNTIME_EVENTS)):
+            logger.warning(
+                "plugin %r runs in the sandbox: the runtime's own events (%s) reach it once "
+                "the operator lists it in --sandbox-escalation",
+                plugin,
+                event,
+            )
         token = callerless_plugin.set(plugin)  # the subscription belongs to the plugin
         try:
             bus.subscribe(event, forwarder, every_process=every)
