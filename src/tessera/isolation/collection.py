@@ -133,7 +133,7 @@ class ScopedCollection:
 
     def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> ScopedCursor:
         """Run a pipeline; it must start with a ``$match`` pinning ``user_id``."""
-        pipeline = snapshot(pipeline)
+        pipeline = snapshot(pipeline, "pipeline")
         policy = self.__policy
         boundary = boundary_problem(pipeline)
         if boundary is not None:
@@ -195,7 +195,8 @@ class ScopedCollection:
     ) -> Any:
         """Replace the first matching document; the replacement stays the caller's."""
         self.__claim(replacement)
-        filter, replacement, upsert = snapshot(filter), snapshot(replacement), bool(upsert)
+        filter, replacement = snapshot(filter, "filter"), snapshot(replacement, "replacement")
+        upsert = bool(upsert)
         self.__claim(replacement)
         policy = self.__policy
         problem = rules.replace_problem(policy, self.__name, filter, replacement, upsert, kwargs)
@@ -234,7 +235,7 @@ class ScopedCollection:
     ) -> Any:
         """Replace the first matching document and return it."""
         self.__claim(replacement)
-        filter, replacement = snapshot(filter), snapshot(replacement)
+        filter, replacement = snapshot(filter, "filter"), snapshot(replacement, "replacement")
         self.__claim(replacement)
         upsert, options = _find_and_modify_options(args, kwargs, _AFTER_REPLACEMENT)
         policy = self.__policy
@@ -358,7 +359,7 @@ class ScopedCollection:
     def __filtered(self, operation: str, filter: Any, options: dict[str, Any]) -> Any:
         """The filter to run: a copy of the plugin's, checked, with the caller's pin first."""
         policy = self.__policy
-        filter = snapshot(filter)
+        filter = snapshot(filter, "filter")
         problem = rules.filter_problem(policy, self.__name, filter, options)
         self.__check(operation, problem, policy)
         return self.__to_run(filter, problem, policy)
@@ -368,7 +369,7 @@ class ScopedCollection:
     ) -> tuple[Any, Any]:
         """The filter and update to run: copies of the plugin's, checked, pin first."""
         policy = self.__policy
-        filter, update = snapshot(filter), snapshot(update)
+        filter, update = snapshot(filter, "filter"), snapshot(update, "update")
         problem = rules.change_problem(policy, self.__name, filter, update, upsert, options)
         self.__check(operation, problem, policy)
         return self.__to_run(filter, problem, policy), update

@@ -26,17 +26,23 @@ from pymongo.operations import (
     UpdateOne,
 )
 
+from tessera.store.engine.documents import check_argument, nesting_error
+
 __all__ = ["snapshot", "snapshot_index", "snapshot_insert", "snapshot_model", "snapshot_request"]
 
 _INT64 = range(-(2**63), 2**63)
 
 
-def snapshot(value: Any) -> Any:
-    """A private deep copy of ``value`` in BSON's plain types (dicts, lists, str...)."""
+def snapshot(value: Any, what: str = "value") -> Any:
+    """A private deep copy of ``value`` in BSON's plain types (dicts, lists, str...). One
+    nested deeper than the store takes a call's ``what`` (its filter, update...) is refused
+    with the store's error, before the checks here walk it."""
     try:
-        return _copy(value)
+        copy = _copy(value)
     except RecursionError:
-        raise InvalidDocument("the value nests documents or arrays too deeply") from None
+        raise nesting_error(what) from None
+    check_argument(copy, what)
+    return copy
 
 
 def _copy(value: Any) -> Any:
@@ -80,13 +86,13 @@ def snapshot_insert(document: Any) -> Any:
     PyMongo gives it one, so ``document["_id"]`` works after the insert."""
     if isinstance(document, MutableMapping) and "_id" not in document:
         document["_id"] = ObjectId()
-    return snapshot(document) if isinstance(document, Mapping) else document
+    return snapshot(document, "document") if isinstance(document, Mapping) else document
 
 
 def snapshot_index(keys: Any) -> Any:
     """The copy of an index specification: a name, ``(field, direction)`` pairs, or a
     mapping, as PyMongo takes them."""
-    copy = snapshot(keys)
+    copy = snapshot(keys, "index keys")
     if isinstance(copy, list):
         return [tuple(item) if isinstance(item, list) else item for item in copy]
     return copy
@@ -96,7 +102,7 @@ def snapshot_model(model: Any) -> Any:
     """An ``IndexModel`` rebuilt from a copy of its document; anything else as is."""
     if not isinstance(model, IndexModel):
         return model
-    options = snapshot(dict(model.document))
+    options = snapshot(dict(model.document), "index")
     keys = list(options.pop("key").items())
     return IndexModel(keys, **options)
 
@@ -108,11 +114,13 @@ def snapshot_request(request: Any) -> Any:
         return InsertOne(snapshot_insert(request._doc))
     if not isinstance(request, DeleteOne | DeleteMany | ReplaceOne | UpdateOne | UpdateMany):
         return request
-    filter = snapshot(request._filter)
+    filter = snapshot(request._filter, "filter")
     options: dict[str, Any] = {"collation": request._collation, "hint": request._hint}
     if isinstance(request, DeleteOne | DeleteMany):
         return type(request)(filter, **options)
-    document = snapshot(request._doc)
+    document = snapshot(
+        request._doc, "replacement" if isinstance(request, ReplaceOne) else "update"
+    )
     upsert = bool(request._upsert)
     if isinstance(request, ReplaceOne):
         copy: Any = ReplaceOne(filter, document, upsert, **options)

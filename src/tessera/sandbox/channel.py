@@ -96,7 +96,7 @@ def _frame(message: dict[str, Any], *, operation: bool = False) -> bytes:
     the error (as from a store refusing a document over 16 MiB) rather than the server
     ending the worker for breaking the protocol, which would count towards the back-off
     that stops the plugin for every user."""
-    frame = encode(message)
+    frame = encode_operation(message) if operation else encode(message)
     if len(frame) > MAX_FRAME:
         raise InvalidDocument(
             f"{len(frame)} bytes is over the sandbox channel's limit of {MAX_FRAME} "
@@ -109,6 +109,17 @@ def _frame(message: dict[str, Any], *, operation: bool = False) -> bytes:
             "split it (fewer values a document or filter; insert_many splits its batches)"
         )
     return frame
+
+
+def encode_operation(message: dict[str, Any]) -> bytes:
+    """An operation for the server encoded; one nested deeper than BSON's encoder recurses
+    gets the store's error for input nested too deep (code 15), not RecursionError."""
+    try:
+        return encode(message)
+    except RecursionError:
+        from tessera.store.engine.documents import nesting_error
+
+        raise nesting_error("the operation") from None
 
 
 #: The channel of this worker process (set once at start, before the plugin is imported).

@@ -15,8 +15,7 @@ from bson.raw_bson import RawBSONDocument
 
 from tessera.context import no_caller
 from tessera.sandbox.batches import insert_in_parts
-from tessera.sandbox.channel import TooManyValues, current, current_job
-from tessera.sandbox.frames import encode
+from tessera.sandbox.channel import TooManyValues, current, current_job, encode_operation
 
 # Methods answered with one value; find and aggregate make cursors.
 COLLECTION_METHODS = frozenset(
@@ -227,7 +226,7 @@ def _operation(value: Any) -> Any:
 def _frozen(query: dict[str, Any]) -> Any:
     """The query as it is now: as in-process, changing the filter after ``find()``
     changes nothing (the cursor is opened at its first read)."""
-    return RawBSONDocument(encode(query))
+    return RawBSONDocument(encode_operation(query))
 
 
 class RemoteCursor:

@@ -39,6 +39,7 @@ __all__ = [
 def check_filter(filter: Any) -> Mapping[str, Any]:
     if not isinstance(filter, Mapping):
         raise TypeError(f"filter must be a dict, not {type(filter).__name__}")
+    documents.check_argument(filter, "filter")
     return filter
 
 
@@ -49,6 +50,7 @@ def check_update(update: Any) -> None:
         raise ValueError("update cannot be empty")
     if isinstance(update, Mapping) and not str(next(iter(update))).startswith("$"):
         raise ValueError("update only works with $ operators")
+    documents.check_argument(update, "update")
 
 
 def check_replacement(replacement: Any) -> None:
@@ -57,6 +59,7 @@ def check_replacement(replacement: Any) -> None:
     first = next(iter(replacement), None)
     if first is not None and str(first).startswith("$"):
         raise ValueError("replacement can not include $ operators")
+    documents.check_argument(replacement, "replacement")
 
 
 def check_request(request: Any) -> None:
@@ -64,6 +67,7 @@ def check_request(request: Any) -> None:
     if isinstance(request, InsertOne):
         if not isinstance(request._doc, Mapping):
             raise TypeError(f"document must be a dict, not {type(request._doc).__name__}")
+        documents.check_argument(request._doc, "document")  # its error would show it
         return
     if not isinstance(request, UpdateOne | UpdateMany | ReplaceOne | DeleteOne | DeleteMany):
         raise TypeError(f"{request!r} is not a valid request")
@@ -72,6 +76,8 @@ def check_request(request: Any) -> None:
         check_replacement(request._doc)
     elif isinstance(request, UpdateOne | UpdateMany):
         check_update(request._doc)
+    for option, what in (("_array_filters", "arrayFilters"), ("_sort", "sort")):
+        documents.check_argument(getattr(request, option, None), what)
 
 
 async def run_bulk(

@@ -130,6 +130,7 @@ class Collection(IndexMethods):
         """The first matching document, or None; a non-dict filter means ``{"_id": filter}``."""
         if filter is not None and not isinstance(filter, Mapping):
             filter = {"_id": filter}
+        documents.check_argument(filter, "filter")
         lookup = id_lookup(filter) if filter and not args and not kwargs else None
         if lookup is not None:
             # The commonest reads of all skip the cursor: one primary-key lookup, inline,
@@ -174,6 +175,7 @@ class Collection(IndexMethods):
         check_options(options)
         if not isinstance(key, str):
             raise TypeError("distinct key must be a string")
+        documents.check_argument(filter, "filter")
         found = await self._read(
             lambda conn, catalog: reads.find(conn, self._info(catalog), filter or {}),
             limit=_time_limit(options),
@@ -204,6 +206,7 @@ class Collection(IndexMethods):
         check_options(options)
         if not isinstance(pipeline, list | tuple):
             raise TypeError("pipeline must be a list")
+        documents.check_argument(pipeline, "pipeline")
         stages = list(pipeline)
         max_time_ms = deadlines.max_time_ms(options)
         streamed = streamed_pipeline(stages)
@@ -333,6 +336,8 @@ class Collection(IndexMethods):
     ) -> UpdateResult:
         check_options(options)
         check_filter(filter)
+        documents.check_argument(array_filters, "arrayFilters")
+        documents.check_argument(sort, "sort")
         order = normalize_sort(sort) or None
         limit = _time_limit(options)
         if multi:
@@ -444,6 +449,12 @@ class Collection(IndexMethods):
     ) -> dict[str, Any] | None:
         check_options(options)
         check_filter(filter)
+        for value, what in (
+            (array_filters, "arrayFilters"),
+            (projection, "projection"),
+            (sort, "sort"),
+        ):
+            documents.check_argument(value, what)
         projection = normalize_projection(projection)
         # A projection that matches patterns is compiled and applied off the event loop.
         off_loop = projection is not None and evaluates(projection)

@@ -15,6 +15,7 @@ from pymongo.errors import InvalidOperation
 from tessera.store.aggregation.aggregate import run_pipeline, split_leading_match
 from tessera.store.aggregation.pipeline import STREAMING_STAGES
 from tessera.store.bounds import deadlines
+from tessera.store.engine import documents
 from tessera.store.engine.stream import Stream
 from tessera.store.query.filters import evaluates
 from tessera.store.query.projection import compile_projection
@@ -140,6 +141,8 @@ class Cursor(_ResultCursor):
         self._stages: list[Mapping[str, Any]] = []  # applied to each batch (`PipelineCursor`)
         if filter is not None and not isinstance(filter, Mapping):
             raise TypeError(f"filter must be a dict, not {type(filter).__name__}")
+        for value, what in ((filter, "filter"), (projection, "projection"), (sort, "sort")):
+            documents.check_argument(value, what)
         self.collection = collection
         self._filter: Mapping[str, Any] = filter or {}
         self._projection = normalize_projection(projection)
@@ -159,6 +162,7 @@ class Cursor(_ResultCursor):
     def sort(self, key_or_list: Any, direction: Any = None) -> "Cursor":
         """Sort by a field and direction, or by a list of (field, direction) pairs."""
         self._check_fresh()
+        documents.check_argument(key_or_list, "sort")
         self._sort = normalize_sort(key_or_list, direction)
         return self
 

@@ -13,17 +13,21 @@ import bson
 from bson.errors import InvalidDocument
 from bson.objectid import ObjectId
 from bson.regex import Regex
-from pymongo.errors import WriteError
+from pymongo.errors import OperationFailure, WriteError
 
 from tessera.store.engine import keys
 
 __all__ = [
+    "MAX_ARGUMENT_NESTING",
     "MAX_NESTING",
+    "check_argument",
     "copy",
     "decode",
     "encode",
     "id_key",
+    "made_too_deep",
     "nested_deeper_than",
+    "nesting_error",
     "prepare_insert",
     "same",
     "validate_stored",
@@ -31,6 +35,11 @@ __all__ = [
 
 #: Levels of documents and arrays MongoDB stores, the document itself counted as one.
 MAX_NESTING = 100
+#: Levels a call's filter, update, pipeline, projection or sort may nest, itself counted:
+#: 20 more than a stored document, as MongoDB takes commands 20 levels deeper than what it
+#: stores (room for an update's operators around a document stored whole). The store's
+#: evaluators recurse a few Python frames a level: deeper input raised RecursionError.
+MAX_ARGUMENT_NESTING = MAX_NESTING + 20
 # Values that hold no documents, skipped without the slower `Mapping` check.
 _SCALARS = frozenset({str, int, float, bool, type(None), bytes, datetime.datetime, ObjectId})
 _INVALID_ID_CODE = 2
@@ -65,6 +74,36 @@ def _check_depth(doc: Mapping[str, Any]) -> None:
             "levels deep",
             code=_OVERFLOW_CODE,
         )
+
+
+def check_argument(value: Any, what: str) -> None:
+    """Refuse `value`, a call's `what` ("filter", "pipeline"...), when it nests deeper than
+    `MAX_ARGUMENT_NESTING`, with MongoDB's error for a command nested too deep (code 15)."""
+    if isinstance(value, Mapping | list | tuple) and nested_deeper_than(
+        value, MAX_ARGUMENT_NESTING
+    ):
+        raise nesting_error(what)
+
+
+def nesting_error(what: str) -> OperationFailure:
+    """The error of a call's `what` nested deeper than `MAX_ARGUMENT_NESTING`."""
+    return _overflow(
+        f"{what} nests documents and arrays more than {MAX_ARGUMENT_NESTING} levels deep"
+    )
+
+
+def made_too_deep() -> OperationFailure:
+    """The error of an operation that made a value too deep for the store to walk (a
+    ``$reduce`` or repeated stages nest a level each time), met as RecursionError."""
+    return _overflow(
+        "the operation made a value that nests documents and arrays too deeply to be "
+        "compared, copied or walked (a $reduce or a repeated stage adds a level each time)"
+    )
+
+
+def _overflow(message: str) -> OperationFailure:
+    details = {"ok": 0.0, "errmsg": message, "code": _OVERFLOW_CODE, "codeName": "Overflow"}
+    return OperationFailure(message, _OVERFLOW_CODE, details)
 
 
 def nested_deeper_than(value: Mapping[str, Any] | Sequence[Any], levels: int) -> bool:

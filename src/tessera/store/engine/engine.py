@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 from tessera.store.bounds import deadlines
 from tessera.store.bounds.deadlines import Limit
-from tessera.store.engine import faults
+from tessera.store.engine import documents, faults
 from tessera.store.engine.catalog import Catalog
 from tessera.store.engine.fair_queue import FairQueue
 
@@ -432,6 +432,8 @@ def _load(conn: sqlite3.Connection) -> tuple[int, Catalog]:
 def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
     if future.cancelled():
         return
+    if isinstance(exc, RecursionError):  # a call's input is checked: a value it made
+        exc = documents.made_too_deep()
     if exc is not None:
         future.set_exception(exc)
     else:
