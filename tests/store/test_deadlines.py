@@ -289,3 +289,36 @@ async def test_a_deadline_stops_compiling_a_filters_regular_expressions(
         await embedded_db.c.find_one({"user_id": "u", "v": {"$in": patterns}})
     assert_timeout(error, "the caller's deadline")
     assert patterns_module._compile.cache_info().misses - misses < len(patterns) // 2
+
+
+def shared(levels: int) -> dict[str, Any]:
+    """A document of 2**levels leaves, each level's two fields sharing one part: made in
+    microseconds, its key (built whole) takes 0.1 to 1.5 s a MB of its size."""
+    tree = {"b": "$$value", "c": "$$value"}
+    return {"$reduce": {"input": {"$range": [0, levels]}, "initialValue": {}, "in": tree}}
+
+
+async def test_a_deadline_stops_building_a_huge_key(embedded_db: Any, within: Any) -> None:
+    """A key past 64 KB is built part by part, the time checked between: the key of a
+    24 MB value took 18 to 34 s in a reader thread long after its caller's 504."""
+    await fill(embedded_db.c, 1)
+    within(0.2)
+    started = time.monotonic()
+    with pytest.raises(ExecutionTimeout) as error:
+        await embedded_db.c.aggregate([{"$group": {"_id": shared(20)}}]).to_list(None)
+    assert time.monotonic() - started < 5
+    assert_timeout(error, "the caller's deadline")
+
+
+async def test_a_deadline_stops_building_many_keys(embedded_db: Any, within: Any) -> None:
+    """Keys under 64 KB are counted, the time checked every 64 KB of them: a sort of
+    1,000 documents by a value of 47 KB built keys for 22 s past the deadline."""
+    await fill(embedded_db.c, 1_000)
+    within(0.2)
+    started = time.monotonic()
+    with pytest.raises(ExecutionTimeout) as error:
+        await embedded_db.c.aggregate([{"$set": {"v": shared(11)}}, {"$sort": {"v": 1}}]).to_list(
+            None
+        )
+    assert time.monotonic() - started < 5
+    assert_timeout(error, "the caller's deadline")

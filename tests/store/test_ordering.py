@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from tessera.store.values.ordering import (
     SortKey,
+    _sort_value,
     compare,
     equal,
     hash_key,
@@ -242,3 +243,12 @@ def test_sort_key_orders_like_compare(values: list[object]) -> None:
     assert [hash_key(v) for v in by_key] == [hash_key(v) for v in by_compare]
     for low, high in itertools.pairwise(by_key):
         assert compare(low, high) <= 0
+
+
+def test_a_large_value_gets_the_key_it_would_get_built_whole() -> None:
+    """Keys of values past 64 KB are built part by part, checking the job's time: the
+    same key as built whole in one walk."""
+    small = {"a": [1, "x", {"b": 2.5}], "c": {"d": [None, True]}}
+    large = {"many": [small] * 3_000, "long": list(range(20_000)), "small": small}
+    assert sort_value(large) == _sort_value(large)
+    assert sort_value(large["many"]) == _sort_value(large["many"])
