@@ -253,7 +253,7 @@ async def calls_part(data: Path, count: int = 20_000) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "logic.py").write_text("async def execute(data):\n    return {'ok': True}\n")
     worker = WorkerProcess.launch(
-        "noop", Sandbox(True).confinement(folder, default_manifest("noop"))
+        "noop", Sandbox(True).confinement("noop", folder, default_manifest("noop"))
     )
     await worker.ready(30)
     state = CallState("noop", lambda *_: None)
@@ -356,7 +356,7 @@ def start_part(data: Path) -> None:
     folder = data / "start-plugins" / "small"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "logic.py").write_text("async def execute(data):\n    return {}\n")
-    confined = Sandbox(True).confinement(folder, default_manifest("small"))
+    confined = Sandbox(True).confinement("small", folder, default_manifest("small"))
 
     async def one_start() -> float:
         worker = WorkerProcess.launch("small", confined)

@@ -137,6 +137,7 @@ class Runtime:
             ),
             hidden=(Path(settings.data),),
             escalating=settings.sandbox_escalation,
+            networked=settings.sandbox_network,
         )
         self.plugins.sandbox = self.sandbox
         self.plugins.on_unload(self.sandbox.unload)

@@ -287,6 +287,14 @@ SETTINGS: tuple[Setting, ...] = (
         "sandboxed plugin may do none of it, and fails to load if it asks for tokens.",
         _csv,
     ),
+    Setting(
+        "sandbox_network",
+        (),
+        "Sandboxed plugins whose manifest's \"network\": true is granted (the host's network, "
+        "services on localhost included), comma-separated; any other sandboxed plugin has "
+        "no network.",
+        _csv,
+    ),
     Setting("reload", False, "Watch the plugins folder and reload changed plugins.", _bool),
     Setting("log_level", "info", "Log level.", _choice("debug", "info", "warning", "error")),
 )

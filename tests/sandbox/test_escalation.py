@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from pathlib import Path
 
@@ -357,3 +358,42 @@ def test_the_runtimes_events_reach_only_a_listed_sandboxed_plugin(serve, tmp_pat
     with listed.client("bob", app_id="bank") as bob:
         assert bob.post("/api/execute/ears", json={"publish": True}).status_code == 200
     assert "ears" in heard(listed, until="ears")
+
+
+CALLER_OUT = """
+import socket
+
+
+async def execute(data):
+    try:
+        socket.create_connection(("127.0.0.1", data["port"]), 2).close()
+    except OSError as exc:
+        return {"outcome": type(exc).__name__}
+    return {"outcome": "connected"}
+"""
+
+
+@pytest.mark.parametrize("listed", [False, True])
+def test_a_sandboxed_plugin_gets_the_network_its_manifest_asks_for_once_listed(
+    serve, tmp_path, caplog, listed
+):
+    """``"network": true`` is the host's network, Redis on localhost included, where a
+    plugin could forge what the processes tell each other: the manifest asks, the operator
+    grants."""
+    folder = tmp_path / "plugins" / "caller_out"
+    folder.mkdir(parents=True)
+    (folder / "logic.py").write_text(CALLER_OUT)
+    (folder / "manifest.json").write_text(json.dumps({"sandbox": True, "network": True}))
+    server = socket.create_server(("127.0.0.1", 0))
+    try:
+        with caplog.at_level(logging.WARNING, "tessera.sandbox"):
+            live = serve(folder.parent, sandbox_network=("caller_out",) if listed else ())
+        port = server.getsockname()[1]
+        with live.client("mallory") as mallory:
+            outcome = mallory.post("/api/execute/caller_out", json={"port": port}).json()
+    finally:
+        server.close()
+    warned = any("--sandbox-network" in r.getMessage() for r in caplog.records)
+    assert (outcome, warned) == (
+        ({"outcome": "connected"}, False) if listed else ({"outcome": "PermissionError"}, True)
+    )

@@ -95,11 +95,14 @@ class Sandbox:
         settings: PoolSettings | None = None,
         hidden: tuple[Path, ...] = (),
         escalating: tuple[str, ...] = (),
+        networked: tuple[str, ...] = (),
     ) -> None:
         #: Whether every plugin is sandboxed (``--isolation sandbox``).
         self.everything = everything
         #: The sandboxed plugins the operator lets escalate (``--sandbox-escalation``).
         self.escalating = frozenset(escalating)
+        #: The sandboxed plugins the operator lets use the network (``--sandbox-network``).
+        self.networked = frozenset(networked)
         self.settings = settings or PoolSettings()
         #: Paths no worker may see even inside a folder it can read (the data folder).
         self.hidden = hidden
@@ -125,11 +128,12 @@ class Sandbox:
         its author's, so its ``escalation_roles`` count only when the operator lists it."""
         return name in self.escalating or not self.wants(manifest)
 
-    def confinement(self, folder: Path, manifest: Manifest) -> Confinement:
-        """What a worker of the plugin in ``folder`` may reach: its folder, and the network
-        only when its manifest says ``"network": true``."""
+    def confinement(self, name: str, folder: Path, manifest: Manifest) -> Confinement:
+        """What a worker of plugin ``name`` in ``folder`` may reach: its folder, and the
+        network only when its manifest says ``"network": true`` and the operator lists it
+        (the host's network includes Redis and other services on localhost)."""
         limits = Limits(memory_bytes=self.settings.memory_bytes)
-        network = manifest.extra.get("network") is True
+        network = manifest.extra.get("network") is True and name in self.networked
         return Confinement(folder, network=network, limits=limits, hidden=self.hidden)
 
     def load(self, name: str, folder: Path, manifest: Manifest) -> PluginCode:
@@ -159,7 +163,13 @@ class Sandbox:
                 "until the operator lists it in --sandbox-escalation",
                 name,
             )
-        pool = Pool(name, self.confinement(folder, manifest), self.settings, self._start)
+        if manifest.extra.get("network") is True and name not in self.networked:
+            logger.warning(
+                "plugin %r runs in the sandbox and asks for the network: it has none until "
+                "the operator lists it in --sandbox-network",
+                name,
+            )
+        pool = Pool(name, self.confinement(name, folder, manifest), self.settings, self._start)
         self.pools[name] = pool
         if lazy.subscribes(folder):
             # Reloaded: what it subscribed to goes on being forwarded (each event waiting
