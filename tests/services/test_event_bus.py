@@ -419,3 +419,30 @@ async def test_one_plugins_hanging_sync_handlers_leave_threads_for_the_others(tm
             assert (await harness.execute("pinged", {}, user="alice"))["seen"] == [1]
         finally:
             release.touch()
+
+
+FORGER = """
+from core.event_bus import event_bus
+
+
+async def execute(data):
+    try:
+        await event_bus.publish(data["event"], {"user_id": "alice", "limit": "exports"})
+    except ValueError as exc:
+        return {"refused": str(exc)}
+    return {"refused": None}
+"""
+
+
+@pytest.mark.parametrize("event", ["entitlement.limit_reached.", "entitlement.x", "entitlement.*"])
+def test_plugins_cannot_publish_in_the_runtimes_entitlement_namespace(serve, tmp_path, event):
+    """A handler gets the payload, not the event's name: one subscribed to
+    ``entitlement.*`` took a plugin's ``entitlement.x`` for the runtime's report of alice's
+    limit (a sandboxed plugin's, too)."""
+    folder = tmp_path / "plugins" / "forger"
+    folder.mkdir(parents=True)
+    (folder / "logic.py").write_text(FORGER)
+    live = serve(folder.parent)
+    with live.client("mallory") as mallory:
+        answer = call(mallory, "forger", {"event": event})
+    assert "is published by the runtime" in (answer["refused"] or "")

@@ -110,7 +110,9 @@ def event_name(event: Any) -> str:
 def plugin_event(event: Any) -> str:
     """``event`` as a name a plugin may publish: the runtime's own are refused."""
     event = event_name(event)
-    if event in RUNTIME_EVENTS:
+    # A handler gets the payload, not the name: one subscribed to "entitlement.*" would
+    # take a plugin's "entitlement.x" for the runtime's report on a user's plan.
+    if event in RUNTIME_EVENTS or event.startswith(RUNTIME_NAMESPACE):
         raise ValueError(f"{event!r} is published by the runtime; publish events of your own")
     return event
 
@@ -374,6 +376,8 @@ RUNTIME_EVENTS = frozenset(
         "entitlement.period_reset",
     }
 )
+#: Every name under it is the runtime's, as pattern subscribers (``entitlement.*``) see it.
+RUNTIME_NAMESPACE = "entitlement."
 
 
 class PluginEventBus:
