@@ -1,7 +1,7 @@
-"""What the aggregation stages share: the run context, and helpers to key a `$sort`
-and to copy a document with one path changed."""
+"""What the aggregation stages share: the run context, the limit on nested sub-pipelines,
+and helpers to key a `$sort` and to copy a document with one path changed."""
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from tessera.store.aggregation.expressions import evaluate, failure
@@ -15,6 +15,10 @@ STREAMING_STAGES = frozenset(
     {"$match", "$project", "$addFields", "$set", "$unset", "$replaceRoot", "$replaceWith"}
 )
 Documents = list[dict[str, Any]]
+#: `$lookup` and `$unionWith` stages that may nest inside one another, as in MongoDB: each
+#: runs its sub-pipeline once per document, so nesting them multiplies the work.
+MAX_SUB_PIPELINE_DEPTH = 20
+_MAX_SUB_PIPELINE_DEPTH_CODE = 232  # MaxSubPipelineDepthExceeded
 
 
 class Footprint:
@@ -82,6 +86,39 @@ class Run:
     def with_variables(self, variables: Mapping[str, Any]) -> "Run":
         """This run with `variables` added (as `$lookup` binds its ``let``)."""
         return Run(self.resolve, {**self.variables, **variables}, self.cache, self.footprint)
+
+
+def check_sub_pipeline_depth(pipeline: Any) -> None:
+    """Refuse `pipeline` when more than `MAX_SUB_PIPELINE_DEPTH` `$lookup` and `$unionWith`
+    stages nest inside one another, before anything runs (MongoDB's code 232)."""
+    depth = _sub_pipeline_depth(pipeline)
+    if depth > MAX_SUB_PIPELINE_DEPTH:
+        raise failure(
+            _MAX_SUB_PIPELINE_DEPTH_CODE,
+            "Maximum number of nested sub-pipelines exceeded. Limit is "
+            f"{MAX_SUB_PIPELINE_DEPTH}: the pipeline nests {depth} $lookup and $unionWith "
+            "stages inside one another",
+        )
+
+
+def _sub_pipeline_depth(pipeline: Any) -> int:
+    """The most `$lookup` and `$unionWith` stages nested inside one another in `pipeline`.
+    The input is at most `MAX_ARGUMENT_NESTING` levels deep, so the recursion is bounded."""
+    deepest = 0
+    for stage in pipeline if isinstance(pipeline, list | tuple) else ():
+        for sub, level in _sub_pipelines(stage):
+            deepest = max(deepest, level + _sub_pipeline_depth(sub))
+    return deepest
+
+
+def _sub_pipelines(stage: Any) -> Iterator[tuple[Any, int]]:
+    """Each sub-pipeline of `stage` and the levels it adds: one for `$lookup` and
+    `$unionWith` (even without a pipeline), none for `$facet`'s, as MongoDB counts them."""
+    for name, arg in stage.items() if isinstance(stage, Mapping) else ():
+        if name in ("$lookup", "$unionWith"):
+            yield (arg.get("pipeline") if isinstance(arg, Mapping) else None), 1
+        elif name == "$facet" and isinstance(arg, Mapping):
+            yield from ((sub, 0) for sub in arg.values())
 
 
 def sort_spec_key(arg: Any) -> Callable[[Mapping[str, Any]], Any]:

@@ -17,6 +17,7 @@ from pymongo.results import (
 )
 
 from tessera.store.aggregation.aggregate import run_pipeline, split_leading_match
+from tessera.store.aggregation.pipeline import check_sub_pipeline_depth
 from tessera.store.api.bulk import (
     check_filter,
     check_replacement,
@@ -207,6 +208,7 @@ class Collection(IndexMethods):
         if not isinstance(pipeline, list | tuple):
             raise TypeError("pipeline must be a list")
         documents.check_argument(pipeline, "pipeline")
+        check_sub_pipeline_depth(pipeline)
         stages = list(pipeline)
         max_time_ms = deadlines.max_time_ms(options)
         streamed = streamed_pipeline(stages)
