@@ -277,17 +277,19 @@ async def execute(data: dict) -> dict:
 """
 
 
+@pytest.mark.parametrize("mode", ["enforce", "audit", "off"])
 @pytest.mark.parametrize("values", [None, {"forward_to": "mallory@example.com"}])
-def test_an_unlisted_sandboxed_plugin_keeps_to_its_own_settings(serve, tmp_path, values):
+def test_an_unlisted_sandboxed_plugin_keeps_to_its_own_settings(serve, tmp_path, values, mode):
     """A caller's settings of another plugin may hold their key to another service (or
     where that plugin sends their data): a sandboxed plugin reading or changing them
-    reaches beyond what it was given."""
+    reaches beyond what it was given. The caller's own settings are no per-user check
+    that audit or off mode relax: they let it through (logged, or unchecked)."""
     root = tmp_path / "plugins"
     for name, manifest in [("mailer", {}), ("peek", {"sandbox": True})]:
         (root / name).mkdir(parents=True)
         (root / name / "logic.py").write_text(PEEK)
         (root / name / "manifest.json").write_text(json.dumps(manifest))
-    live = serve(root)
+    live = serve(root, isolation=mode)
     with live.client("alice") as alice:
         saved = {"api_key": "alice-key"}
         assert alice.post("/api/plugin-settings/mailer", json=saved).status_code == 200
