@@ -20,7 +20,6 @@ from tessera.auth.secret import load_or_create_secret
 from tessera.auth.tokens import LocalTokens
 from tessera.cluster.shared import SharedFile
 from tessera.datafolder import prepare_data_folder
-from tessera.entitlements.sdk import bind as bind_entitlements
 from tessera.entitlements.setup import build_gate
 from tessera.governance import Governor
 from tessera.governance.shared import SharedGovernor
@@ -188,8 +187,7 @@ class Runtime:
             self.shared = SharedFile(Path(self.settings.data))
             await self.shared.start()
             self.executor.governor = SharedGovernor(self.settings, self.shared)
-        self.entitlements = await build_gate(self)
-        bind_entitlements(self.entitlements)
+        self.entitlements = self.services.entitlements = await build_gate(self)
         if self.settings.auth_mode == "local":
             self.accounts_store = open_client(self.settings.accounts_store)
         self.auth = build_authenticator(self.settings, self.accounts_store)
@@ -274,7 +272,6 @@ class Runtime:
             self.plugins.unload(plugin.name)
         await self.sandbox.stop()
         await stop_services(self.services)
-        bind_entitlements(None)
         if self.databases is not None:
             unbind_databases(self.databases)
         self.executor.close()

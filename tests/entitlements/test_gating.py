@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
+from tessera.settings import Settings
+from tests.conftest import LiveServer, start_server, stop_server
 from tests.entitlements.conftest import Clock
 
 
@@ -162,6 +164,21 @@ def test_the_plugin_side_api_answers_for_the_caller_and_charges_exactly(
         other = call(free, "notes", action="sdk_other_user")
         assert other.status_code == 403
         assert "caller of this call" in other.json()["error"]
+
+
+def test_a_runtime_stopping_late_leaves_the_newer_ones_plans_to_its_plugins(
+    planned: Callable[..., LiveServer], plugins: Path, tmp_path: Path
+) -> None:
+    """core.entitlements found its gate in a global of its own that every stop cleared:
+    another runtime of the process stopping (a test harness's, say) left this one's plugins
+    told every limit was unlimited, and consume_limit charged nothing."""
+    settings = Settings.load({"plugins": plugins, "data": tmp_path / "older"}, environ={})
+    _, older = start_server(settings)
+    live = planned()
+    stop_server(older)
+    with live.client("ann", plan="free") as free:
+        remaining = [call(free, "notes", action="sdk").json()["remaining"] for _ in range(2)]
+        assert remaining == [1, 0]
 
 
 def test_a_checked_limit_needs_some_left_and_is_not_charged_by_the_gate(

@@ -18,10 +18,9 @@ from tessera.entitlements.ledger import UNLIMITED, UsageKey
 from tessera.entitlements.periods import period
 from tessera.entitlements.spec import Limit, PluginEntitlements
 from tessera.isolation import IsolationError
+from tessera.services import running
 
 __all__ = ["check_action", "check_feature", "check_limit", "consume_limit", "get_usage"]
-
-_gate: Gate | None = None
 
 _UNLIMITED_USAGE = {
     "allowed": -1,
@@ -30,12 +29,6 @@ _UNLIMITED_USAGE = {
     "period": "unlimited",
     "resets_at": None,
 }
-
-
-def bind(gate: Gate | None) -> None:
-    """Answer for ``gate`` (None: plans off) from now on; the runtime calls this at start."""
-    global _gate
-    _gate = gate
 
 
 def _caller(user_id: str, plugin: str) -> tuple[Gate | None, Any]:
@@ -47,7 +40,7 @@ def _caller(user_id: str, plugin: str) -> tuple[Gate | None, Any]:
             "core.entitlements answers for the caller of this call and this plugin only "
             f"(user_id {call.identity.user_id!r}, plugin {call.plugin!r})"
         )
-    return _gate, call.identity
+    return running.current().entitlements, call.identity
 
 
 async def _tier(gate: Gate, identity: Any, plugin: str) -> tuple[PluginEntitlements | None, Any]:

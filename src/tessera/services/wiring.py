@@ -29,6 +29,7 @@ from tessera.services.users import UserRecords
 from tessera.services.websocket import WebSocketHub
 
 if TYPE_CHECKING:
+    from tessera.entitlements.gate import Gate
     from tessera.runtime import Runtime
 
 
@@ -42,6 +43,8 @@ class Services:
     plugin_settings: SettingsService
     profiles: ProfileService
     users: UserRecords
+    #: What ``core.entitlements`` answers from: the runtime's gate (None: no plans file).
+    entitlements: Gate | None = None
 
     @classmethod
     def made(cls) -> Services:
