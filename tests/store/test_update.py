@@ -102,6 +102,18 @@ CASES = [
         {"r": [{"i": "A", "s": 5}]},
     ),
     ({"t": [[1, 2], [3]]}, {"$pull": {"t": [3]}}, {"t": [[1, 2]]}),
+    # A logical operator first makes the condition a query on each element as a document,
+    # as MongoDB's $pull reads it (scalars never match one).
+    (
+        {"r": [{"s": 5}, {"s": 8, "i": "B"}, 8]},
+        {"$pull": {"r": {"$and": [{"s": {"$gte": 6}}, {"i": "B"}]}}},
+        {"r": [{"s": 5}, 8]},
+    ),
+    (
+        {"r": [{"s": 5}, {"s": 8}]},
+        {"$pull": {"r": {"$or": [{"s": 5}, {"s": 9}]}}},
+        {"r": [{"s": 8}]},
+    ),
     ({"t": [0, 1, 5, 1]}, {"$pullAll": {"t": [1, 5]}}, {"t": [0]}),
     # Positional $[] and $[<id>].
     ({"g": [1, 2]}, {"$inc": {"g.$[]": 10}}, {"g": [11, 12]}),

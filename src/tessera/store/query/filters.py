@@ -205,6 +205,17 @@ def is_operator_document(value: Any) -> bool:
     return first.startswith("$") and first not in ("$ref", "$id", "$db")
 
 
+#: Operators of a whole document, not of one value: ``{"$and": [...]}`` in ``$elemMatch``
+#: or ``$pull`` is a query on each element as a document.
+_DOCUMENT_OPERATORS = frozenset({"$and", "$or", "$nor", "$expr", "$where", "$comment"})
+
+
+def is_element_condition(value: Any) -> bool:
+    """True when `value` is conditions on one value (``{"$gte": 6}``), false for a query on
+    a document (``{"score": 8}``, ``{"$or": [...]}``)."""
+    return is_operator_document(value) and not _DOCUMENT_OPERATORS & set(value)
+
+
 def _field_matcher(path: str, spec: Any) -> Matcher:
     if not path:
         raise _fail("field names in a filter cannot be empty")
@@ -459,8 +470,7 @@ def _not(arg: Any) -> Condition:
 def _elem_match(arg: Any) -> Condition:
     if not isinstance(arg, Mapping):
         raise _fail("$elemMatch needs an Object")
-    logical = {"$and", "$or", "$nor", "$expr", "$where", "$comment"}
-    if is_operator_document(arg) and not logical & set(arg):
+    if is_element_condition(arg):
         conditions = compile_conditions(arg)
 
         def element_matches(item: Any) -> bool:

@@ -16,7 +16,7 @@ from tessera.store.query.filters import (
     compile_conditions,
     compile_filter,
     equality_test,
-    is_operator_document,
+    is_element_condition,
 )
 from tessera.store.query.query_regex import compile_regex, is_regex, regex_test
 from tessera.store.query.sorting import normalize_sort, sort_key
@@ -174,7 +174,7 @@ def pop(path: str, arg: Any) -> Run:
 
 
 def _pull_test(arg: Any) -> Callable[[Any], bool]:
-    if is_operator_document(arg):
+    if is_element_condition(arg):
         conditions = compile_conditions(arg)
         return lambda item: all(c.element(item) for c in conditions)
     if isinstance(arg, Mapping):
