@@ -6,7 +6,7 @@ returns a fresh dict.
 """
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import bson
@@ -79,8 +79,11 @@ def _check_depth(doc: Mapping[str, Any]) -> None:
 def check_argument(value: Any, what: str) -> None:
     """Refuse `value`, a call's `what` ("filter", "pipeline"...), when it nests deeper than
     `MAX_ARGUMENT_NESTING`, with MongoDB's error for a command nested too deep (code 15)."""
-    if isinstance(value, Mapping | list | tuple) and nested_deeper_than(
-        value, MAX_ARGUMENT_NESTING
+    kind = type(value)
+    if kind in _SCALARS:  # the common sort key, "created_at"
+        return
+    if (kind is dict or kind is list or isinstance(value, Mapping | tuple)) and (
+        nested_deeper_than(value, MAX_ARGUMENT_NESTING)
     ):
         raise nesting_error(what)
 
@@ -111,12 +114,19 @@ def nested_deeper_than(value: Mapping[str, Any] | Sequence[Any], levels: int) ->
     deep, itself counted. An empty one adds no level, as in MongoDB."""
     if levels == 0:
         return len(value) > 0
-    children = value.values() if type(value) is dict or isinstance(value, Mapping) else value
+    # Concrete types first: isinstance against the Mapping ABC is the dear part.
+    if isinstance(value, dict):
+        children: Iterable[Any] = value.values()
+    elif isinstance(value, list | tuple) or not isinstance(value, Mapping):
+        children = value
+    else:
+        children = value.values()
     for child in children:
-        if type(child) in _SCALARS:
+        kind = type(child)
+        if kind in _SCALARS:
             continue
-        if isinstance(child, dict | list | tuple | Mapping) and nested_deeper_than(
-            child, levels - 1
+        if (kind is dict or kind is list or isinstance(child, tuple | Mapping)) and (
+            nested_deeper_than(child, levels - 1)
         ):
             return True
     return False
