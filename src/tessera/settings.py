@@ -282,9 +282,10 @@ SETTINGS: tuple[Setting, ...] = (
         (),
         "Sandboxed plugins allowed to escalate (db.as_admin(), other users in the "
         "services) for the callers their manifest's escalation_roles name and for "
-        "superadmins, to receive callers' tokens (needs_user_jwt), and to share "
-        "collections and settings with other plugins, comma-separated; any other "
-        "sandboxed plugin may do none of it, and fails to load if it asks for tokens.",
+        "superadmins, to receive callers' tokens (needs_user_jwt), to share collections "
+        "and settings with other plugins and to hear the runtime's own events, "
+        "comma-separated; any other sandboxed plugin may do none of it, and fails to load "
+        "if it asks for tokens.",
         _csv,
     ),
     Setting(

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from tessera.isolation.policy import Policy
+from tessera.isolation.policy import Policy, unlisted
 
 USER = "user"
 SHARED = "shared"
@@ -74,11 +74,8 @@ class CollectionModes:
             return None
         if record.mode == wanted:
             sandboxed = policy.plugin if policy.confined else record.plugin
-            return (
-                f"{collection!r} is a shared collection of plugin {record.plugin!r}, and "
-                f"plugin {sandboxed!r} runs in the sandbox, where it shares no collection "
-                "with other plugins until the operator lists it in --sandbox-escalation "
-                "(TESSERA_SANDBOX_ESCALATION)"
+            return f"{collection!r} is a shared collection of plugin {record.plugin!r}, and " + (
+                unlisted(sandboxed, "sharing a collection with other plugins")
             )
         if wanted == SHARED:
             return (

@@ -73,6 +73,15 @@ class Policy:
         return self.plugin, self.user_id
 
 
+def unlisted(plugin: str, refused: str) -> str:
+    """Why sandboxed ``plugin`` may not do ``refused``: its manifest is its author's, so
+    what reaches past its caller needs the operator's list (docs/isolation.md)."""
+    return (
+        f"plugin {plugin!r} runs in the sandbox, where {refused} needs the operator to "
+        "list it in --sandbox-escalation (TESSERA_SANDBOX_ESCALATION)"
+    )
+
+
 def logged(text: str) -> str:
     """``text`` as an isolation log line holds it: at most LOGGED_CHARS characters."""
     return cut(text, LOGGED_CHARS)

@@ -28,6 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from tessera.context import callerless_plugin, current_event
 from tessera.isolation.errors import IsolationError
+from tessera.isolation.policy import unlisted
 from tessera.plugins.errors import PluginLoadError
 from tessera.plugins.loader import PluginCode, package_name
 from tessera.plugins.manifest import Manifest
@@ -152,17 +153,9 @@ class Sandbox:
         if manifest.needs_user_jwt and name not in self.escalating:
             # A token is its caller's whole authority (a superadmin's included), and a worker
             # can keep one caller's and hand it to the next: escalation by other means.
-            raise PluginLoadError(
-                f"plugin {name!r} runs in the sandbox and asks for its callers' tokens "
-                "(needs_user_jwt): it loads once the operator lists it in "
-                "--sandbox-escalation (TESSERA_SANDBOX_ESCALATION)"
-            )
+            raise PluginLoadError(unlisted(name, "receiving its callers' tokens (needs_user_jwt)"))
         if manifest.extra.get("escalation_roles") and name not in self.escalating:
-            logger.warning(
-                "plugin %r runs in the sandbox: its manifest's escalation_roles are refused "
-                "until the operator lists it in --sandbox-escalation",
-                name,
-            )
+            logger.warning("%s: refused", unlisted(name, "escalation (escalation_roles)"))
         if manifest.extra.get("network") is True and name not in self.networked:
             logger.warning(
                 "plugin %r runs in the sandbox and asks for the network: it has none until "
@@ -274,12 +267,8 @@ class Sandbox:
             return
         subscription = Subscription(event, forwarder, plugin)
         if plugin not in self.escalating and any(map(subscription.matches, RUNTIME_EVENTS)):
-            logger.warning(
-                "plugin %r runs in the sandbox: the runtime's own events (%s) reach it once "
-                "the operator lists it in --sandbox-escalation",
-                plugin,
-                event,
-            )
+            hearing = f"hearing the runtime's own events ({event})"
+            logger.warning("%s: it hears only those plugins publish", unlisted(plugin, hearing))
         token = callerless_plugin.set(plugin)  # the subscription belongs to the plugin
         try:
             bus.subscribe(event, forwarder, every_process=every)

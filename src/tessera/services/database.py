@@ -26,7 +26,14 @@ from tessera.context import CallContext, NotBound, current_call, no_caller
 from tessera.isolation.database import CLOSED_ATTRIBUTES, ScopedDatabase
 from tessera.isolation.indexes import UserIndexes
 from tessera.isolation.modes import CollectionModes
-from tessera.isolation.policy import MODES, Policy, logged, manifest_names, may_escalate
+from tessera.isolation.policy import (
+    MODES,
+    Policy,
+    logged,
+    manifest_names,
+    may_escalate,
+    unlisted,
+)
 from tessera.plugins.manifest import Manifest
 
 SYSTEM_DATABASE = "_tessera"
@@ -135,9 +142,7 @@ class Databases:
             return
         self._policy(call).refuse(
             f"{operation}(plugin={plugin!r})",
-            f"plugin {call.plugin!r} runs in the sandbox, where it uses only its own "
-            "settings until the operator lists it in --sandbox-escalation "
-            "(TESSERA_SANDBOX_ESCALATION)",
+            unlisted(call.plugin, "using another plugin's settings"),
         )
 
     def _scoped(self, call: CallContext, policy: Policy) -> ScopedDatabase:
@@ -156,10 +161,7 @@ class Databases:
 
     def _escalation_problem(self, call: CallContext) -> str:
         if not self.plugin_may_escalate(call.plugin):
-            return (
-                f"plugin {call.plugin!r} runs in the sandbox, where escalation needs the "
-                "operator to list it in --sandbox-escalation (TESSERA_SANDBOX_ESCALATION)"
-            )
+            return unlisted(call.plugin, "escalation")
         allowed = ", ".join(sorted(self._roles(call))) or "none declared"
         return (
             "escalation needs a superadmin caller or one of the roles in the manifest's "
