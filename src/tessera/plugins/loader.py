@@ -8,6 +8,7 @@ stays in ``sys.modules`` between calls, so module globals persist.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.machinery
 import importlib.util
@@ -15,7 +16,6 @@ import inspect
 import re
 import sys
 import types
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,12 +73,18 @@ def module_layout_problem(name: str, found: Path) -> str:
 
 
 def package_name(plugin: str) -> str:
-    """A valid, unique dotted module name for a plugin folder name."""
+    """The dotted module name of a plugin folder name, one per name. An identifier with
+    no double underscore is its own; any other name becomes one (other characters as
+    ``_``) ending in ``__`` and a 64-bit hash of the whole name, an ending no name of the
+    first kind has. (A 16-bit hash after one underscore let a folder named after another's
+    result, ``shop_tools_28ef`` for ``shop-tools``, take that plugin's modules.)"""
+    if plugin.isidentifier() and "__" not in plugin:
+        return f"{PACKAGE_ROOT}.{plugin}"
     ident = re.sub(r"\W", "_", plugin)
-    if ident[:1].isdigit():
+    if not ident[:1].isidentifier():
         ident = "_" + ident
-    suffix = "" if ident == plugin else "_" + format(zlib.crc32(plugin.encode()) & 0xFFFF, "x")
-    return f"{PACKAGE_ROOT}.{ident}{suffix}"
+    digest = hashlib.blake2b(plugin.encode("utf-8", "surrogatepass"), digest_size=8)
+    return f"{PACKAGE_ROOT}.{ident}__{digest.hexdigest()}"
 
 
 def _ensure_root() -> None:
