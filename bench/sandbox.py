@@ -4,7 +4,9 @@ Run ``.venv/bin/python bench/sandbox.py`` (``--rounds 1 --duration 3`` for a qui
 
 - HTTP, with wrk as ``bench/http.py`` runs it (servers on CPU 0, load on CPU 1, turns in
   rounds, the median round): a bare ASGI app, Tessera with a no-op plugin and a plugin
-  listing 100 documents, each in-process and in ``--isolation sandbox``.
+  listing 100 documents, each in-process and in ``--isolation sandbox``; with the CPU a
+  request cost the server and its workers (from ``/proc``, around each wrk run), which
+  says where a sandboxed call's time goes and drifts less than requests/s on this machine.
 - ``find_one``: a plugin timing 2,000 scoped ``find_one`` calls inside one call, in-process
   and sandboxed (the difference is what the proxy adds per operation), on the event loop
   ``tessera serve`` runs (uvloop), on CPU 0 with its workers.
@@ -105,16 +107,26 @@ def http_part(args: argparse.Namespace, data: Path) -> None:
             run_wrk(url, script, 2, args.connections)
         for _ in range(args.rounds):
             for name, (_, url) in servers.items():
-                runs[name].append(run_wrk(url, script, args.duration, args.connections))
+                pid = processes[name].pid
+                before = server_and_workers_cpu(pid)
+                run = run_wrk(url, script, args.duration, args.connections)
+                after = server_and_workers_cpu(pid)
+                requests = max(1.0, run["rps"] * args.duration)
+                run["server_us"] = (after[0] - before[0]) / requests * 1e6
+                run["workers_us"] = (after[1] - before[1]) / requests * 1e6
+                runs[name].append(run)
     finally:
         for process in processes.values():
             process.terminate()
             process.wait(timeout=30)
     for name, name_runs in runs.items():
         result = median_run(name_runs)
+        cpu = statistics.median(r["server_us"] for r in name_runs)
+        workers = statistics.median(r["workers_us"] for r in name_runs)
         print(
             f"  {name:18} {result['rps']:8.0f} req/s  p50 {result['p50']:7.2f} ms  "
-            f"p99 {result['p99']:7.2f} ms  non-2xx {result['errors']:.0f}"
+            f"p99 {result['p99']:7.2f} ms  non-2xx {result['errors']:.0f}  CPU a request: "
+            f"server {cpu:.0f} µs + workers {workers:.0f} µs"
         )
     for label, name, baseline, target in [
         ("noop sandbox / bare ASGI   ", "noop sandbox", "bare", 0.25),
@@ -231,16 +243,26 @@ def floor_part() -> None:
     os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
 
 
+def server_and_workers_cpu(server: int) -> tuple[float, float]:
+    """User and system CPU seconds of the server process, and of its descendants (its
+    sandbox workers, with bubblewrap around them) alive now."""
+    tree = process_tree(server)
+    mine = cpu_seconds_of(server)
+    return mine, sum(cpu_seconds_of(pid) for pid in tree[1:])
+
+
+def cpu_seconds_of(pid: int) -> float:
+    """User and system CPU seconds of process ``pid`` alone (0 once it has ended)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU of process ``pid`` and its descendants (bubblewrap, worker)."""
-    ticks = 0
-    for each in process_tree(pid):
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_seconds_of(each) for each in process_tree(pid))
 
 
 async def calls_part(data: Path, count: int = 20_000) -> None:
