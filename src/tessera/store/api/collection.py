@@ -39,9 +39,7 @@ from tessera.store.api.options import check_options
 from tessera.store.bounds import deadlines
 from tessera.store.bounds.deadlines import Limit
 from tessera.store.engine import documents, reads, writes
-from tessera.store.engine.catalog import (
-    Catalog,
-)
+from tessera.store.engine.catalog import Catalog
 from tessera.store.engine.planner import Plan, id_lookup, plan_query
 from tessera.store.engine.stream import Stream, next_batch, where_to_read
 from tessera.store.query.filters import evaluates
@@ -540,10 +538,16 @@ class Collection(IndexMethods):
         return plan_query(self._info(self._engine.catalog), filter, sort)
 
     async def _read(
-        self, fn: Any, *, inline: bool = False, snapshot: bool = True, limit: Limit | None = None
+        self,
+        fn: Any,
+        *,
+        inline: bool = False,
+        snapshot: bool = True,
+        limit: Limit | None = None,
+        catalog: Catalog | None = None,
     ) -> Any:
         if inline:
-            return self._engine.read_now(fn, snapshot=snapshot, limit=limit)
+            return self._engine.read_now(fn, snapshot=snapshot, limit=limit, catalog=catalog)
         return await self._engine.read(fn, snapshot=snapshot, limit=limit)
 
     async def _find_batch(
@@ -563,7 +567,8 @@ class Collection(IndexMethods):
         # A projection that matches patterns is compiled, like the filter, off the loop.
         off_loop = bool(stages) or (projection is not None and evaluates(projection))
         project = None if off_loop else compile_projection(projection)
-        coll = self._info(self._engine.catalog)
+        catalog = self._engine.catalog
+        coll = self._info(catalog)
         inline, snapshot = where_to_read(stream, coll, filter, sort, skip + count, off_loop)
 
         def fn(conn: sqlite3.Connection, catalog: Catalog) -> list[dict[str, Any]]:
@@ -583,7 +588,9 @@ class Collection(IndexMethods):
             return found if project_now is None else [project_now(doc) for doc in found]
 
         time_limit = deadlines.after(max_time_ms) if max_time_ms else None
-        return await self._read(fn, inline=inline, snapshot=snapshot, limit=time_limit)
+        return await self._read(
+            fn, inline=inline, snapshot=snapshot, limit=time_limit, catalog=catalog
+        )
 
 
 def _project(projection: Mapping[str, Any], doc: dict[str, Any]) -> dict[str, Any]:

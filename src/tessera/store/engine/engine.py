@@ -183,13 +183,22 @@ class Engine:
 
     # Reads
 
-    def read_now(self, fn: ReadJob[T], *, snapshot: bool = True, limit: Limit | None = None) -> T:
+    def read_now(
+        self,
+        fn: ReadJob[T],
+        *,
+        snapshot: bool = True,
+        limit: Limit | None = None,
+        catalog: Catalog | None = None,
+    ) -> T:
         """Run `fn` on the calling thread, in one read snapshot, if its time is not up.
 
-        `snapshot=False` skips the explicit transaction, for a read of one statement. On
-        the event loop, only for short reads that match no pattern and evaluate no
-        expression (`query.evaluates`): those go to `read`, off the loop. Being short,
-        they are not timed once started.
+        `snapshot=False` skips the explicit transaction, for a read of one statement; its
+        `catalog`, when the caller has just read it on this thread (`catalog`), is not
+        read again (a statement a read, each point read paid two). On the event loop,
+        only for short reads that match no pattern and evaluate no expression
+        (`query.evaluates`): those go to `read`, off the loop. Being short, they are not
+        timed once started.
         """
         self._check_open()
         called_by = deadline.get()
@@ -197,6 +206,8 @@ class Engine:
             limit = deadlines.sooner(limit, called_by)
         if limit is not None and limit.passed():
             raise limit.timeout()
+        if not snapshot and catalog is not None:
+            return fn(self._reader(), catalog)
         return self._read_here(fn, snapshot)
 
     def _read_here(self, fn: ReadJob[T], snapshot: bool) -> T:
