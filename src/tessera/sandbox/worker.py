@@ -18,8 +18,7 @@ import resource
 import socket
 import sys
 import time
-import types
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +84,9 @@ class Worker:
         self.loop.run_until_complete(self._serve())
 
     async def _serve(self) -> None:
-        # One task serves every call, stepping each call's coroutine in a context of its
-        # own (`_stepped`): a task and a turn of the loop a call cost a no-op call more
-        # than its plugin's code (23 against 1 µs), and most calls never wait on the loop.
+        # One task reads and answers every call, in one run of the loop (a loop run a call
+        # cost a no-op call more than its plugin's code); each call's code runs in a task
+        # of its own (`_in_task`), as in-process.
         while True:
             try:
                 message = self.chan.receive()
@@ -125,12 +124,31 @@ class Worker:
             for handler in event_bus.matching(pattern, every):
                 result = context.run(handler, message.get("payload"))
                 if is_async(handler) or asyncio.iscoroutine(result):
-                    await _stepped(context, result)
+                    await self._in_task(context, result)
             return {}
         result = context.run(self.entry, message.get("data"))
         if asyncio.iscoroutine(result):
-            result = await _stepped(context, result)
+            result = await self._in_task(context, result)
         return result
+
+    async def _in_task(self, context: contextvars.Context, awaitable: Any) -> Any:
+        """Await the call's ``awaitable`` in a task of its own, in ``context``. Its code
+        holds that task as its own (``asyncio.current_task()``), as in-process: what it
+        keeps per task (a session scoped to the task) or cancels later (a timer it left)
+        is its call's; one task stepping every call's code gave bob's call what alice's
+        kept and let a timer alice's call left cancel bob's."""
+        outcome: list[Any] = []
+        task = self.loop.create_task(_outcome(awaitable, outcome), context=context)
+        try:
+            await task
+        except asyncio.CancelledError:
+            # A cancellation still pending when the code returned ends its task cancelled;
+            # in-process the call has its result (the cancellation goes nowhere after).
+            if not (outcome and task.cancelled()):
+                raise
+        if isinstance(outcome[0], _Exit):  # raised here, in the serving task, to be caught
+            raise outcome[0].exc
+        return outcome[0]
 
     def _answer(self, job: int, result: Any) -> None:
         done = self._done(job)
@@ -178,33 +196,20 @@ def _left_running() -> set[asyncio.Task[Any]]:
     return {t for t in asyncio.all_tasks() if not t.done()} - {asyncio.current_task()}
 
 
-@types.coroutine
-def _stepped(context: contextvars.Context, awaitable: Any) -> Generator[Any, Any, Any]:
-    """Await ``awaitable`` with each of its steps run in ``context``, as a task of its own
-    would run them, but in the task awaiting it: what it waits on (a future) is that
-    task's to wait for, and what that task is sent or thrown (a cancellation) goes on."""
-    coro = awaitable if asyncio.iscoroutine(awaitable) else _awaiting(awaitable)
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            if error is None:
-                waited = context.run(coro.send, value)
-            else:
-                waited = context.run(coro.throw, error)
-        except StopIteration as stop:
-            return stop.value
-        try:
-            value, error = (yield waited), None
-        except GeneratorExit:  # the serving task itself is going away
-            coro.close()
-            raise
-        except BaseException as exc:  # a cancellation: the call's code gets it
-            value, error = None, exc
+class _Exit:
+    """A SystemExit or KeyboardInterrupt the call's code raised: a task raises those out
+    of the loop, which would end the worker, where they are the call's error."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
 
 
-async def _awaiting(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
+async def _outcome(awaitable: Awaitable[Any], outcome: list[Any]) -> None:
+    """Await ``awaitable`` and keep its value (or the _Exit it raised) in ``outcome``."""
+    try:
+        outcome.append(await awaitable)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        outcome.append(_Exit(exc))
 
 
 def main(argv: list[str]) -> None:
