@@ -16,6 +16,7 @@ import inspect
 import re
 import sys
 import types
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,14 +78,21 @@ def package_name(plugin: str) -> str:
     no double underscore is its own; any other name becomes one (other characters as
     ``_``) ending in ``__`` and a 64-bit hash of the whole name, an ending no name of the
     first kind has. (A 16-bit hash after one underscore let a folder named after another's
-    result, ``shop_tools_28ef`` for ``shop-tools``, take that plugin's modules.)"""
-    if plugin.isidentifier() and "__" not in plugin:
+    result, ``shop_tools_28ef`` for ``shop-tools``, take that plugin's modules.) Both
+    kinds are as Python reads names in code (NFKC): ``tessera_plugins.ﬁle`` written in
+    plugin ``ﬁle``'s code imported ``tessera_plugins.file``, plugin ``file``'s package."""
+    if plugin.isidentifier() and "__" not in plugin and _as_read(plugin) == plugin:
         return f"{PACKAGE_ROOT}.{plugin}"
-    ident = re.sub(r"\W", "_", plugin)
+    ident = re.sub(r"\W", "_", _as_read(plugin))
     if not ident[:1].isidentifier():
         ident = "_" + ident
     digest = hashlib.blake2b(plugin.encode("utf-8", "surrogatepass"), digest_size=8)
     return f"{PACKAGE_ROOT}.{ident}__{digest.hexdigest()}"
+
+
+def _as_read(name: str) -> str:
+    """``name`` as Python reads an identifier in code (NFKC-normalised)."""
+    return unicodedata.normalize("NFKC", name)
 
 
 def _ensure_root() -> None:

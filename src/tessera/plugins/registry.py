@@ -104,7 +104,10 @@ class PluginRegistry:
         return sorted(
             entry.name
             for entry in self.folder.iterdir()
-            if entry.is_dir() and not entry.name.startswith((".", "_")) and is_plugin_folder(entry)
+            if entry.is_dir()
+            and not entry.name.startswith((".", "_"))
+            and is_plugin_folder(entry)
+            and _nameable(entry.name)
         )
 
     def load_all(self) -> None:
@@ -161,7 +164,7 @@ class PluginRegistry:
     def reload(self, name: str) -> Plugin | None:
         """Load a changed plugin again, keeping the running version when the new one has a
         syntax or manifest error; drop a plugin whose folder is gone."""
-        if name != Path(name).name or name.startswith((".", "_")):
+        if name != Path(name).name or name.startswith((".", "_")) or not _nameable(name):
             raise PluginNotFound(f"Plugin {name!r} not found.")
         previous = self._plugins.get(name)
         folder = self.folder / name
@@ -231,6 +234,19 @@ class PluginRegistry:
     @property
     def failures(self) -> dict[str, str]:
         return {p.name: p.error for p in self._plugins.values() if p.error is not None}
+
+
+def _nameable(name: str) -> bool:
+    """Whether a folder name is text (UTF-8), as a plugin's name must be: one of other
+    bytes can be neither asked for in a URL nor written in JSON, so listed it made
+    ``/api/plugins`` fail for every client. Such a folder is skipped, saying why."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8", "surrogateescape")
+        logger.error("plugin folder %r skipped: its name is not UTF-8; rename it", raw)
+        return False
+    return True
 
 
 def precheck(name: str, folder: Path) -> str | None:
