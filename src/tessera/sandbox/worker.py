@@ -18,7 +18,7 @@ import resource
 import socket
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +138,7 @@ class Worker:
         is its call's; one task stepping every call's code gave bob's call what alice's
         kept and let a timer alice's call left cancel bob's."""
         outcome: list[Any] = []
-        task = self.loop.create_task(_outcome(awaitable, outcome), context=context)
+        task = _started(self.loop, _outcome(awaitable, outcome), context)
         try:
             await task
         except asyncio.CancelledError:
@@ -194,6 +194,18 @@ class Worker:
 def _left_running() -> set[asyncio.Task[Any]]:
     """The tasks of the call just answered that still run (all but the serving one)."""
     return {t for t in asyncio.all_tasks() if not t.done()} - {asyncio.current_task()}
+
+
+def _started(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None], context: contextvars.Context
+) -> asyncio.Task[None]:
+    """A task of ``coro`` in ``context``, its first step taken at once where Python can
+    (3.12's eager start): a call whose code never waits on the loop then ends without a
+    turn of it, as one stepped in the serving task did (a no-op call's task cost 16 µs
+    with a turn, 23 with a loop run a call)."""
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(coro, loop=loop, context=context, eager_start=True)
+    return loop.create_task(coro, context=context)
 
 
 class _Exit:
