@@ -428,8 +428,12 @@ def test_the_operator_sets_the_workers_memory_limit_and_how_many_a_plugin_runs(s
         over = run(alice, "hog", action="allocate", mb=300)  # within the default 512 MiB
         assert over.status_code == 500
         assert "memory limit of 256 MiB" in over.json()["error"]
+        # Each nap outlasts the start of a worker for the next, however loaded the machine
+        # (under the whole suite a 1 s nap ended before the fourth worker answered).
         with ThreadPoolExecutor(4) as threads:
-            naps = list(threads.map(lambda _: run(alice, "hog", action="nap").json(), range(4)))
+            naps = list(
+                threads.map(lambda _: run(alice, "hog", action="nap", seconds=4).json(), range(4))
+            )
     # Half of 8 is the user's: the four calls ran at once (with the default, two at a time).
     overlap = max(sum(n["started"] <= m["started"] < n["ended"] for n in naps) for m in naps)
     assert overlap == 4

@@ -1,4 +1,5 @@
-"""Hostile: allocates 2 GB (or ``mb`` MiB); ``nap`` sleeps, saying when it ran."""
+"""Hostile: allocates 2 GB (or ``mb`` MiB); ``nap`` sleeps (``seconds``, 1 by default),
+saying when it ran."""
 
 import asyncio
 import time
@@ -10,6 +11,6 @@ async def execute(data: dict) -> dict:
         return {"size": len(hoard)}
     if data.get("action") == "nap":
         started = time.time()
-        await asyncio.sleep(1)
+        await asyncio.sleep(data.get("seconds", 1))
         return {"started": started, "ended": time.time()}
     return {"ok": True}
