@@ -107,3 +107,39 @@ async def test_client_is_an_async_context_manager(tmp_path):
         await client["a"]["b"].insert_one({"_id": 1})
     with pytest.raises(RuntimeError, match="closed"):
         await client["a"]["b"].find_one({"_id": 1})
+
+
+MAKER = """
+import asyncio, sys
+from tessera.store import open_client
+
+async def main():
+    client = open_client(sys.argv[1])
+    for n in range(int(sys.argv[2])):
+        await client["db"][f"c{n}"].create_index("x")  # a collection, then its index
+    await client.close()
+
+asyncio.run(main())
+"""
+
+
+def test_opening_a_store_while_another_process_makes_collections(tmp_path) -> None:
+    """The catalog is read in one snapshot: read table by table, an index another process
+    made between the two reads named a collection not read (KeyError: two `--workers`
+    opening a new store at once)."""
+    import subprocess
+    import sys
+
+    from tessera.store.engine.engine import Engine
+
+    path = str(tmp_path / "store.db")
+    Engine(path).close()
+    maker = subprocess.Popen([sys.executable, "-c", MAKER, path, "400"])
+    try:
+        opened = 0
+        while maker.poll() is None:
+            Engine(path).close()
+            opened += 1
+    finally:
+        maker.wait(60)
+    assert maker.returncode == 0 and opened > 0

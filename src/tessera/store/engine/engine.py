@@ -170,15 +170,7 @@ class Engine:
             if stamp == known:
                 return catalog
         # Another process changed it, or this writer has not published it yet.
-        if conn.in_transaction:
-            followed = _load(conn)
-        else:
-            conn.execute("BEGIN")  # one snapshot for the stamp and both tables
-            try:
-                followed = _load(conn)
-            finally:
-                conn.execute("COMMIT")
-        self._followed = followed
+        followed = self._followed = _load(conn)
         return followed[1]
 
     # Reads
@@ -436,8 +428,17 @@ def _stamp(conn: sqlite3.Connection) -> int:
 
 
 def _load(conn: sqlite3.Connection) -> tuple[int, Catalog]:
-    """The catalog and its stamp; in one snapshot when ``conn`` is in a transaction."""
-    return _stamp(conn), Catalog.load(conn)
+    """The catalog and its stamp in one snapshot: ``conn``'s transaction, or a read
+    transaction of its own. Read outside one, another process making a collection and
+    its index between the two tables' reads left an index of a collection not read
+    (KeyError at start-up, when two ``--workers`` opened a new store at once)."""
+    if conn.in_transaction:
+        return _stamp(conn), Catalog.load(conn)
+    conn.execute("BEGIN")
+    try:
+        return _stamp(conn), Catalog.load(conn)
+    finally:
+        conn.execute("COMMIT")
 
 
 def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
