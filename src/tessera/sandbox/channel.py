@@ -53,7 +53,14 @@ class Channel:
     def send(self, message: dict[str, Any], *, last: bool = False) -> None:
         """Send ``message``; ``last``: it is the last frame of the call (or of the import),
         which ends together with it, so no thread's frame can follow it as the call's."""
-        frame = _frame(message)
+        self.send_frame(_frame(message), last=last)
+
+    def encode(self, message: dict[str, Any]) -> bytes:
+        """``message`` as a frame to `send_frame` (InvalidDocument: it cannot be one)."""
+        return _frame(message)
+
+    def send_frame(self, frame: bytes, *, last: bool = False) -> None:
+        """Send a frame of `encode`; ``last`` as for :meth:`send`."""
         with self._lock:
             if last:
                 self.job = 0

@@ -166,14 +166,6 @@ def json_within_bounds(encoded: bytes) -> bool:
     return starts < MAX_JSON_VALUES
 
 
-def frame_length(head: bytes, limit: int) -> int:
-    """The length a frame's first 4 bytes announce, refused when out of bounds."""
-    (length,) = _LENGTH.unpack(head)
-    if length < _SMALLEST or length > limit:
-        raise FrameError(f"frame of {length} bytes refused (limit {limit})")
-    return length
-
-
 class FrameBuffer:
     """Bytes read from one side, cut into frames."""
 
@@ -184,18 +176,30 @@ class FrameBuffer:
     def missing(self) -> int:
         """Bytes the first frame still lacks (0: it is whole); FrameError for a length
         out of bounds."""
-        if len(self.data) < 4:
-            return 4 - len(self.data)
-        return max(0, frame_length(bytes(self.data[:4]), self.limit) - len(self.data))
+        held = len(self.data)
+        if held < 4:
+            return 4 - held
+        return max(0, self._length() - held)
 
     def pop(self) -> bytes | None:
         """The first frame when it is whole, taken out of the buffer."""
-        if self.missing():
+        data = self.data
+        if len(data) < 4 or len(data) < (length := self._length()):
             return None
-        length = _LENGTH.unpack_from(self.data)[0]
-        frame = bytes(self.data[:length])
-        del self.data[:length]
+        if len(data) == length:  # usually: the buffer holds one frame
+            frame = bytes(data)
+            data.clear()
+        else:
+            frame = bytes(data[:length])
+            del data[:length]
         return frame
+
+    def _length(self) -> int:
+        """The length the first frame announces (4 bytes held), refused out of bounds."""
+        length: int = _LENGTH.unpack_from(self.data)[0]
+        if length < _SMALLEST or length > self.limit:
+            raise FrameError(f"frame of {length} bytes refused (limit {self.limit})")
+        return length
 
 
 def recv_frame(sock: socket.socket, buffer: FrameBuffer) -> dict[str, Any]:

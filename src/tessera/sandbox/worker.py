@@ -104,19 +104,14 @@ class Worker:
                 self.chan.send({"done": job, "memory": True}, last=True)
                 return  # the process may be in any state: the server replaces it
             except BaseException as exc:
-                raised = faults.describe(exc, with_traceback=True)
-                done = {**self._done(job), "raised": raised}
-                self.chan.send(done, last=not done["lingering"])
+                fields = {"raised": faults.describe(exc, with_traceback=True)}
             else:
-                self._answer(job, result)
-            await self._linger(job)
-
-    async def _linger(self, job: int) -> None:
-        """Run the tasks call ``job`` left running to their end, still as that call (the
-        server keeps answering for it), then say so; the server bounds how long."""
-        if pending := _left_running():
-            await asyncio.wait(pending)
-            self.chan.send({"settled": job}, last=True)
+                fields = _result_fields(result)
+            if pending := self._end(job, fields):
+                # Run to their end, still as that call (the server keeps answering for
+                # it), then say so; the server bounds how long.
+                await asyncio.wait(pending)
+                self.chan.send({"settled": job}, last=True)
 
     async def _run(self, context: contextvars.Context, message: dict[str, Any]) -> Any:
         if message.get("kind") == "event":
@@ -150,46 +145,61 @@ class Worker:
             raise outcome[0].exc
         return outcome[0]
 
-    def _answer(self, job: int, result: Any) -> None:
-        done = self._done(job)
-        last = not done["lingering"]
-        if type(result) is not dict:
-            self.chan.send({**done, "not_dict": type(result).__name__}, last=last)
-            return
-        if "error" not in result:
-            # Encoded here as the HTTP answer carries it (the server checks it and passes
-            # it on): cheaper than BSON here, then decoding it and JSON on the server. An
-            # error result goes as BSON, the server reads it as in-process.
-            try:
-                encoded = encode_json(result)
-            except EncodingError as exc:
-                self.chan.send({**done, "not_json": str(exc)[:1000]}, last=last)
-                return
-            if len(encoded) > MAX_RESULT_JSON:  # the server answers response_too_large
-                self.chan.send({**done, "too_large": len(encoded)}, last=last)
-                return
-            if json_within_bounds(encoded):
-                self.chan.send({**done, "json": encoded}, last=last)
-                return
-            # Too many values for the server to parse on its event loop: BSON, of the
-            # JSON's values (a set is a list there already, as the caller gets it).
-            result = orjson.loads(encoded)
-        try:
-            self.chan.send({**done, "result": result}, last=last)
-        except Exception as exc:  # what BSON cannot carry (a set, a custom class)
-            described = {"type": "TypeError", "message": f"result cannot be sent: {exc}"}
-            self.chan.send({**done, "raised": described}, last=last)
-
-    def _done(self, job: int) -> dict[str, Any]:
-        """The end of call ``job``: whether tasks it started still run (``_linger``), and
-        a request to be replaced once the worker has spent half its whole-life CPU limit,
-        so the limit never kills a later call part way, or once the call's code left a
+    def _end(self, job: int, fields: dict[str, Any]) -> set[asyncio.Task[Any]]:
+        """Send the end of call ``job``, ``fields`` saying its result or error, and return
+        the tasks the call left running (then ``lingering``). Encoded first: encoding a
+        result can run the plugin's code (a mapping's methods), which could start a task or
+        cancel the serving one; the flags say what holds once it is encoded. ``retire``
+        asks for a new worker once this one has spent half its whole-life CPU limit, so
+        the limit never kills a later call part way, or once the call's code left a
         cancellation pending on the serving task (reached through ``all_tasks()``; it
         would cancel the next call)."""
+        flags = {"retire": False, "lingering": False}
+        try:
+            frame = self.chan.encode({"done": job, **fields, **flags})
+        except Exception as exc:  # what BSON cannot carry (a set, a custom class)
+            described = {"type": "TypeError", "message": f"result cannot be sent: {exc}"}
+            frame = self.chan.encode({"done": job, "raised": described, **flags})
         spent = self.retire_after is not None and time.process_time() > self.retire_after
         serving = asyncio.current_task()
         cancelled = serving is not None and serving.cancelling() > 0
-        return {"done": job, "retire": spent or cancelled, "lingering": bool(_left_running())}
+        pending = _left_running()
+        self.chan.send_frame(_flagged(frame, spent or cancelled, bool(pending)), last=not pending)
+        return pending
+
+
+def _result_fields(result: Any) -> dict[str, Any]:
+    """What the end of a call says of the ``result`` its code returned."""
+    if type(result) is not dict:
+        return {"not_dict": type(result).__name__}
+    if "error" not in result:
+        # Encoded here as the HTTP answer carries it (the server checks it and passes it
+        # on): cheaper than BSON here, then decoding it and JSON on the server. An error
+        # result goes as BSON, the server reads it as in-process.
+        try:
+            encoded = encode_json(result)
+        except EncodingError as exc:
+            return {"not_json": str(exc)[:1000]}
+        if len(encoded) > MAX_RESULT_JSON:  # the server answers response_too_large
+            return {"too_large": len(encoded)}
+        if json_within_bounds(encoded):
+            return {"json": encoded}
+        # Too many values for the server to parse on its event loop: BSON, of the JSON's
+        # values (a set is a list there already, as the caller gets it).
+        result = orjson.loads(encoded)
+    return {"result": result}
+
+
+# The last two fields of a call's end, each a boolean (BSON type 8) of one byte.
+_FLAGS = b"\x08retire\x00%c\x08lingering\x00%c\x00"
+
+
+def _flagged(frame: bytes, retire: bool, lingering: bool) -> bytes:
+    """``frame``, encoded with ``retire`` and ``lingering`` False as its last fields,
+    saying ``retire`` and ``lingering``: the same size, so still within the limit."""
+    unset = _FLAGS % (False, False)
+    assert frame.endswith(unset), "the flags are the frame's last fields"
+    return frame[: -len(unset)] + _FLAGS % (retire, lingering)
 
 
 def _left_running() -> set[asyncio.Task[Any]]:
@@ -225,16 +235,25 @@ async def _outcome(awaitable: Awaitable[Any], outcome: list[Any]) -> None:
         outcome.append(_Exit(exc))
 
 
+def event_loop() -> asyncio.AbstractEventLoop:
+    """The loop a worker's calls run on: uvloop's, as in the server (``tessera serve``), so
+    plugin code sees the same loop in both modes, and a call's turns of it cost C, not
+    asyncio's Python loop. Made once the worker is confined: libuv then finds io_uring
+    refused at its start and polls with epoll; made before, it aborts on its first poll."""
+    import uvloop
+
+    return uvloop.new_event_loop()
+
+
 def main(argv: list[str]) -> None:
     fd, name, folder = int(argv[0]), argv[1], Path(argv[2])
     # Its output is a pipe to the server: line-buffered, so print reaches the log at once.
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)
     chan = Channel(socket.socket(fileno=fd))
-    # Made before confinement: an event loop opens a socket pair of its own.
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
     launch.confine_worker(argv[3])
+    loop = event_loop()
+    asyncio.set_event_loop(loop)
     channels.channel = chan
     contract.install()
     logging.getLogger().handlers[:] = [ChannelLog(chan)]

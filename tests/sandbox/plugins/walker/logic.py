@@ -10,7 +10,9 @@ SUSPECT_TYPES = ("Client", "Database", "Databases", "Collection", "Runtime", "En
 
 def suspicious(obj) -> bool:
     kind = type(obj)
-    module = getattr(kind, "__module__", "") or ""
+    module = getattr(kind, "__module__", "")
+    if not isinstance(module, str):  # a C type's can be a descriptor (uvloop's)
+        module = ""
     if not module.startswith(("tessera", "pymongo", "motor", "sqlite3")):
         return False
     if module.startswith("tessera.sandbox.remote"):
