@@ -548,6 +548,22 @@ def test_a_result_or_document_over_16_mib_fails_the_call_not_the_worker(live):
     assert pool["backing_off"] is False
 
 
+def test_an_unsendable_result_whose_description_is_huge_fails_the_call_not_the_worker(live, caplog):
+    """A result BSON cannot carry is answered as the TypeError saying so, however long the
+    encoder's message (it quotes the value: here 20 MiB): the worker once died of the
+    error it meant to send, which counted against the caller as a crash."""
+    with live.client("mallory") as mallory:
+        for _ in range(3):
+            failed = run(mallory, "bulky", action="unsendable_error")
+            assert failed.status_code == 500
+            assert failed.json()["error"].startswith("The plugin failed;"), failed.text
+    assert "PluginRaised: result cannot be sent: Invalid document" in caplog.text
+    with live.client("root", superadmin=True) as root:
+        pool = root.get("/health").json()["sandbox"]["pools"]["bulky"]
+    assert pool["deaths"] == 0
+    assert pool["backing_off"] is False
+
+
 def test_a_result_of_more_values_than_json_may_hold_is_answered_whole(live):
     """A result of over a million values crosses as BSON, not JSON (the server would parse
     it on its event loop to check it), and the caller gets all of it, a set as a list as

@@ -158,8 +158,10 @@ class Worker:
         try:
             frame = self.chan.encode({"done": job, **fields, **flags})
         except Exception as exc:  # what BSON cannot carry (a set, a custom class)
-            described = {"type": "TypeError", "message": f"result cannot be sent: {exc}"}
-            frame = self.chan.encode({"done": job, "raised": described, **flags})
+            # Cut as any error's message: BSON's quotes the value (a 5 MiB bytearray's
+            # repr is 20 MiB), and a description over a frame killed the worker.
+            unsendable = TypeError(f"result cannot be sent: {exc}")
+            frame = self.chan.encode({"done": job, "raised": faults.describe(unsendable), **flags})
         spent = self.retire_after is not None and time.process_time() > self.retire_after
         serving = asyncio.current_task()
         cancelled = serving is not None and serving.cancelling() > 0

@@ -13,6 +13,8 @@ async def execute(data: dict) -> dict:
         return {}
     if data.get("action") == "huge_result":
         return {"blob": "x" * (17 * MIB)}
+    if data.get("action") == "unsendable_error":  # what BSON cannot carry, its repr 20 MiB
+        return {"error": "failed", "blob": bytearray(5 * MIB)}
     if data.get("action") == "many_values":  # more than a worker sends as JSON
         return {"zeros": [0] * data["count"], "set": {1}}
     if data.get("action") == "huge_insert":
