@@ -279,3 +279,15 @@ def test_frames_dear_to_handle_do_not_hold_other_users_up(live):
     answer, took = _while_alice_calls(live, "coder")
     assert answer.status_code == 200, answer.text
     assert max(took) < HELD_UP, f"another user's call waited {max(took):.2f}s"
+
+
+def test_a_frame_ending_a_call_dear_to_decode_does_not_hold_other_users_up(live):
+    """A frame ending a call may hold more values than an operation (a result of over a
+    million crosses as BSON), but not values dear to decode: a worker ended its call with
+    an error result of 2.2 million JavaScript code values in 16 MB, decoded on the event
+    loop, and held every other call up 4.5-6 s, each call. Such a frame is refused (its
+    call fails, the worker broke the protocol), and checked off the event loop."""
+    answer, took = _while_alice_calls(live, "spender")
+    assert max(took) < HELD_UP, f"another user's call waited {max(took):.2f}s"
+    assert answer.status_code == 500
+    assert "values" in answer.json()["error"]

@@ -564,6 +564,19 @@ def test_an_unsendable_result_whose_description_is_huge_fails_the_call_not_the_w
     assert pool["backing_off"] is False
 
 
+def test_an_error_result_of_many_values_dear_to_decode_is_answered_whole(live):
+    """The server refuses a call's end holding more than MAX_FRAME_VALUES values dear to
+    decode (ObjectIds, code, datetimes): an error result of 20,000 ObjectIds crosses as
+    its JSON, the caller gets what in-process gives, and the worker is kept."""
+    with live.client("alice") as alice:
+        answer = run(alice, "bulky", action="many_ids_error")
+    assert answer.status_code == 400, answer.text
+    ids = answer.json()["ids"]
+    assert len(ids) == 20_000 and ids[1] == (b"%012d" % 1).hex()
+    with live.client("root", superadmin=True) as root:
+        assert root.get("/health").json()["sandbox"]["pools"]["bulky"]["deaths"] == 0
+
+
 def test_a_result_of_more_values_than_json_may_hold_is_answered_whole(live):
     """A result of over a million values crosses as BSON, not JSON (the server would parse
     it on its event loop to check it), and the caller gets all of it, a set as a list as

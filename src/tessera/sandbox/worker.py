@@ -29,7 +29,12 @@ from tessera.encoding import EncodingError, encode_json
 from tessera.sandbox import channel as channels
 from tessera.sandbox import contract, faults, launch
 from tessera.sandbox.channel import Channel, current_job
-from tessera.sandbox.frames import MAX_RESULT_JSON, json_within_bounds
+from tessera.sandbox.frames import (
+    MAX_RESULT_JSON,
+    end_within,
+    json_within_bounds,
+    values_within,
+)
 from tessera.sandbox.remote_services import event_bus, is_async
 
 
@@ -157,6 +162,12 @@ class Worker:
         flags = {"retire": False, "lingering": False}
         try:
             frame = self.chan.encode({"done": job, **fields, **flags})
+            if not values_within(frame) and not end_within(frame):
+                # The server refuses a call's end of that many values dear to decode (an
+                # error result of ObjectIds, say): they cross as their JSON, as the
+                # caller gets them anyway.
+                plain = orjson.loads(encode_json(fields["result"]))
+                frame = self.chan.encode({"done": job, "result": plain, **flags})
         except Exception as exc:  # what BSON cannot carry (a set, a custom class)
             # Cut as any error's message: BSON's quotes the value (a 5 MiB bytearray's
             # repr is 20 MiB), and a description over a frame killed the worker.

@@ -1,5 +1,7 @@
 """Large documents: many of 1 MiB, or one at MongoDB's 16 MiB document limit."""
 
+from bson import ObjectId
+
 from core.config.database import db
 
 MIB = 1024 * 1024
@@ -15,6 +17,8 @@ async def execute(data: dict) -> dict:
         return {"blob": "x" * (17 * MIB)}
     if data.get("action") == "unsendable_error":  # what BSON cannot carry, its repr 20 MiB
         return {"error": "failed", "blob": bytearray(5 * MIB)}
+    if data.get("action") == "many_ids_error":  # more ObjectIds than a frame's bound
+        return {"error": "conflicts", "ids": [ObjectId(b"%012d" % n) for n in range(20_000)]}
     if data.get("action") == "many_values":  # more than a worker sends as JSON
         return {"zeros": [0] * data["count"], "set": {1}}
     if data.get("action") == "huge_insert":
