@@ -291,3 +291,13 @@ def test_a_frame_ending_a_call_dear_to_decode_does_not_hold_other_users_up(live)
     assert max(took) < HELD_UP, f"another user's call waited {max(took):.2f}s"
     assert answer.status_code == 500
     assert "values" in answer.json()["error"]
+
+
+def test_an_operation_dressed_as_a_calls_end_is_refused_before_it_holds_others_up(live):
+    """Only a call's end may hold more than MAX_FRAME_VALUES values: an operation whose
+    first field was ``settled`` (8 million nulls in its filter) was taken for one by the
+    frame's check, then run as the operation it is, on the event loop."""
+    answer, took = _while_alice_calls(live, "smuggler")
+    assert max(took) < HELD_UP, f"another user's call waited {max(took):.2f}s"
+    assert answer.status_code == 500
+    assert "broke the channel protocol" in answer.json()["error"]

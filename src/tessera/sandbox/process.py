@@ -211,6 +211,10 @@ class WorkerProcess:
                 raise ProtocolViolation(f"a frame for call {message.get('job')!r} during {job}")
             if until in message:
                 return _checked(message)
+            if "done" in message or "settled" in message:
+                # Read as a call's end, which may hold more than MAX_FRAME_VALUES values:
+                # an operation so dressed would run whole on the event loop.
+                raise ProtocolViolation(f"a call's end that is not the {until!r} awaited")
             if message.get("op") in UNANSWERED:
                 await perform(message, state)
                 continue
