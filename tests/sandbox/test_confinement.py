@@ -231,6 +231,24 @@ def test_no_network_unless_asked(tree: dict[str, Path], listener: socket.socket)
     assert one(Confinement(plugin_dir=tree["mine"], network=True), connect) == {"ok": "1"}
 
 
+def test_the_network_is_not_the_hosts_local_sockets(tree: dict[str, Path]) -> None:
+    """``network`` shares the host's network namespace, and with it the abstract Unix
+    sockets of every process on the host (D-Bus, X11, containerd's shim: the escape of
+    CVE-2020-15257): a worker with the network connected to one. Unix sockets are refused
+    (a pair, as the event loop makes, stays: it reaches nothing outside the process)."""
+    name = f"tessera-test-{os.getpid()}".encode()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as host_service:
+        host_service.bind(b"\0" + name)
+        host_service.listen()
+        connect = (
+            "import socket; s = socket.socket(socket.AF_UNIX); "
+            f"s.connect(b'\\0' + {name!r}); result = 1"
+        )
+        pair = "import socket; a, b = socket.socketpair(); a.send(b'x'); result = b.recv(1)"
+        networked = Confinement(plugin_dir=tree["mine"], network=True)
+        assert run(networked, connect, pair).answers == [{"error": REFUSED}, {"ok": "b'x'"}]
+
+
 def test_the_servers_environment_does_not_reach_it(confined: Confinement) -> None:
     outcome = run(
         confined,
