@@ -587,3 +587,20 @@ def test_a_result_of_more_values_than_json_may_hold_is_answered_whole(live):
         assert answer.json() == {"zeros": [0] * 1_100_000, "set": [1]}
         few = run(alice, "bulky", action="many_values", count=3).json()
         assert few == {"zeros": [0] * 3, "set": [1]}
+
+
+def test_a_thread_a_call_left_asking_never_reaches_the_next_users_call(live):
+    """A thread of alice's call (its context kept) asking the server as the call ends: it
+    passed the check that its call is in flight, then waited for the channel while the
+    call's end was sent, and sent its request after it. The server took that stray frame
+    for bob's call (a frame for another call: bob's call failed, counted against bob),
+    and the thread read what the server sent the worker next. Now the check is made with
+    the channel held, and a request after the end is refused in the worker."""
+    with live.client("alice") as alice, live.client("bob") as bob:
+        for _ in range(8):
+            assert run(alice, "racer", action="race").json() == {"raced": True}
+            answer = run(bob, "racer")
+            assert answer.status_code == 200, answer.text
+            assert answer.json() == {"ok": True}
+    with live.client("root", superadmin=True) as root:
+        assert root.get("/health").json()["sandbox"]["pools"]["racer"]["deaths"] == 0

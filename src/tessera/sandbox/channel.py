@@ -74,8 +74,14 @@ class Channel:
         """Ask the server to run ``op`` for the current call; its answer, or its error
         raised here as the plugin would see it in-process."""
         job = self._job(op)
+        frame = _frame({"op": op, "job": job, **fields}, operation=True)
         with self._lock:
-            self.sock.sendall(_frame({"op": op, "job": job, **fields}, operation=True))
+            # Again, the channel held: a thread of the call's (asyncio.to_thread) that
+            # waited for it while the call's end was sent would send its request after
+            # the end, where the server takes it for the next call's, and read the next
+            # call's frame as its answer.
+            self._job(op)
+            self.sock.sendall(frame)
             answer = recv_frame(self.sock, self.buffer)
         if "err" in answer:
             raise faults.rebuild(answer["err"])
