@@ -604,3 +604,23 @@ def test_a_thread_a_call_left_asking_never_reaches_the_next_users_call(live):
             assert answer.json() == {"ok": True}
     with live.client("root", superadmin=True) as root:
         assert root.get("/health").json()["sandbox"]["pools"]["racer"]["deaths"] == 0
+
+
+def test_what_encoding_a_result_starts_or_cancels_stays_with_its_call(live):
+    """Encoding an error result runs the plugin's own mapping methods, after its code
+    returned. A task they start runs as the call, its caller's share kept until it ends
+    (its flags were set before the encoding: the worker then sent a 'settled' nobody
+    awaited, which failed the next call, bob's); a cancellation they leave on the task
+    serving every call retires the worker, never reaching bob's call."""
+    with live.client("alice") as alice, live.client("bob") as bob:
+        for action in ("start_a_task", "cancel_the_server"):
+            assert run(alice, "mapper", action=action).status_code == 400
+            assert run(bob, "mapper").json() == {"ok": True}
+        for _ in range(100):
+            if run(alice, "mapper", action="count").json() == {"notes": 1}:
+                break
+            time.sleep(0.05)
+        assert run(alice, "mapper", action="count").json() == {"notes": 1}
+        assert run(bob, "mapper", action="count").json() == {"notes": 0}
+    with live.client("root", superadmin=True) as root:
+        assert root.get("/health").json()["sandbox"]["pools"]["mapper"]["deaths"] == 0
