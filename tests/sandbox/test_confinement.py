@@ -249,6 +249,14 @@ def test_the_network_is_not_the_hosts_local_sockets(tree: dict[str, Path]) -> No
         assert run(networked, connect, pair).answers == [{"error": REFUSED}, {"ok": "b'x'"}]
 
 
+def test_the_network_is_not_the_hypervisors_sockets(tree: dict[str, Path]) -> None:
+    """Nor is a virtual machine's channel to its host (AF_VSOCK, 40): no namespace holds
+    it, and a worker with the network could open one to the hypervisor's services."""
+    vsock = "import socket; socket.socket(40, socket.SOCK_STREAM); result = 1"
+    networked = Confinement(plugin_dir=tree["mine"], network=True)
+    assert one(networked, vsock) == {"error": REFUSED}
+
+
 def test_the_servers_environment_does_not_reach_it(confined: Confinement) -> None:
     outcome = run(
         confined,

@@ -94,6 +94,8 @@ CLONE_THREAD = 0x00010000
 # With the network, the host's network namespace is shared, and with it the abstract Unix
 # sockets of the host's processes (D-Bus, X11, containerd's shim): the worker's are refused.
 AF_UNIX = 1
+# Nor has any namespace a virtual machine's channel to its hypervisor's services.
+AF_VSOCK = 40
 # ioctl requests that act on a terminal beyond the worker: typing into its input (TIOCSTI)
 # and the console's (TIOCLINUX). The worker has no terminal; refused should it get one.
 NO_IOCTLS = (0x5412, 0x541C)
@@ -124,7 +126,7 @@ def install(network: bool) -> None:
 
     Threads stay allowed (``clone`` with ``CLONE_THREAD``); ``clone3``, whose flags a filter
     cannot read, answers ENOSYS so the C library falls back to ``clone``. Without network,
-    ``socket`` is refused; with it, Unix sockets are; ``socketpair`` stays (asyncio's loop
+    ``socket`` is refused; with it, Unix and VSOCK sockets are; ``socketpair`` stays (asyncio's loop
     wakes itself with one) since a connected pair reaches nothing outside the process.
     """
     lib = ctypes.CDLL(LIBRARY)
@@ -144,8 +146,9 @@ def install(network: bool) -> None:
             *(() if network else ("socket",)),
         ):
             _add(lib, rules, refused, name)
-        if network:  # the host's network, not its processes' abstract Unix sockets
-            _add(lib, rules, refused, "socket", _ArgCmp(0, MASKED_EQ, 0xFFFFFFFF, AF_UNIX))
+        if network:  # the host's network, not its processes' sockets nor the hypervisor's
+            for family in (AF_UNIX, AF_VSOCK):
+                _add(lib, rules, refused, "socket", _ArgCmp(0, MASKED_EQ, 0xFFFFFFFF, family))
         _add(lib, rules, refused, "clone", _ArgCmp(0, MASKED_EQ, CLONE_THREAD, 0))
         for request in NO_IOCTLS:  # the request is an int: its upper 32 bits are noise
             _add(lib, rules, refused, "ioctl", _ArgCmp(1, MASKED_EQ, 0xFFFFFFFF, request))
