@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import uvloop
 
 from tessera.context import callerless_plugin
 from tessera.encoding import EncodingError, encode_json
@@ -253,8 +254,6 @@ def event_loop() -> asyncio.AbstractEventLoop:
     plugin code sees the same loop in both modes, and a call's turns of it cost C, not
     asyncio's Python loop. Made once the worker is confined: libuv then finds io_uring
     refused at its start and polls with epoll; made before, it aborts on its first poll."""
-    import uvloop
-
     return uvloop.new_event_loop()
 
 
