@@ -624,3 +624,18 @@ def test_what_encoding_a_result_starts_or_cancels_stays_with_its_call(live):
         assert run(bob, "mapper", action="count").json() == {"notes": 0}
     with live.client("root", superadmin=True) as root:
         assert root.get("/health").json()["sandbox"]["pools"]["mapper"]["deaths"] == 0
+
+
+@pytest.mark.parametrize("kind", ["exit", "interrupt"])
+def test_a_timer_a_call_leaves_cannot_end_the_next_users_call(live, kind):
+    """A timer alice's call left raises SystemExit (or KeyboardInterrupt) during bob's
+    call on the same worker: bob's call answers, and the worker is replaced after it,
+    rather than ending under bob's call, which counted against bob."""
+    with live.client("alice") as alice, live.client("bob") as bob:
+        armed = run(alice, "timebomb", action="arm", kind=kind, after=0.5)
+        assert armed.json() == {"armed": True}
+        napped = run(bob, "timebomb", action="nap", seconds=1.5)
+        assert napped.status_code == 200, napped.text
+        again = run(bob, "timebomb")
+        assert again.status_code == 200, again.text
+    assert again.json()["worker"] != napped.json()["worker"]  # retired after bob's call

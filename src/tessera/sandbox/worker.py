@@ -67,6 +67,8 @@ class Worker:
         # Half the whole-life CPU limit (set by the confinement, before the worker is made).
         limit = resource.getrlimit(resource.RLIMIT_CPU)[0]
         self.retire_after = None if limit == resource.RLIM_INFINITY else limit / 2
+        #: Whether a callback stopped the loop with SystemExit or KeyboardInterrupt.
+        self.interrupted = False
 
     def load(self) -> None:
         """Import the plugin and tell the server what it subscribed to (or why it failed)."""
@@ -86,8 +88,18 @@ class Worker:
         self.chan.send({"ready": True, "subscriptions": event_bus.subscriptions()}, last=True)
 
     def serve(self) -> None:
-        """Run what the server sends, one at a time, until it closes the channel."""
-        self.loop.run_until_complete(self._serve())
+        """Run what the server sends, one at a time, until it closes the channel.
+
+        A call's own SystemExit or KeyboardInterrupt is its error (`_in_task`); one raised
+        by a callback its code left on the loop (a timer) stops the loop wherever it is,
+        maybe in another user's call: that call goes on, and the worker asks to be
+        replaced after it (``interrupted``) rather than ending under it."""
+        serving = self.loop.create_task(self._serve())
+        while not serving.done():
+            try:
+                self.loop.run_until_complete(serving)
+            except (SystemExit, KeyboardInterrupt):
+                self.interrupted = True
 
     async def _serve(self) -> None:
         # One task reads and answers every call, in one run of the loop (a loop run a call
@@ -159,7 +171,7 @@ class Worker:
         asks for a new worker once this one has spent half its whole-life CPU limit, so
         the limit never kills a later call part way, or once the call's code left a
         cancellation pending on the serving task (reached through ``all_tasks()``; it
-        would cancel the next call)."""
+        would cancel the next call), or once a callback interrupted the loop (`serve`)."""
         flags = {"retire": False, "lingering": False}
         try:
             frame = self.chan.encode({"done": job, **fields, **flags})
@@ -178,7 +190,8 @@ class Worker:
         serving = asyncio.current_task()
         cancelled = serving is not None and serving.cancelling() > 0
         pending = _left_running()
-        self.chan.send_frame(_flagged(frame, spent or cancelled, bool(pending)), last=not pending)
+        retire = spent or cancelled or self.interrupted
+        self.chan.send_frame(_flagged(frame, retire, bool(pending)), last=not pending)
         return pending
 
 
