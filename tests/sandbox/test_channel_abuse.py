@@ -193,9 +193,10 @@ def test_event_names_of_megabytes_are_refused_not_remembered(live):
 HELD_UP = 1.5
 
 
-def _while_alice_calls(live, plugin: str) -> tuple[httpx.Response, list[float]]:
-    """Mallory's call of ``plugin``, while alice calls a sandboxed plugin over and over:
-    its answer, and how long each of alice's calls took (three more after mallory's)."""
+def _while_alice_calls(live, plugin: str, **body: object) -> tuple[httpx.Response, list[float]]:
+    """Mallory's call of ``plugin`` with ``body``, while alice calls a sandboxed plugin over
+    and over: its answer, and how long each of alice's calls took (three more after
+    mallory's)."""
     stop, took = threading.Event(), []
 
     def probe() -> None:
@@ -211,7 +212,7 @@ def _while_alice_calls(live, plugin: str) -> tuple[httpx.Response, list[float]]:
         while len(took) < 5:  # alice's worker is up and answering
             time.sleep(0.01)
         with live.client("mallory") as mallory:
-            answer = mallory.post(f"/api/execute/{plugin}", json={})
+            answer = mallory.post(f"/api/execute/{plugin}", json=body)
         answered = len(took)
         while len(took) < answered + 3:
             time.sleep(0.01)
@@ -297,7 +298,7 @@ def test_an_operation_dressed_as_a_calls_end_is_refused_before_it_holds_others_u
     """Only a call's end may hold more than MAX_FRAME_VALUES values: an operation whose
     first field was ``settled`` (8 million nulls in its filter) was taken for one by the
     frame's check, then run as the operation it is, on the event loop."""
-    answer, took = _while_alice_calls(live, "smuggler")
+    answer, took = _while_alice_calls(live, "stuffer", dressed=True)
     assert max(took) < HELD_UP, f"another user's call waited {max(took):.2f}s"
     assert answer.status_code == 500
     assert "broke the channel protocol" in answer.json()["error"]

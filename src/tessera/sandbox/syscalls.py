@@ -126,8 +126,9 @@ def install(network: bool) -> None:
 
     Threads stay allowed (``clone`` with ``CLONE_THREAD``); ``clone3``, whose flags a filter
     cannot read, answers ENOSYS so the C library falls back to ``clone``. Without network,
-    ``socket`` is refused; with it, Unix and VSOCK sockets are; ``socketpair`` stays (asyncio's loop
-    wakes itself with one) since a connected pair reaches nothing outside the process.
+    ``socket`` is refused; with it, Unix and VSOCK sockets are. ``socketpair`` stays (an
+    asyncio loop a plugin makes wakes itself with one): a connected pair reaches nothing
+    outside the process.
     """
     lib = ctypes.CDLL(LIBRARY)
     lib.seccomp_init.restype = ctypes.c_void_p

@@ -262,14 +262,6 @@ async def _outcome(awaitable: Awaitable[Any], outcome: list[Any]) -> None:
         outcome.append(_Exit(exc))
 
 
-def event_loop() -> asyncio.AbstractEventLoop:
-    """The loop a worker's calls run on: uvloop's, as in the server (``tessera serve``), so
-    plugin code sees the same loop in both modes, and a call's turns of it cost C, not
-    asyncio's Python loop. Made once the worker is confined: libuv then finds io_uring
-    refused at its start and polls with epoll; made before, it aborts on its first poll."""
-    return uvloop.new_event_loop()
-
-
 def main(argv: list[str]) -> None:
     fd, name, folder = int(argv[0]), argv[1], Path(argv[2])
     # Its output is a pipe to the server: line-buffered, so print reaches the log at once.
@@ -277,7 +269,10 @@ def main(argv: list[str]) -> None:
         sys.stdout.reconfigure(line_buffering=True)
     chan = Channel(socket.socket(fileno=fd))
     launch.confine_worker(argv[3])
-    loop = event_loop()
+    # uvloop, as the server's: plugin code sees the same loop in both modes, and a call's
+    # turns of it run in C. Made once confined: libuv then finds io_uring refused and
+    # polls with epoll; made before, it set io_uring up and aborted at its first poll.
+    loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     channels.channel = chan
     contract.install()
